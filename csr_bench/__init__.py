@@ -1,0 +1,8 @@
+"""csr-bench: Calibrated Self-Rewarding for vision-language models, inside an evaluation harness.
+
+Layout: ``tasks`` (declarative task configs + registry), ``models`` (VLM adapters),
+``scorers`` (official-protocol metrics), ``evaluation`` (evaluator, samples, results),
+``cli`` (the ``csr-bench`` command). Heavy libraries are imported only where a model is used.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from csr_bench.cli import main
+
+raise SystemExit(main())

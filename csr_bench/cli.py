@@ -1,0 +1,161 @@
+"""The ``csr-bench`` command.
+
+Only argparse and light modules are imported at start-up: ``tasks``, ``models`` and ``--help``
+never import torch or transformers; the commands that run a model import them when they start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from csr_bench import __version__
+from csr_bench.errors import CsrBenchError
+
+PROG = "csr-bench"
+
+
+def _task_list(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of task names")
+    return names
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=_positive, help="evaluate only the first N documents of each task")
+    parser.add_argument("--batch-size", type=_positive, default=8,
+                        help="generation batch size; predictions are the same for any value (default 8)")
+    parser.add_argument("--output", default="results", help="output folder (default results/)")
+    parser.add_argument("--run-name", help="run folder name under --output (default: from the model name)")
+    parser.add_argument("--data-root", help="folder with local copies of the task data, or 'bundled' for the "
+                        "small data shipped with csr-bench (default: the hub dataset; bundled for tiny-llava)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda when available)")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="weights dtype (default: bf16/fp16 on GPU, fp32 on CPU)")
+    parser.add_argument("--max-new-tokens", type=_positive,
+                        help="override every task's generation length (smoke tests; not the official protocol)")
+    parser.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
+                        help="also load task YAMLs from DIR (repeatable)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard finished samples of this run instead of resuming")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Calibrated Self-Rewarding for vision-language models, scored on official protocols.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="log lines only, no progress bars")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser("run", help="the main job: evaluate, then CSR iterations, on one model",
+                              description="Evaluate the model (iteration 0) and run CSR iterations. With no "
+                              "--model it runs offline on the embedded tiny model and bundled data.")
+    run.add_argument("--model", default=None, help="model name or checkpoint folder (default: tiny-llava)")
+    run.add_argument("--iterations", type=int, default=0, help="CSR iterations after iteration 0 (default 0)")
+    run.add_argument("--tasks", type=_task_list, default=None, help="comma-separated tasks (default: pope)")
+    _add_evaluation_options(run)
+
+    ev = commands.add_parser("eval", help="evaluate one model on some tasks (no training)",
+                             description="Evaluate one model on tasks; rerun the same command to resume.")
+    ev.add_argument("--model", required=True, help="model name (see `csr-bench models`) or checkpoint folder")
+    ev.add_argument("--tasks", type=_task_list, required=True, help="comma-separated tasks, e.g. pope")
+    _add_evaluation_options(ev)
+
+    tasks = commands.add_parser("tasks", help="list registered tasks", description="List registered tasks.")
+    tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
+                       help="also load task YAMLs from DIR (repeatable)")
+    commands.add_parser("models", help="list registered models", description="List registered models.")
+    return parser
+
+
+def _evaluation_kwargs(args: argparse.Namespace) -> dict:
+    return {"limit": args.limit, "batch_size": args.batch_size, "output": args.output, "run_name": args.run_name,
+            "data_root": args.data_root, "seed": args.seed, "device": args.device, "dtype": args.dtype,
+            "max_new_tokens": args.max_new_tokens, "include_tasks": args.include_tasks,
+            "overwrite": args.overwrite}
+
+
+def _print_summary(results: dict) -> None:
+    from csr_bench.scorers import SCORERS
+    from csr_bench.tasks.registry import load_registry
+
+    registry = load_registry(results["config"].get("include_tasks"))
+    print(f"{results['run']['name']} iter_{results['run']['iteration']}  ({results['run']['dir']})")
+    for name, entry in results["results"].items():
+        task = registry.get(name)
+        keys = SCORERS[task.scorer].headline if task else sorted(entry["metrics"])
+        shown = "  ".join(f"{k} {entry['metrics'][k]:.2f}" for k in keys if k in entry["metrics"])
+        print(f"  {name:<12} n={entry['n_samples']:<6} {shown}")
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from csr_bench.tasks.registry import load_registry
+
+    registry = load_registry(args.include_tasks)
+    width = max(len(name) for name in registry)
+    for name, task in sorted(registry.items()):
+        print(f"{name:<{width}}  {task.description}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from csr_bench.models.registry import MODELS
+
+    width = max(len(name) for name in MODELS)
+    for name, spec in MODELS.items():
+        print(f"{name:<{width}}  {spec.description}")
+    print(f"{'DIR':<{width}}  any folder with a llava-hf format checkpoint (save_pretrained, safetensors)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from csr_bench.evaluation import EvalConfig, evaluate
+
+    results = evaluate(EvalConfig(model=args.model, tasks=args.tasks, **_evaluation_kwargs(args)))
+    _print_summary(results)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from csr_bench.run import RunConfig, run
+
+    overrides = {k: v for k, v in (("model", args.model), ("tasks", args.tasks)) if v is not None}
+    outcome = run(RunConfig(iterations=args.iterations, **overrides, **_evaluation_kwargs(args)))
+    for results in outcome["iterations"]:
+        _print_summary(results)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "tasks": cmd_tasks, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from csr_bench.progress import set_quiet
+
+    set_quiet(args.quiet)
+    logging.basicConfig(level=logging.INFO, format=f"{PROG}: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except CsrBenchError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished samples are saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Settings of one evaluation (one model, some tasks), as a dataclass like trl's trainer configs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    tasks: list[str]
+    output: str = "results"
+    run_name: str | None = None  # default: derived from the model name
+    iteration: int = 0
+    limit: int | None = None  # first N documents of each task
+    batch_size: int = 8  # never changes predictions, only speed
+    data_root: str | None = None  # None: the model's default (bundled for embedded models, else the hub)
+    seed: int = 0
+    device: str | None = None
+    dtype: str | None = None
+    max_new_tokens: int | None = None  # override the tasks' generation length (quick smoke runs)
+    include_tasks: list[str] = field(default_factory=list)
+    overwrite: bool = False  # discard earlier samples of this iteration instead of resuming

@@ -1,0 +1,114 @@
+"""Runs tasks over a model: prompts in length-sorted batches, samples saved as they finish,
+metrics from the task's scorer, one results.json per evaluation.
+
+Layout: ``<output>/<run-name>/iter_<k>/results.json`` and ``.../iter_<k>/<task>/samples.jsonl``.
+Rerunning the same command resumes: finished samples are read back, not recomputed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.evaluation.config import EvalConfig
+from csr_bench.evaluation.results import write_results
+from csr_bench.evaluation.samples import SampleStore
+from csr_bench.models.base import GenerationRequest, VisionLanguageModel
+from csr_bench.models.registry import resolve_model, run_name_for
+from csr_bench.progress import get_logger, progress_bar
+from csr_bench.scorers import SCORERS
+from csr_bench.tasks.data import TaskData, load_task_data
+from csr_bench.tasks.registry import get_tasks
+
+log = get_logger()
+
+
+def iteration_dir(config: EvalConfig) -> Path:
+    run_name = config.run_name or run_name_for(resolve_model(config.model).name)
+    return Path(config.output) / run_name / f"iter_{config.iteration}"
+
+
+def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, config: EvalConfig) -> dict[str, Any]:
+    """Evaluate one task, resuming from its samples.jsonl; returns its entry of results.json."""
+    task = data.task
+    scorer = SCORERS[task.scorer]
+    settings = task.generation
+    if config.max_new_tokens is not None:
+        settings = replace(settings, max_new_tokens=config.max_new_tokens)
+    identity = {k: v for k, v in model.identity().items() if k != "name"}
+    store = SampleStore(task_dir, {"task": task.to_dict(), "model": identity,
+                                   "generation": asdict(settings), "data": data.source})
+
+    count = len(data) if config.limit is None else min(config.limit, len(data))
+    prompts = [task.render_prompt(data.rows[i]) for i in range(count)]
+    pending = [i for i in range(count) if data.doc_id(i) not in store]
+    if count - len(pending):
+        log.info("%s: %d of %d samples already done in %s, resuming", task.name, count - len(pending), count,
+                 store.path)
+    # Longest prompts first, ties in document order: similar lengths share a batch (little
+    # padding) and an out-of-memory batch shows up at the start, not hours in.
+    pending.sort(key=lambda i: (-model.prompt_length(prompts[i]), i))
+
+    started = time.perf_counter()
+    with progress_bar(total=count, initial=count - len(pending), desc=task.name) as bar:
+        for start in range(0, len(pending), config.batch_size):
+            batch = pending[start:start + config.batch_size]
+            requests = [GenerationRequest(image=data.image(i), prompt=prompts[i]) for i in batch]
+            predictions = model.generate(requests, settings)
+            records = []
+            for i, prediction in zip(batch, predictions):
+                record = {"doc_id": data.doc_id(i), "doc_index": i, **{f: data.rows[i][f] for f in task.fields},
+                          "prompt": prompts[i], "prediction": prediction}
+                record.update(scorer.score_sample(record))
+                records.append(record)
+            store.add(records)
+            bar.update(len(batch))
+    seconds = time.perf_counter() - started
+
+    ordered = [store.get(data.doc_id(i)) for i in range(count)]
+    metrics = scorer.aggregate(ordered)
+    log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
+    return {"metrics": metrics, "n_samples": count, "n_generated": len(pending), "data_source": data.source,
+            "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
+            "seconds": round(seconds, 3)}
+
+
+def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> dict[str, Any]:
+    """Evaluate ``config.model`` (or an already loaded ``model``) on ``config.tasks``."""
+    if config.batch_size < 1:
+        raise CsrBenchError(f"--batch-size must be at least 1 (got {config.batch_size})")
+    if config.limit is not None and config.limit < 1:
+        raise CsrBenchError(f"--limit must be at least 1 (got {config.limit})")
+    tasks = get_tasks(config.tasks, config.include_tasks)
+    spec = resolve_model(config.model)
+    data_root = config.data_root if config.data_root is not None else spec.default_data_root
+    # Load every task's data before the model: a missing file should cost seconds, not a model load.
+    task_data = [load_task_data(task, data_root) for task in tasks]
+    for data in task_data:
+        log.info("%s: %d documents from %s", data.task.name, len(data), data.source)
+
+    out_dir = iteration_dir(config)
+    if config.overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    import transformers
+
+    transformers.set_seed(config.seed)
+    started = time.perf_counter()
+    if model is None:
+        log.info("loading model %s", config.model)
+        model = spec.loader(spec.name, device=config.device, dtype=config.dtype)
+    task_results = {data.task.name: evaluate_task(model, data, out_dir / data.task.name, config)
+                    for data in task_data}
+    results = write_results(
+        out_dir / "results.json",
+        run={"name": out_dir.parent.name, "iteration": config.iteration, "dir": str(out_dir)},
+        model=model.identity(), config={**asdict(config), "data_root": data_root},
+        task_results=task_results, seconds=time.perf_counter() - started)
+    log.info("results written to %s", out_dir / "results.json")
+    return results

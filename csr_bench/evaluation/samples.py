@@ -1,0 +1,55 @@
+"""samples.jsonl of one task: written as batches finish, read back to resume after a crash.
+
+Next to it, ``task_run.json`` records what produced the samples (task config, model, generation,
+data). A rerun with other settings would mix incomparable predictions, so it is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.io import append_jsonl, atomic_write_json, read_jsonl_records
+
+
+class SampleStore:
+    def __init__(self, task_dir: Path, fingerprint: dict[str, Any]):
+        self.task_dir = Path(task_dir)
+        self.path = self.task_dir / "samples.jsonl"
+        meta_path = self.task_dir / "task_run.json"
+        # Round-trip through JSON so the comparison sees what a later run reads back.
+        fingerprint = json.loads(json.dumps(fingerprint))
+        if meta_path.exists():
+            try:
+                previous = json.loads(meta_path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise CsrBenchError(f"{meta_path}: unreadable ({exc}); pass --overwrite to start over") from None
+            changed = [key for key in sorted(set(previous) | set(fingerprint))
+                       if previous.get(key) != fingerprint.get(key)]
+            if changed:
+                raise CsrBenchError(
+                    f"{self.task_dir}: earlier samples were produced with different {', '.join(changed)}; "
+                    f"pass --overwrite to replace them, or choose another --run-name/--output")
+        else:
+            atomic_write_json(meta_path, fingerprint)
+        self.done: dict[str, dict[str, Any]] = {}
+        for record in read_jsonl_records(self.path):
+            self.done[self.key(record["doc_id"])] = record
+
+    @staticmethod
+    def key(doc_id: Any) -> str:
+        return json.dumps(doc_id)
+
+    def __contains__(self, doc_id: Any) -> bool:
+        return self.key(doc_id) in self.done
+
+    def add(self, records: Iterable[dict[str, Any]]) -> None:
+        records = list(records)
+        append_jsonl(self.path, records)
+        for record in records:
+            self.done[self.key(record["doc_id"])] = record
+
+    def get(self, doc_id: Any) -> dict[str, Any]:
+        return self.done[self.key(doc_id)]

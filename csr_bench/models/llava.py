@@ -1,0 +1,175 @@
+"""LLaVA-1.5 through transformers' ``LlavaForConditionalGeneration`` and its processor.
+
+Matches LLaVA-1.5's evaluation: the vicuna_v1 prompt, images padded to a square with the image
+processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``; the llava-hf processor alone
+would centre-crop), greedy decoding, left padding. bf16 (fp16 where bf16 is unsupported) on GPU,
+fp32 on CPU. Weights load from safetensors only, with no remote code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.models.base import ContinuationRequest, GenerationRequest, VisionLanguageModel
+from csr_bench.models.conversation import llava_v1_prompt
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    if device and device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str | None, device: str):
+    import torch
+
+    if dtype and dtype != "auto":
+        if dtype not in DTYPES:
+            raise CsrBenchError(f"unknown --dtype {dtype} (choose from {', '.join(DTYPES)})")
+        return getattr(torch, dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def expand_to_square(image, background: tuple[int, int, int]):
+    """Pad to a square, image centred, as LLaVA-1.5's ``expand2square``."""
+    from PIL import Image
+
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    canvas = Image.new(image.mode, (side, side), background)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+class LlavaModel(VisionLanguageModel):
+    def __init__(self, model, processor, *, name: str, source: str, device: str | None = None,
+                 dtype: str | None = None):
+        device = pick_device(device)
+        self.torch_dtype = pick_dtype(dtype, device)
+        self.model = model.to(device=device, dtype=self.torch_dtype).eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = device
+        self.name = name
+        self.source = source
+        mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+        self.pad_colour = tuple(int(round(255 * m)) for m in mean)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, *, name: str, device: str | None = None,
+                        dtype: str | None = None) -> "LlavaModel":
+        """Load a llava-hf format checkpoint (hub id or a folder written by save_pretrained)."""
+        import transformers
+        from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+        transformers.logging.set_verbosity_error()
+        device = pick_device(device)
+        try:
+            processor = AutoProcessor.from_pretrained(name_or_path)
+            model = LlavaForConditionalGeneration.from_pretrained(
+                name_or_path, dtype=pick_dtype(dtype, device), use_safetensors=True)
+        except (OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CsrBenchError(f"cannot load model {name_or_path}: {reason}") from None
+        return cls(model, processor, name=name, source=str(name_or_path), device=device, dtype=dtype)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _text(self, prompt: str) -> str:
+        return llava_v1_prompt(prompt, image_token=self.processor.image_token)
+
+    def _encode(self, images: Sequence[Any], prompts: Sequence[str]):
+        squared = [expand_to_square(image.convert("RGB"), self.pad_colour) for image in images]
+        inputs = self.processor(images=squared, text=[self._text(p) for p in prompts],
+                                return_tensors="pt", padding=True)
+        inputs = inputs.to(self.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
+        return inputs
+
+    # -- interface -----------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest], settings) -> list[str]:
+        import torch
+        from transformers import GenerationConfig
+
+        if not requests:
+            return []
+        inputs = self._encode([r.image for r in requests], [r.prompt for r in requests])
+        # A fresh config: a checkpoint's saved generation_config must not change the protocol.
+        config = GenerationConfig(
+            max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
+            num_beams=settings.num_beams,
+            temperature=settings.temperature if settings.do_sample else None,
+            top_p=settings.top_p if settings.do_sample else None,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+            bos_token_id=self.tokenizer.bos_token_id)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, generation_config=config)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+    def continuation_logprobs(self, requests: Sequence[ContinuationRequest]) -> list[float]:
+        import torch
+
+        if not requests:
+            return []
+        inputs = self._encode([r.image for r in requests], [r.prompt for r in requests])
+        prompts = [ids[mask.bool()].tolist() for ids, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
+        continuations = self.tokenizer([r.continuation for r in requests], add_special_tokens=False)["input_ids"]
+        for request, ids in zip(requests, continuations):
+            if not ids:
+                raise CsrBenchError(f"empty continuation for prompt {request.prompt[:60]!r}")
+        rows = [p + c for p, c in zip(prompts, continuations)]
+        length = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        # Left padding keeps every continuation at the end of its row; explicit positions make a
+        # padded row compute exactly what it would alone.
+        input_ids = torch.tensor([[pad] * (length - len(r)) + r for r in rows], device=self.device)
+        attention = torch.tensor([[0] * (length - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                pixel_values=inputs["pixel_values"]).logits
+        scores = []
+        for row, ids in enumerate(continuations):
+            n = len(ids)
+            step_logits = logits[row, length - n - 1:length - 1].float()
+            targets = input_ids[row, length - n:]
+            logprobs = torch.log_softmax(step_logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)
+            scores.append(float(logprobs.sum()))
+        return scores
+
+    def prompt_length(self, prompt: str) -> int:
+        return len(self.tokenizer(self._text(prompt))["input_ids"])
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "class": type(self.model).__name__,
+                "dtype": str(self.torch_dtype).removeprefix("torch."), "device": self.device}
+
+
+def check_llava_checkpoint(path: Path) -> None:
+    """Fail early, in one line, on a folder that is not a llava-hf format checkpoint."""
+    import json
+
+    config = path / "config.json"
+    if not config.is_file():
+        raise CsrBenchError(f"--model {path}: no config.json (expected a folder written by save_pretrained)")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (ValueError, OSError) as exc:
+        raise CsrBenchError(f"--model {path}: unreadable config.json ({exc})") from None
+    if model_type != "llava":
+        raise CsrBenchError(f"--model {path}: model_type '{model_type}' is not supported (expected 'llava')")
+    if not any(path.glob("*.safetensors")):
+        raise CsrBenchError(f"--model {path}: no .safetensors weights (pickled .bin weights are not loaded)")

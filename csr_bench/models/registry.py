@@ -1,0 +1,77 @@
+"""Models by name. Listing them imports nothing heavy; loading imports torch/transformers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from csr_bench.errors import CsrBenchError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    loader: Callable[..., object]  # (name, device, dtype) -> VisionLanguageModel
+    # "bundled" for embedded models that only make sense on csr-bench's own small data;
+    # None for real models, whose default data is the benchmark's hub dataset.
+    default_data_root: str | None = None
+
+
+def _hub_llava(repo: str) -> Callable[..., object]:
+    def load(name: str, device: str | None = None, dtype: str | None = None):
+        from csr_bench.models.llava import LlavaModel
+
+        return LlavaModel.from_pretrained(repo, name=name, device=device, dtype=dtype)
+
+    return load
+
+
+def _tiny_llava(name: str, device: str | None = None, dtype: str | None = None):
+    from csr_bench.models.llava import LlavaModel
+    from csr_bench.models.tiny_llava import build_tiny_llava
+
+    model, processor = build_tiny_llava(seed=0)
+    return LlavaModel(model, processor, name=name, source="tiny-llava(seed=0)", device=device, dtype=dtype)
+
+
+def _local_llava(path: Path) -> Callable[..., object]:
+    def load(name: str, device: str | None = None, dtype: str | None = None):
+        from csr_bench.models.llava import LlavaModel, check_llava_checkpoint
+
+        check_llava_checkpoint(path)
+        return LlavaModel.from_pretrained(str(path), name=name, device=device, dtype=dtype)
+
+    return load
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("tiny-llava", "Toy LlavaForConditionalGeneration built offline from a seed (tests, offline default)",
+                  _tiny_llava, default_data_root="bundled"),
+        ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
+                  _hub_llava("llava-hf/llava-1.5-7b-hf")),
+        ModelSpec("llava15-13b", "LLaVA-1.5-13B, llava-hf/llava-1.5-13b-hf from the Hugging Face hub",
+                  _hub_llava("llava-hf/llava-1.5-13b-hf")),
+    ]
+}
+DEFAULT_MODEL = "tiny-llava"
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """A registered name, or a folder holding a llava-hf format checkpoint (``--model /path/dir``)."""
+    if name in MODELS:
+        return MODELS[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelSpec(path.resolve().name, f"LLaVA checkpoint at {path}", _local_llava(path.resolve()))
+    hint = " (no such folder)" if ("/" in name or name.startswith(".")) else ""
+    raise CsrBenchError(f"unknown model '{name}'{hint}; known: {', '.join(MODELS)}, or a checkpoint folder")
+
+
+def run_name_for(model_name: str) -> str:
+    """A file-system safe default run name derived from the model name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model_name).strip("-") or "run"

@@ -1,0 +1,143 @@
+"""A task is a small declarative YAML file (see tasks/*.yaml); this is its typed, validated form.
+
+Like lm-evaluation-harness task configs: where the data comes from, how a document becomes a
+prompt, how to generate, and which scorer turns predictions into the benchmark's official metrics.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from csr_bench.errors import CsrBenchError
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hugging Face hub dataset, for users with the network."""
+
+    path: str
+    split: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    hub: HubSource | None
+    # Relative to --data-root: a .jsonl/.json/.parquet file (extension optional), a folder of such
+    # files, or a folder written by datasets' save_to_disk.
+    local: str
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings. Greedy by default, as LLaVA-1.5's evaluation scripts run (temperature 0)."""
+
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    num_beams: int = 1
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    description: str
+    dataset: DatasetSource
+    doc_id: str
+    image_field: str
+    prompt: str
+    scorer: str
+    fields: tuple[str, ...]
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    source_file: str = ""
+
+    def render_prompt(self, doc: dict[str, Any]) -> str:
+        return self.prompt.format(**doc)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("source_file")
+        return data
+
+
+def _check_keys(where: str, data: dict, allowed: set[str], required: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise CsrBenchError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    missing = sorted(required - set(data))
+    if missing:
+        raise CsrBenchError(f"{where}: missing key(s) {', '.join(missing)}")
+
+
+def task_from_yaml(path: Path) -> TaskConfig:
+    """Parse and validate one task YAML; every problem is a one-line error naming the file."""
+    import yaml
+
+    where = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CsrBenchError(f"{where}{at}: malformed YAML ({problem})") from None
+    except OSError as exc:
+        raise CsrBenchError(f"{where}: cannot read task file ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise CsrBenchError(f"{where}: a task file must be a YAML mapping")
+
+    top = {"task", "description", "dataset", "doc_id", "image_field", "prompt", "scorer", "fields", "generation"}
+    _check_keys(where, data, top, top - {"generation"})
+
+    dataset = data["dataset"]
+    if not isinstance(dataset, dict):
+        raise CsrBenchError(f"{where}: 'dataset' must be a mapping")
+    _check_keys(f"{where}: dataset", dataset, {"hub", "local"}, {"local"})
+    hub = dataset.get("hub")
+    if hub is not None:
+        if not isinstance(hub, dict):
+            raise CsrBenchError(f"{where}: 'dataset.hub' must be a mapping")
+        _check_keys(f"{where}: dataset.hub", hub, {"path", "name", "split"}, {"path", "split"})
+        hub = HubSource(**hub)
+
+    generation = data.get("generation") or {}
+    if not isinstance(generation, dict):
+        raise CsrBenchError(f"{where}: 'generation' must be a mapping")
+    allowed_gen = {f.name for f in fields(GenerationSettings)}
+    _check_keys(f"{where}: generation", generation, allowed_gen, set())
+
+    record_fields = data["fields"]
+    if not isinstance(record_fields, list) or not all(isinstance(f, str) for f in record_fields):
+        raise CsrBenchError(f"{where}: 'fields' must be a list of column names")
+    for key in ("task", "description", "doc_id", "image_field", "prompt", "scorer"):
+        if not isinstance(data[key], str) or not data[key]:
+            raise CsrBenchError(f"{where}: '{key}' must be a non-empty string")
+    placeholders = {name for _, name, _, _ in string.Formatter().parse(data["prompt"]) if name}
+    unknown = sorted(placeholders - set(record_fields))
+    if unknown:
+        raise CsrBenchError(f"{where}: prompt uses {', '.join(unknown)}, which are not listed in 'fields'")
+
+    from csr_bench.scorers import SCORERS
+
+    if data["scorer"] not in SCORERS:
+        raise CsrBenchError(f"{where}: unknown scorer '{data['scorer']}' (known: {', '.join(sorted(SCORERS))})")
+    lacking = [f for f in SCORERS[data["scorer"]].required_fields if f not in record_fields]
+    if lacking:
+        raise CsrBenchError(f"{where}: scorer '{data['scorer']}' needs field(s) {', '.join(lacking)} in 'fields'")
+
+    return TaskConfig(
+        name=data["task"],
+        description=data["description"],
+        dataset=DatasetSource(hub=hub, local=str(dataset["local"])),
+        doc_id=data["doc_id"],
+        image_field=data["image_field"],
+        prompt=data["prompt"],
+        scorer=data["scorer"],
+        fields=tuple(record_fields),
+        generation=GenerationSettings(**generation),
+        source_file=where,
+    )

@@ -1,0 +1,59 @@
+"""Finds task YAMLs: the project's tasks/ folder (shipped in the wheel as csr_bench/task_configs)
+plus any folder the user adds with --include-tasks or CSR_BENCH_TASKS_PATH."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.tasks.config import TaskConfig, task_from_yaml
+
+
+def builtin_task_dir() -> Path:
+    package_copy = Path(__file__).resolve().parent.parent / "task_configs"
+    if package_copy.is_dir():  # installed from a wheel
+        return package_copy
+    return Path(__file__).resolve().parents[2] / "tasks"  # source checkout / editable install
+
+
+def task_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    dirs = [builtin_task_dir()]
+    env = os.environ.get("CSR_BENCH_TASKS_PATH", "")
+    dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += [Path(p) for p in (extra or [])]
+    for d in dirs[1:]:
+        if not d.is_dir():
+            raise CsrBenchError(f"task folder not found: {d}")
+    return dirs
+
+
+def load_registry(extra: list[str | Path] | None = None) -> dict[str, TaskConfig]:
+    """All tasks by name; a later folder may not silently redefine an earlier task."""
+    tasks: dict[str, TaskConfig] = {}
+    for folder in task_dirs(extra):
+        for path in sorted(folder.glob("*.yaml")):
+            task = task_from_yaml(path)
+            if task.name in tasks:
+                raise CsrBenchError(
+                    f"{path}: task '{task.name}' is already defined in {tasks[task.name].source_file}")
+            tasks[task.name] = task
+    return tasks
+
+
+def get_tasks(names: str | list[str], extra: list[str | Path] | None = None) -> list[TaskConfig]:
+    """Resolve a comma-separated list (or list) of task names, in the order given."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise CsrBenchError("no task named (use --tasks, e.g. --tasks pope; `csr-bench tasks` lists them)")
+    registry = load_registry(extra)
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise CsrBenchError(
+            f"unknown task(s): {', '.join(unknown)} (known: {', '.join(sorted(registry))})")
+    seen: list[str] = []
+    for n in names:
+        if n not in seen:
+            seen.append(n)
+    return [registry[n] for n in seen]
