@@ -55,10 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Calibrated Self-Rewarding for vision-language models, scored on official protocols.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--quiet", action="store_true", help="log lines only, no progress bars")
+    # --quiet is accepted after the command too; SUPPRESS keeps the top-level value when absent there.
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="log lines only, no progress bars")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    run = commands.add_parser("run", help="the main job: evaluate, then CSR iterations, on one model",
+    run = commands.add_parser("run", parents=[quiet], help="the main job: evaluate, then CSR iterations, on one model",
                               description="Evaluate the model (iteration 0) and run CSR iterations. With no "
                               "--model it runs offline on the embedded tiny model and bundled data.")
     run.add_argument("--model", default=None, help="model name or checkpoint folder (default: tiny-llava)")
@@ -66,16 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tasks", type=_task_list, default=None, help="comma-separated tasks (default: pope)")
     _add_evaluation_options(run)
 
-    ev = commands.add_parser("eval", help="evaluate one model on some tasks (no training)",
+    ev = commands.add_parser("eval", parents=[quiet], help="evaluate one model on some tasks (no training)",
                              description="Evaluate one model on tasks; rerun the same command to resume.")
     ev.add_argument("--model", required=True, help="model name (see `csr-bench models`) or checkpoint folder")
     ev.add_argument("--tasks", type=_task_list, required=True, help="comma-separated tasks, e.g. pope")
     _add_evaluation_options(ev)
 
-    tasks = commands.add_parser("tasks", help="list registered tasks", description="List registered tasks.")
+    tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                        help="also load task YAMLs from DIR (repeatable)")
-    commands.add_parser("models", help="list registered models", description="List registered models.")
+    commands.add_parser("models", parents=[quiet], help="list registered models",
+                        description="List registered models.")
     return parser
 
 

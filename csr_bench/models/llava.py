@@ -2,7 +2,7 @@
 
 Matches LLaVA-1.5's evaluation: the vicuna_v1 prompt, images padded to a square with the image
 processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``; the llava-hf processor alone
-would centre-crop), greedy decoding, left padding. bf16 (fp16 where bf16 is unsupported) on GPU,
+would centre-crop), PIL image processing, greedy decoding, left padding. bf16 (fp16 where bf16 is unsupported) on GPU,
 fp32 on CPU. Weights load from safetensors only, with no remote code.
 """
 
@@ -78,7 +78,9 @@ class LlavaModel(VisionLanguageModel):
         transformers.logging.set_verbosity_error()
         device = pick_device(device)
         try:
-            processor = AutoProcessor.from_pretrained(name_or_path)
+            # PIL image processing on every machine: the same pixels with or without torchvision,
+            # and the same PIL bicubic resize LLaVA-1.5's own evaluation used.
+            processor = AutoProcessor.from_pretrained(name_or_path, backend="pil")
             model = LlavaForConditionalGeneration.from_pretrained(
                 name_or_path, dtype=pick_dtype(dtype, device), use_safetensors=True)
         except (OSError, ValueError) as exc:

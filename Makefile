@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine; both create .venv and install everything first.
+#   make run    install, then `csr-bench run` on the embedded default (offline, CPU)
+#   make test   install, then the test suite (offline)
+# Extra arguments: make run ARGS="--batch-size 4"   make test PYTEST_ARGS="-k pope"
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test clean
+
+# An existing .venv is reused, so a GPU user can create it and install the CUDA torch 2.13.x of
+# their choice first; constraints.txt (torch==2.13.0) is satisfied by it and keeps it.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/csr-bench run $(ARGS)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,66 @@
+"""The command line as users meet it: help, listings, fast start-up and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, assert_one_line_error, run_cli
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["eval"], ["tasks"], ["models"]])
+def test_every_command_has_help(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0 and "usage: csr-bench" in result.stdout
+
+
+def test_help_lists_the_commands():
+    out = run_cli("--help").stdout
+    for command in ("run", "eval", "tasks", "models"):
+        assert f"    {command} " in out
+
+
+def test_listings_describe_each_entry():
+    tasks = run_cli("tasks", check=True).stdout
+    assert tasks.startswith("pope  Object hallucination")
+    models = run_cli("models", check=True).stdout.splitlines()
+    names = [line.split()[0] for line in models]
+    assert names == ["tiny-llava", "llava15", "llava15-13b", "DIR"]
+    assert all(len(line.split(maxsplit=1)) == 2 for line in models)
+
+
+@pytest.mark.parametrize("command", [["tasks"], ["models"], ["--help"], ["eval", "--help"]])
+def test_commands_without_a_model_do_not_import_torch(command):
+    code = ("import sys\nfrom csr_bench.cli import main\n"
+            f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_task_and_model_are_one_line_errors(tmp_path):
+    assert_one_line_error(run_cli("eval", "--model", "tiny-llava", "--tasks", "pope,nosuch", "--output", str(tmp_path)),
+                          "unknown task(s): nosuch")
+    assert_one_line_error(run_cli("eval", "--model", "gpt-17", "--tasks", "pope", "--output", str(tmp_path)),
+                          "unknown model 'gpt-17'", "tiny-llava")
+    assert_one_line_error(run_cli("eval", "--model", "./no/such/dir", "--tasks", "pope"), "no such folder")
+    assert not (tmp_path / "gpt-17").exists()
+
+
+def test_missing_data_and_malformed_yaml_are_one_line_errors(tmp_path):
+    assert_one_line_error(run_cli("eval", "--model", "tiny-llava", "--tasks", "pope", "--data-root", str(tmp_path)),
+                          "pope: no data at")
+    (tmp_path / "broken.yaml").write_text("task: x\ndescription: a: b\n")
+    assert_one_line_error(run_cli("tasks", "--include-tasks", str(tmp_path)), "broken.yaml:2: malformed YAML")
+
+
+def test_real_model_without_network_is_a_one_line_error(tmp_path):
+    result = run_cli("eval", "--model", "llava15", "--tasks", "pope", "--data-root", "bundled",
+                     "--output", str(tmp_path))
+    assert_one_line_error(result, "cannot load model llava-hf/llava-1.5-7b-hf")
+
+
+def test_bad_flag_values_are_rejected_by_the_parser():
+    result = run_cli("eval", "--model", "tiny-llava", "--tasks", "pope", "--batch-size", "0")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr and "Traceback" not in result.stderr
