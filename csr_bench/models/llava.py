@@ -75,7 +75,11 @@ class LlavaModel(VisionLanguageModel):
         import transformers
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 
+        from csr_bench.progress import is_quiet
+
         transformers.logging.set_verbosity_error()
+        if is_quiet():  # --quiet: no download/loading bars either
+            transformers.logging.disable_progress_bar()
         device = pick_device(device)
         try:
             # PIL image processing on every machine: the same pixels with or without torchvision,
