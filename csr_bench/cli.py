@@ -84,11 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _evaluation_kwargs(args: argparse.Namespace) -> dict:
-    return {"limit": args.limit, "batch_size": args.batch_size, "output": args.output, "run_name": args.run_name,
-            "data_root": args.data_root, "seed": args.seed, "device": args.device, "dtype": args.dtype,
-            "max_new_tokens": args.max_new_tokens, "include_tasks": args.include_tasks,
-            "overwrite": args.overwrite}
+def _config_from_args(config_class, args: argparse.Namespace):
+    """Build an EvalConfig/RunConfig from the parsed flags of the same names; unset flags keep
+    the dataclass defaults (so `run` with no --model gets the embedded default)."""
+    from dataclasses import fields
+
+    values = {f.name: getattr(args, f.name) for f in fields(config_class) if getattr(args, f.name, None) is not None}
+    return config_class(**values)
 
 
 def _print_summary(results: dict) -> None:
@@ -127,7 +129,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from csr_bench.evaluation import EvalConfig, evaluate
 
-    results = evaluate(EvalConfig(model=args.model, tasks=args.tasks, **_evaluation_kwargs(args)))
+    results = evaluate(_config_from_args(EvalConfig, args))
     _print_summary(results)
     return 0
 
@@ -135,8 +137,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from csr_bench.run import RunConfig, run
 
-    overrides = {k: v for k, v in (("model", args.model), ("tasks", args.tasks)) if v is not None}
-    outcome = run(RunConfig(iterations=args.iterations, **overrides, **_evaluation_kwargs(args)))
+    outcome = run(_config_from_args(RunConfig, args))
     for results in outcome["iterations"]:
         _print_summary(results)
     return 0
