@@ -48,6 +48,15 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
                         help="also load task YAMLs from DIR (repeatable)")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard finished samples of this run instead of resuming")
+    _add_scoring_options(parser)
+
+
+def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", metavar="DIR",
+                        help="COCO-format instances_*.json and captions_*.json (CHAIR)")
+    parser.add_argument("--judge-url", help="OpenAI-compatible judge endpoint (default $CSR_BENCH_JUDGE_URL); "
+                        "the key is read from $CSR_BENCH_JUDGE_API_KEY only")
+    parser.add_argument("--judge-model", help="judge model name (default $CSR_BENCH_JUDGE_MODEL)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tasks", type=_task_list, required=True, help="comma-separated tasks, e.g. pope")
     _add_evaluation_options(ev)
 
+    score = commands.add_parser(
+        "score", parents=[quiet], help="re-score a predictions file without a model",
+        description="Re-score a predictions JSONL (the task's fields plus 'prediction'; a samples.jsonl works).")
+    score.add_argument("task", help="task name, e.g. pope")
+    score.add_argument("predictions", help="predictions JSONL file")
+    score.add_argument("--json", action="store_true", help='print {"task", "n", "metrics"} as one JSON object')
+    score.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
+                       help="also load task YAMLs from DIR (repeatable)")
+    _add_scoring_options(score)
+
     tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                        help="also load task YAMLs from DIR (repeatable)")
@@ -103,7 +122,28 @@ def _print_summary(results: dict) -> None:
         task = registry.get(name)
         keys = SCORERS[task.scorer].headline if task else sorted(entry["metrics"])
         shown = "  ".join(f"{k} {entry['metrics'][k]:.2f}" for k in keys if k in entry["metrics"])
+        if "skipped" in entry:
+            shown = f"skipped: {entry['skipped']}"
         print(f"  {name:<12} n={entry['n_samples']:<6} {shown}")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import json
+
+    from csr_bench.evaluation.rescore import rescore
+
+    outcome = rescore(args.task, args.predictions, annotations=args.annotations, judge_url=args.judge_url,
+                      judge_model=args.judge_model, include_tasks=args.include_tasks)
+    if args.json:
+        print(json.dumps(outcome))
+        return 0
+    print(f"{outcome['task']}  n={outcome['n']}")
+    if "skipped" in outcome:
+        print(f"  skipped: {outcome['skipped']}")
+    width = max((len(k) for k in outcome["metrics"]), default=0)
+    for key, value in outcome["metrics"].items():
+        print(f"  {key:<{width}}  {value:.2f}")
+    return 0
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -143,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "eval": cmd_eval, "tasks": cmd_tasks, "models": cmd_models}
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "tasks": cmd_tasks, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

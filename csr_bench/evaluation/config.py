@@ -21,3 +21,6 @@ class EvalConfig:
     max_new_tokens: int | None = None  # override the tasks' generation length (quick smoke runs)
     include_tasks: list[str] = field(default_factory=list)
     overwrite: bool = False  # discard earlier samples of this iteration instead of resuming
+    annotations: str | None = None  # COCO-format annotation folder for CHAIR (default: the task's, under data_root)
+    judge_url: str | None = None  # OpenAI-compatible judge endpoint (default: $CSR_BENCH_JUDGE_URL)
+    judge_model: str | None = None  # judge model name (default: $CSR_BENCH_JUDGE_MODEL); key only from the env

@@ -20,7 +20,7 @@ from csr_bench.evaluation.samples import SampleStore
 from csr_bench.models.base import GenerationRequest, VisionLanguageModel
 from csr_bench.models.registry import resolve_model, run_name_for
 from csr_bench.progress import get_logger, progress_bar
-from csr_bench.scorers import SCORERS
+from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
 from csr_bench.tasks.data import TaskData, load_task_data
 from csr_bench.tasks.registry import get_tasks
 
@@ -32,10 +32,30 @@ def iteration_dir(config: EvalConfig) -> Path:
     return Path(config.output) / run_name / f"iter_{config.iteration}"
 
 
+def scoring_context(data: TaskData, task_dir: Path, config: EvalConfig) -> ScoringContext:
+    """Annotations from --annotations (or the task's folder under the data root), the judge from
+    flags/env, and the task folder for artefacts such as a submission file."""
+    from csr_bench.judge import JudgeSettings, make_judge
+
+    annotations = Path(config.annotations) if config.annotations else data.annotations
+    judge = make_judge(JudgeSettings.resolve(config.judge_url, config.judge_model),
+                       cache_path=task_dir / "judge_cache.jsonl")
+    return ScoringContext(annotations=annotations, judge=judge, output_dir=task_dir)
+
+
+def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext) -> dict[str, Any]:
+    """{"metrics": ...} or, when the task cannot be scored here, {"metrics": {}, "skipped": reason}."""
+    try:
+        return {"metrics": scorer.aggregate(records, context)}
+    except ScoringSkipped as skipped:
+        return {"metrics": {}, "skipped": str(skipped)}
+
+
 def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, config: EvalConfig) -> dict[str, Any]:
     """Evaluate one task, resuming from its samples.jsonl; returns its entry of results.json."""
     task = data.task
     scorer = SCORERS[task.scorer]
+    context = scoring_context(data, task_dir, config)
     settings = task.generation
     if config.max_new_tokens is not None:
         settings = replace(settings, max_new_tokens=config.max_new_tokens)
@@ -63,16 +83,20 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
             for i, prediction in zip(batch, predictions):
                 record = {"doc_id": data.doc_id(i), "doc_index": i, **{f: data.rows[i][f] for f in task.fields},
                           "prompt": prompts[i], "prediction": prediction}
-                record.update(scorer.score_sample(record))
+                record.update(scorer.score_sample(record, context))
                 records.append(record)
             store.add(records)
             bar.update(len(batch))
     seconds = time.perf_counter() - started
 
     ordered = [store.get(data.doc_id(i)) for i in range(count)]
-    metrics = scorer.aggregate(ordered)
-    log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
-    return {"metrics": metrics, "n_samples": count, "n_generated": len(pending), "data_source": data.source,
+    scored = score_records(scorer, ordered, context)
+    if "skipped" in scored:
+        log.warning("%s: not scored: %s", task.name, scored["skipped"])
+    else:
+        metrics = scored["metrics"]
+        log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
+    return {**scored, "n_samples": count, "n_generated": len(pending), "data_source": data.source,
             "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
             "seconds": round(seconds, 3)}
 

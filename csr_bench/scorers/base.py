@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from csr_bench.judge import Judge
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What some scorers need besides the records."""
+
+    annotations: Path | None = None  # COCO-format instances_*.json / captions_*.json (CHAIR)
+    judge: Judge | None = None  # an OpenAI-compatible judge (MM-Vet, LLaVA-Bench, MMBench fallback)
+    output_dir: Path | None = None  # where a task writes artefacts (VizWiz test submission, judge cache)
+
+
+class ScoringSkipped(Exception):
+    """The task cannot be scored here (no judge configured, test split without answers, ...).
+
+    Reported as skipped with this reason; never turned into a score of 0.
+    """
 
 
 class Scorer(Protocol):
@@ -16,10 +37,11 @@ class Scorer(Protocol):
     required_fields: tuple[str, ...]
     headline: tuple[str, ...]  # the metrics worth a log line and a summary table column
 
-    def score_sample(self, record: dict[str, Any]) -> dict[str, Any]:
+    def score_sample(self, record: dict[str, Any], context: ScoringContext) -> dict[str, Any]:
         """Per-sample fields (parsed answer, correctness) stored beside the prediction."""
         ...
 
-    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, float]:
-        """Task metrics, in the paper tables' scale (percentages 0-100)."""
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext) -> dict[str, float]:
+        """Task metrics, in the paper tables' scale (percentages 0-100, MME in points).
+        Raises ScoringSkipped when the task cannot be scored here."""
         ...

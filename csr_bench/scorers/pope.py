@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.base import ScoringContext
 
 NEGATIVE_WORDS = ("No", "not", "no")
 
@@ -63,11 +64,11 @@ class PopeScorer:
             raise CsrBenchError(f"POPE answer must be 'yes' or 'no', got {record['answer']!r}")
         return label
 
-    def score_sample(self, record: dict[str, Any]) -> dict[str, Any]:
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         parsed = parse_yes_no(record["prediction"])
         return {"parsed": parsed, "correct": parsed == self._label(record)}
 
-    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
         """Pooled metrics over the records given, the same per split (category), and LLaVA-1.5's
         headline POPE number: the F1 averaged over the splits present (``f1_split_mean``)."""
         labels = [self._label(r) for r in records]

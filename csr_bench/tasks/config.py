@@ -32,6 +32,17 @@ class DatasetSource:
 
 
 @dataclass(frozen=True)
+class ImageSource:
+    """Images kept in a dataset of their own, joined to documents on a key (GQA's testdev images)."""
+
+    hub: HubSource | None
+    # Under --data-root: a dataset (as DatasetSource.local) or a folder of image files named <key>.<ext>.
+    local: str
+    key: str  # key column of the image dataset; documents hold the key in their image_field
+    column: str = "image"
+
+
+@dataclass(frozen=True)
 class GenerationSettings:
     """Decoding settings. Greedy by default, as LLaVA-1.5's evaluation scripts run (temperature 0)."""
 
@@ -53,6 +64,8 @@ class TaskConfig:
     scorer: str
     fields: tuple[str, ...]
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    images: ImageSource | None = None
+    annotations: str | None = None  # COCO-format annotation folder under --data-root (CHAIR)
     source_file: str = ""
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
@@ -90,19 +103,23 @@ def task_from_yaml(path: Path) -> TaskConfig:
     if not isinstance(data, dict):
         raise CsrBenchError(f"{where}: a task file must be a YAML mapping")
 
-    top = {"task", "description", "dataset", "doc_id", "image_field", "prompt", "scorer", "fields", "generation"}
-    _check_keys(where, data, top, top - {"generation"})
+    optional = {"generation", "images", "annotations"}
+    top = {"task", "description", "dataset", "doc_id", "image_field", "prompt", "scorer", "fields"} | optional
+    _check_keys(where, data, top, top - optional)
 
     dataset = data["dataset"]
     if not isinstance(dataset, dict):
         raise CsrBenchError(f"{where}: 'dataset' must be a mapping")
     _check_keys(f"{where}: dataset", dataset, {"hub", "local"}, {"local"})
-    hub = dataset.get("hub")
-    if hub is not None:
-        if not isinstance(hub, dict):
-            raise CsrBenchError(f"{where}: 'dataset.hub' must be a mapping")
-        _check_keys(f"{where}: dataset.hub", hub, {"path", "name", "split"}, {"path", "split"})
-        hub = HubSource(**hub)
+    hub = _hub_source(f"{where}: dataset.hub", dataset.get("hub"))
+
+    images = data.get("images")
+    if images is not None:
+        if not isinstance(images, dict):
+            raise CsrBenchError(f"{where}: 'images' must be a mapping")
+        _check_keys(f"{where}: images", images, {"hub", "local", "key", "column"}, {"local", "key"})
+        images = ImageSource(hub=_hub_source(f"{where}: images.hub", images.get("hub")), local=str(images["local"]),
+                             key=str(images["key"]), column=str(images.get("column", "image")))
 
     generation = data.get("generation") or {}
     if not isinstance(generation, dict):
@@ -139,5 +156,16 @@ def task_from_yaml(path: Path) -> TaskConfig:
         scorer=data["scorer"],
         fields=tuple(record_fields),
         generation=GenerationSettings(**generation),
+        images=images,
+        annotations=str(data["annotations"]) if data.get("annotations") else None,
         source_file=where,
     )
+
+
+def _hub_source(where: str, hub: Any) -> HubSource | None:
+    if hub is None:
+        return None
+    if not isinstance(hub, dict):
+        raise CsrBenchError(f"{where} must be a mapping")
+    _check_keys(where, hub, {"path", "name", "split"}, {"path", "split"})
+    return HubSource(**hub)

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.tasks.config import TaskConfig
+from csr_bench.tasks.config import HubSource, TaskConfig
 
 # Small task data that ships with csr-bench, for the offline default (`--data-root bundled`).
 BUNDLED_DATA_ROOT = Path(__file__).resolve().parent.parent / "bundled"
 DATA_FILE_TYPES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+IMAGE_FILE_TYPES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 
 def resolve_data_root(data_root: str | Path | None) -> Path | None:
@@ -39,6 +40,11 @@ class TaskData:
     rows: list[dict[str, Any]]
     dataset: Any  # datasets.Dataset with its image column left undecoded
     image_base: Path | None
+    annotations: Path | None = None
+    # Images joined on a key (task.images): a dataset with a key -> row index, or key -> file.
+    image_dataset: Any = None
+    image_rows: dict[Any, int] | None = None
+    image_files: dict[str, Path] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -46,12 +52,24 @@ class TaskData:
     def doc_id(self, index: int) -> Any:
         return self.rows[index][self.task.doc_id]
 
+    def _raw_image(self, index: int, where: str) -> Any:
+        if self.task.images is None:
+            return self.dataset[index][self.task.image_field]
+        key = self.rows[index][self.task.image_field]
+        if self.image_files is not None:
+            if str(key) not in self.image_files:
+                raise CsrBenchError(f"{where}: no image file named {key}.* in {self.image_base}")
+            return str(self.image_files[str(key)])
+        if key not in self.image_rows:
+            raise CsrBenchError(f"{where}: no image with {self.task.images.key}={key!r} in the image set")
+        return self.image_dataset[self.image_rows[key]][self.task.images.column]
+
     def image(self, index: int):
         """The document's image as RGB, or a one-line error naming the document and file."""
         from PIL import Image, UnidentifiedImageError
 
-        value = self.dataset[index][self.task.image_field]
         where = f"{self.task.name}: {self.task.doc_id}={self.doc_id(index)!r}"
+        value = self._raw_image(index, where)
         path = None
         try:
             if isinstance(value, dict) and value.get("bytes"):
@@ -73,60 +91,92 @@ class TaskData:
             raise CsrBenchError(f"{where}: unreadable image{shown}: {exc}") from None
 
 
-def _local_path(task: TaskConfig, root: Path) -> Path:
-    base = root / task.dataset.local
+def _local_path(name: str, local: str, root: Path) -> Path:
+    base = root / local
     for candidate in [base] + [base.with_name(base.name + ext) for ext in DATA_FILE_TYPES]:
         if candidate.exists():
             return candidate
     raise CsrBenchError(
-        f"{task.name}: no data at {base} (expected a .jsonl/.json/.parquet file, a folder of them, "
+        f"{name}: no data at {base} (expected a .jsonl/.json/.parquet file, a folder of them, "
         f"or a datasets save_to_disk folder)")
 
 
-def _load_local(task: TaskConfig, path: Path):
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _load_local(name: str, path: Path, split: str | None):
+    """(dataset, folder that relative image paths start from)."""
     import datasets
 
     try:
         if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json")):
             loaded = datasets.load_from_disk(str(path))
             if isinstance(loaded, datasets.DatasetDict):
-                wanted = task.dataset.hub.split if task.dataset.hub else None
-                split = wanted if wanted in loaded else (next(iter(loaded)) if len(loaded) == 1 else None)
-                if split is None:
-                    raise CsrBenchError(f"{task.name}: {path} holds splits {', '.join(loaded)}; "
-                                        f"expected '{wanted}' or a single split")
-                loaded = loaded[split]
+                chosen = split if split in loaded else (next(iter(loaded)) if len(loaded) == 1 else None)
+                if chosen is None:
+                    raise CsrBenchError(f"{name}: {path} holds splits {', '.join(loaded)}; "
+                                        f"expected '{split}' or a single split")
+                loaded = loaded[chosen]
             return loaded, path
         if path.is_dir():
             for suffix, kind in DATA_FILE_TYPES.items():
                 files = sorted(str(p) for p in path.rglob(f"*{suffix}"))
                 if files:
                     return datasets.load_dataset(kind, data_files=files, split="train"), path
-            raise CsrBenchError(f"{task.name}: {path} holds no .parquet/.jsonl/.json files")
+            raise CsrBenchError(f"{name}: {path} holds no .parquet/.jsonl/.json files")
         kind = DATA_FILE_TYPES.get(path.suffix)
         if kind is None:
-            raise CsrBenchError(f"{task.name}: {path}: unsupported data file type (use .jsonl, .json or .parquet)")
+            raise CsrBenchError(f"{name}: {path}: unsupported data file type (use .jsonl, .json or .parquet)")
         return datasets.load_dataset(kind, data_files=[str(path)], split="train"), path.parent
     except CsrBenchError:
         raise
     except Exception as exc:  # datasets wraps parser errors in several exception types
-        cause = exc.__cause__ or exc
-        raise CsrBenchError(f"{task.name}: cannot read {path}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}") from None
+        raise CsrBenchError(f"{name}: cannot read {path}: {_first_line(exc.__cause__ or exc)}") from None
 
 
-def _load_hub(task: TaskConfig):
+def _load_hub(name: str, hub: HubSource | None, local: str):
     import datasets
 
-    hub = task.dataset.hub
     if hub is None:
-        raise CsrBenchError(f"{task.name}: no hub dataset is declared; pass --data-root DIR with the data")
+        raise CsrBenchError(f"{name}: no hub dataset is declared; pass --data-root DIR with the data")
     try:
         return datasets.load_dataset(hub.path, hub.name, split=hub.split)
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CsrBenchError(
-            f"{task.name}: cannot load hub dataset {hub.path} (split {hub.split}): {reason}; "
-            f"without the network pass --data-root DIR holding '{task.dataset.local}'") from None
+            f"{name}: cannot load hub dataset {hub.path} (split {hub.split}): {_first_line(exc)}; "
+            f"without the network pass --data-root DIR holding '{local}'") from None
+
+
+def _undecoded(dataset, column: str):
+    """Leave images as bytes/paths: each is decoded when its document is evaluated."""
+    import datasets
+
+    if isinstance(dataset.features.get(column), datasets.Image):
+        return dataset.cast_column(column, datasets.Image(decode=False))
+    return dataset
+
+
+def _attach_images(data: TaskData, root: Path | None) -> None:
+    """Join a separately stored image set (task.images) to the documents."""
+    spec = data.task.images
+    name = f"{data.task.name} images"
+    if root is not None:
+        folder = root / spec.local
+        if folder.is_dir() and not any(p.suffix in DATA_FILE_TYPES for p in folder.iterdir()):
+            data.image_files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_FILE_TYPES}
+            data.image_base = folder
+            return
+        dataset, data.image_base = _load_local(name, _local_path(name, spec.local, root),
+                                               spec.hub.split if spec.hub else None)
+    else:
+        dataset = _load_hub(name, spec.hub, spec.local)
+    missing = [c for c in (spec.key, spec.column) if c not in dataset.column_names]
+    if missing:
+        raise CsrBenchError(f"{name}: image set lacks column(s) {', '.join(missing)}")
+    data.image_dataset = _undecoded(dataset, spec.column)
+    data.image_rows = {key: i for i, key in enumerate(dataset.select_columns([spec.key])[spec.key])}
 
 
 def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
@@ -136,11 +186,11 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
     datasets.disable_progress_bars()
     root = resolve_data_root(data_root)
     if root is None:
-        dataset, image_base = _load_hub(task), None
+        dataset, image_base = _load_hub(task.name, task.dataset.hub, task.dataset.local), None
         source = f"hub:{task.dataset.hub.path}[{task.dataset.hub.split}]"
     else:
-        path = _local_path(task, root)
-        dataset, image_base = _load_local(task, path)
+        path = _local_path(task.name, task.dataset.local, root)
+        dataset, image_base = _load_local(task.name, path, task.dataset.hub.split if task.dataset.hub else None)
         source = (f"bundled:{path.relative_to(BUNDLED_DATA_ROOT)}" if root == BUNDLED_DATA_ROOT
                   else f"local:{path}")
 
@@ -152,9 +202,10 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
                             f"(has: {', '.join(sorted(columns))})")
     if len(dataset) == 0:
         raise CsrBenchError(f"{task.name}: {source} holds no documents")
-    if isinstance(dataset.features[task.image_field], datasets.Image):
-        dataset = dataset.cast_column(task.image_field, datasets.Image(decode=False))
-    text_columns = list(dict.fromkeys([task.doc_id, *task.fields]))
+    joined = task.images is not None
+    if not joined:
+        dataset = _undecoded(dataset, task.image_field)
+    text_columns = list(dict.fromkeys([task.doc_id, *task.fields, *([task.image_field] if joined else [])]))
     rows = dataset.select_columns(text_columns).to_list()
     seen: set = set()
     for row in rows:
@@ -162,4 +213,9 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
         if key in seen:
             raise CsrBenchError(f"{task.name}: {source} has duplicate {task.doc_id} {key!r}")
         seen.add(key)
-    return TaskData(task=task, source=source, rows=rows, dataset=dataset, image_base=image_base)
+    annotations = root / task.annotations if (root is not None and task.annotations) else None
+    data = TaskData(task=task, source=source, rows=rows, dataset=dataset, image_base=image_base,
+                    annotations=annotations)
+    if joined:
+        _attach_images(data, root)
+    return data

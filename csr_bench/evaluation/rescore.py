@@ -1,0 +1,72 @@
+"""``csr-bench score``: re-score a predictions file without a model.
+
+Each line is one JSON object: the task's dataset fields (image left out) plus ``prediction``.
+A samples.jsonl written by the evaluator is such a file. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.scorers import SCORERS, ScoringContext
+
+
+def read_predictions(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) for every line: a JSON object with ``prediction`` (a string) and the
+    scorer's fields, or an error naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CsrBenchError(f"{path}: cannot read predictions ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise CsrBenchError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise CsrBenchError(f"{path}:{number}: expected a JSON object")
+        missing = [f for f in ("prediction", *required) if f not in record]
+        if missing:
+            raise CsrBenchError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+        if not isinstance(record["prediction"], str):
+            raise CsrBenchError(f"{path}:{number}: 'prediction' must be a string")
+        records.append((number, record))
+    if not records:
+        raise CsrBenchError(f"{path}: no predictions")
+    return records
+
+
+def rescore(task_name: str, predictions: Path, *, annotations: str | None = None, judge_url: str | None = None,
+            judge_model: str | None = None, include_tasks: list[str] | None = None) -> dict[str, Any]:
+    """{"task", "n", "metrics"} (plus "skipped" with the reason when the task cannot be scored here)."""
+    from csr_bench.evaluation.evaluator import score_records
+    from csr_bench.judge import JudgeSettings, make_judge
+    from csr_bench.tasks.registry import get_tasks
+
+    [task] = get_tasks([task_name], include_tasks)
+    scorer = SCORERS[task.scorer]
+    numbered = read_predictions(Path(predictions), scorer.required_fields)
+    folder = Path(predictions).resolve().parent
+    context = ScoringContext(
+        annotations=Path(annotations) if annotations else None,
+        judge=make_judge(JudgeSettings.resolve(judge_url, judge_model), cache_path=folder / "judge_cache.jsonl"),
+        output_dir=folder)
+    for number, record in numbered:  # per-record checks, so a bad value is reported with its line
+        try:
+            scorer.score_sample(record, context)
+        except CsrBenchError as exc:
+            raise CsrBenchError(f"{predictions}:{number}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CsrBenchError(f"{predictions}:{number}: record does not fit task '{task.name}' "
+                                f"({type(exc).__name__}: {exc})") from None
+    records = [record for _, record in numbered]
+    return {"task": task.name, "n": len(records), **score_records(scorer, records, context)}
