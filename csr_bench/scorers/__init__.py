@@ -1,8 +1,23 @@
 """Scorers by name. Task YAMLs refer to them with ``scorer: <name>``; each follows an official script."""
 
 from csr_bench.scorers.base import Scorer, ScoringContext, ScoringSkipped
+from csr_bench.scorers.gqa import GqaScorer
+from csr_bench.scorers.mmbench import MmbenchScorer
+from csr_bench.scorers.mme import MmeScorer
 from csr_bench.scorers.pope import PopeScorer
+from csr_bench.scorers.scienceqa import ScienceQaScorer
+from csr_bench.scorers.seed import SeedScorer
+from csr_bench.scorers.vqa_accuracy import VizWizSubmissionScorer, VqaAccuracyScorer
 
-SCORERS: dict[str, Scorer] = {"pope": PopeScorer()}
+SCORERS: dict[str, Scorer] = {
+    "pope": PopeScorer(),
+    "mme": MmeScorer(),
+    "seed": SeedScorer(),
+    "mmbench": MmbenchScorer(),
+    "scienceqa": ScienceQaScorer(),
+    "vqa_accuracy": VqaAccuracyScorer(),
+    "vizwiz_submission": VizWizSubmissionScorer(),
+    "gqa": GqaScorer(),
+}
 
 __all__ = ["SCORERS", "Scorer", "ScoringContext", "ScoringSkipped"]

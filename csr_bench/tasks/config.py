@@ -58,17 +58,23 @@ class TaskConfig:
     name: str
     description: str
     dataset: DatasetSource
-    doc_id: str
+    doc_id: str  # a unique column, or "@index" (the row's position) where the data has none
     image_field: str
-    prompt: str
+    prompt: str | None  # a str.format template over the fields ...
     scorer: str
     fields: tuple[str, ...]
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     images: ImageSource | None = None
     annotations: str | None = None  # COCO-format annotation folder under --data-root (CHAIR)
+    prompt_builder: str | None = None  # ... or the name of a builder in csr_bench/tasks/prompts.py
+    filter: dict[str, Any] = field(default_factory=dict)  # keep rows whose columns equal these values
     source_file: str = ""
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
+        if self.prompt_builder:
+            from csr_bench.tasks.prompts import PROMPT_BUILDERS
+
+            return PROMPT_BUILDERS[self.prompt_builder](doc)
         return self.prompt.format(**doc)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,8 +109,8 @@ def task_from_yaml(path: Path) -> TaskConfig:
     if not isinstance(data, dict):
         raise CsrBenchError(f"{where}: a task file must be a YAML mapping")
 
-    optional = {"generation", "images", "annotations"}
-    top = {"task", "description", "dataset", "doc_id", "image_field", "prompt", "scorer", "fields"} | optional
+    optional = {"generation", "images", "annotations", "prompt", "prompt_builder", "filter"}
+    top = {"task", "description", "dataset", "doc_id", "image_field", "scorer", "fields"} | optional
     _check_keys(where, data, top, top - optional)
 
     dataset = data["dataset"]
@@ -130,13 +136,27 @@ def task_from_yaml(path: Path) -> TaskConfig:
     record_fields = data["fields"]
     if not isinstance(record_fields, list) or not all(isinstance(f, str) for f in record_fields):
         raise CsrBenchError(f"{where}: 'fields' must be a list of column names")
-    for key in ("task", "description", "doc_id", "image_field", "prompt", "scorer"):
+    for key in ("task", "description", "doc_id", "image_field", "scorer"):
         if not isinstance(data[key], str) or not data[key]:
             raise CsrBenchError(f"{where}: '{key}' must be a non-empty string")
-    placeholders = {name for _, name, _, _ in string.Formatter().parse(data["prompt"]) if name}
-    unknown = sorted(placeholders - set(record_fields))
-    if unknown:
-        raise CsrBenchError(f"{where}: prompt uses {', '.join(unknown)}, which are not listed in 'fields'")
+    if ("prompt" in data) == ("prompt_builder" in data):
+        raise CsrBenchError(f"{where}: give exactly one of 'prompt' (a template) or 'prompt_builder'")
+    if "prompt" in data:
+        if not isinstance(data["prompt"], str) or not data["prompt"]:
+            raise CsrBenchError(f"{where}: 'prompt' must be a non-empty string")
+        placeholders = {name for _, name, _, _ in string.Formatter().parse(data["prompt"]) if name}
+        unknown = sorted(placeholders - set(record_fields))
+        if unknown:
+            raise CsrBenchError(f"{where}: prompt uses {', '.join(unknown)}, which are not listed in 'fields'")
+    else:
+        from csr_bench.tasks.prompts import PROMPT_BUILDERS
+
+        if data["prompt_builder"] not in PROMPT_BUILDERS:
+            raise CsrBenchError(f"{where}: unknown prompt_builder '{data['prompt_builder']}' "
+                                f"(known: {', '.join(sorted(PROMPT_BUILDERS))})")
+    row_filter = data.get("filter") or {}
+    if not isinstance(row_filter, dict):
+        raise CsrBenchError(f"{where}: 'filter' must be a mapping of column: value")
 
     from csr_bench.scorers import SCORERS
 
@@ -152,12 +172,14 @@ def task_from_yaml(path: Path) -> TaskConfig:
         dataset=DatasetSource(hub=hub, local=str(dataset["local"])),
         doc_id=data["doc_id"],
         image_field=data["image_field"],
-        prompt=data["prompt"],
         scorer=data["scorer"],
         fields=tuple(record_fields),
         generation=GenerationSettings(**generation),
         images=images,
         annotations=str(data["annotations"]) if data.get("annotations") else None,
+        prompt=data.get("prompt"),
+        prompt_builder=data.get("prompt_builder"),
+        filter=dict(row_filter),
         source_file=where,
     )
 

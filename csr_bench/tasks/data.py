@@ -18,6 +18,7 @@ from csr_bench.tasks.config import HubSource, TaskConfig
 BUNDLED_DATA_ROOT = Path(__file__).resolve().parent.parent / "bundled"
 DATA_FILE_TYPES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 IMAGE_FILE_TYPES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+INDEX_ID = "@index"  # doc_id value meaning "the row's position"
 
 
 def resolve_data_root(data_root: str | Path | None) -> Path | None:
@@ -194,8 +195,16 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
         source = (f"bundled:{path.relative_to(BUNDLED_DATA_ROOT)}" if root == BUNDLED_DATA_ROOT
                   else f"local:{path}")
 
+    if task.filter:
+        unknown = [c for c in task.filter if c not in dataset.column_names]
+        if unknown:
+            raise CsrBenchError(f"{task.name}: {source} lacks filter column(s) {', '.join(unknown)}")
+        wanted = task.filter
+        dataset = dataset.filter(lambda *values: all(v == wanted[c] for c, v in zip(wanted, values)),
+                                 input_columns=list(wanted))
+    by_index = task.doc_id == INDEX_ID
     columns = set(dataset.column_names)
-    needed = [task.doc_id, task.image_field, *task.fields]
+    needed = [*([] if by_index else [task.doc_id]), task.image_field, *task.fields]
     missing = [c for c in dict.fromkeys(needed) if c not in columns]
     if missing:
         raise CsrBenchError(f"{task.name}: {source} lacks column(s) {', '.join(missing)} "
@@ -205,8 +214,12 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
     joined = task.images is not None
     if not joined:
         dataset = _undecoded(dataset, task.image_field)
-    text_columns = list(dict.fromkeys([task.doc_id, *task.fields, *([task.image_field] if joined else [])]))
+    text_columns = list(dict.fromkeys([*([] if by_index else [task.doc_id]), *task.fields,
+                                       *([task.image_field] if joined else [])]))
     rows = dataset.select_columns(text_columns).to_list()
+    if by_index:  # the data has no unique id: a document is its row (stable for a fixed dataset)
+        for index, row in enumerate(rows):
+            row[INDEX_ID] = index
     seen: set = set()
     for row in rows:
         key = row[task.doc_id]

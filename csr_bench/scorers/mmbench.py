@@ -1,0 +1,105 @@
+"""MMBench (dev, en) with circular evaluation, as MMBench's own evaluation scores it.
+
+Rows with index >= 1,000,000 are copies of row ``index % 1,000,000`` with the options rotated; a
+question counts as right only when every copy is. The answer letter is read by MMBench's 2023
+rules (``can_infer``): after replacing ``.()[],:;!*#{}`` by spaces, exactly one option letter
+standing alone among the words; else a "Z"-style refusal; else exactly one option text contained
+in the answer (lower-case). So "B", "B.", "(B)", "The answer is B." and "a teddy bear" (the text
+of one option) resolve, while "A cat" resolves to A, as in MMBench. Answers the rules cannot read
+go to the judge when one is configured (MMBench's matching prompt); otherwise they count as wrong
+and are reported in ``unresolved``. Never a random letter (VLMEvalKit and lmms-eval fall back to
+one silently). Later VLMEvalKit versions add a position check on the letter and a length cap on
+text matching; we keep the rule MMBench's published numbers used.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+from csr_bench.scorers.base import ScoringContext
+from csr_bench.tasks.prompts import mmbench_options
+
+CIRCULAR_OFFSET = 1_000_000
+REFUSALS = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
+            "I'm sorry, but without the image provided", "Cannot determine the answer")
+JUDGE_PROMPT = (
+    "You are an AI assistant who will help me to match an answer with several options of a single-choice question. "
+    "You are provided with a question, several options, and an answer, and you need to find which option is most "
+    "similar to the answer. If the meaning of all options are significantly different from the answer, output Z. "
+    "Your should output a single uppercase character in A, B, C, D (if they are valid options), and Z. \n"
+    "Example 1: \n"
+    "Question: What is the main object in image?\nOptions: A. teddy bear B. rabbit C. cat D. dog\n"
+    "Answer: a cute teddy bear\nYour output: A\n"
+    "Example 2: \n"
+    "Question: What is the main object in image?\nOptions: A. teddy bear B. rabbit C. cat D. dog\n"
+    "Answer: Spider\nYour output: Z\n"
+    "Example 3: \n"
+    "Question: {}?\nOptions: {}\nAnswer: {}\nYour output: ")
+
+
+def _infer_option(answer: str, choices: dict[str, str]) -> str | None:
+    if any(refusal in answer for refusal in REFUSALS):
+        return "Z"
+    for char in ".()[],:;!*#{}":
+        answer = answer.replace(char, " ")
+    words = [w.strip() for w in answer.split()]
+    found = [letter for letter in choices if letter in words]
+    if len(found) == 1:
+        return found[0]
+    if not found and sum(1 for z in ("Z", "") if z in words) == 1:
+        return "Z"
+    return None
+
+
+def _infer_text(answer: str, choices: dict[str, str]) -> str | None:
+    answer = answer.lower()
+    found = [letter for letter, text in choices.items() if str(text).lower() in answer]
+    return found[0] if len(found) == 1 else None
+
+
+def infer_choice(answer: str, choices: dict[str, str]) -> str | None:
+    """The option letter (or "Z" for none) MMBench's rules read from an answer, or None."""
+    return _infer_option(answer, choices) or _infer_text(answer, choices)
+
+
+class MmbenchScorer:
+    name = "mmbench"
+    required_fields = ("index", "answer")
+    headline = ("accuracy", "unresolved")
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        choice = infer_choice(record["prediction"], mmbench_options(record))
+        return {"parsed": choice, "correct": choice == record["answer"]}
+
+    def _judge_choice(self, record: dict[str, Any], context: ScoringContext | None) -> str | None:
+        if context is None or context.judge is None:
+            return None
+        choices = mmbench_options(record)
+        options = " ".join(f"{letter}. {text}" for letter, text in choices.items())
+        stem = str(record.get("question", "")).strip().rstrip("?").strip()
+        reply = context.judge.complete(JUDGE_PROMPT.format(stem, options, record["prediction"]), max_tokens=16)
+        return infer_choice(reply, choices) if reply else None
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        groups: dict[int, list[bool]] = defaultdict(list)
+        category_of: dict[int, str] = {}
+        unresolved = 0
+        for record in records:
+            choice = infer_choice(record["prediction"], mmbench_options(record))
+            if choice is None:
+                choice = self._judge_choice(record, context)
+                unresolved += choice is None
+            base = int(record["index"]) % CIRCULAR_OFFSET
+            groups[base].append(choice == record["answer"])
+            if int(record["index"]) < CIRCULAR_OFFSET or base not in category_of:
+                category_of[base] = str(record.get("category", ""))
+        metrics = {"accuracy": 100 * sum(all(g) for g in groups.values()) / len(groups),
+                   "unresolved": float(unresolved)}
+        per_category: dict[str, list[bool]] = defaultdict(list)
+        for base, results in groups.items():
+            if category_of.get(base):
+                per_category[category_of[base]].append(all(results))
+        for category, results in sorted(per_category.items()):
+            metrics[f"category_{category}"] = 100 * sum(results) / len(results)
+        return metrics

@@ -1,0 +1,71 @@
+"""MME scoring, as MME's calculation.py (used by LLaVA-1.5) does it.
+
+Answer rule: lower-case; exactly "yes"/"no" is that answer; otherwise "yes" within the first four
+characters means yes, else "no" within them means no, else "other" (always wrong). So "Yes, it
+is" is yes, "Not really" and "None" are no, "The answer is yes" is other.
+Per category: accuracy×100 + acc_plus×100, where acc_plus is the share of images whose questions
+(two per image) are all right. Perception is the sum over its ten categories (max 2000),
+cognition over its four (max 800); a group is reported only when one of its categories is present.
+
+lmms-eval's MME follows the same rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.base import ScoringContext
+
+PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
+              "artwork", "OCR")
+COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
+
+
+def parse_mme_answer(prediction: str) -> str:
+    text = prediction.lower()
+    if text in ("yes", "no"):
+        return text
+    prefix = text[:4]
+    if "yes" in prefix:
+        return "yes"
+    if "no" in prefix:
+        return "no"
+    return "other"
+
+
+class MmeScorer:
+    name = "mme"
+    required_fields = ("question_id", "answer", "category")
+    headline = ("perception", "cognition")
+
+    @staticmethod
+    def _label(record: dict[str, Any]) -> str:
+        label = str(record["answer"]).lower()
+        if label not in ("yes", "no"):
+            raise CsrBenchError(f"MME answer must be 'Yes' or 'No', got {record['answer']!r}")
+        return label
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        parsed = parse_mme_answer(record["prediction"])
+        return {"parsed": parsed, "correct": parsed == self._label(record)}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        by_category: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+        for record in records:
+            correct = parse_mme_answer(record["prediction"]) == self._label(record)
+            by_category[record["category"]][str(record["question_id"])].append(correct)
+        metrics: dict[str, float] = {}
+        for category, images in by_category.items():
+            answers = [c for image in images.values() for c in image]
+            accuracy = sum(answers) / len(answers)
+            acc_plus = sum(all(image) for image in images.values()) / len(images)
+            metrics[category] = 100 * accuracy + 100 * acc_plus
+            metrics[f"{category}_acc"] = 100 * accuracy
+            metrics[f"{category}_acc_plus"] = 100 * acc_plus
+        for group, members in (("perception", PERCEPTION), ("cognition", COGNITION)):
+            present = [c for c in members if c in by_category]
+            if present:
+                metrics[group] = sum(metrics[c] for c in present)
+        return dict(sorted(metrics.items(), key=lambda kv: (kv[0] not in ("perception", "cognition"), kv[0])))

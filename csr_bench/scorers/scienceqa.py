@@ -1,0 +1,49 @@
+"""ScienceQA-IMG scoring, as LLaVA-1.5's eval_science_qa.py does it.
+
+The answer letter is read as: the whole prediction if it is an option letter (A-E); else its
+first character when the prediction starts with "X. "; else the X of the only match of the
+regular expression ``The answer is ([A-Z]).`` (its "." matches any character, as in the
+original). Anything else, or a letter beyond the question's choices, is a failure and counts as
+wrong (never a random choice). Accuracy in percent.
+
+lmms-eval differs: it compares the first character of the prediction with the answer letter.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from csr_bench.scorers.base import ScoringContext
+
+OPTIONS = ["A", "B", "C", "D", "E"]
+_ANSWER_IS = re.compile(r"The answer is ([A-Z]).")
+
+
+def parse_scienceqa_letter(prediction: str) -> str:
+    """The option letter LLaVA's rule reads from a prediction, or "FAILED"."""
+    if prediction in OPTIONS:
+        return prediction
+    if len(prediction) >= 3 and prediction[0] in OPTIONS and prediction[1:3] == ". ":
+        return prediction[0]
+    found = _ANSWER_IS.findall(prediction)
+    return found[0] if len(found) == 1 else "FAILED"
+
+
+def predicted_index(prediction: str, n_choices: int) -> int:
+    letter = parse_scienceqa_letter(prediction)
+    return OPTIONS.index(letter) if letter in OPTIONS[:n_choices] else -1
+
+
+class ScienceQaScorer:
+    name = "scienceqa"
+    required_fields = ("choices", "answer")
+    headline = ("accuracy",)
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        index = predicted_index(record["prediction"], len(record["choices"]))
+        return {"parsed": OPTIONS[index] if index >= 0 else "FAILED", "correct": index == int(record["answer"])}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        correct = sum(self.score_sample(r)["correct"] for r in records)
+        return {"accuracy": 100 * correct / len(records)}

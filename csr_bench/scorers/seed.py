@@ -1,0 +1,29 @@
+"""SEED-Bench (image) scoring, as LLaVA-1.5's convert_seed_for_submission.py does it.
+
+A prediction is right only when it equals the answer letter exactly (after the strip LLaVA's
+generation applies), so "A." and "The answer is A" are wrong. Accuracy over image questions
+(records with a ``data_type`` other than "image" are left out).
+
+lmms-eval differs: it compares only the first character of the prediction ("A." counts).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from csr_bench.scorers.base import ScoringContext
+
+
+class SeedScorer:
+    name = "seed"
+    required_fields = ("answer",)
+    headline = ("accuracy",)
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        return {"correct": record["prediction"].strip() == str(record["answer"])}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        image = [r for r in records if r.get("data_type", "image") == "image"]
+        if not image:
+            return {"accuracy": 0.0}
+        return {"accuracy": 100 * sum(self.score_sample(r)["correct"] for r in image) / len(image)}

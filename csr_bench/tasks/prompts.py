@@ -1,0 +1,62 @@
+"""Prompt builders for tasks whose prompt is not a plain template (optional hints and options).
+
+A task YAML names one with ``prompt_builder: NAME`` instead of ``prompt``. Each reproduces the
+prompt LLaVA-1.5's evaluation used (see ../shared/protocols.md), so scores stay comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+LETTER_SUFFIX = "\nAnswer with the option's letter from the given choices directly."
+SHORT_SUFFIX = "\nAnswer the question using a single word or phrase."
+LETTERS = "ABCDEFGHIJ"
+
+
+def is_missing(value: Any) -> bool:
+    """MMBench marks absent hints/options as NaN (float) or 'nan' strings."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", "nan", "none")
+
+
+def mme(doc: dict) -> str:
+    # LLaVA-1.5 swaps MME's own instruction for its short-answer one.
+    return doc["question"].replace(" Please answer yes or no.", SHORT_SUFFIX)
+
+
+def seed(doc: dict) -> str:
+    options = "\n".join(f"{letter}. {doc[f'choice_{letter.lower()}']}" for letter in "ABCD")
+    return f"{doc['question']}\n{options}{LETTER_SUFFIX}"
+
+
+def scienceqa(doc: dict) -> str:
+    context = f"Context: {doc['hint']}\n" if not is_missing(doc.get("hint")) else ""
+    options = "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(doc["choices"]))
+    return f"{context}{doc['question']}\n{options}{LETTER_SUFFIX}"
+
+
+def mmbench_options(doc: dict) -> dict[str, str]:
+    """Options A, B, ... up to the first missing one (LLaVA's get_options)."""
+    options = {}
+    for letter in "ABCD":
+        if letter not in doc or is_missing(doc[letter]):
+            break
+        options[letter] = str(doc[letter])
+    return options
+
+
+def mmbench(doc: dict) -> str:
+    question = doc["question"]
+    if not is_missing(doc.get("hint")):
+        question = f"{doc['hint']}\n{question}"
+    for letter, option in mmbench_options(doc).items():
+        question += f"\n{letter}. {option}"
+    return question + LETTER_SUFFIX
+
+
+PROMPT_BUILDERS: dict[str, Callable[[dict], str]] = {
+    "mme": mme, "seed": seed, "scienceqa": scienceqa, "mmbench": mmbench}
