@@ -67,3 +67,17 @@ def test_real_model_without_network_is_a_one_line_error(tmp_path):
 def test_bad_flag_values_are_rejected_by_the_parser():
     result = run_cli("eval", "--model", "tiny-llava", "--tasks", "pope", "--batch-size", "0")
     assert result.returncode == 2 and "must be at least 1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_score_does_not_import_torch(tmp_path, pope_rows):
+    import json
+
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({**r, "prediction": "Yes."}) + "\n" for r in pope_rows[:6]))
+    code = ("import sys\nfrom csr_bench.cli import main\n"
+            f"assert main(['score', 'pope', {str(predictions)!r}, '--json']) == 0\n"
+            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert '"task": "pope", "n": 6' in result.stdout

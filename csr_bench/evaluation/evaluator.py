@@ -51,11 +51,11 @@ def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext
         return {"metrics": {}, "skipped": str(skipped)}
 
 
-def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, config: EvalConfig) -> dict[str, Any]:
+def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, config: EvalConfig,
+                  context: ScoringContext) -> dict[str, Any]:
     """Evaluate one task, resuming from its samples.jsonl; returns its entry of results.json."""
     task = data.task
     scorer = SCORERS[task.scorer]
-    context = scoring_context(data, task_dir, config)
     settings = task.generation
     if config.max_new_tokens is not None:
         settings = replace(settings, max_new_tokens=config.max_new_tokens)
@@ -120,6 +120,14 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    contexts = {}
+    for data in task_data:
+        context = scoring_context(data, out_dir / data.task.name, config)
+        check = getattr(SCORERS[data.task.scorer], "check", None)
+        if check is not None:  # e.g. CHAIR's annotations: fail before the model loads, not after generating
+            check(context)
+        contexts[data.task.name] = context
+
     import transformers
 
     transformers.set_seed(config.seed)
@@ -127,7 +135,8 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     if model is None:
         log.info("loading model %s", config.model)
         model = spec.loader(spec.name, device=config.device, dtype=config.dtype)
-    task_results = {data.task.name: evaluate_task(model, data, out_dir / data.task.name, config)
+    task_results = {data.task.name: evaluate_task(model, data, out_dir / data.task.name, config,
+                                                  contexts[data.task.name])
                     for data in task_data}
     results = write_results(
         out_dir / "results.json",

@@ -1,6 +1,7 @@
 """Scorers by name. Task YAMLs refer to them with ``scorer: <name>``; each follows an official script."""
 
 from csr_bench.scorers.base import Scorer, ScoringContext, ScoringSkipped
+from csr_bench.scorers.chair import ChairScorer
 from csr_bench.scorers.gqa import GqaScorer
 from csr_bench.scorers.mmbench import MmbenchScorer
 from csr_bench.scorers.mme import MmeScorer
@@ -11,6 +12,7 @@ from csr_bench.scorers.vqa_accuracy import VizWizSubmissionScorer, VqaAccuracySc
 
 SCORERS: dict[str, Scorer] = {
     "pope": PopeScorer(),
+    "chair": ChairScorer(),
     "mme": MmeScorer(),
     "seed": SeedScorer(),
     "mmbench": MmbenchScorer(),

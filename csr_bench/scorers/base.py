@@ -41,6 +41,9 @@ class Scorer(Protocol):
         """Per-sample fields (parsed answer, correctness) stored beside the prediction."""
         ...
 
+    # Optional: ``check(context)`` raises CsrBenchError when the context lacks what scoring needs
+    # (CHAIR's annotations); the evaluator calls it before loading the model.
+
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext) -> dict[str, float]:
         """Task metrics, in the paper tables' scale (percentages 0-100, MME in points).
         Raises ScoringSkipped when the task cannot be scored here."""

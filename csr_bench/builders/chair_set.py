@@ -1,0 +1,56 @@
+"""The CHAIR image set: N COCO val2014 images drawn by seed, the describe prompt, and the COCO
+annotations of just those images (all that CHAIR's ground truth reads).
+
+Input: a COCO folder laid out as COCO distributes it (annotations/instances_val2014.json,
+annotations/captions_val2014.json, val2014/*.jpg). Output, meant as DATA_ROOT/chair for the
+``chair`` task: chair.jsonl (image_id, image, question), images/, annotations/ with
+instances_val2014.json and captions_val2014.json restricted to the drawn images.
+
+The draw is ``random.Random(seed).sample`` over the sorted image ids of instances_val2014.json, so
+a seed gives the same images on every machine. Published 500-image sets cannot be re-drawn from
+their code (OPERA shuffles an os.listdir of the image folder, whose order depends on the file
+system), so CHAIR numbers compare only between models scored on the same set.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from csr_bench.builders.output import place_image, write_jsonl
+from csr_bench.coco import load_coco
+from csr_bench.errors import CsrBenchError
+from csr_bench.io import atomic_write_text
+
+QUESTION = "Please describe this image in detail."
+
+
+def _subset(dataset: dict, image_ids: set[int]) -> dict:
+    """The annotation file's content for ``image_ids`` only; every other key is kept as it is."""
+    subset = {key: value for key, value in dataset.items() if key not in ("images", "annotations")}
+    subset["images"] = [image for image in dataset.get("images", []) if image["id"] in image_ids]
+    subset["annotations"] = [ann for ann in dataset.get("annotations", []) if ann["image_id"] in image_ids]
+    return subset
+
+
+def build_chair_set(coco_dir: Path, out: Path, *, n: int = 500, seed: int = 0, link: bool = False) -> dict[str, int]:
+    """Write OUT/chair.jsonl, OUT/images/ and OUT/annotations/; returns the number of images."""
+    coco_dir, out = Path(coco_dir), Path(out)
+    instances = load_coco(coco_dir / "annotations" / "instances_val2014.json")
+    captions = load_coco(coco_dir / "annotations" / "captions_val2014.json")
+    ids = sorted(instances.imgs)
+    if not 0 < n <= len(ids):
+        raise CsrBenchError(f"cannot draw {n} images from the {len(ids)} of instances_val2014.json")
+    drawn = sorted(random.Random(seed).sample(ids, n))
+
+    rows = []
+    for image_id in drawn:
+        file_name = instances.imgs[image_id]["file_name"]
+        place_image(coco_dir / "val2014" / file_name, out / "images" / file_name, link=link)
+        rows.append({"image_id": image_id, "image": f"images/{file_name}", "question": QUESTION})
+    chosen = set(drawn)
+    for name, coco in (("instances_val2014.json", instances), ("captions_val2014.json", captions)):
+        atomic_write_text(out / "annotations" / name, json.dumps(_subset(coco.dataset, chosen)))
+    write_jsonl(out / "chair.jsonl", rows)
+    return {"images": len(rows)}

@@ -1,0 +1,29 @@
+"""Writing a built data folder: the JSONL rows and the images they name by relative path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.io import atomic_write_text
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def place_image(source: Path, target: Path, link: bool = False) -> None:
+    """Copy ``source`` to ``target``, or symlink it (``link``) to save the space of a second copy."""
+    if not source.is_file():
+        raise CsrBenchError(f"image not found: {source}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    if link:
+        os.symlink(source.resolve(), target)
+    else:
+        shutil.copyfile(source, target)

@@ -1,0 +1,154 @@
+"""CHAIR (Rohrbach et al., 2018), scored as chair.py does in its Python 3 standalone form
+(Maxlinn/CHAIR-metric-standalone, from LisaAnne/Hallucination; OPERA ships a copy of it that swaps
+singularisation for WordNet lemmas, see below).
+
+Ground truth of an image: the node words of its COCO instance annotations plus the objects named
+in its human captions (read like the generated caption, see chair_words.py). A mention whose node
+word is not in the image's ground truth is a hallucination.
+
+- chair_i: hallucinated mentions / all object mentions (every mention counts, repeats too).
+- chair_s: share of captions with at least one hallucinated mention.
+- recall: ground-truth objects mentioned / ground-truth objects, both summed over the captions
+  (micro-averaged, as chair.py's "Recall").
+- len: average tokens per caption after double-word merging, punctuation included (the "Len" of
+  OPERA's chair.py; a plain average, not a percentage).
+All but len are in percent. Where chair.py would divide by zero (no mention or no ground-truth
+object in any caption) we report 0.
+
+Where results can differ:
+- from chair.py: its tokenizer needs nltk's downloaded Punkt model; ours runs without it (see
+  chair_words.py: same objects, ``len`` can differ on abbreviations); pattern.en's singularize is
+  re-implemented rule for rule (singularize.py). chair.py treats an image id missing from the
+  annotations as an image with no objects; here it is an error.
+- from lmms-eval (coco_cap_chair) and OPERA's chair.py: they lemmatise with WordNet after POS
+  tagging instead of singularising, so e.g. a singular "bus" is an object mention there and not
+  here; lmms-eval also takes its ground truth from the dataset's precomputed ``gt_object`` lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from csr_bench.coco import load_coco
+from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.chair_words import caption_objects
+from csr_bench.scorers.coco_objects import NODE_WORD
+
+MISSING = "chair: no COCO annotations: pass --annotations DIR holding instances_*.json and captions_*.json"
+
+
+class CocoGroundTruth:
+    """Objects per image from a folder of COCO instances_*.json and captions_*.json files.
+
+    Instance objects are collected up front; caption objects are read the first time an image is
+    asked for, so scoring 500 images does not tokenize the 200,000 captions of val2014.
+    """
+
+    def __init__(self, folder: Path):
+        instance_files = sorted(folder.glob("instances_*.json"))
+        caption_files = sorted(folder.glob("captions_*.json"))
+        lacking = [kind for kind, files in (("instances_*.json", instance_files),
+                                            ("captions_*.json", caption_files)) if not files]
+        if lacking:
+            raise CsrBenchError(f"chair: {folder} holds no {' and no '.join(lacking)} (COCO annotations)")
+        self.image_ids: set[int] = set()
+        self._instance_objects: dict[int, set[str]] = {}
+        self._captions: dict[int, list[str]] = {}
+        self._objects: dict[int, frozenset[str]] = {}
+        for path in instance_files:
+            coco = load_coco(path)
+            self.image_ids.update(coco.imgs)
+            names = {}
+            for cat_id, category in coco.cats.items():
+                if category["name"] not in NODE_WORD:
+                    raise CsrBenchError(f"chair: {path}: category '{category['name']}' is not a COCO object")
+                names[cat_id] = NODE_WORD[category["name"]]
+            for ann in coco.dataset.get("annotations", []):
+                if ann["category_id"] not in names:
+                    raise CsrBenchError(f"chair: {path}: annotation {ann.get('id')} has unknown category_id "
+                                        f"{ann['category_id']}")
+                self._instance_objects.setdefault(ann["image_id"], set()).add(names[ann["category_id"]])
+        for path in caption_files:
+            coco = load_coco(path)
+            self.image_ids.update(coco.imgs)
+            for ann in coco.dataset.get("annotations", []):
+                self._captions.setdefault(ann["image_id"], []).append(ann["caption"])
+
+    def objects(self, image_id: int) -> frozenset[str]:
+        if image_id not in self._objects:
+            if image_id not in self.image_ids:
+                raise CsrBenchError(f"chair: image_id {image_id} is not in the COCO annotations")
+            found = set(self._instance_objects.get(image_id, ()))
+            for caption in self._captions.get(image_id, ()):
+                found.update(caption_objects(caption).objects)
+            self._objects[image_id] = frozenset(found)
+        return self._objects[image_id]
+
+
+_LOADED: dict[tuple, CocoGroundTruth] = {}
+
+
+def ground_truth(context: ScoringContext | None) -> CocoGroundTruth:
+    """The ground truth of the context's annotation folder, loaded once per folder and content."""
+    folder = context.annotations if context is not None else None
+    if folder is None:
+        raise CsrBenchError(MISSING)
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise CsrBenchError(f"chair: annotations folder not found: {folder}")
+    files = sorted(list(folder.glob("instances_*.json")) + list(folder.glob("captions_*.json")))
+    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _LOADED:
+        _LOADED.clear()  # one annotation set at a time: val2014's is large
+        _LOADED[key] = CocoGroundTruth(folder)
+    return _LOADED[key]
+
+
+def _image_id(record: dict[str, Any]) -> int:
+    value = record["image_id"]
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise CsrBenchError(f"chair: image_id must be a COCO image id (an integer), got {value!r}")
+
+
+class ChairScorer:
+    name = "chair"
+    required_fields = ("image_id",)
+    headline = ("chair_s", "chair_i", "recall")
+
+    def check(self, context: ScoringContext | None) -> None:
+        """Load the annotations now, so a missing folder stops a run before any generation."""
+        ground_truth(context)
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        truth = ground_truth(context).objects(_image_id(record))
+        mentioned = caption_objects(record["prediction"]).objects
+        return {"mentioned_objects": list(mentioned),
+                "hallucinated_objects": [o for o in mentioned if o not in truth],
+                "ground_truth_objects": sorted(truth)}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        truth = ground_truth(context)
+        mentions = hallucinated = hallucinated_captions = tokens = 0
+        recalled = gt_total = 0
+        for record in records:
+            gt = truth.objects(_image_id(record))
+            caption = caption_objects(record["prediction"])
+            wrong = sum(1 for o in caption.objects if o not in gt)
+            mentions += len(caption.objects)
+            hallucinated += wrong
+            hallucinated_captions += wrong > 0
+            recalled += len(gt & set(caption.objects))
+            gt_total += len(gt)
+            tokens += len(caption.tokens)
+        n = len(records)
+        return {
+            "chair_s": 100 * hallucinated_captions / n if n else 0.0,
+            "chair_i": 100 * hallucinated / mentions if mentions else 0.0,
+            "recall": 100 * recalled / gt_total if gt_total else 0.0,
+            "len": tokens / n if n else 0.0,
+        }

@@ -1,0 +1,72 @@
+"""chair.py's caption_to_words: which COCO objects a caption names, as CHAIR counts them.
+
+Lower-case, tokenize like ``nltk.word_tokenize``, singularise every token (pattern.en rules), merge
+double words ("hot dog", "baby cat" -> "cat", "toilet seat" -> "toilet"), drop "seat" when "toilet"
+is named, keep the words in the COCO synonym list and map each to its category's node word.
+
+nltk.word_tokenize needs the Punkt English model, which nltk downloads at run time and which
+cannot be had here; this pipeline uses nltk's own code with no downloaded data instead:
+``PunktSentenceTokenizer()`` with default (untrained) parameters for sentences and
+``NLTKWordTokenizer`` (what word_tokenize uses for words in current nltk; the nltk of 2018 that
+chair.py was written against used the plain TreebankWordTokenizer, which splits some punctuation
+differently but words alike). The English model differs
+from the untrained one in its list of abbreviations ("mr", "dr", "inc", "u.s", ...) and learned
+orthographic context; with it a text such as "mr. smith" stays one sentence and "mr." one token,
+without it the period is split off ("mr", "."). No word of the COCO synonym list or of the double
+words is such an abbreviation, a single letter or a number, so the objects found (and CHAIR_S,
+CHAIR_I, recall) are the same; only the token count behind ``len`` can differ by such tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from csr_bench.scorers.coco_objects import DOUBLE_WORDS, NODE_WORD
+from csr_bench.scorers.singularize import singularize
+
+
+@dataclass(frozen=True)
+class CaptionObjects:
+    words: tuple[str, ...]  # the object words as read (singularised, merged), in caption order
+    objects: tuple[str, ...]  # their COCO node words, one per mention
+    tokens: tuple[str, ...]  # every token after double-word merging (chair.py's "words"; Len counts them)
+
+
+@lru_cache(maxsize=1)
+def _tokenizers():
+    """Loaded on first use: importing nltk takes a noticeable fraction of a second."""
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer(), NLTKWordTokenizer()
+
+
+def word_tokenize(text: str) -> list[str]:
+    """nltk.word_tokenize(text) without the downloaded Punkt model (see the module docstring)."""
+    sentences, words = _tokenizers()
+    return [token for sentence in sentences.tokenize(text) for token in words.tokenize(sentence)]
+
+
+def _merge_double_words(words: list[str]) -> list[str]:
+    merged, i = [], 0
+    while i < len(words):
+        pair = " ".join(words[i:i + 2])
+        if pair in DOUBLE_WORDS:
+            merged.append(DOUBLE_WORDS[pair])
+            i += 2
+        else:
+            merged.append(words[i])
+            i += 1
+    return merged
+
+
+@lru_cache(maxsize=4096)
+def caption_objects(caption: str) -> CaptionObjects:
+    """The COCO objects a caption mentions, exactly as chair.py reads them."""
+    tokens = _merge_double_words([singularize(w) for w in word_tokenize(caption.lower())])
+    words = tokens
+    if "toilet" in words and "seat" in words:  # "the seat of the toilet" is not a chair
+        words = [w for w in words if w != "seat"]
+    words = [w for w in words if w in NODE_WORD]
+    return CaptionObjects(words=tuple(words), objects=tuple(NODE_WORD[w] for w in words), tokens=tuple(tokens))
