@@ -169,3 +169,27 @@ def test_run_without_a_model_uses_the_embedded_default(tmp_path):
     assert "pope" in result.stdout
     assert_one_line_error(run_cli("run", "--output", str(tmp_path), "--iterations", "2"),
                           "iterations are not available yet")
+
+
+def test_judge_failure_keeps_other_results_and_fails_the_command(tmp_path, tiny_model, pope_rows, monkeypatch):
+    import socket
+
+    from csr_bench.errors import CsrBenchError
+
+    root = tmp_path / "data"
+    shutil.copytree(BUNDLED_DATA_ROOT / "pope", root / "pope")
+    (root / "mmvet.jsonl").write_text("".join(json.dumps(
+        {"question_id": f"v{i}", "question": "What is it?", "answer": "a circle", "capability": "rec",
+         "image": f"pope/{pope_rows[i]['image']}"}) + "\n" for i in range(2)))
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("CSR_BENCH_JUDGE_RETRIES", "0")
+    config = EvalConfig(model="tiny-llava", tasks=["pope", "mmvet"], data_root=str(root), output=str(tmp_path / "out"),
+                        limit=3, max_new_tokens=4, judge_url=f"http://127.0.0.1:{port}/v1", judge_model="judge")
+    with pytest.raises(CsrBenchError, match=r"scoring failed for mmvet .*rerun the same command"):
+        evaluate(config, model=tiny_model)
+    results = json.loads((tmp_path / "out" / "tiny-llava" / "iter_0" / "results.json").read_text())
+    assert results["results"]["pope"]["metrics"]["accuracy"] >= 0  # the other task's results are kept
+    assert results["results"]["mmvet"]["metrics"] == {} and "127.0.0.1" in results["results"]["mmvet"]["error"]
+    assert len((tmp_path / "out" / "tiny-llava" / "iter_0" / "mmvet" / "samples.jsonl").read_text().splitlines()) == 2

@@ -90,7 +90,11 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     seconds = time.perf_counter() - started
 
     ordered = [store.get(data.doc_id(i)) for i in range(count)]
-    scored = score_records(scorer, ordered, context)
+    try:
+        scored = score_records(scorer, ordered, context)
+    except CsrBenchError as exc:  # e.g. the judge is down: keep the other tasks' results, fail at the end
+        log.error("%s: scoring failed: %s", task.name, exc)
+        scored = {"metrics": {}, "error": str(exc)}
     if "skipped" in scored:
         log.warning("%s: not scored: %s", task.name, scored["skipped"])
     else:
@@ -144,4 +148,9 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
         model=model.identity(), config={**asdict(config), "data_root": data_root},
         task_results=task_results, seconds=time.perf_counter() - started)
     log.info("results written to %s", out_dir / "results.json")
+    failed = {name: entry["error"] for name, entry in task_results.items() if "error" in entry}
+    if failed:
+        name, error = next(iter(failed.items()))
+        raise CsrBenchError(f"scoring failed for {', '.join(failed)} ({name}: {error}); samples and the other "
+                            f"results are saved in {out_dir}; rerun the same command to retry the scoring")
     return results

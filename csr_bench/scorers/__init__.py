@@ -3,8 +3,10 @@
 from csr_bench.scorers.base import Scorer, ScoringContext, ScoringSkipped
 from csr_bench.scorers.chair import ChairScorer
 from csr_bench.scorers.gqa import GqaScorer
+from csr_bench.scorers.llava_bench import LlavaBenchScorer
 from csr_bench.scorers.mmbench import MmbenchScorer
 from csr_bench.scorers.mme import MmeScorer
+from csr_bench.scorers.mmvet import MMVetScorer
 from csr_bench.scorers.pope import PopeScorer
 from csr_bench.scorers.scienceqa import ScienceQaScorer
 from csr_bench.scorers.seed import SeedScorer
@@ -20,6 +22,8 @@ SCORERS: dict[str, Scorer] = {
     "vqa_accuracy": VqaAccuracyScorer(),
     "vizwiz_submission": VizWizSubmissionScorer(),
     "gqa": GqaScorer(),
+    "mmvet": MMVetScorer(),
+    "llava_bench": LlavaBenchScorer(),
 }
 
 __all__ = ["SCORERS", "Scorer", "ScoringContext", "ScoringSkipped"]

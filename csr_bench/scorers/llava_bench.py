@@ -1,0 +1,140 @@
+"""LLaVA-Bench (in-the-wild) scoring, as LLaVA's eval_gpt_review_bench.py + summarize_gpt_review.py.
+
+For each question the judge sees the image caption as context, the question, the reference
+(GPT-4) answer as Assistant 1 and the model's prediction as Assistant 2, followed by the rule
+prompt of the question's category (table/rule.json "llava_bench_conv" / "_detail" /
+"_complex"; the three texts are identical there). System message, temperature 0.2 and
+max_tokens 1024 are the official script's. The two scores are read from the first line of
+the review ("8 6"; a "," counts as a space); anything else is recorded as [-1, -1], as the
+official script does, and those -1s enter the sums exactly as they do there (so one failed
+review lowers both sums by 1; such reviews are logged and kept in judge_reviews.jsonl).
+
+Relative score = 100 × sum(model scores) / sum(reference scores), overall ("score") and per
+category ("score_conv", "score_detail", "score_complex"). The official summary takes the
+ratio of the means (the same number) rounded to 1 decimal; we do not round.
+
+Context: LLaVA's context.jsonl holds a list of caption sentences, joined with newlines; the hub
+copy (lmms-lab/llava-bench-in-the-wild) holds one string, used as it is (as lmms-eval does).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.base import ScoringContext, ScoringSkipped
+
+SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
+JUDGE_TEMPERATURE = 0.2  # official; the answers are cached, so re-scoring is reproducible anyway
+JUDGE_MAX_TOKENS = 1024  # official --max-tokens default
+ROLE = "Assistant"
+
+_RULE = ("We would like to request your feedback on the performance of two AI assistants in response to the user "
+         "question displayed above. The user asks the question on observing an image. For your reference, the visual "
+         "content in the image is represented with a few sentences describing the image. \nPlease rate the "
+         "helpfulness, relevance, accuracy, level of details of their responses. Each assistant receives an overall "
+         "score on a scale of 1 to 10, where a higher score indicates better overall performance.\nPlease first "
+         "output a single line containing only two values indicating the scores for Assistant 1 and 2, "
+         "respectively. The two scores are separated by a space.\nIn the subsequent line, please provide a "
+         "comprehensive explanation of your evaluation, avoiding any potential bias and ensuring that the order in "
+         "which the responses were presented does not affect your judgment.")
+# rule.json's "llava_bench_<category>" entries (role "Assistant" for all three).
+RULES = {"conv": _RULE, "detail": _RULE, "complex": _RULE}
+CATEGORIES = tuple(RULES)
+
+
+def _category(record: dict[str, Any]) -> str:
+    category = record["category"]
+    if category not in RULES:
+        raise CsrBenchError(f"LLaVA-Bench category must be one of {', '.join(CATEGORIES)}, got {category!r}")
+    return category
+
+
+def review_prompt(record: dict[str, Any]) -> str:
+    """The official review request for one record (question, caption, gpt_answer, prediction)."""
+    caption = record["caption"]
+    context = "\n".join(caption) if isinstance(caption, (list, tuple)) else str(caption)
+    rule = RULES[_category(record)]
+    return (f"[Context]\n{context}\n\n"
+            f"[Question]\n{record['question']}\n\n"
+            f"[{ROLE} 1]\n{record['gpt_answer']}\n\n[End of {ROLE} 1]\n\n"
+            f"[{ROLE} 2]\n{record['prediction']}\n\n[End of {ROLE} 2]\n\n"
+            f"[System]\n{rule}\n\n")
+
+
+def parse_scores(review: str) -> list[float]:
+    """[reference score, model score] from the review's first line, or [-1, -1] (official parse_score)."""
+    try:
+        words = review.split("\n")[0].replace(",", " ").split(" ")
+        if len(words) == 2:
+            return [float(words[0]), float(words[1])]
+    except ValueError:
+        pass
+    return [-1, -1]
+
+
+def relative_score(pairs: Sequence[Sequence[float]]) -> float | None:
+    reference = sum(p[0] for p in pairs)
+    return 100 * sum(p[1] for p in pairs) / reference if reference else None
+
+
+class LlavaBenchScorer:
+    name = "llava_bench"
+    required_fields = ("question_id", "question", "caption", "gpt_answer", "category")
+    headline = ("score",)
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
+        _category(record)
+        return {}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        judge = context.judge if context is not None else None
+        if judge is None:
+            from csr_bench.judge import NO_JUDGE
+
+            raise ScoringSkipped(NO_JUDGE)
+        if not records:
+            raise CsrBenchError("LLaVA-Bench: no records to score")
+        from csr_bench.judge import judge_map
+        from csr_bench.progress import get_logger
+
+        def review(record: dict[str, Any]) -> str:
+            return judge.complete(review_prompt(record), system=SYSTEM, max_tokens=JUDGE_MAX_TOKENS,
+                                  temperature=JUDGE_TEMPERATURE)
+
+        reviews = judge_map(judge, review, records, desc="llava_bench judge")
+        pairs = [parse_scores(text) for text in reviews]
+        failed = [r["question_id"] for r, p in zip(records, pairs) if p == [-1, -1]]
+        if failed:
+            get_logger().warning("llava_bench: %d review(s) without two scores on the first line, counted as "
+                                 "[-1, -1] as the official script does: %s", len(failed),
+                                 ", ".join(map(str, failed[:10])))
+        if context.output_dir is not None:
+            _write_reviews(context.output_dir / "judge_reviews.jsonl", records, reviews, pairs, judge)
+
+        metrics: dict[str, float] = {}
+        groups = {"score": pairs}
+        for category in CATEGORIES:
+            chosen = [p for r, p in zip(records, pairs) if r["category"] == category]
+            if chosen:
+                groups[f"score_{category}"] = chosen
+        for key, chosen in groups.items():
+            value = relative_score(chosen)
+            if value is None:
+                get_logger().warning("llava_bench: %s left out: the reference answers' scores sum to 0", key)
+            else:
+                metrics[key] = value
+        return metrics
+
+
+def _write_reviews(path, records, reviews, pairs, judge) -> None:
+    """The official review file's fields (question_id, category, content, tuple) plus the judge model."""
+    from csr_bench.io import atomic_write_text
+
+    lines = [json.dumps({"question_id": r["question_id"], "category": f"llava_bench_{r['category']}",
+                         "content": text, "tuple": pair, "judge_model": getattr(judge, "model", None)},
+                        ensure_ascii=False)
+             for r, text, pair in zip(records, reviews, pairs)]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -1,0 +1,144 @@
+"""MM-Vet scoring, as MM-Vet's own evaluator (yuweihao/MM-Vet, mm-vet_evaluator.py) does it.
+
+A judge LLM completes a few-shot table row "question | ground truth | prediction | " with a
+correctness score in 0.0..1.0. The prompt below is the evaluator's, character for character
+(the few-shot rows are data). The judge is asked for at most 3 tokens at temperature 0; the
+score is the judge's text up to the first space, as a float in [0, 1].
+
+Unparseable answers, as the official loop: ask again with "\\nPredict the correctness of the
+answer (digit): " appended, first at temperature 0, then 0.5, 1.0, 1.5; after 5 unparseable
+answers the sample scores 0.0 (logged, and marked ``parsed: false`` in judge_scores.jsonl).
+The official loop also sends a 6th request (temperature 2.0) whose answer it never reads; we
+skip that wasted request, which changes no score. We also reject "nan", which the official
+range check lets through.
+
+score = mean × 100; ``score_<cap>`` = mean over the samples that need that capability (a sample
+counts in each of its capabilities), as the official per-capability table. One run (the
+official default ``--num_run 1``; the paper averaged 5) and no rounding (the official table
+rounds to 1 decimal).
+
+lmms-eval differs: its prompt replaces the header "Question" with "gpt_query_prompt" and drops
+the blank line before the table, the row ends in " |" instead of " | ", the judge may write 128
+tokens, and its default prompt asks the model to "think step by step" first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.base import ScoringContext, ScoringSkipped
+
+MMVET_PROMPT = """Compare the ground truth and prediction from AI models, to give a correctness score for the prediction. <AND> in the ground truth means it is totally right only when all elements in the ground truth are present in the prediction, and <OR> means it is totally right when any one element in the ground truth is present in the prediction. The correctness score is 0.0 (totally wrong), 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, or 1.0 (totally right). Just complete the last space of the correctness score.
+
+Question | Ground truth | Prediction | Correctness
+--- | --- | --- | ---
+What is x in the equation? | -1 <AND> -5 | x = 3 | 0.0
+What is x in the equation? | -1 <AND> -5 | x = -1 | 0.5
+What is x in the equation? | -1 <AND> -5 | x = -5 | 0.5
+What is x in the equation? | -1 <AND> -5 | x = -5 or 5 | 0.5
+What is x in the equation? | -1 <AND> -5 | x = -1 or x = -5 | 1.0
+Can you explain this meme? | This meme is poking fun at the fact that the names of the countries Iceland and Greenland are misleading. Despite its name, Iceland is known for its beautiful green landscapes, while Greenland is mostly covered in ice and snow. The meme is saying that the person has trust issues because the names of these countries do not accurately represent their landscapes. | The meme talks about Iceland and Greenland. It's pointing out that despite their names, Iceland is not very icy and Greenland isn't very green. | 0.4
+Can you explain this meme? | This meme is poking fun at the fact that the names of the countries Iceland and Greenland are misleading. Despite its name, Iceland is known for its beautiful green landscapes, while Greenland is mostly covered in ice and snow. The meme is saying that the person has trust issues because the names of these countries do not accurately represent their landscapes. | The meme is using humor to point out the misleading nature of Iceland's and Greenland's names. Iceland, despite its name, has lush green landscapes while Greenland is mostly covered in ice and snow. The text 'This is why I have trust issues' is a playful way to suggest that these contradictions can lead to distrust or confusion. The humor in this meme is derived from the unexpected contrast between the names of the countries and their actual physical characteristics. | 1.0
+"""
+
+RETRY_SUFFIX = "\nPredict the correctness of the answer (digit): "
+JUDGE_MAX_TOKENS = 3  # official max_tokens
+MAX_ANSWERS = 5  # answers read per sample before the official fallback score of 0.0
+RETRY_TEMPERATURE_STEP = 0.5
+
+
+def grading_prompt(question: str, answer: str, prediction: str) -> str:
+    """The official query: prompt, newline, "question | ground truth | prediction | "."""
+    truth = answer.replace("<AND>", " <AND> ").replace("<OR>", " <OR> ")
+    return MMVET_PROMPT + "\n" + " | ".join([question, truth, prediction, ""])
+
+
+def parse_score(content: str) -> float | None:
+    """The text before the first space as a float in [0, 1], else None."""
+    try:
+        score = float(content.split(" ")[0].strip())
+    except ValueError:
+        return None
+    return score if 0.0 <= score <= 1.0 else None
+
+
+def grade(judge, question: str, answer: str, prediction: str) -> dict[str, Any]:
+    """One sample's grade with the official retry schedule for unparseable answers."""
+    prompt = grading_prompt(question, answer, prediction)
+    content = judge.complete(prompt, max_tokens=JUDGE_MAX_TOKENS, temperature=0.0)
+    score, answers = parse_score(content), 1
+    temperature = 0.0
+    while score is None and answers < MAX_ANSWERS:
+        content = judge.complete(prompt + RETRY_SUFFIX, max_tokens=JUDGE_MAX_TOKENS, temperature=temperature)
+        answers += 1
+        temperature += RETRY_TEMPERATURE_STEP
+        score = parse_score(content)
+    return {"score": 0.0 if score is None else score, "parsed": score is not None, "judge_answer": content,
+            "judge_answers": answers}
+
+
+def capabilities(record: dict[str, Any]) -> list[str]:
+    """The hub's "rec,ocr" string (or MM-Vet's own list) as distinct capability names."""
+    value = record["capability"]
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise CsrBenchError(f"MM-Vet capability must be a comma-separated string, got {value!r}")
+    return list(dict.fromkeys(n.strip() for n in names if n.strip()))
+
+
+class MMVetScorer:
+    name = "mmvet"
+    required_fields = ("question_id", "question", "answer", "capability")
+    headline = ("score",)
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
+        for field in ("question", "answer"):
+            if not isinstance(record[field], str):
+                raise CsrBenchError(f"MM-Vet {field} must be a string, got {record[field]!r}")
+        capabilities(record)
+        return {}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        judge = context.judge if context is not None else None
+        if judge is None:
+            raise ScoringSkipped(_no_judge())
+        if not records:
+            raise CsrBenchError("MM-Vet: no records to score")
+        from csr_bench.judge import judge_map
+        from csr_bench.progress import get_logger
+
+        grades = judge_map(judge, lambda r: grade(judge, r["question"], r["answer"], r["prediction"]), records,
+                           desc="mmvet judge")
+        failed = [r["question_id"] for r, g in zip(records, grades) if not g["parsed"]]
+        if failed:
+            get_logger().warning("mmvet: no score in %d judge answers for %d sample(s), scored 0 as the official "
+                                 "evaluator does: %s", MAX_ANSWERS, len(failed), ", ".join(map(str, failed[:10])))
+        if context.output_dir is not None:
+            _write_grades(context.output_dir / "judge_scores.jsonl", records, grades, judge)
+
+        metrics = {"score": 100 * sum(g["score"] for g in grades) / len(grades)}
+        per_cap: dict[str, list[float]] = {}
+        for record, g in zip(records, grades):
+            for cap in capabilities(record):
+                per_cap.setdefault(cap, []).append(g["score"])
+        for cap in sorted(per_cap):
+            metrics[f"score_{cap}"] = 100 * sum(per_cap[cap]) / len(per_cap[cap])
+        return metrics
+
+
+def _no_judge() -> str:
+    from csr_bench.judge import NO_JUDGE
+
+    return NO_JUDGE
+
+
+def _write_grades(path, records, grades, judge) -> None:
+    from csr_bench.io import atomic_write_text
+
+    lines = [json.dumps({"question_id": r["question_id"], "capability": r["capability"], **g,
+                         "judge_model": getattr(judge, "model", None)}, ensure_ascii=False)
+             for r, g in zip(records, grades)]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
