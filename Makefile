@@ -2,13 +2,15 @@
 #   make run    install, then `csr-bench run` on the embedded default (offline, CPU)
 #   make test   install, then the test suite (offline)
 # Extra arguments: make run ARGS="--batch-size 4"   make test PYTEST_ARGS="-k pope"
+#   make test-lmms  the lmms-eval interop tests, in their own .venv-lmms with the `lmms` extra
+#                   (lmms-eval brings PyPI's CUDA torchvision; the main .venv stays without it)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test clean
+.PHONY: install run test test-lmms clean
 
 # An existing .venv is reused, so a GPU user can create it and install the CUDA torch 2.13.x of
 # their choice first; constraints.txt (torch==2.13.0) is satisfied by it and keeps it.
@@ -27,5 +29,15 @@ run: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+LMMS_VENV ?= .venv-lmms
+
+$(LMMS_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/python -m pip install -c constraints.txt -e '.[dev,lmms]'
+	touch $@
+
+test-lmms: $(LMMS_VENV)/.installed
+	HF_HUB_OFFLINE=1 $(LMMS_VENV)/bin/python -m pytest tests/test_lmms_eval_interop.py $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(LMMS_VENV) *.egg-info

@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also load task YAMLs from DIR (repeatable)")
     _add_scoring_options(score)
 
+    export = commands.add_parser(
+        "export", parents=[quiet], help="write an iteration's results in another harness's layout",
+        description="Write ITERATION_DIR/results.json in lmms-eval 0.7's results layout (docs/lmms-eval.md).")
+    export.add_argument("iteration_dir", help="a run's iter_<k> folder")
+    export.add_argument("--format", choices=["lmms-eval"], default="lmms-eval")
+    export.add_argument("--output", help="lmms-eval style output folder (default: ITERATION_DIR/lmms_eval)")
+
     tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                        help="also load task YAMLs from DIR (repeatable)")
@@ -146,6 +153,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from csr_bench.interop.lmms_eval import write_lmms_eval_results
+
+    print(write_lmms_eval_results(args.iteration_dir, args.output))
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     from csr_bench.tasks.registry import load_registry
 
@@ -183,7 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "tasks": cmd_tasks, "models": cmd_models}
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "tasks": cmd_tasks,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,10 @@ os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORM
 
 import pytest  # noqa: E402
 
+from csr_bench.compat import ensure_torchvision_importable  # noqa: E402
+
+ensure_torchvision_importable()  # a no-op unless a CUDA torchvision sits next to a CPU torch
+
 REPO = Path(__file__).resolve().parents[1]
 
 

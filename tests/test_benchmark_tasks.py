@@ -78,6 +78,15 @@ def data_root(tmp_path_factory):
     _jsonl(root / "vizwiz_test.jsonl", [{"question_id": f"VizWiz_test_{i:08d}.jpg", "question": "What is this?",
                                          "image": top[i]} for i in range(2)])
 
+    # MM-Vet and LLaVA-Bench: parquet with image bytes
+    (root / "mmvet").mkdir()
+    _with_image_feature([{"question_id": f"v{i}", "question": "What is shown?", "answer": "a circle",
+                          "capability": "rec,spat", "image": _image_bytes(i)} for i in range(2)]).to_parquet(
+        str(root / "mmvet" / "test-00000-of-00001.parquet"))
+    _with_image_feature([{"question_id": i, "question": "Describe it.", "caption": "A red circle.",
+                          "gpt_answer": "A red circle on white.", "category": "detail", "image": _image_bytes(i)}
+                         for i in range(2)]).to_parquet(str(root / "llava_bench.parquet"))
+
     # GQA: questions JSONL + a folder of <imageId>.png images
     (root / "gqa" / "images").mkdir(parents=True)
     for i in range(2):
@@ -87,7 +96,7 @@ def data_root(tmp_path_factory):
     return root
 
 
-TASKS = ["mme", "seed", "mmbench", "scienceqa", "vizwiz", "vizwiz_test", "gqa"]
+TASKS = ["mme", "seed", "mmbench", "scienceqa", "vizwiz", "vizwiz_test", "gqa", "mmvet", "llava_bench"]
 EXPECTED = {"mme": (6, {"perception", "cognition", "existence", "count", "code_reasoning"}),
             "seed": (3, {"accuracy"}), "mmbench": (3, {"accuracy", "unresolved"}), "scienceqa": (3, {"accuracy"}),
             "vizwiz": (3, {"accuracy"}), "gqa": (3, {"accuracy"})}
@@ -104,6 +113,10 @@ def test_every_benchmark_evaluates_offline_and_rescores(tmp_path, data_root, tin
         assert "skipped" not in entry
         again = rescore(task, iteration / task / "samples.jsonl")
         assert again["n"] == count and again["metrics"] == pytest.approx(entry["metrics"]), task
+
+    for judged in ("mmvet", "llava_bench"):  # no judge configured: evaluated, then skipped with the reason
+        entry = results["results"][judged]
+        assert entry["n_samples"] == 2 and entry["metrics"] == {} and "no judge configured" in entry["skipped"]
 
     skipped = results["results"]["vizwiz_test"]
     assert skipped["metrics"] == {} and "submission" in skipped["skipped"]

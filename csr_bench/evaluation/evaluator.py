@@ -132,6 +132,9 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
             check(context)
         contexts[data.task.name] = context
 
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
     import transformers
 
     transformers.set_seed(config.seed)

@@ -72,6 +72,9 @@ class LlavaModel(VisionLanguageModel):
     def from_pretrained(cls, name_or_path: str, *, name: str, device: str | None = None,
                         dtype: str | None = None) -> "LlavaModel":
         """Load a llava-hf format checkpoint (hub id or a folder written by save_pretrained)."""
+        from csr_bench.compat import ensure_torchvision_importable
+
+        ensure_torchvision_importable()  # before transformers' image processors import torchvision
         import transformers
         from transformers import AutoProcessor, LlavaForConditionalGeneration
 

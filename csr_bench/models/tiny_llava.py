@@ -53,6 +53,9 @@ def build_tokenizer():
 
 
 def build_processor():
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers' image processors import torchvision
     from transformers import CLIPImageProcessorPil, LlavaProcessor
 
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIZE},

@@ -1,0 +1,1 @@
+"""Interoperability with other evaluation harnesses (optional: nothing here is imported by the CLI)."""
