@@ -41,7 +41,7 @@ def test_eval_writes_the_results_layout(tmp_path, pope_rows):
     assert {"torch", "transformers", "csr-bench", "python"} <= set(results["versions"])
     assert results["timing"]["seconds"] > 0
     pope = results["results"]["pope"]
-    assert pope["n_samples"] == 20 and pope["data_source"] == "bundled:pope"
+    assert pope["n_samples"] == 20 and pope["n_documents"] == 141 and pope["data_source"] == "bundled:pope"
 
     samples = _samples(iteration / "pope" / "samples.jsonl")
     assert sorted(s["doc_id"] for s in samples) == [r["question_id"] for r in pope_rows[:20]]

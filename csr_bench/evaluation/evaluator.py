@@ -100,7 +100,7 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     else:
         metrics = scored["metrics"]
         log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
-    return {**scored, "n_samples": count, "n_generated": len(pending), "data_source": data.source,
+    return {**scored, "n_samples": count, "n_documents": len(data), "n_generated": len(pending), "data_source": data.source,
             "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
             "seconds": round(seconds, 3)}
 

@@ -126,7 +126,7 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
         configs[task] = _task_config(iteration_dir, task, entry)
         versions[task] = f"csr-bench {ours.get('versions', {}).get('csr-bench', __version__)}"
         n_shot[task] = 0
-        # "original" is the task's size before --limit, which results.json does not record.
+        # "original": the task's size before --limit (results.json's n_documents).
         n_samples[task] = {"original": entry.get("n_documents"), "effective": entry.get("n_samples", len(samples))}
 
     model = ours.get("model", {})
