@@ -5,7 +5,8 @@ characters means yes, else "no" within them means no, else "other" (always wrong
 is" is yes, "Not really" and "None" are no, "The answer is yes" is other.
 Per category: accuracy×100 + acc_plus×100, where acc_plus is the share of images whose questions
 (two per image) are all right. Perception is the sum over its ten categories (max 2000),
-cognition over its four (max 800); a group is reported only when one of its categories is present.
+cognition over its four (max 800). Both are always reported, summed over the categories present
+(0 for a group none of whose categories is in the records, as lmms-eval reports it).
 
 lmms-eval's MME follows the same rule.
 """
@@ -65,7 +66,5 @@ class MmeScorer:
             metrics[f"{category}_acc"] = 100 * accuracy
             metrics[f"{category}_acc_plus"] = 100 * acc_plus
         for group, members in (("perception", PERCEPTION), ("cognition", COGNITION)):
-            present = [c for c in members if c in by_category]
-            if present:
-                metrics[group] = sum(metrics[c] for c in present)
+            metrics[group] = sum(metrics[c] for c in members if c in by_category)
         return dict(sorted(metrics.items(), key=lambda kv: (kv[0] not in ("perception", "cognition"), kv[0])))
