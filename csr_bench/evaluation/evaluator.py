@@ -120,10 +120,6 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
         log.info("%s: %d documents from %s", data.task.name, len(data), data.source)
 
     out_dir = iteration_dir(config)
-    if config.overwrite and out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
     contexts = {}
     for data in task_data:
         context = scoring_context(data, out_dir / data.task.name, config)
@@ -131,6 +127,10 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
         if check is not None:  # e.g. CHAIR's annotations: fail before the model loads, not after generating
             check(context)
         contexts[data.task.name] = context
+    # Only now, with every input checked, may --overwrite discard earlier work.
+    if config.overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
     from csr_bench.compat import ensure_torchvision_importable
 
