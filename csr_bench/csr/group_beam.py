@@ -1,0 +1,140 @@
+"""Diverse group beam search (Vijayakumar et al., 2016), as transformers 4.x ran it for the CSR reference.
+
+transformers 5 moved group beam search out of the library into hub code (remote code, which cannot
+be fetched offline), so it lives here, written against ``advance`` / ``reorder`` callbacks so that
+many search nodes share one batched forward pass and one KV cache.
+
+Semantics kept from transformers 4.x's ``_group_beam_search`` + ``BeamSearchScorer``: beams split
+into groups; each step, groups choose in order and group g's scores are lowered by
+``diversity_penalty`` × (how often each token was chosen at this step by groups < g for the same
+row); a group's candidates are the top 2·group_size of (penalised log-probs + beam score); an
+end token among a group's top group_size candidates closes a hypothesis with score
+sum / generated_length ** length_penalty (end token counted); a group is done once it holds
+group_size hypotheses and no running beam can beat its worst; at the end, running beams of unfinished
+groups become hypotheses, and the best ``num_return`` hypotheses over all groups are returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # generated tokens, the closing end token included when there is one
+    score: float  # length-normalised beam score (diversity penalties included)
+    logprob: float  # summed raw log-probabilities of ``tokens`` (no penalty)
+    end_token: int | None  # the end token that closed it, None when cut by max_new_tokens
+
+
+@dataclass
+class _GroupHypotheses:
+    """transformers' BeamHypotheses for one (row, group)."""
+
+    size: int
+    length_penalty: float
+    beams: list[Hypothesis] = field(default_factory=list)
+    worst: float = 1e9
+    done: bool = False
+
+    def add(self, hypothesis: Hypothesis) -> None:
+        if len(self.beams) < self.size or hypothesis.score > self.worst:
+            self.beams.append(hypothesis)
+            if len(self.beams) > self.size:  # drop the worst; the next worst becomes the bar
+                self.beams.remove(min(self.beams, key=lambda h: h.score))
+                self.worst = min(h.score for h in self.beams)
+            else:
+                self.worst = min(hypothesis.score, self.worst)
+
+    def is_done(self, best_sum: float, generated: int) -> bool:
+        if len(self.beams) < self.size:
+            return False
+        return self.worst >= best_sum / generated ** self.length_penalty
+
+
+def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Tensor], torch.Tensor],
+                      reorder: Callable[[torch.Tensor], None], *, num_beams: int, num_groups: int,
+                      diversity_penalty: float, end_tokens: set[int], max_new_tokens: int,
+                      num_return: int, length_penalty: float = 1.0, pad_token: int = 0) -> list[list[Hypothesis]]:
+    """Best ``num_return`` hypotheses per row, best first.
+
+    ``first_logprobs`` [rows, vocab]: next-token log-probabilities after each row's prefix.
+    ``advance(tokens)`` feeds one token per beam (rows × num_beams, beams of a row contiguous) and
+    returns the next log-probabilities [rows × num_beams, vocab]. ``reorder(indices)`` makes beam i
+    continue from beam ``indices[i]`` (the caller's KV cache follows the beams).
+    """
+    if num_beams % num_groups:
+        raise ValueError("num_beams must be a multiple of num_groups")
+    rows, vocab = first_logprobs.shape
+    group_size = num_beams // num_groups
+    logprobs = first_logprobs.float().repeat_interleave(num_beams, dim=0)  # [rows*beams, V]
+    beam_scores = torch.full((rows, num_beams), -1e9)
+    beam_scores[:, ::group_size] = 0.0  # one live beam per group at the start
+    raw_sums = torch.zeros(rows, num_beams)
+    tokens_so_far: list[list[int]] = [[] for _ in range(rows * num_beams)]
+    groups = [[_GroupHypotheses(group_size, length_penalty) for _ in range(num_groups)] for _ in range(rows)]
+
+    for step in range(max_new_tokens):
+        generated = step + 1  # tokens generated once this step's token is appended
+        chosen = torch.full((rows, num_beams), pad_token, dtype=torch.long)
+        source = torch.arange(rows * num_beams).view(rows, num_beams).clone()
+        new_scores = torch.zeros(rows, num_beams)
+        new_raw = torch.zeros(rows, num_beams)
+        for g in range(num_groups):
+            cols = slice(g * group_size, (g + 1) * group_size)
+            raw = logprobs.view(rows, num_beams, vocab)[:, cols, :]
+            penalised = raw.clone()
+            if g > 0 and diversity_penalty:
+                earlier = chosen[:, : g * group_size]
+                counts = torch.zeros(rows, vocab).scatter_add_(1, earlier, torch.ones_like(earlier, dtype=torch.float))
+                penalised -= diversity_penalty * counts[:, None, :]
+            totals = (penalised + beam_scores[:, cols, None]).reshape(rows, group_size * vocab)
+            top_scores, top_index = totals.topk(2 * group_size, dim=1)
+            for r in range(rows):
+                hyps = groups[r][g]
+                if hyps.done:  # finished groups idle on padding
+                    new_scores[r, cols] = 0.0
+                    continue
+                kept = 0
+                for rank in range(2 * group_size):
+                    beam_in_group, token = divmod(int(top_index[r, rank]), vocab)
+                    beam = g * group_size + beam_in_group
+                    flat = r * num_beams + beam
+                    score = float(top_scores[r, rank])
+                    raw_sum = float(raw_sums[r, beam] + raw[r, beam_in_group, token])
+                    if token in end_tokens:
+                        if rank >= group_size:
+                            continue
+                        hyps.add(Hypothesis(tokens_so_far[flat] + [token], score / generated ** length_penalty,
+                                            raw_sum, token))
+                    else:
+                        target = g * group_size + kept
+                        chosen[r, target], source[r, target] = token, flat
+                        new_scores[r, target], new_raw[r, target] = score, raw_sum
+                        kept += 1
+                        if kept == group_size:
+                            break
+                hyps.done = hyps.is_done(float(top_scores[r].max()), generated)
+        tokens_so_far = [tokens_so_far[int(s)] + [int(t)] for s, t in zip(source.view(-1), chosen.view(-1))]
+        beam_scores, raw_sums = new_scores, new_raw
+        if all(h.done for row in groups for h in row) or step == max_new_tokens - 1:
+            break
+        reorder(source.view(-1))
+        logprobs = advance(chosen.view(-1)).float()
+
+    results = []
+    for r in range(rows):
+        for g, hyps in enumerate(groups[r]):
+            if hyps.done:
+                continue
+            for beam in range(g * group_size, (g + 1) * group_size):
+                flat = r * num_beams + beam
+                length = len(tokens_so_far[flat])
+                hyps.add(Hypothesis(tokens_so_far[flat], float(beam_scores[r, beam]) / length ** length_penalty,
+                                    float(raw_sums[r, beam]), None))
+        candidates = sorted((h for hyps in groups[r] for h in hyps.beams), key=lambda h: h.score, reverse=True)
+        results.append(candidates[:num_return])
+    return results

@@ -1,0 +1,220 @@
+"""Sentence-level beam search over a VLM's responses, as the CSR reference runs it, batched.
+
+Each step, every active node (a partial response) gets ``num_beams`` candidate next sentences from
+one diverse group beam search that stops at the sentence end; candidates that end the response
+(end-of-sequence, or the length cap) are leaves, the others are pruned to a few before the next
+step (``prune``). The reference does this one node at a time at batch size 1, re-encoding the image
+and the prompt for every sentence. Here the image + prompt prefix is encoded once per prompt and its
+KV cache reused; all active nodes of many prompts go through one padded forward pass per token.
+``search_one_at_a_time`` is the straightforward version (for tests and benchmarks): same beam
+search, no batching, full re-encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from csr_bench.csr.group_beam import Hypothesis, group_beam_search
+from csr_bench.csr.tree import CandidateTree, SentenceNode
+from csr_bench.progress import progress_bar
+
+
+@dataclass
+class SearchConfig:
+    """Defaults are the reference's (inference_csr/sample.py)."""
+
+    num_beams: int = 5  # candidate sentences per node (token-level beams, all returned)
+    num_beam_groups: int = 5
+    diversity_penalty: float = 3.0
+    sentence_max_new_tokens: int = 70
+    max_length: int = 1024  # characters of prompt text + response at which a response ends
+    max_sentences: int | None = None  # optional cap on sentences per response (None: as the reference)
+    length_penalty: float = 1.0
+    rows_per_batch: int = 16  # search nodes per forward pass (each expands to num_beams rows)
+
+
+@dataclass
+class SearchRequest:
+    prompt_id: str
+    image: Any  # PIL image
+    image_ref: str  # how the preference data refers to the image
+    prompt: str  # user text, no chat template
+
+
+@dataclass
+class _Row:
+    """One active node: its prompt and the response tokens so far."""
+
+    request_index: int
+    response: list[int]
+    parent: SentenceNode | None
+    depth: int
+    cumulative: float
+
+
+@dataclass
+class _Prefix:
+    keys: list[torch.Tensor]  # per layer [1, heads, prefix_len, head_dim]: the prompt minus its last token
+    values: list[torch.Tensor]
+    last_token: int
+    length: int
+    prompt_text: str
+    pixel_values: torch.Tensor = field(repr=False)
+    input_ids: torch.Tensor = field(repr=False)
+
+
+class SentenceBeamSearch:
+    def __init__(self, model, config: SearchConfig | None = None):
+        """``model``: a csr_bench LlavaModel (HF model, processor, tokenizer, device)."""
+        self.vlm = model
+        self.config = config or SearchConfig()
+        tokenizer = model.tokenizer
+        period = tokenizer.convert_tokens_to_ids(".")
+        self.sentence_end = {period} if period is not None and period != tokenizer.unk_token_id else set()
+        self.eos = tokenizer.eos_token_id
+        self.end_tokens = self.sentence_end | {self.eos}
+
+    # -- model state ---------------------------------------------------------------------------
+    def _prefix(self, request: SearchRequest, cached: bool) -> _Prefix:
+        """The encoded prompt; with ``cached``, also the KV cache of all but its last token."""
+        inputs = self.vlm._encode([request.image], [request.prompt])
+        ids = inputs["input_ids"]
+        keys, values = [], []
+        if cached:
+            with torch.inference_mode():
+                out = self.vlm.model(input_ids=ids[:, :-1], pixel_values=inputs["pixel_values"], use_cache=True)
+            keys = [layer.keys for layer in out.past_key_values.layers]
+            values = [layer.values for layer in out.past_key_values.layers]
+        return _Prefix(keys=keys, values=values, last_token=int(ids[0, -1]), length=ids.shape[1] - 1,
+                       prompt_text=self.vlm._text(request.prompt), pixel_values=inputs["pixel_values"], input_ids=ids)
+
+    def _start_batched(self, rows: Sequence[_Row], prefixes: Sequence[_Prefix]):
+        """Batch rows of different prompts: cached prefixes left-padded, then each row's last prompt
+        token + response tokens (left-padded) in one forward pass. Returns (cache, mask, positions, logprobs)."""
+        from transformers import DynamicCache
+
+        pad = self.vlm.tokenizer.pad_token_id
+        width = max(prefixes[r.request_index].length for r in rows)
+        chunks = [[prefixes[r.request_index].last_token] + r.response for r in rows]
+        chunk_width = max(len(c) for c in chunks)
+        layers = []
+        for layer in range(len(prefixes[rows[0].request_index].keys)):
+            keys, values = [], []
+            for r in rows:
+                p = prefixes[r.request_index]
+                missing = width - p.length
+                keys.append(torch.nn.functional.pad(p.keys[layer], (0, 0, missing, 0)))
+                values.append(torch.nn.functional.pad(p.values[layer], (0, 0, missing, 0)))
+            layers.append((torch.cat(keys), torch.cat(values)))
+        cache = DynamicCache(ddp_cache_data=layers)
+        mask, ids, positions = [], [], []
+        for r, chunk in zip(rows, chunks):
+            p = prefixes[r.request_index]
+            gap = chunk_width - len(chunk)
+            mask.append([0] * (width - p.length) + [1] * p.length + [0] * gap + [1] * len(chunk))
+            ids.append([pad] * gap + chunk)
+            positions.append([0] * gap + list(range(p.length, p.length + len(chunk))))
+        device = self.vlm.device
+        mask = torch.tensor(mask, device=device)
+        positions = torch.tensor(positions, device=device)
+        with torch.inference_mode():
+            out = self.vlm.model(input_ids=torch.tensor(ids, device=device), attention_mask=mask,
+                                 position_ids=positions, past_key_values=cache, use_cache=True)
+        return out.past_key_values, mask, positions[:, -1] + 1, torch.log_softmax(out.logits[:, -1].float(), -1)
+
+    def _start_plain(self, row: _Row, prefix: _Prefix):
+        """The reference's way: the whole prompt (image included) and response re-encoded for one node."""
+        ids = torch.cat([prefix.input_ids, torch.tensor([row.response], dtype=torch.long,
+                                                        device=prefix.input_ids.device)], dim=1)
+        with torch.inference_mode():
+            out = self.vlm.model(input_ids=ids, pixel_values=prefix.pixel_values, use_cache=True)
+        mask = torch.ones_like(ids)
+        return out.past_key_values, mask, torch.tensor([ids.shape[1]], device=ids.device), \
+            torch.log_softmax(out.logits[:, -1].float(), -1)
+
+    def _candidates(self, cache, mask, next_positions, first_logprobs) -> list[list[Hypothesis]]:
+        config = self.config
+        for layer in cache.layers:
+            layer.batch_repeat_interleave(config.num_beams)
+        state = {"mask": mask.repeat_interleave(config.num_beams, 0),
+                 "pos": next_positions.repeat_interleave(config.num_beams, 0)}
+
+        def reorder(indices: torch.Tensor) -> None:
+            indices = indices.to(state["mask"].device)
+            for layer in cache.layers:
+                layer.batch_select_indices(indices)
+            state["mask"], state["pos"] = state["mask"][indices], state["pos"][indices]
+
+        def advance(tokens: torch.Tensor) -> torch.Tensor:
+            state["mask"] = torch.cat([state["mask"], torch.ones_like(state["mask"][:, :1])], dim=1)
+            with torch.inference_mode():
+                out = self.vlm.model(input_ids=tokens[:, None].to(state["mask"].device), attention_mask=state["mask"],
+                                     position_ids=state["pos"][:, None], past_key_values=cache, use_cache=True)
+            state["pos"] = state["pos"] + 1
+            return torch.log_softmax(out.logits[:, -1].float(), -1).cpu()
+
+        return group_beam_search(
+            first_logprobs.cpu(), advance, reorder, num_beams=config.num_beams, num_groups=config.num_beam_groups,
+            diversity_penalty=config.diversity_penalty, end_tokens=self.end_tokens,
+            max_new_tokens=config.sentence_max_new_tokens, num_return=config.num_beams,
+            length_penalty=config.length_penalty, pad_token=self.vlm.tokenizer.pad_token_id)
+
+    # -- tree building -------------------------------------------------------------------------
+    def _children(self, row: _Row, prefix: _Prefix, hypotheses: list[Hypothesis]) -> list[SentenceNode]:
+        decode = self.vlm.tokenizer.decode
+        before = decode(row.response, skip_special_tokens=True)
+        children = []
+        for hyp in hypotheses:
+            response = row.response + hyp.tokens
+            text = decode(response, skip_special_tokens=True)
+            finished = (hyp.end_token == self.eos or len(prefix.prompt_text) + len(text) >= self.config.max_length
+                        or (self.config.max_sentences is not None and row.depth + 1 >= self.config.max_sentences))
+            children.append(SentenceNode(
+                text=text[len(before):], token_ids=hyp.tokens, logprob=hyp.logprob, beam_score=hyp.score,
+                finished=finished, depth=row.depth + 1, cumulative_beam_score=row.cumulative + hyp.score))
+        return children
+
+    def _search(self, requests: Sequence[SearchRequest], prune: Callable[[list[SentenceNode]], list[SentenceNode]],
+                image_scorer: Callable[[Any, list[str]], list[float]] | None, batched: bool) -> list[CandidateTree]:
+        trees = [CandidateTree(r.prompt_id, r.image_ref, r.prompt) for r in requests]
+        prefixes = [self._prefix(r, cached=batched) for r in requests]
+        active = [_Row(i, [], None, 0, 0.0) for i in range(len(requests))]
+        with progress_bar(total=len(requests), desc="csr search", unit="prompt") as bar:
+            while active:
+                new_nodes: dict[int, list[tuple[SentenceNode, _Row]]] = {i: [] for i in range(len(requests))}
+                size = self.config.rows_per_batch if batched else 1
+                for start in range(0, len(active), size):
+                    rows = active[start:start + size]
+                    state = (self._start_batched(rows, prefixes) if batched
+                             else self._start_plain(rows[0], prefixes[rows[0].request_index]))
+                    for row, hyps in zip(rows, self._candidates(*state)):
+                        children = self._children(row, prefixes[row.request_index], hyps)
+                        (row.parent.children if row.parent else trees[row.request_index].roots).extend(children)
+                        new_nodes[row.request_index].extend((child, row) for child in children)
+                active = []
+                for index, produced in new_nodes.items():
+                    if not produced:
+                        continue
+                    if image_scorer is not None:
+                        scores = image_scorer(requests[index].image, [n.text.strip() for n, _ in produced])
+                        for (node, _), score in zip(produced, scores):
+                            node.image_score = float(score)
+                    parents = {id(node): row for node, row in produced}
+                    unfinished = [node for node, _ in produced if not node.finished]
+                    kept = prune(unfinished)
+                    active += [_Row(index, parents[id(n)].response + n.token_ids, n, n.depth, n.cumulative_beam_score)
+                               for n in kept]
+                    if not kept:
+                        bar.update(1)
+        return trees
+
+    def search(self, requests: Sequence[SearchRequest], prune, image_scorer=None) -> list[CandidateTree]:
+        """Candidate trees for many prompts, all active nodes batched, prompt prefixes encoded once."""
+        return self._search(requests, prune, image_scorer, batched=True)
+
+    def search_one_at_a_time(self, requests: Sequence[SearchRequest], prune, image_scorer=None) -> list[CandidateTree]:
+        """The reference's loop: one node at a time, batch size 1, image and prompt re-encoded per sentence."""
+        return self._search(requests, prune, image_scorer, batched=False)

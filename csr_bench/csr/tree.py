@@ -1,0 +1,84 @@
+"""Candidate trees of the sentence-level beam search, and their JSON form (saved for resume).
+
+A node is one sentence appended to its parent's response. A complete response is a path from a
+root to a ``finished`` node (its sentence ended with end-of-sequence, or the response hit the length
+cap). Pruned branches stop growing and are not responses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+
+@dataclass
+class SentenceNode:
+    text: str  # the sentence as appended to the parent's response (leading space included)
+    token_ids: list[int]
+    logprob: float  # summed token log-probabilities of the sentence (the paper's R_T)
+    beam_score: float  # length-normalised beam score, diversity penalty included (the reference's R_T)
+    finished: bool  # the response ends here (end-of-sequence or length cap)
+    depth: int  # 1 for the first sentence
+    image_score: float | None = None  # R_I: 100 x CLIP cosine(image, sentence); None until scored
+    cumulative_beam_score: float = 0.0  # sum of beam scores from the root (the reference's ranking key)
+    children: list["SentenceNode"] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["children"] = [child.to_dict() for child in self.children]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SentenceNode":
+        children = [cls.from_dict(child) for child in data.get("children", [])]
+        return cls(**{**data, "children": children})
+
+
+@dataclass
+class CandidateTree:
+    """All candidate responses for one prompt (image + question)."""
+
+    prompt_id: str
+    image: str  # reference to the image (path or dataset id), as written to the preference data
+    prompt: str  # the user prompt, without any chat template
+    roots: list[SentenceNode] = field(default_factory=list)  # candidate first sentences
+
+    def nodes(self) -> Iterator[SentenceNode]:
+        stack = list(self.roots)
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.children)
+
+    def paths(self) -> list[list[SentenceNode]]:
+        """Complete responses: root-to-leaf paths ending in a finished sentence, in a stable order."""
+        found: list[list[SentenceNode]] = []
+
+        def walk(node: SentenceNode, path: list[SentenceNode]) -> None:
+            path = path + [node]
+            if node.finished:
+                found.append(path)
+            for child in node.children:
+                walk(child, path)
+
+        for root in self.roots:
+            walk(root, [])
+        return found
+
+    @staticmethod
+    def response(path: list[SentenceNode]) -> str:
+        return "".join(node.text for node in path).strip()
+
+    def stats(self) -> dict[str, int]:
+        nodes = list(self.nodes())
+        return {"nodes": len(nodes), "complete_responses": len(self.paths()),
+                "max_depth": max((n.depth for n in nodes), default=0)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt_id": self.prompt_id, "image": self.image, "prompt": self.prompt,
+                "roots": [root.to_dict() for root in self.roots]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CandidateTree":
+        return cls(prompt_id=data["prompt_id"], image=data["image"], prompt=data["prompt"],
+                   roots=[SentenceNode.from_dict(root) for root in data["roots"]])

@@ -1,0 +1,96 @@
+"""Sentence-level beam search: the diverse group beam search core on hand-computed toy cases, and
+the batched, prefix-reusing search against the straightforward one-node-at-a-time search."""
+
+import pytest
+import torch
+from PIL import Image
+
+from csr_bench.csr.group_beam import group_beam_search
+from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
+
+PAD, END, A, B, C = range(5)
+NEG = -100.0
+# A toy language model: log-scores of the next token given the last one (state = last token).
+START = torch.tensor([NEG, -3.0, -1.0, -2.0, -4.0])
+AFTER = {A: torch.tensor([NEG, -0.5, -5.0, -3.0, -2.0]), B: torch.tensor([NEG, -1.0, -2.0, -5.0, -4.0]),
+         C: torch.tensor([NEG, -0.1, -5.0, -5.0, -5.0]), PAD: torch.full((5,), NEG), END: torch.full((5,), NEG)}
+
+
+def _toy(penalty, max_new_tokens=5, beams=2, groups=2):
+    return group_beam_search(START[None], lambda tokens: torch.stack([AFTER[int(t)] for t in tokens]),
+                             lambda indices: None, num_beams=beams, num_groups=groups, diversity_penalty=penalty,
+                             end_tokens={END}, max_new_tokens=max_new_tokens, num_return=beams)[0]
+
+
+def test_diverse_groups_hand_computed():
+    # step 1: group 0 takes A (-1); group 1 sees A penalised by 10 and takes B (-2).
+    # step 2: group 0: END after A scores -1.5 -> hypothesis [A, END] = -1.5 / 2; its running beam
+    #   continues with C, and the group is done (worst -0.75 >= best -1.5 / 2). Group 1: C is
+    #   penalised (group 0 chose it), END after B scores -3 -> [B, END] = -3 / 2; done.
+    best, second = _toy(penalty=10.0)
+    assert (best.tokens, best.score, best.logprob, best.end_token) == ([A, END], -0.75, -1.5, END)
+    assert (second.tokens, second.score, second.logprob) == ([B, END], -1.5, -3.0)
+
+
+def test_without_penalty_groups_collapse():
+    best, second = _toy(penalty=0.0)
+    assert best.tokens == second.tokens == [A, END]
+
+
+def test_length_cap_returns_running_beams():
+    best, second = _toy(penalty=10.0, max_new_tokens=1)
+    assert (best.tokens, best.score, best.end_token) == ([A], -1.0, None)
+    assert (second.tokens, second.score) == ([B], -2.0)
+
+
+def test_end_token_outside_the_top_group_size_is_ignored():
+    # one group of 2 beams: END ranks 3rd at step 1, so no hypothesis is closed there
+    hyps = _toy(penalty=0.0, beams=2, groups=1)
+    assert all(len(h.tokens) >= 2 for h in hyps)
+
+
+def _reference_prune(nodes, num_beams=5):
+    nodes = sorted(nodes, key=lambda n: n.cumulative_beam_score, reverse=True)
+    return nodes[:num_beams // 2 - 1] + nodes[-(num_beams // 2):] if len(nodes) >= num_beams else nodes
+
+
+def test_batched_search_equals_one_node_at_a_time(tiny_model):
+    requests = [SearchRequest(f"p{i}", Image.new("RGB", (40 + 9 * i, 30 + 4 * i), (60 * i, 120, 200)), f"im{i}.png",
+                              question)
+                for i, question in enumerate(["Describe the following image.", "What's happening in the scene?",
+                                              "What is this photo about'?"])]
+    search = SentenceBeamSearch(tiny_model, SearchConfig(max_sentences=3, sentence_max_new_tokens=10, rows_per_batch=4))
+    batched = search.search(requests, _reference_prune)
+    plain = search.search_one_at_a_time(requests, _reference_prune)
+    for fast, slow in zip(batched, plain):
+        key = lambda n: (n.depth, n.token_ids)  # noqa: E731
+        fast_nodes, slow_nodes = sorted(fast.nodes(), key=key), sorted(slow.nodes(), key=key)
+        assert [(n.depth, n.token_ids, n.text, n.finished) for n in fast_nodes] == \
+            [(n.depth, n.token_ids, n.text, n.finished) for n in slow_nodes]
+        for a, b in zip(fast_nodes, slow_nodes):
+            assert a.beam_score == pytest.approx(b.beam_score, abs=1e-4)
+            assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+        assert list(map(fast.response, fast.paths())) == list(map(slow.response, slow.paths()))
+    stats = batched[0].stats()
+    # 5 first sentences, 1 + 2 kept; 15 second sentences, 1 + 2 kept; 15 third sentences end the responses
+    assert stats == {"nodes": 5 + 15 + 15, "complete_responses": 15, "max_depth": 3}
+    assert len(batched[0].roots) == 5 and len({n.text for n in batched[0].roots}) == 5  # diverse candidates
+
+
+def test_first_sentences_carry_the_models_own_log_probabilities(tiny_model):
+    """A candidate's summed log-probability equals the model's score of those tokens, computed
+    independently by one plain forward pass over prompt + sentence."""
+    image = Image.new("RGB", (48, 32), (200, 40, 40))
+    prompt = "Describe the following image."
+    search = SentenceBeamSearch(tiny_model, SearchConfig(max_sentences=1, sentence_max_new_tokens=8))
+    [tree] = search.search([SearchRequest("p", image, "im.png", prompt)], _reference_prune)
+    inputs = tiny_model._encode([image], [prompt])
+    for root in tree.roots:
+        ids = torch.cat([inputs["input_ids"], torch.tensor([root.token_ids])], dim=1)
+        with torch.no_grad():
+            logits = tiny_model.model(input_ids=ids, pixel_values=inputs["pixel_values"]).logits[0].float()
+        start = inputs["input_ids"].shape[1]
+        logprobs = torch.log_softmax(logits, -1)
+        expected = sum(float(logprobs[start + k - 1, t]) for k, t in enumerate(root.token_ids))
+        assert root.logprob == pytest.approx(expected, abs=1e-3)
+        assert root.beam_score <= root.logprob / len(root.token_ids) + 1e-6  # penalties only lower it
