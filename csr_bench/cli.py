@@ -51,6 +51,48 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     _add_scoring_options(parser)
 
 
+def _add_csr_options(parser: argparse.ArgumentParser) -> None:
+    """Flags of the alignment method (CSR); names match CsrConfig, SearchConfig and DpoLoraConfig fields."""
+    group = parser.add_argument_group("alignment method (CSR)")
+    group.add_argument("--method", default="csr", help="alignment method (default csr)")
+    group.add_argument("--prompts", type=_positive, help="prompts per iteration (default: all)")
+    group.add_argument("--prompt-source", help="image folder, or the reference's CSR-Prompt-Dataset JSON "
+                       "(default: bundled images for tiny-llava)")
+    group.add_argument("--prompt-images", help="image folder of --prompt-source JSON (e.g. COCO train2014)")
+    group.add_argument("--prompt-seed", type=int, help="seed of the prompt sample (default 0)")
+    group.add_argument("--calibration", choices=["reference", "paper"],
+                       help="reward calibration: the reference code's rank-based one (default) or the paper's equation")
+    group.add_argument("--lambda", dest="lam", type=float, help="weight of R_I (default 0.9; 0: only R_T, 1: only R_I)")
+    group.add_argument("--clip-model", help="open_clip model for R_I (default: the VLM's tower, ViT-L-14-336)")
+    group.add_argument("--clip-pretrained", help="open_clip weights name or local file (default openai)")
+    group.add_argument("--num-beams", type=_positive, help="candidate sentences per step (default 5)")
+    group.add_argument("--diversity-penalty", type=float, help="group beam search diversity penalty (default 3.0)")
+    group.add_argument("--sentence-max-new-tokens", type=_positive, help="tokens per sentence (default 70)")
+    group.add_argument("--max-sentences", type=_positive, help="cap on sentences per response (default: none)")
+    group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
+    group.add_argument("--learning-rate", type=float, help="DPO learning rate (default 1e-7)")
+    group.add_argument("--num-epochs", type=float, help="DPO epochs (default 1)")
+    group.add_argument("--dpo-batch-size", type=_positive, help="DPO batch size per device (default 1)")
+    group.add_argument("--lora-r", type=_positive, help="LoRA rank (default 128)")
+    group.add_argument("--lora-alpha", type=_positive, help="LoRA alpha (default 256)")
+    group.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
+
+
+def _csr_config_from_args(args: argparse.Namespace):
+    from csr_bench.csr.method import CsrConfig
+    from csr_bench.csr.search import SearchConfig
+    from csr_bench.csr.training import DpoLoraConfig
+
+    values = vars(args).copy()
+    values["batch_size"] = values.pop("dpo_batch_size", None)  # --batch-size is the evaluation's
+    namespace = argparse.Namespace(**values)
+    if namespace.num_beams is not None:  # one beam per group, as the reference, unless told otherwise
+        namespace.num_beam_groups = namespace.num_beams
+    return CsrConfig(**{**vars(_config_from_args(CsrConfig, namespace)),
+                        "search": _config_from_args(SearchConfig, namespace),
+                        "training": _config_from_args(DpoLoraConfig, namespace)})
+
+
 def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", metavar="DIR",
                         help="COCO-format instances_*.json and captions_*.json (CHAIR)")
@@ -78,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--iterations", type=int, default=0, help="CSR iterations after iteration 0 (default 0)")
     run.add_argument("--tasks", type=_task_list, default=None, help="comma-separated tasks (default: pope)")
     _add_evaluation_options(run)
+    _add_csr_options(run)
 
     ev = commands.add_parser("eval", parents=[quiet], help="evaluate one model on some tasks (no training)",
                              description="Evaluate one model on tasks; rerun the same command to resume.")
@@ -191,7 +234,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from csr_bench.run import RunConfig, run
 
-    outcome = run(_config_from_args(RunConfig, args))
+    config = _config_from_args(RunConfig, args)
+    if config.iterations and config.method == "csr":
+        config.method_config = _csr_config_from_args(args)
+    outcome = run(config)
     for results in outcome["iterations"]:
         _print_summary(results)
     return 0

@@ -1,47 +1,113 @@
-"""The main job, ``csr-bench run``: evaluate the starting model (iteration 0), then CSR iterations.
-
-The CSR iterations (generate -> calibrated self-reward -> preference pairs -> DPO) plug in here
-through the alignment-method interface; until that plugin lands, a run is iteration 0 only.
+"""The main job, ``csr-bench run``: evaluate the starting model (iteration 0), then for each
+iteration let the alignment method (``--method``, CSR by default) produce the next model and
+evaluate it. Every stage resumes: rerunning the same command after a crash skips what finished.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
+from csr_bench.alignment import IterationInput, get_method
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import iteration_dir
 from csr_bench.io import atomic_write_json
-from csr_bench.models.registry import DEFAULT_MODEL
+from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
+from csr_bench.progress import get_logger
 
+log = get_logger()
 # Tasks a run evaluates after every iteration unless --tasks says otherwise.
 DEFAULT_RUN_TASKS = ["pope"]
 
 
 @dataclass
 class RunConfig(EvalConfig):
-    """An evaluation config plus the iteration count; the model defaults to the embedded one."""
+    """An evaluation config plus the iterations; the model defaults to the embedded one."""
 
     model: str = DEFAULT_MODEL
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_RUN_TASKS))
     iterations: int = 0
+    method: str = "csr"
+    method_config: object | None = None  # e.g. a CsrConfig; None: the method's defaults for this model
 
-    def eval_config(self, iteration: int) -> EvalConfig:
+    def eval_config(self, iteration: int, model: str | None = None, data_root: str | None = None,
+                    run_name: str | None = None) -> EvalConfig:
         shared = {f.name: getattr(self, f.name) for f in fields(EvalConfig)}
-        return EvalConfig(**{**shared, "iteration": iteration})
+        overrides = {"iteration": iteration, "model": model or self.model, "data_root": data_root or self.data_root,
+                     "run_name": run_name or self.run_name}
+        return EvalConfig(**{**shared, **overrides})
+
+
+def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
+    """What the first training loads: the hub id or folder of the model, or the embedded model saved to disk."""
+    spec = resolve_model(config.model)
+    if spec.hub_id:  # training reads a folder: the hub checkpoint's local snapshot (downloaded once, cached)
+        from huggingface_hub import snapshot_download
+
+        try:
+            return snapshot_download(spec.hub_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CsrBenchError(f"cannot fetch {spec.hub_id} for training: {reason}") from None
+    if spec.name == "tiny-llava":
+        target = run_dir / "iter_0" / "model"
+        if not (target / "config.json").exists():
+            from csr_bench.models.tiny_llava import save_tiny_llava
+
+            partial = target.with_name("model.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            save_tiny_llava(partial)
+            partial.rename(target)
+        return str(target)
+    path = Path(config.model).expanduser()
+    return str(path.resolve()) if path.is_dir() else config.model
+
+
+def _method(config: RunConfig):
+    if config.method != "csr":
+        return get_method(config.method, config=config.method_config, device=config.device)
+    from csr_bench.csr.method import CsrConfig
+    from csr_bench.tasks.data import BUNDLED_DATA_ROOT
+
+    spec = resolve_model(config.model)
+    csr = config.method_config or CsrConfig()
+    if csr.prompt_source is None and spec.default_prompt_source == "bundled":
+        csr.prompt_source = str(BUNDLED_DATA_ROOT / "pope" / "images")
+    if csr.clip_model == CsrConfig.clip_model and spec.clip_model != CsrConfig.clip_model:
+        csr.clip_model, csr.clip_pretrained = spec.clip_model, spec.clip_pretrained
+    return get_method("csr", config=csr, device=config.device)
 
 
 def run(config: RunConfig) -> dict:
     if config.iterations < 0:
         raise CsrBenchError(f"--iterations must be 0 or more (got {config.iterations})")
-    if config.iterations > 0:
-        raise CsrBenchError("CSR training iterations are not available yet in this version; "
-                            "run with --iterations 0 to evaluate the starting model")
-    first = config.eval_config(0)
-    results = evaluate(first)
+    spec = resolve_model(config.model)
+    data_root = config.data_root if config.data_root is not None else spec.default_data_root
+    first = config.eval_config(0, data_root=data_root)
     run_dir = iteration_dir(first).parent
+    run_name = run_dir.name
+    method = _method(config) if config.iterations else None  # bad method options fail before any work
+    iterations = [evaluate(first)]
+    train_source = _initial_checkpoint(config, run_dir) if config.iterations else config.model
+    model_name = config.model  # what generation loads (a registered name or a checkpoint folder)
+    for k in range(1, config.iterations + 1):
+        log.info("iteration %d of %d: %s from %s", k, config.iterations, config.method, train_source)
+
+        def load_model(name=model_name):
+            spec = resolve_model(name)
+            return spec.loader(spec.name, device=config.device, dtype=config.dtype)
+
+        model_dir = method.run_iteration(IterationInput(iteration=k, model_source=train_source,
+                                                        load_model=load_model, work_dir=run_dir / f"iter_{k}"))
+        iterations.append(evaluate(config.eval_config(k, model=str(model_dir), data_root=data_root,
+                                                      run_name=run_name)))
+        train_source = model_name = str(model_dir)
     atomic_write_json(run_dir / "run.json", {
-        "config": asdict(config),
-        "iterations": [{"iteration": 0, "results": "iter_0/results.json"}],
+        "config": {**asdict(config), "method_config": asdict(method.config) if method is not None else None},
+        "iterations": [{"iteration": k, "results": f"iter_{k}/results.json",
+                        **({"model": f"iter_{k}/model", "method": f"iter_{k}/csr"} if k else {})}
+                       for k in range(config.iterations + 1)],
     })
-    return {"run_dir": str(run_dir), "iterations": [results]}
+    return {"run_dir": str(run_dir), "iterations": iterations}

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from csr_bench.csr.group_beam import group_beam_search
+from csr_bench.csr.rewards import prune
 from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
 
 PAD, END, A, B, C = range(5)
@@ -49,9 +50,8 @@ def test_end_token_outside_the_top_group_size_is_ignored():
     assert all(len(h.tokens) >= 2 for h in hyps)
 
 
-def _reference_prune(nodes, num_beams=5):
-    nodes = sorted(nodes, key=lambda n: n.cumulative_beam_score, reverse=True)
-    return nodes[:num_beams // 2 - 1] + nodes[-(num_beams // 2):] if len(nodes) >= num_beams else nodes
+def _reference_prune(nodes, tree):
+    return prune(nodes, mode="reference", tree=tree)
 
 
 def test_batched_search_equals_one_node_at_a_time(tiny_model):

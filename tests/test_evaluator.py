@@ -167,8 +167,9 @@ def test_run_without_a_model_uses_the_embedded_default(tmp_path):
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["config"]["model"] == "tiny-llava" and manifest["iterations"][0]["iteration"] == 0
     assert "pope" in result.stdout
-    assert_one_line_error(run_cli("run", "--output", str(tmp_path), "--iterations", "2"),
-                          "iterations are not available yet")
+    assert_one_line_error(run_cli("run", "--output", str(tmp_path), "--iterations", "-1"), "--iterations")
+    assert_one_line_error(run_cli("run", "--output", str(tmp_path), "--iterations", "1", "--method", "povid"),
+                          "unknown --method povid")
 
 
 def test_judge_failure_keeps_other_results_and_fails_the_command(tmp_path, tiny_model, pope_rows, monkeypatch):

@@ -6,6 +6,7 @@ one diverse group beam search that stops at the sentence end; candidates that en
 step (``prune``). The reference does this one node at a time at batch size 1, re-encoding the image
 and the prompt for every sentence. Here the image + prompt prefix is encoded once per prompt and its
 KV cache reused; all active nodes of many prompts go through one padded forward pass per token.
+``prune(new_unfinished_nodes, tree)`` chooses the nodes that grow further (csr.rewards.prune).
 ``search_one_at_a_time`` is the straightforward version (for tests and benchmarks): same beam
 search, no batching, full re-encoding.
 """
@@ -18,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from csr_bench.csr.group_beam import Hypothesis, group_beam_search
+from csr_bench.csr.rewards import clip_text
 from csr_bench.csr.tree import CandidateTree, SentenceNode
 from csr_bench.progress import progress_bar
 
@@ -71,6 +73,11 @@ class SentenceBeamSearch:
         """``model``: a csr_bench LlavaModel (HF model, processor, tokenizer, device)."""
         self.vlm = model
         self.config = config or SearchConfig()
+        if self.config.num_beams % self.config.num_beam_groups:
+            from csr_bench.errors import CsrBenchError
+
+            raise CsrBenchError(f"--num-beams {self.config.num_beams} must be a multiple of the beam groups "
+                                f"({self.config.num_beam_groups})")
         tokenizer = model.tokenizer
         period = tokenizer.convert_tokens_to_ids(".")
         self.sentence_end = {period} if period is not None and period != tokenizer.unk_token_id else set()
@@ -177,7 +184,8 @@ class SentenceBeamSearch:
                 finished=finished, depth=row.depth + 1, cumulative_beam_score=row.cumulative + hyp.score))
         return children
 
-    def _search(self, requests: Sequence[SearchRequest], prune: Callable[[list[SentenceNode]], list[SentenceNode]],
+    def _search(self, requests: Sequence[SearchRequest],
+                prune: Callable[[list[SentenceNode], CandidateTree], list[SentenceNode]],
                 image_scorer: Callable[[Any, list[str]], list[float]] | None, batched: bool) -> list[CandidateTree]:
         trees = [CandidateTree(r.prompt_id, r.image_ref, r.prompt) for r in requests]
         prefixes = [self._prefix(r, cached=batched) for r in requests]
@@ -199,12 +207,12 @@ class SentenceBeamSearch:
                     if not produced:
                         continue
                     if image_scorer is not None:
-                        scores = image_scorer(requests[index].image, [n.text.strip() for n, _ in produced])
+                        scores = image_scorer(requests[index].image, [clip_text(n.text) for n, _ in produced])
                         for (node, _), score in zip(produced, scores):
                             node.image_score = float(score)
                     parents = {id(node): row for node, row in produced}
                     unfinished = [node for node, _ in produced if not node.finished]
-                    kept = prune(unfinished)
+                    kept = prune(unfinished, trees[index])
                     active += [_Row(index, parents[id(n)].response + n.token_ids, n, n.depth, n.cumulative_beam_score)
                                for n in kept]
                     if not kept:

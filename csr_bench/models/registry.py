@@ -18,6 +18,13 @@ class ModelSpec:
     # "bundled" for embedded models that only make sense on csr-bench's own small data;
     # None for real models, whose default data is the benchmark's hub dataset.
     default_data_root: str | None = None
+    # CSR's image-relevance reward uses the CLIP tower the VLM was built on (LLaVA-1.5: ViT-L/14-336,
+    # OpenAI weights); "tiny" is the built-in toy CLIP for the embedded model.
+    clip_model: str = "ViT-L-14-336"
+    clip_pretrained: str = "openai"
+    # CSR prompt images when --prompt-source is not given ("bundled": csr-bench's own small images).
+    default_prompt_source: str | None = None
+    hub_id: str | None = None  # the hub checkpoint behind a registered name (what training loads)
 
 
 def _hub_llava(repo: str) -> Callable[..., object]:
@@ -51,11 +58,12 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec("tiny-llava", "Toy LlavaForConditionalGeneration built offline from a seed (tests, offline default)",
-                  _tiny_llava, default_data_root="bundled"),
+                  _tiny_llava, default_data_root="bundled", clip_model="tiny", clip_pretrained="",
+                  default_prompt_source="bundled"),
         ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
-                  _hub_llava("llava-hf/llava-1.5-7b-hf")),
+                  _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf"),
         ModelSpec("llava15-13b", "LLaVA-1.5-13B, llava-hf/llava-1.5-13b-hf from the Hugging Face hub",
-                  _hub_llava("llava-hf/llava-1.5-13b-hf")),
+                  _hub_llava("llava-hf/llava-1.5-13b-hf"), hub_id="llava-hf/llava-1.5-13b-hf"),
     ]
 }
 DEFAULT_MODEL = "tiny-llava"

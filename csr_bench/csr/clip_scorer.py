@@ -1,0 +1,152 @@
+"""R_I: CLIP image-sentence relevance, ``100 * cos(image, sentence)``, with open_clip.
+
+The reference (score.py) takes ``logits_per_image`` of Hugging Face's
+``openai/clip-vit-large-patch14-336``, i.e. ``logit_scale.exp() * cos`` with a learnt scale of
+exactly 100, unclamped: the same number as ``100 * cos`` here with open_clip's ``ViT-L-14-336`` /
+``openai`` weights (LLaVA-1.5's own vision tower). The reference encodes the image again for every
+sentence; here each image is encoded once and sentences go in batches, which changes nothing but
+speed. Clamping at 0 (the paper's form) is the reward's business (``rewards.py``), not this one's.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from csr_bench.errors import CsrBenchError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+ImageLike = Union["Image.Image", str, Path]  # a PIL image, or a path to one
+
+TINY_CLIP_CONTEXT = 32
+
+
+def _open_clip():
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # open_clip imports torchvision
+    import open_clip
+
+    return open_clip
+
+
+def _pil(image: ImageLike):
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as opened:
+                return opened.convert("RGB")
+        except OSError as error:
+            raise CsrBenchError(f"cannot read image {image}: {error}") from None
+    return image.convert("RGB")
+
+
+def _default_device(device: str | torch.device | None) -> torch.device:
+    return torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+class ClipScorer:
+    """An open_clip model with its eval preprocessing and tokenizer, scoring sentences against images."""
+
+    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, device: str | torch.device | None = None,
+                 text_batch_size: int = 64, image_batch_size: int = 16):
+        self.device = _default_device(device)
+        self.model = model.to(self.device).eval()
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.text_batch_size = text_batch_size
+        self.image_batch_size = image_batch_size
+
+    @classmethod
+    def from_pretrained(cls, model_name: str = "ViT-L-14-336", pretrained: str = "openai",
+                        device: str | torch.device | None = None, **kwargs: Any) -> "ClipScorer":
+        """Load an open_clip model by name with a pretrained tag or a local checkpoint file."""
+        open_clip = _open_clip()
+        device = _default_device(device)
+        previous = logging.root.manager.disable
+        logging.disable(logging.ERROR)  # open_clip logs the failure at ERROR too: ours is the one line shown
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained,
+                                                                         device=device)
+            tokenizer = open_clip.get_tokenizer(model_name)
+        except Exception as error:  # open_clip raises RuntimeError / OSError / hub errors alike
+            cause = " ".join(str(error).split())[:300]
+            raise CsrBenchError(
+                f"cannot load CLIP model {model_name} (pretrained={pretrained}): its weights cannot be "
+                f"downloaded or found here; pass a local checkpoint path via pretrained=/path/to/file "
+                f"({type(error).__name__}: {cause})") from None
+        finally:
+            logging.disable(previous)
+        return cls(model, preprocess, tokenizer, device, **kwargs)
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """Unit-length float32 image embeddings, one row per image."""
+        rows = []
+        for start in range(0, len(images), self.image_batch_size):
+            pixels = torch.stack([self.preprocess(_pil(im)) for im in images[start:start + self.image_batch_size]])
+            rows.append(self.model.encode_image(pixels.to(self.device, self._dtype)).float())
+        return F.normalize(torch.cat(rows), dim=-1)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """Unit-length float32 text embeddings (the tokenizer truncates at the model's context length)."""
+        rows = []
+        for start in range(0, len(texts), self.text_batch_size):
+            tokens = self.tokenizer(list(texts[start:start + self.text_batch_size]))
+            rows.append(self.model.encode_text(tokens.to(self.device)).float())
+        return F.normalize(torch.cat(rows), dim=-1)
+
+    def score(self, image: ImageLike, sentences: Sequence[str]) -> list[float]:
+        """``100 * cos(image, sentence)`` for each sentence, unclamped."""
+        return self.score_many([(image, sentences)])[0]
+
+    def score_many(self, items: Sequence[tuple[ImageLike, Sequence[str]]]) -> list[list[float]]:
+        """``score`` for many (image, sentences) pairs: images batched, all sentences batched together."""
+        items = [(image, list(sentences)) for image, sentences in items]
+        texts = [s for _, sentences in items for s in sentences]
+        if not texts:
+            return [[] for _ in items]
+        keep = [i for i, (_, sentences) in enumerate(items) if sentences]
+        image_rows = self.encode_images([items[i][0] for i in keep])
+        text_rows = self.encode_texts(texts)
+        out: list[list[float]] = [[] for _ in items]
+        offset = 0
+        for row, i in zip(image_rows, keep):
+            count = len(items[i][1])
+            out[i] = (100.0 * text_rows[offset:offset + count] @ row).tolist()
+            offset += count
+        return out
+
+    def __call__(self, image: ImageLike, sentences: Sequence[str]) -> list[float]:
+        """So a scorer can be passed wherever an ``image_scorer(image, sentences)`` callable is expected."""
+        return self.score(image, sentences)
+
+
+def build_tiny_clip(seed: int = 0, device: str | torch.device | None = "cpu") -> ClipScorer:
+    """A randomly initialised, tiny open_clip CLIP (32 px images, 2-layer towers, open_clip's own
+    BPE tokenizer): for tests and offline smoke runs, where no real CLIP weights can be had.
+    The same seed gives the same weights; the global RNG is left as it was."""
+    open_clip = _open_clip()
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    vision = CLIPVisionCfg(layers=2, width=32, head_width=16, mlp_ratio=2.0, patch_size=8, image_size=32)
+    text = CLIPTextCfg(context_length=TINY_CLIP_CONTEXT, vocab_size=49408, width=32, heads=2, layers=2,
+                       mlp_ratio=2.0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text)
+    preprocess = open_clip.image_transform(32, is_train=False)
+    tokenizer = open_clip.SimpleTokenizer(context_length=TINY_CLIP_CONTEXT)
+    return ClipScorer(model, preprocess, tokenizer, device)

@@ -1,0 +1,134 @@
+"""One CSR iteration as an alignment method: search -> calibrated rewards -> preference pairs -> DPO.
+
+Stages and their files under ``<run>/iter_<k>/``, each resumed on rerun:
+  csr/trees.jsonl        candidate trees, appended a batch of prompts at a time (finished prompts skipped)
+  csr/preferences.jsonl  one chosen/rejected pair per prompt (image, prompt once, rewards, tree stats)
+  csr/summary.json       mean chosen/rejected reward (the paper's reward trend), response length, skips
+  trainer/, model/       DPO + LoRA checkpoints, then the merged model (safetensors) of iteration k
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csr_bench.alignment import IterationInput
+from csr_bench.csr.prompts import PromptItem, build_prompt_set
+from csr_bench.csr.rewards import DEFAULT_LAMBDA, no_pair_reason, prune, select_pair
+from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
+from csr_bench.csr.training import DpoLoraConfig, completed_model, train_dpo
+from csr_bench.csr.tree import CandidateTree
+from csr_bench.errors import CsrBenchError
+from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl_records
+from csr_bench.progress import get_logger
+
+log = get_logger()
+
+
+@dataclass
+class CsrConfig:
+    """Everything a CSR iteration needs; defaults are the reference's."""
+
+    prompt_source: str | None = None  # an image folder, or the reference's prompt JSON (with prompt_images)
+    prompt_images: str | None = None
+    prompts: int | None = None  # cap on prompts per iteration (--prompts)
+    prompt_seed: int = 0
+    prompts_per_batch: int = 8  # prompts searched together (and saved together, for resume)
+    calibration: str = "reference"  # "reference" (rank-based, as the code) or "paper" (lambda R_I + (1-lambda) R_T)
+    lam: float = DEFAULT_LAMBDA  # 0: only R_T; 1: only R_I
+    clip_model: str = "ViT-L-14-336"  # the CLIP tower matching LLaVA-1.5; "tiny" for the built-in toy CLIP
+    clip_pretrained: str = "openai"
+    search: SearchConfig = field(default_factory=SearchConfig)
+    training: DpoLoraConfig = field(default_factory=DpoLoraConfig)
+
+
+class CsrMethod:
+    name = "csr"
+
+    def __init__(self, config: CsrConfig | None = None, device: str | None = None):
+        self.config = config or CsrConfig()
+        self.device = device
+        if self.config.calibration not in ("reference", "paper"):
+            raise CsrBenchError(f"--calibration must be 'reference' or 'paper', got {self.config.calibration!r}")
+        if not 0.0 <= self.config.lam <= 1.0:
+            raise CsrBenchError(f"--lambda must be in [0, 1], got {self.config.lam}")
+
+    # -- stages --------------------------------------------------------------------------------
+    def _prompts(self) -> list[PromptItem]:
+        if not self.config.prompt_source:
+            raise CsrBenchError("CSR needs prompt images: pass --prompt-source (an image folder, or the reference's "
+                                "prompt JSON with --prompt-images)")
+        return build_prompt_set(self.config.prompt_source, images=self.config.prompt_images,
+                                limit=self.config.prompts, seed=self.config.prompt_seed)
+
+    def _clip(self):
+        from csr_bench.csr.clip_scorer import ClipScorer, build_tiny_clip
+
+        if self.config.clip_model == "tiny":
+            return build_tiny_clip(seed=0, device=self.device or "cpu")
+        return ClipScorer.from_pretrained(self.config.clip_model, self.config.clip_pretrained, device=self.device)
+
+    def _search(self, current: IterationInput, prompts: list[PromptItem], path: Path) -> list[CandidateTree]:
+        done = {record["prompt_id"]: CandidateTree.from_dict(record) for record in read_jsonl_records(path)}
+        pending = [p for p in prompts if p.prompt_id not in done]
+        if done:
+            log.info("csr: %d of %d prompts already searched in %s, resuming", len(prompts) - len(pending),
+                     len(prompts), path)
+        if pending:
+            model, clip = current.load_model(), self._clip()
+            search = SentenceBeamSearch(model, self.config.search)
+            prune_nodes = functools.partial(prune, mode=self.config.calibration, lam=self.config.lam,
+                                            num_beams=self.config.search.num_beams)
+            step = self.config.prompts_per_batch
+            for start in range(0, len(pending), step):
+                batch = pending[start:start + step]
+                requests = [SearchRequest(p.prompt_id, p.load_image(), str(p.image_path), p.question) for p in batch]
+                trees = search.search(requests, lambda nodes, tree: prune_nodes(nodes, tree=tree), image_scorer=clip)
+                append_jsonl(path, [tree.to_dict() for tree in trees])
+                done.update((tree.prompt_id, tree) for tree in trees)
+            del model, clip, search
+        return [done[p.prompt_id] for p in prompts]
+
+    def _pairs(self, trees: list[CandidateTree], folder: Path) -> list[dict[str, Any]]:
+        pairs, skipped = [], []
+        for tree in trees:
+            pair = select_pair(tree, mode=self.config.calibration, lam=self.config.lam)
+            if pair is None:
+                skipped.append({"prompt_id": tree.prompt_id, "reason": no_pair_reason(tree, self.config.calibration)})
+            else:
+                pairs.append(pair.to_dict())
+        if not pairs:
+            raise CsrBenchError(f"csr: no preference pair from {len(trees)} prompts "
+                                f"({skipped[0]['reason'] if skipped else 'no prompts'}); nothing to train on")
+        atomic_write_text(folder / "preferences.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
+
+        def mean(key: str) -> float | None:
+            values = [p[key] for p in pairs if p.get(key) is not None]
+            return sum(values) / len(values) if values else None
+
+        atomic_write_json(folder / "summary.json", {
+            "pairs": len(pairs), "skipped": skipped, "calibration": self.config.calibration, "lambda": self.config.lam,
+            "mean_chosen_reward": mean("chosen_reward"), "mean_rejected_reward": mean("rejected_reward"),
+            "mean_chosen_r_i": mean("chosen_mean_r_i"), "mean_rejected_r_i": mean("rejected_mean_r_i"),
+            "mean_chosen_r_t": mean("chosen_mean_r_t"), "mean_rejected_r_t": mean("rejected_mean_r_t"),
+            "mean_chosen_words": sum(len(p["chosen"].split()) for p in pairs) / len(pairs),
+            "mean_rejected_words": sum(len(p["rejected"].split()) for p in pairs) / len(pairs),
+        })
+        return pairs
+
+    def run_iteration(self, current: IterationInput) -> Path:
+        work = Path(current.work_dir)
+        finished = completed_model(work)
+        if finished is not None:
+            return finished
+        folder = work / "csr"
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / "config.json", {"iteration": current.iteration, "model": current.model_source,
+                                                   **asdict(self.config)})
+        trees = self._search(current, self._prompts(), folder / "trees.jsonl")
+        pairs = self._pairs(trees, folder)
+        log.info("csr: %d preference pairs, training DPO + LoRA", len(pairs))
+        return train_dpo(Path(current.model_source), pairs, None, work, self.config.training, device=self.device)

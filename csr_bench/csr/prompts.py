@@ -1,0 +1,95 @@
+"""The CSR prompt set: images paired with the reference's 11 detailed-description questions.
+
+Two sources: a folder of images (each gets a question drawn by seed), or the reference's own prompt
+file (inference_csr/data/CSR-Prompt-Dataset-12k.json: {"id", "image", "input"} over COCO train2014,
+the paper setting) with the folder holding its images. Sampled by seed; ``limit`` caps the count.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.tasks.data import IMAGE_FILE_TYPES
+
+# The distinct questions of the reference's prompt file, in order of first appearance.
+DESCRIPTION_QUESTIONS = (
+    "What do you see happening in this image?",
+    "What do you think is going on in this snapshot?",
+    "Can you elaborate on the elements of the picture provided?",
+    "Describe the following image.",
+    "What's happening in the scene?",
+    "Analyze the image in a comprehensive and detailed manner.",
+    "Write a detailed description of the given image.",
+    "What is this photo about'?",  # sic, as in the reference data
+    "Explain the visual content of the image in great detail.",
+    "What are the key elements in this picture?",
+    "Can you describe the main features of this image for me?",
+)
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    prompt_id: str
+    image_path: Path
+    question: str
+
+    def load_image(self):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.image_path) as image:
+                return image.convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
+            raise CsrBenchError(f"prompt {self.prompt_id}: unreadable image {self.image_path}: {exc}") from None
+
+
+def _from_folder(folder: Path, rng: random.Random) -> list[PromptItem]:
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_FILE_TYPES)
+    if not images:
+        raise CsrBenchError(f"prompt images: no image files in {folder}")
+    return [PromptItem(str(p.relative_to(folder).with_suffix("")), p, rng.choice(DESCRIPTION_QUESTIONS))
+            for p in images]
+
+
+def _from_reference_file(path: Path, images: Path) -> list[PromptItem]:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CsrBenchError(f"{path}: cannot read the prompt file ({exc})") from None
+    items = []
+    for number, row in enumerate(rows):
+        if not isinstance(row, dict) or not {"id", "image", "input"} <= set(row):
+            raise CsrBenchError(f"{path}: entry {number} lacks id/image/input")
+        question = row["input"].replace("<image>\n", "").replace("\n<image>", "").replace("<image>", "").strip()
+        name = row["image"]
+        image = images / name
+        if not image.exists() and (images / f"COCO_train2014_{name}").exists():
+            image = images / f"COCO_train2014_{name}"  # the reference prefixes COCO's file names
+        items.append(PromptItem(str(row["id"]), image, question))
+    return items
+
+
+def build_prompt_set(source: str | Path, *, images: str | Path | None = None, limit: int | None = None,
+                     seed: int = 0) -> list[PromptItem]:
+    """Prompts from an image folder, or from the reference's JSON with ``images`` as its image folder."""
+    source = Path(source).expanduser()
+    rng = random.Random(seed)
+    if source.is_dir():
+        items = _from_folder(source, rng)
+    elif source.is_file():
+        if images is None:
+            raise CsrBenchError(f"{source}: a prompt file needs --prompt-images DIR (its images, e.g. COCO train2014)")
+        items = _from_reference_file(source, Path(images).expanduser())
+    else:
+        raise CsrBenchError(f"prompt source not found: {source}")
+    rng.shuffle(items)
+    items = items[:limit] if limit is not None else items
+    missing = [item for item in items if not item.image_path.is_file()]
+    if missing:
+        raise CsrBenchError(f"prompt {missing[0].prompt_id}: image file not found: {missing[0].image_path}"
+                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return items

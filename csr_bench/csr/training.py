@@ -1,0 +1,511 @@
+"""DPO with LoRA on CSR preference pairs, through trl's ``DPOTrainer`` (unmodified) and peft.
+
+What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`` + ``run_train.sh``):
+
+* Model: a llava-hf format checkpoint (``LlavaForConditionalGeneration`` + its processor, PIL image
+  backend, safetensors weights only). fp32 on the CPU; on a GPU bf16 weights with bf16 mixed precision
+  (the reference's ``--bf16 True``), fp32 where the GPU has no bf16.
+* LoRA r 128, alpha 256, dropout 0.05 on every ``nn.Linear`` of the *language model* only: the names are
+  resolved from the loaded model (full module paths, so the vision tower's ``q_proj``/``fc1`` and the
+  projector are never matched), never the ``lm_head``.
+* DPO: beta 0.1, sigmoid loss on summed completion log-probs, lr 1e-7, cosine, warmup 3 %, 1 epoch,
+  batch 1. The reference model is the same network with the adapter switched off: we hand trl the bare
+  model plus a ``LoraConfig``; trl wraps it with ``get_peft_model``, keeps ``ref_model=None`` and computes
+  the reference log-probs under ``model.disable_adapter()``. (Handing trl an already wrapped PeftModel
+  would instead make it copy the adapter into a second "ref" adapter.)
+* Prompt format: LLaVA-1.5's vicuna_v1 conversation, the system message once (the reference repeats it).
+  A chat template set on the processor makes trl render the prompt exactly as ``llava_v1_prompt(prompt)``
+  and each completion as ``" " + answer + "</s>"`` (trl renders prompt and prompt+completion and splits
+  at their common prefix), so the trained sequence is ``<s>{system} USER: <image>\\n{prompt} ASSISTANT:
+  {answer}</s>`` as LLaVA-1.5 trains. trl tokenizes prompt and completions with
+  ``add_special_tokens=False``; the collator puts back the tokens the tokenizer adds in front of a text
+  (Llama's BOS) so the prompt tokens are exactly the ones evaluation (``LlavaModel``) feeds the model.
+  Writing ``<s>`` into the template instead would change the first word's token ("A" vs "▁A")
+  with some tokenizers and not others.
+* Images: loaded from disk when a batch is built, converted to RGB and padded to a square with the image
+  processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``), as evaluation does.
+* trl's ``disable_dropout`` (default True, as in the old trl the reference patched) switches every dropout
+  off, the LoRA dropout included; set ``DpoLoraConfig.disable_dropout=False`` to train with it.
+
+Outputs under ``output_dir``: ``trainer/`` (trl/transformers checkpoints, logs, final adapter) and
+``model/`` (the adapter merged into the weights, saved with ``save_pretrained(safe_serialization=True)``
+together with the processor). ``model/csr_dpo.json`` is written last, atomically: once it is there a
+second call returns ``model/`` at once.
+
+Resume: checkpoints are saved every ``save_steps`` optimizer steps (and at the end), only the last one
+kept. A call that finds ``trainer/checkpoint-*`` resumes from the newest with transformers'
+``resume_from_checkpoint`` (adapter, optimizer, scheduler, RNG and data position). ``dpo_inputs.json``
+records the inputs a run started with; a different model, preference set or config in the same
+``output_dir`` is refused instead of mixing two trainings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.models.conversation import VICUNA_V1_SYSTEM
+
+DONE_MARKER = "csr_dpo.json"
+INPUTS_FILE = "dpo_inputs.json"
+TRAINER_DIR = "trainer"
+MODEL_DIR = "model"
+
+
+@dataclass
+class DpoLoraConfig:
+    """DPO + LoRA hyper-parameters; the defaults are the reference's (``scripts/run_train.sh``)."""
+
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+    learning_rate: float = 1e-7
+    num_epochs: float = 1
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 1
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    lora_r: int = 128
+    lora_alpha: int = 256
+    lora_dropout: float = 0.05
+    # None: every nn.Linear of the language model (resolved from the model). Otherwise peft target names.
+    lora_targets: list[str] | None = None
+    seed: int = 42
+    gradient_checkpointing: bool = True
+    max_length: int | None = None  # tokens per sequence (prompt + completion); None: no truncation
+    disable_dropout: bool = True  # trl's default: also switches the LoRA dropout off
+    save_steps: int = 100  # checkpoint interval (optimizer steps) for resume
+    logging_steps: int = 10
+    dataloader_num_workers: int = 0
+    extra_args: dict[str, Any] = field(default_factory=dict)  # passed to trl's DPOConfig as is
+
+
+# -- the chat template -------------------------------------------------------------------------
+
+def _jinja_string(text: str) -> str:
+    return json.dumps(text)  # a double-quoted, backslash-escaped literal that jinja parses
+
+
+def vicuna_v1_chat_template(image_token: str = "<image>", system: str = VICUNA_V1_SYSTEM) -> str:
+    """LLaVA-1.5's ``conv_vicuna_v1`` (SeparatorStyle.TWO, sep " ", sep2 "</s>") as a jinja chat template.
+
+    ``system + " USER: " + <image>\\n + text + " ASSISTANT: " + answer + eos + "USER: " ...``; with
+    ``add_generation_prompt`` it ends at ``" ASSISTANT:"``. Images (trl puts them first in the user
+    turn) become ``image_token + "\\n"`` before the text. A leading system message replaces the default.
+    No BOS: the tokenizer's own leading special tokens are added at collation (``PaddedImageCollator``).
+    """
+    return (
+        "{% set ns = namespace(system=" + _jinja_string(system) + ", start=0) %}"
+        "{% if messages and messages[0]['role'] == 'system' %}"
+        "{% set ns.start = 1 %}"
+        "{% if messages[0]['content'] is string %}{% set ns.system = messages[0]['content'] %}"
+        "{% else %}{% set ns.system = messages[0]['content'] | selectattr('type', 'equalto', 'text')"
+        " | map(attribute='text') | join('') %}{% endif %}"
+        "{% endif %}"
+        "{{ ns.system + ' ' }}"
+        "{% for message in messages[ns.start:] %}"
+        "{% if message['role'] == 'user' %}{{ 'USER: ' }}"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        "{% for part in message['content'] %}{% if part['type'] == 'image' %}"
+        "{{ " + _jinja_string(image_token) + " + '\\n' }}{% endif %}{% endfor %}"
+        "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+        "{% endif %}{{ ' ' }}"
+        "{% elif message['role'] == 'assistant' %}{{ 'ASSISTANT: ' }}"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+        "{% endif %}{{ eos_token }}"
+        "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+    )
+
+
+# -- preferences -------------------------------------------------------------------------------
+
+def load_preferences(preferences: Sequence[dict] | Path | str) -> list[dict]:
+    """Records from a list or a JSONL file (one JSON object per line; blank lines skipped)."""
+    if isinstance(preferences, (str, Path)):
+        path = Path(preferences)
+        if not path.is_file():
+            raise CsrBenchError(f"preference file {path} does not exist")
+        records = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise CsrBenchError(f"{path}:{number}: not valid JSON ({exc})") from None
+            if not isinstance(record, dict):
+                raise CsrBenchError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+        if not records:
+            raise CsrBenchError(f"preference file {path} holds no records: nothing to train on")
+        return records
+    records = list(preferences)
+    if not records:
+        raise CsrBenchError("no preference records: nothing to train on")
+    return records
+
+
+def _record_name(record: dict, index: int) -> str:
+    for key in ("id", "question_id", "image"):
+        if record.get(key) is not None:
+            return f"preference record {index} ({key} {record[key]})"
+    return f"preference record {index}"
+
+
+def resolve_image(image: str | Path, images_root: Path | None) -> Path:
+    path = Path(image)
+    if not path.is_absolute() and images_root is not None:
+        path = Path(images_root) / path
+    return path
+
+
+def build_preference_dataset(records: Sequence[dict], images_root: Path | None):
+    """A ``datasets.Dataset`` in trl's conversational vision-preference format.
+
+    Columns: ``images`` (a one-element list with the image *path*; the collator loads and pads it),
+    ``prompt`` ([user message]), ``chosen`` and ``rejected`` ([assistant message]). Answers are stripped:
+    the template writes the single space after "ASSISTANT:".
+    """
+    from datasets import Dataset
+
+    if not records:
+        raise CsrBenchError("no preference records: nothing to train on")
+    rows = {"images": [], "prompt": [], "chosen": [], "rejected": []}
+    for index, record in enumerate(records):
+        name = _record_name(record, index)
+        if not isinstance(record, dict):
+            raise CsrBenchError(f"{name}: expected an object with image, prompt, chosen, rejected")
+        for key in ("image", "prompt", "chosen", "rejected"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise CsrBenchError(f"{name}: missing or empty '{key}'")
+        image = resolve_image(record["image"], images_root)
+        if not image.is_file():
+            raise CsrBenchError(f"{name}: image {image} not found")
+        rows["images"].append([str(image)])
+        rows["prompt"].append([{"role": "user", "content": record["prompt"].strip()}])
+        rows["chosen"].append([{"role": "assistant", "content": record["chosen"].strip()}])
+        rows["rejected"].append([{"role": "assistant", "content": record["rejected"].strip()}])
+    return Dataset.from_dict(rows)
+
+
+def load_padded_image(path: str | Path, pad_colour: tuple[int, int, int]):
+    """RGB, padded to a square with the processor's mean colour: what ``LlavaModel`` feeds at evaluation."""
+    from PIL import Image
+
+    from csr_bench.models.llava import expand_to_square
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise CsrBenchError(f"cannot read image {path}: {exc}") from None
+    return expand_to_square(image, pad_colour)
+
+
+def processor_pad_colour(processor) -> tuple[int, int, int]:
+    mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+    return tuple(int(round(255 * m)) for m in mean)
+
+
+def leading_special_ids(tokenizer) -> list[int]:
+    """The ids a tokenizer puts in front of a text when it adds special tokens (Llama: [BOS])."""
+    with_special = tokenizer("a")["input_ids"]
+    without = tokenizer("a", add_special_tokens=False)["input_ids"]
+    if without and with_special[len(with_special) - len(without):] == without:
+        return list(with_special[:len(with_special) - len(without)])
+    return []
+
+
+class PaddedImageCollator:
+    """trl's ``DataCollatorForVisionPreference``, fed images loaded from their paths and padded square,
+    with the tokenizer's leading special tokens (BOS) put back in front of every sequence.
+
+    trl tokenizes with ``add_special_tokens=False``; its rows are flushed left, so the BOS column goes
+    first for all of them: in ``input_ids``, 1 in ``attention_mask``, 0 in ``completion_mask`` (not trained).
+    """
+
+    def __init__(self, processor, max_length: int | None = None):
+        from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
+
+        self.prefix = leading_special_ids(processor.tokenizer)
+        inner_max = max_length - len(self.prefix) if max_length is not None else None
+        if inner_max is not None and inner_max < 1:
+            raise CsrBenchError(f"DPO max_length {max_length} is too short")
+        self.inner = DataCollatorForVisionPreference(processor=processor, max_length=inner_max)
+        self.pad_colour = processor_pad_colour(processor)
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        prepared = []
+        for example in examples:
+            example = dict(example)
+            example["images"] = [load_padded_image(path, self.pad_colour) if isinstance(path, (str, Path)) else path
+                                 for path in example["images"]]
+            prepared.append(example)
+        batch = self.inner(prepared)
+        if self.prefix:
+            input_ids = batch["input_ids"]
+            rows, n = input_ids.shape[0], len(self.prefix)
+            for key in list(batch.keys()):
+                value = batch[key]
+                if not isinstance(value, torch.Tensor) or value.shape != input_ids.shape:
+                    continue
+                if key == "input_ids":
+                    front = torch.tensor(self.prefix, dtype=value.dtype).expand(rows, n)
+                elif key == "attention_mask":
+                    front = torch.ones(rows, n, dtype=value.dtype)
+                else:  # completion_mask, token type ids: the prefix is neither completion nor image
+                    front = torch.zeros(rows, n, dtype=value.dtype)
+                batch[key] = torch.cat([front.to(value.device), value], dim=1)
+        return batch
+
+
+def render_example(processor, example: dict[str, Any]) -> dict[str, str]:
+    """The prompt/chosen/rejected strings trl's vision collator renders for one dataset row."""
+    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+
+    images = example.get("images") or []
+    messages = {
+        "prompt": prepare_multimodal_messages(example["prompt"], images=images),
+        "chosen": prepare_multimodal_messages(example["chosen"]),
+        "rejected": prepare_multimodal_messages(example["rejected"]),
+    }
+    return apply_chat_template(messages, processor)
+
+
+def language_model_linear_names(model) -> list[str]:
+    """Full names of every ``nn.Linear`` inside the language model (not vision tower, projector, lm_head)."""
+    import torch
+
+    language_model = None
+    inner = getattr(model, "model", None)
+    for owner in (inner, model):
+        if owner is not None and isinstance(getattr(owner, "language_model", None), torch.nn.Module):
+            language_model = owner.language_model
+            break
+    if language_model is None:
+        language_model = model.get_decoder()
+    inside = {id(module) for module in language_model.modules()}
+    names = [name for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and id(module) in inside]
+    if not names:
+        raise CsrBenchError(f"{type(model).__name__}: no linear layers found in its language model")
+    return names
+
+
+# -- bookkeeping -------------------------------------------------------------------------------
+
+def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None, config: DpoLoraConfig) -> dict:
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\n")
+    return {"model_dir": str(Path(model_dir).resolve()),
+            "images_root": str(Path(images_root).resolve()) if images_root else None,
+            "preferences_sha256": digest.hexdigest(), "num_preferences": len(records),
+            "config": asdict(config)}
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def completed_model(output_dir: Path) -> Path | None:
+    """``output_dir/model`` when it holds a finished merged model (its marker file exists), else None."""
+    model = Path(output_dir) / MODEL_DIR
+    return model if (model / DONE_MARKER).is_file() else None
+
+
+def _last_checkpoint(trainer_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return Path(found) if trainer_dir.is_dir() and (found := get_last_checkpoint(str(trainer_dir))) else None
+
+
+def _training_precision(device: str):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16, True
+    return torch.float32, False
+
+
+# -- training ----------------------------------------------------------------------------------
+
+def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path | None, output_dir: Path,
+              config: DpoLoraConfig | None = None, device: str | None = None) -> Path:
+    """DPO + LoRA on ``preferences``, then merge the adapter; returns ``output_dir/model``.
+
+    Each record has "image" (a path, relative to ``images_root`` unless absolute), "prompt" (the user
+    text, no template), "chosen" and "rejected". Returns at once if ``output_dir/model`` is complete;
+    resumes from the newest ``output_dir/trainer/checkpoint-*`` otherwise.
+    """
+    config = config or DpoLoraConfig()
+    if not 0.0 <= config.warmup_ratio < 1.0:
+        raise CsrBenchError(f"DPO warmup_ratio {config.warmup_ratio} must be in [0, 1)")
+    output_dir = Path(output_dir)
+    done = completed_model(output_dir)
+    if done is not None:
+        return done
+
+    model_dir = Path(model_dir)
+    records = load_preferences(preferences)
+    fingerprint = _fingerprint(model_dir, records, images_root, config)
+    inputs_file = output_dir / INPUTS_FILE
+    if inputs_file.is_file():
+        try:
+            previous = json.loads(inputs_file.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = None
+        if previous != json.loads(json.dumps(fingerprint, default=str)):
+            raise CsrBenchError(f"{output_dir} holds a DPO run started with other inputs (model, preferences or "
+                                f"config, see {inputs_file}); use another output folder or delete it")
+    dataset = build_preference_dataset(records, images_root)
+
+    from csr_bench.models.llava import check_llava_checkpoint, pick_device
+
+    check_llava_checkpoint(model_dir)
+    device = pick_device(device)
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CsrBenchError(f"device {device} requested but CUDA is not available")
+        if device not in ("cuda", "cuda:0"):
+            raise CsrBenchError(f"device {device}: DPO training runs on 'cuda' (select the GPU with "
+                                "CUDA_VISIBLE_DEVICES) or 'cpu'")
+    elif device != "cpu":
+        raise CsrBenchError(f"device {device}: DPO training runs on 'cuda' or 'cpu'")
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(inputs_file, fingerprint)
+    with warnings.catch_warnings():
+        # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
+        warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
+        model, processor, metrics = _train(model_dir, dataset, output_dir, config, device)
+    return _save_merged(model, processor, output_dir, fingerprint, metrics)
+
+
+def _load(model_dir: Path, dtype):
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers' image processors import torchvision
+    import transformers
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from csr_bench.progress import is_quiet
+
+    transformers.logging.set_verbosity_error()
+    if is_quiet():
+        transformers.logging.disable_progress_bar()
+    try:
+        processor = AutoProcessor.from_pretrained(model_dir, backend="pil")
+        model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CsrBenchError(f"cannot load model {model_dir}: {reason}") from None
+    return model, processor
+
+
+def _check_token_boundary(processor, dataset) -> None:
+    """Warn if tokenizing prompt and completion apart (as trl does) differs from tokenizing them together."""
+    from csr_bench.progress import get_logger
+
+    first = dataset[0]
+    rendered = render_example(processor, {**first, "images": [None] * len(first["images"])})
+    tokenizer = processor.tokenizer
+    for key in ("chosen", "rejected"):
+        apart = tokenizer(rendered["prompt"])["input_ids"] + tokenizer(rendered[key], add_special_tokens=False)[
+            "input_ids"]
+        together = tokenizer(rendered["prompt"] + rendered[key])["input_ids"]
+        if apart != together:
+            get_logger().warning("DPO: the %s completion tokenizes differently on its own than after the prompt "
+                                 "(%s vs %s); trl tokenizes them apart", key,
+                                 tokenizer.convert_ids_to_tokens(apart[-8:]),
+                                 tokenizer.convert_ids_to_tokens(together[-8:]))
+
+
+def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, device: str):
+    dtype, bf16 = _training_precision(device)
+    model, processor = _load(model_dir, dtype)
+    original_template = processor.chat_template
+    processor.chat_template = vicuna_v1_chat_template(processor.image_token)
+    if processor.tokenizer.pad_token is None:
+        processor.tokenizer.pad_token = processor.tokenizer.unk_token or processor.tokenizer.eos_token
+    _check_token_boundary(processor, dataset)
+
+    from peft import LoraConfig
+    from trl import DPOConfig, DPOTrainer
+
+    from csr_bench.progress import is_quiet
+
+    targets = config.lora_targets or language_model_linear_names(model)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    trainer_dir = output_dir / TRAINER_DIR
+    args = DPOConfig(
+        output_dir=str(trainer_dir),
+        beta=config.beta, loss_type=[config.loss_type],
+        learning_rate=config.learning_rate, num_train_epochs=config.num_epochs,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=float(config.warmup_ratio),  # transformers 5: a float < 1 is a ratio of the steps
+        weight_decay=config.weight_decay, seed=config.seed, data_seed=config.seed,
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        max_length=config.max_length,
+        disable_dropout=config.disable_dropout,
+        bf16=bf16, fp16=False, use_cpu=(device == "cpu"),
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=1,
+        logging_steps=config.logging_steps, report_to="none", disable_tqdm=is_quiet(),
+        dataloader_num_workers=config.dataloader_num_workers,
+        remove_unused_columns=False,  # the collator needs images/prompt/chosen/rejected
+        **config.extra_args,
+    )
+    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
+                         data_collator=PaddedImageCollator(processor, config.max_length),
+                         processing_class=processor, peft_config=lora)
+    checkpoint = _last_checkpoint(trainer_dir)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.save_model(str(trainer_dir))  # the final adapter, for inspection
+    trainer.save_state()
+    metrics = dict(result.metrics)
+    metrics["resumed_from"] = checkpoint.name if checkpoint else None
+    metrics["lora_targets"] = len(targets)
+    processor.chat_template = original_template
+    return trainer.model, processor, metrics
+
+
+def _save_merged(peft_model, processor, output_dir: Path, fingerprint: dict, metrics: dict) -> Path:
+    import peft
+    import transformers
+    import trl
+
+    model_path = output_dir / MODEL_DIR
+    if model_path.exists():  # a merge interrupted before its marker: start it over
+        shutil.rmtree(model_path)
+    merged = peft_model.merge_and_unload()
+    merged.config.use_cache = True
+    text_config = merged.config.get_text_config()
+    if text_config is not merged.config:
+        text_config.use_cache = True
+    merged.save_pretrained(model_path, safe_serialization=True)
+    processor.save_pretrained(model_path)
+    marker = {**fingerprint, "train_metrics": metrics,
+              "versions": {"transformers": transformers.__version__, "trl": trl.__version__,
+                           "peft": peft.__version__}}
+    _write_json_atomic(model_path / DONE_MARKER, marker)
+    return model_path
