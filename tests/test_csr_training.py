@@ -10,9 +10,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from csr_bench.csr import training
-from csr_bench.csr.training import (DpoLoraConfig, PaddedImageCollator, build_preference_dataset,
-                                    language_model_linear_names, render_example, train_dpo,
+from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, render_example,
                                     vicuna_v1_chat_template)
+from csr_bench.csr.training import DpoLoraConfig, language_model_linear_names, train_dpo
 from csr_bench.errors import CsrBenchError
 from csr_bench.models.base import ContinuationRequest
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM, llava_v1_prompt

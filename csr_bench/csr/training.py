@@ -13,17 +13,8 @@ What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`
   model plus a ``LoraConfig``; trl wraps it with ``get_peft_model``, keeps ``ref_model=None`` and computes
   the reference log-probs under ``model.disable_adapter()``. (Handing trl an already wrapped PeftModel
   would instead make it copy the adapter into a second "ref" adapter.)
-* Prompt format: LLaVA-1.5's vicuna_v1 conversation, the system message once (the reference repeats it).
-  A chat template set on the processor makes trl render the prompt exactly as ``llava_v1_prompt(prompt)``
-  and each completion as ``" " + answer + "</s>"`` (trl renders prompt and prompt+completion and splits
-  at their common prefix), so the trained sequence is ``<s>{system} USER: <image>\\n{prompt} ASSISTANT:
-  {answer}</s>`` as LLaVA-1.5 trains. trl tokenizes prompt and completions with
-  ``add_special_tokens=False``; the collator puts back the tokens the tokenizer adds in front of a text
-  (Llama's BOS) so the prompt tokens are exactly the ones evaluation (``LlavaModel``) feeds the model.
-  Writing ``<s>`` into the template instead would change the first word's token ("A" vs "▁A")
-  with some tokenizers and not others.
-* Images: loaded from disk when a batch is built, converted to RGB and padded to a square with the image
-  processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``), as evaluation does.
+* Data (dpo_data.py): LLaVA-1.5's vicuna_v1 prompt with the system message once (the reference
+  repeats it), completions ``" " + answer + "</s>"``, images padded square as evaluation does.
 * trl's ``disable_dropout`` (default True, as in the old trl the reference patched) switches every dropout
   off, the LoRA dropout included; set ``DpoLoraConfig.disable_dropout=False`` to train with it.
 
@@ -43,15 +34,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.models.conversation import VICUNA_V1_SYSTEM
+from csr_bench.io import atomic_write_json
+from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
+                                    render_example, vicuna_v1_chat_template)
+from csr_bench.models.llava import load_llava_checkpoint
 
 DONE_MARKER = "csr_dpo.json"
 INPUTS_FILE = "dpo_inputs.json"
@@ -87,203 +80,6 @@ class DpoLoraConfig:
     extra_args: dict[str, Any] = field(default_factory=dict)  # passed to trl's DPOConfig as is
 
 
-# -- the chat template -------------------------------------------------------------------------
-
-def _jinja_string(text: str) -> str:
-    return json.dumps(text)  # a double-quoted, backslash-escaped literal that jinja parses
-
-
-def vicuna_v1_chat_template(image_token: str = "<image>", system: str = VICUNA_V1_SYSTEM) -> str:
-    """LLaVA-1.5's ``conv_vicuna_v1`` (SeparatorStyle.TWO, sep " ", sep2 "</s>") as a jinja chat template.
-
-    ``system + " USER: " + <image>\\n + text + " ASSISTANT: " + answer + eos + "USER: " ...``; with
-    ``add_generation_prompt`` it ends at ``" ASSISTANT:"``. Images (trl puts them first in the user
-    turn) become ``image_token + "\\n"`` before the text. A leading system message replaces the default.
-    No BOS: the tokenizer's own leading special tokens are added at collation (``PaddedImageCollator``).
-    """
-    return (
-        "{% set ns = namespace(system=" + _jinja_string(system) + ", start=0) %}"
-        "{% if messages and messages[0]['role'] == 'system' %}"
-        "{% set ns.start = 1 %}"
-        "{% if messages[0]['content'] is string %}{% set ns.system = messages[0]['content'] %}"
-        "{% else %}{% set ns.system = messages[0]['content'] | selectattr('type', 'equalto', 'text')"
-        " | map(attribute='text') | join('') %}{% endif %}"
-        "{% endif %}"
-        "{{ ns.system + ' ' }}"
-        "{% for message in messages[ns.start:] %}"
-        "{% if message['role'] == 'user' %}{{ 'USER: ' }}"
-        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-        "{% for part in message['content'] %}{% if part['type'] == 'image' %}"
-        "{{ " + _jinja_string(image_token) + " + '\\n' }}{% endif %}{% endfor %}"
-        "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
-        "{% endif %}{{ ' ' }}"
-        "{% elif message['role'] == 'assistant' %}{{ 'ASSISTANT: ' }}"
-        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-        "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
-        "{% endif %}{{ eos_token }}"
-        "{% endif %}"
-        "{% endfor %}"
-        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-    )
-
-
-# -- preferences -------------------------------------------------------------------------------
-
-def load_preferences(preferences: Sequence[dict] | Path | str) -> list[dict]:
-    """Records from a list or a JSONL file (one JSON object per line; blank lines skipped)."""
-    if isinstance(preferences, (str, Path)):
-        path = Path(preferences)
-        if not path.is_file():
-            raise CsrBenchError(f"preference file {path} does not exist")
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise CsrBenchError(f"{path}:{number}: not valid JSON ({exc})") from None
-            if not isinstance(record, dict):
-                raise CsrBenchError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
-        if not records:
-            raise CsrBenchError(f"preference file {path} holds no records: nothing to train on")
-        return records
-    records = list(preferences)
-    if not records:
-        raise CsrBenchError("no preference records: nothing to train on")
-    return records
-
-
-def _record_name(record: dict, index: int) -> str:
-    for key in ("id", "question_id", "image"):
-        if record.get(key) is not None:
-            return f"preference record {index} ({key} {record[key]})"
-    return f"preference record {index}"
-
-
-def resolve_image(image: str | Path, images_root: Path | None) -> Path:
-    path = Path(image)
-    if not path.is_absolute() and images_root is not None:
-        path = Path(images_root) / path
-    return path
-
-
-def build_preference_dataset(records: Sequence[dict], images_root: Path | None):
-    """A ``datasets.Dataset`` in trl's conversational vision-preference format.
-
-    Columns: ``images`` (a one-element list with the image *path*; the collator loads and pads it),
-    ``prompt`` ([user message]), ``chosen`` and ``rejected`` ([assistant message]). Answers are stripped:
-    the template writes the single space after "ASSISTANT:".
-    """
-    from datasets import Dataset
-
-    if not records:
-        raise CsrBenchError("no preference records: nothing to train on")
-    rows = {"images": [], "prompt": [], "chosen": [], "rejected": []}
-    for index, record in enumerate(records):
-        name = _record_name(record, index)
-        if not isinstance(record, dict):
-            raise CsrBenchError(f"{name}: expected an object with image, prompt, chosen, rejected")
-        for key in ("image", "prompt", "chosen", "rejected"):
-            if not isinstance(record.get(key), str) or not record[key].strip():
-                raise CsrBenchError(f"{name}: missing or empty '{key}'")
-        image = resolve_image(record["image"], images_root)
-        if not image.is_file():
-            raise CsrBenchError(f"{name}: image {image} not found")
-        rows["images"].append([str(image)])
-        rows["prompt"].append([{"role": "user", "content": record["prompt"].strip()}])
-        rows["chosen"].append([{"role": "assistant", "content": record["chosen"].strip()}])
-        rows["rejected"].append([{"role": "assistant", "content": record["rejected"].strip()}])
-    return Dataset.from_dict(rows)
-
-
-def load_padded_image(path: str | Path, pad_colour: tuple[int, int, int]):
-    """RGB, padded to a square with the processor's mean colour: what ``LlavaModel`` feeds at evaluation."""
-    from PIL import Image
-
-    from csr_bench.models.llava import expand_to_square
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise CsrBenchError(f"cannot read image {path}: {exc}") from None
-    return expand_to_square(image, pad_colour)
-
-
-def processor_pad_colour(processor) -> tuple[int, int, int]:
-    mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
-    return tuple(int(round(255 * m)) for m in mean)
-
-
-def leading_special_ids(tokenizer) -> list[int]:
-    """The ids a tokenizer puts in front of a text when it adds special tokens (Llama: [BOS])."""
-    with_special = tokenizer("a")["input_ids"]
-    without = tokenizer("a", add_special_tokens=False)["input_ids"]
-    if without and with_special[len(with_special) - len(without):] == without:
-        return list(with_special[:len(with_special) - len(without)])
-    return []
-
-
-class PaddedImageCollator:
-    """trl's ``DataCollatorForVisionPreference``, fed images loaded from their paths and padded square,
-    with the tokenizer's leading special tokens (BOS) put back in front of every sequence.
-
-    trl tokenizes with ``add_special_tokens=False``; its rows are flushed left, so the BOS column goes
-    first for all of them: in ``input_ids``, 1 in ``attention_mask``, 0 in ``completion_mask`` (not trained).
-    """
-
-    def __init__(self, processor, max_length: int | None = None):
-        from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
-
-        self.prefix = leading_special_ids(processor.tokenizer)
-        inner_max = max_length - len(self.prefix) if max_length is not None else None
-        if inner_max is not None and inner_max < 1:
-            raise CsrBenchError(f"DPO max_length {max_length} is too short")
-        self.inner = DataCollatorForVisionPreference(processor=processor, max_length=inner_max)
-        self.pad_colour = processor_pad_colour(processor)
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        import torch
-
-        prepared = []
-        for example in examples:
-            example = dict(example)
-            example["images"] = [load_padded_image(path, self.pad_colour) if isinstance(path, (str, Path)) else path
-                                 for path in example["images"]]
-            prepared.append(example)
-        batch = self.inner(prepared)
-        if self.prefix:
-            input_ids = batch["input_ids"]
-            rows, n = input_ids.shape[0], len(self.prefix)
-            for key in list(batch.keys()):
-                value = batch[key]
-                if not isinstance(value, torch.Tensor) or value.shape != input_ids.shape:
-                    continue
-                if key == "input_ids":
-                    front = torch.tensor(self.prefix, dtype=value.dtype).expand(rows, n)
-                elif key == "attention_mask":
-                    front = torch.ones(rows, n, dtype=value.dtype)
-                else:  # completion_mask, token type ids: the prefix is neither completion nor image
-                    front = torch.zeros(rows, n, dtype=value.dtype)
-                batch[key] = torch.cat([front.to(value.device), value], dim=1)
-        return batch
-
-
-def render_example(processor, example: dict[str, Any]) -> dict[str, str]:
-    """The prompt/chosen/rejected strings trl's vision collator renders for one dataset row."""
-    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
-
-    images = example.get("images") or []
-    messages = {
-        "prompt": prepare_multimodal_messages(example["prompt"], images=images),
-        "chosen": prepare_multimodal_messages(example["chosen"]),
-        "rejected": prepare_multimodal_messages(example["rejected"]),
-    }
-    return apply_chat_template(messages, processor)
-
-
 def language_model_linear_names(model) -> list[str]:
     """Full names of every ``nn.Linear`` inside the language model (not vision tower, projector, lm_head)."""
     import torch
@@ -315,12 +111,6 @@ def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None,
             "images_root": str(Path(images_root).resolve()) if images_root else None,
             "preferences_sha256": digest.hexdigest(), "num_preferences": len(records),
             "config": asdict(config)}
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def completed_model(output_dir: Path) -> Path | None:
@@ -391,33 +181,12 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         raise CsrBenchError(f"device {device}: DPO training runs on 'cuda' or 'cpu'")
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(inputs_file, fingerprint)
+    atomic_write_json(inputs_file, json.loads(json.dumps(fingerprint, default=str)))
     with warnings.catch_warnings():
         # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
         model, processor, metrics = _train(model_dir, dataset, output_dir, config, device)
     return _save_merged(model, processor, output_dir, fingerprint, metrics)
-
-
-def _load(model_dir: Path, dtype):
-    from csr_bench.compat import ensure_torchvision_importable
-
-    ensure_torchvision_importable()  # before transformers' image processors import torchvision
-    import transformers
-    from transformers import AutoProcessor, LlavaForConditionalGeneration
-
-    from csr_bench.progress import is_quiet
-
-    transformers.logging.set_verbosity_error()
-    if is_quiet():
-        transformers.logging.disable_progress_bar()
-    try:
-        processor = AutoProcessor.from_pretrained(model_dir, backend="pil")
-        model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype, use_safetensors=True)
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CsrBenchError(f"cannot load model {model_dir}: {reason}") from None
-    return model, processor
 
 
 def _check_token_boundary(processor, dataset) -> None:
@@ -440,7 +209,7 @@ def _check_token_boundary(processor, dataset) -> None:
 
 def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, device: str):
     dtype, bf16 = _training_precision(device)
-    model, processor = _load(model_dir, dtype)
+    model, processor = load_llava_checkpoint(model_dir, dtype)
     original_template = processor.chat_template
     processor.chat_template = vicuna_v1_chat_template(processor.image_token)
     if processor.tokenizer.pad_token is None:
@@ -507,5 +276,5 @@ def _save_merged(peft_model, processor, output_dir: Path, fingerprint: dict, met
     marker = {**fingerprint, "train_metrics": metrics,
               "versions": {"transformers": transformers.__version__, "trl": trl.__version__,
                            "peft": peft.__version__}}
-    _write_json_atomic(model_path / DONE_MARKER, marker)
+    atomic_write_json(model_path / DONE_MARKER, json.loads(json.dumps(marker, default=str)))
     return model_path

@@ -51,6 +51,35 @@ def expand_to_square(image, background: tuple[int, int, int]):
     return canvas
 
 
+def pad_colour(processor) -> tuple[int, int, int]:
+    """LLaVA-1.5 pads images with the image processor's mean colour."""
+    mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+    return tuple(int(round(255 * m)) for m in mean)
+
+
+def load_llava_checkpoint(name_or_path, torch_dtype):
+    """(model, processor) of a llava-hf checkpoint: safetensors only, no remote code, PIL image
+    processing (the same pixels with or without torchvision, and LLaVA-1.5's own PIL resize)."""
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers' image processors import torchvision
+    import transformers
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from csr_bench.progress import is_quiet
+
+    transformers.logging.set_verbosity_error()
+    if is_quiet():  # --quiet: no download/loading bars either
+        transformers.logging.disable_progress_bar()
+    try:
+        processor = AutoProcessor.from_pretrained(name_or_path, backend="pil")
+        model = LlavaForConditionalGeneration.from_pretrained(name_or_path, dtype=torch_dtype, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CsrBenchError(f"cannot load model {name_or_path}: {reason}") from None
+    return model, processor
+
+
 class LlavaModel(VisionLanguageModel):
     def __init__(self, model, processor, *, name: str, source: str, device: str | None = None,
                  dtype: str | None = None):
@@ -65,34 +94,14 @@ class LlavaModel(VisionLanguageModel):
         self.device = device
         self.name = name
         self.source = source
-        mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
-        self.pad_colour = tuple(int(round(255 * m)) for m in mean)
+        self.pad_colour = pad_colour(processor)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *, name: str, device: str | None = None,
                         dtype: str | None = None) -> "LlavaModel":
         """Load a llava-hf format checkpoint (hub id or a folder written by save_pretrained)."""
-        from csr_bench.compat import ensure_torchvision_importable
-
-        ensure_torchvision_importable()  # before transformers' image processors import torchvision
-        import transformers
-        from transformers import AutoProcessor, LlavaForConditionalGeneration
-
-        from csr_bench.progress import is_quiet
-
-        transformers.logging.set_verbosity_error()
-        if is_quiet():  # --quiet: no download/loading bars either
-            transformers.logging.disable_progress_bar()
         device = pick_device(device)
-        try:
-            # PIL image processing on every machine: the same pixels with or without torchvision,
-            # and the same PIL bicubic resize LLaVA-1.5's own evaluation used.
-            processor = AutoProcessor.from_pretrained(name_or_path, backend="pil")
-            model = LlavaForConditionalGeneration.from_pretrained(
-                name_or_path, dtype=pick_dtype(dtype, device), use_safetensors=True)
-        except (OSError, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CsrBenchError(f"cannot load model {name_or_path}: {reason}") from None
+        model, processor = load_llava_checkpoint(name_or_path, pick_dtype(dtype, device))
         return cls(model, processor, name=name, source=str(name_or_path), device=device, dtype=dtype)
 
     # -- helpers -------------------------------------------------------------------------------
