@@ -76,6 +76,8 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lora-r", type=_positive, help="LoRA rank (default 128)")
     group.add_argument("--lora-alpha", type=_positive, help="LoRA alpha (default 256)")
     group.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
+    group.add_argument("--lora-targets", type=_task_list, metavar="NAMES",
+                       help="comma-separated module names for LoRA (default: every linear layer of the language model)")
 
 
 def _csr_config_from_args(args: argparse.Namespace):

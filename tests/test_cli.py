@@ -81,3 +81,18 @@ def test_score_does_not_import_torch(tmp_path, pope_rows):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert '"task": "pope", "n": 6' in result.stdout
+
+
+def test_csr_flags_reach_the_method_config():
+    from csr_bench.cli import _csr_config_from_args, build_parser
+
+    args = build_parser().parse_args(["run", "--iterations", "1", "--lora-targets", "q_proj,v_proj", "--num-beams", "3",
+                                      "--lambda", "0", "--calibration", "paper", "--dpo-batch-size", "2",
+                                      "--batch-size", "4", "--prompts", "7", "--beta", "0.2"])
+    config = _csr_config_from_args(args)
+    assert config.training.lora_targets == ["q_proj", "v_proj"] and config.training.batch_size == 2
+    assert config.training.beta == 0.2 and config.lam == 0.0 and config.calibration == "paper"
+    assert (config.search.num_beams, config.search.num_beam_groups) == (3, 3) and config.prompts == 7
+    defaults = _csr_config_from_args(build_parser().parse_args(["run", "--iterations", "1"]))
+    assert (defaults.training.learning_rate, defaults.training.lora_r, defaults.lam) == (1e-7, 128, 0.9)
+    assert (defaults.search.num_beams, defaults.search.diversity_penalty) == (5, 3.0)
