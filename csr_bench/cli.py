@@ -69,6 +69,10 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--diversity-penalty", type=float, help="group beam search diversity penalty (default 3.0)")
     group.add_argument("--sentence-max-new-tokens", type=_positive, help="tokens per sentence (default 70)")
     group.add_argument("--max-sentences", type=_positive, help="cap on sentences per response (default: none)")
+    group.add_argument("--keep-top", type=int, help="best unfinished sentences kept per step (default 1)")
+    group.add_argument("--keep-bottom", type=int, help="worst unfinished sentences kept per step (default 2)")
+    group.add_argument("--max-length", type=_positive,
+                       help="characters (prompt + response) at which a response ends (default 1024)")
     group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
     group.add_argument("--learning-rate", type=float, help="DPO learning rate (default 1e-7)")
     group.add_argument("--num-epochs", type=float, help="DPO epochs (default 1)")

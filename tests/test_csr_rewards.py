@@ -261,3 +261,16 @@ def test_paper_prune_uses_calibrated_reward_summed_from_the_root():
     firsts = [node(" x.", img=5, logprob=-1), node(" y.", img=-9, logprob=-0.5), node(" z.", img=7, logprob=-4)]
     assert [n.text for n in prune(firsts, "paper", 0.9)] == [" z.", " x.", " y."]
     assert [n.text for n in prune(firsts, "paper", 0.0)] == [" y.", " x.", " z."]
+
+
+def test_prune_counts_are_configurable():
+    from csr_bench.csr.rewards import prune as prune_nodes
+    from csr_bench.csr.tree import SentenceNode
+
+    nodes = [SentenceNode(f" s{i}.", [i], -1.0, -float(i), False, 1, cumulative_beam_score=-float(i))
+             for i in range(7)]
+    names = lambda kept: [n.text for n in kept]  # noqa: E731
+    assert names(prune_nodes(nodes)) == [" s0.", " s5.", " s6."]  # reference: top 1 + bottom 2
+    assert names(prune_nodes(nodes, keep_top=2, keep_bottom=1)) == [" s0.", " s1.", " s6."]
+    assert names(prune_nodes(nodes, keep_top=3, keep_bottom=0)) == [" s0.", " s1.", " s2."]
+    assert len(prune_nodes(nodes, keep_top=4, keep_bottom=3)) == 7

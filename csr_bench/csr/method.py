@@ -81,7 +81,9 @@ class CsrMethod:
             model, clip = current.load_model(), self._clip()
             search = SentenceBeamSearch(model, self.config.search)
             prune_nodes = functools.partial(prune, mode=self.config.calibration, lam=self.config.lam,
-                                            num_beams=self.config.search.num_beams)
+                                            num_beams=self.config.search.num_beams,
+                                            keep_top=self.config.search.keep_top,
+                                            keep_bottom=self.config.search.keep_bottom)
             step = self.config.prompts_per_batch
             for start in range(0, len(pending), step):
                 batch = pending[start:start + step]

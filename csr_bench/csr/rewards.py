@@ -240,11 +240,13 @@ def _path_to(node: SentenceNode, tree: CandidateTree) -> list[SentenceNode]:
 
 
 def prune(new_nodes: Sequence[SentenceNode], mode: str = "reference", lam: float = DEFAULT_LAMBDA,
-          num_beams: int = 5, tree: CandidateTree | None = None) -> list[SentenceNode]:
+          num_beams: int = 5, tree: CandidateTree | None = None, keep_top: int | None = None,
+          keep_bottom: int | None = None) -> list[SentenceNode]:
     """The sentences that keep growing after one search step (finished ones are dropped here).
 
     Ranked best first, then sample.py's rule: with at least ``num_beams`` candidates keep the first
     ``int(num_beams/2) - 1`` and the last ``int(num_beams/2)`` (5 beams: top 1 + bottom 2), else all.
+    ``keep_top`` / ``keep_bottom`` replace those two counts when given.
     Reference ranks by ``cumulative_beam_score``; paper by the calibrated reward summed from the
     first sentence, which needs ``tree`` (nodes already attached) unless every node is a first
     sentence, and needs R_I scored before pruning.
@@ -269,4 +271,8 @@ def prune(new_nodes: Sequence[SentenceNode], mode: str = "reference", lam: float
     if len(ranked) < num_beams:
         return ranked
     half = int(num_beams / 2)
-    return ranked[:half - 1] + ranked[-half:]
+    top = half - 1 if keep_top is None else keep_top
+    bottom = half if keep_bottom is None else keep_bottom
+    if top + bottom >= len(ranked):
+        return ranked
+    return ranked[:top] + (ranked[-bottom:] if bottom else [])

@@ -34,6 +34,8 @@ class SearchConfig:
     sentence_max_new_tokens: int = 70
     max_length: int = 1024  # characters of prompt text + response at which a response ends
     max_sentences: int | None = None  # optional cap on sentences per response (None: as the reference)
+    keep_top: int | None = None  # unfinished sentences kept per step, best first (None: int(num_beams/2) - 1)
+    keep_bottom: int | None = None  # ... and worst (None: int(num_beams/2)); both when >= num_beams exist
     length_penalty: float = 1.0
     rows_per_batch: int = 16  # search nodes per forward pass (each expands to num_beams rows)
 
