@@ -1,0 +1,456 @@
+"""The world's benchmark data, in the layouts and schemas the registered tasks read unchanged.
+
+``write_world_benchmarks(world, root, seed)`` writes, under ``root`` (use it as --data-root):
+
+    world.json                    what was generated: version, seed, categories, pairs, partner rates, counts
+    train/train.jsonl, images/    training scenes: image, objects, 3 detailed + 2 short captions, QA pairs
+    coco/annotations/             instances_{train2014,val2014}.json, captions_{train2014,val2014}.json
+    coco/val2014/                 the evaluation images (training images are in train/images/)
+    coco/eval_scenes.jsonl        the evaluation scenes, as train.jsonl describes training ones
+    pope/                         csr_bench.builders.pope on instances_val2014.json (3 splits)
+    chair/                        csr_bench.builders.chair_set on coco/ (chair.jsonl, images/, annotations/)
+    mme/                          parquet, lmms-lab/MME schema, categories existence/count/position/color
+    seed/                         seed.jsonl + images/, SEED-Bench schema (image questions)
+    mmbench/                      parquet, lmms-lab/MMBench en dev schema with circular copies
+    scienceqa/                    parquet, lmms-lab/ScienceQA-IMG schema
+    gqa/questions.jsonl, images/  GQA testdev schema, images as <imageId>.png
+    vizwiz/                       vizwiz.jsonl + images/, lmms-lab/VizWiz-VQA val schema
+
+Every benchmark draws from the evaluation scenes (most of which break the co-occurrence prior).
+Where a question needs an absent object, it asks about the absent partner of an object shown when
+there is one (the case a prior-driven model gets wrong), else about another absent object.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.world.coco import write_annotations
+from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, PAIRS, POSITION_PHRASES,
+                                    POSITIONS, SAMPLERS, Scene, SceneObject, World, cooccurrence, partner_rate,
+                                    png_bytes)
+from csr_bench.world.text import NUMBER_WORDS, article, detailed_captions, qa_pairs, short_captions
+
+LETTERS = "ABCD"
+MME_SUFFIX = " Please answer yes or no."
+# Folders (and the manifest) this module writes under the root; nothing else is touched.
+OUTPUTS = ("world.json", "train", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz")
+
+
+@dataclass(frozen=True)
+class BenchmarkSizes:
+    """How much of each benchmark to write. POPE's adversarial negatives are the objects that
+    co-occur most with the asked object *in the drawn images*, so too few images make that count
+    noise: with 40 images per split about 46% of the adversarial negatives are the absent partner
+    (the most the images allow is about 56%), with 20 images about 29%, at random about 5%."""
+
+    pope_images_per_split: int = 40  # 6 questions per image and split: 720 questions (see above)
+    chair_images: int = 80
+    mme_images: int = 60  # 2 questions each: 120 rows, a quarter of the images per category
+    seed_questions: int = 100
+    mmbench_questions: int = 30  # each with 3 rotated copies: 120 rows
+    scienceqa_questions: int = 80
+    gqa_questions: int = 120  # 2 per image
+    vizwiz_questions: int = 80  # 1 per image
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _rng(seed: int, name: str) -> random.Random:
+    return random.Random(f"csr-bench-world-bench:{seed}:{name}")
+
+
+def _draw(scenes: list[Scene], n: int, rng: random.Random) -> list[Scene]:
+    """n scenes, distinct while there are enough."""
+    if not scenes:
+        raise CsrBenchError("the world has no evaluation scenes")
+    drawn: list[Scene] = []
+    while len(drawn) < n:
+        drawn += rng.sample(scenes, min(len(scenes), n - len(drawn)))
+    return drawn
+
+
+def _probe_object(scene: Scene, rng: random.Random) -> SceneObject:
+    """An object of the scene, one whose partner is absent when there is one."""
+    lonely = [o for o in scene.objects if CATEGORIES[o.category].partner not in scene.categories]
+    return rng.choice(lonely or list(scene.objects))
+
+
+def _absent(scene: Scene, rng: random.Random, k: int = 1) -> list[str]:
+    """k absent categories, the absent partners first."""
+    partners = list(dict.fromkeys(scene.absent_partners))
+    rng.shuffle(partners)
+    others = [c for c in CATEGORY_NAMES if c not in scene.categories and c not in partners]
+    rng.shuffle(others)
+    return (partners + others)[:k]
+
+
+def _word(category: str) -> str:
+    return CATEGORIES[category].word
+
+
+def _options(correct: str, distractors: list[str], rng: random.Random) -> tuple[list[str], int]:
+    options = [correct, *distractors]
+    rng.shuffle(options)
+    return options, options.index(correct)
+
+
+def _image_value(cache: dict[int, bytes], scene: Scene) -> dict[str, Any]:
+    return {"bytes": _png(cache, scene), "path": scene.file_name}
+
+
+def _png(cache: dict[int, bytes], scene: Scene) -> bytes:
+    if scene.image_id not in cache:
+        cache[scene.image_id] = png_bytes(scene)
+    return cache[scene.image_id]
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _write_parquet(path: Path, rows: list[dict]) -> None:
+    """A parquet file with an ``image`` column of datasets.Image (bytes embedded), as on the hub."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    datasets.Dataset.from_list(rows).cast_column("image", datasets.Image()).to_parquet(str(path))
+
+
+def _scene_record(scene: Scene, image: str) -> dict[str, Any]:
+    return {"image_id": scene.image_id, "image": image, "width": scene.image_size, "height": scene.image_size,
+            "objects": [{"category": o.category, "word": o.word, "color": o.color, "size": o.size,
+                         "position": o.position, "bbox": list(o.bbox)} for o in scene.objects],
+            "absent_partners": list(dict.fromkeys(scene.absent_partners)),
+            "captions": detailed_captions(scene), "short_captions": short_captions(scene),
+            "qa": [list(pair) for pair in qa_pairs(scene)]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks
+
+
+def mme_rows(scenes: list[Scene], n_images: int, rng: random.Random, cache: dict) -> list[dict]:
+    """Two questions per image (Yes first, then No), a quarter of the images per category."""
+    categories = ("existence", "count", "position", "color")
+    rows = []
+    for i, scene in enumerate(_draw(scenes, n_images, rng)):
+        category = categories[i % len(categories)]
+        obj = _probe_object(scene, rng)
+        if category == "existence":
+            yes = f"Is there {article(obj.word)} in this image?"
+            no = f"Is there {article(_word(_absent(scene, rng)[0]))} in this image?"
+        elif category == "count":
+            n = len(scene.objects)
+            wrong = rng.choice([m for m in range(1, 5) if m != n])
+            yes, no = (("Is there exactly one object in this image?" if m == 1
+                        else f"Are there exactly {NUMBER_WORDS[m]} objects in this image?") for m in (n, wrong))
+        elif category == "position":
+            other = rng.choice([c for c in range(len(POSITIONS)) if c != obj.cell])
+            yes, no = (f"Is the {obj.word} {POSITION_PHRASES[c]} of the image?" for c in (obj.cell, other))
+        else:
+            other = rng.choice([c for c in COLOR_NAMES if c != obj.color])
+            yes, no = (f"Is there {article(f'{c} {obj.word}')} in this image?" for c in (obj.color, other))
+        for question, answer in ((yes, "Yes"), (no, "No")):
+            rows.append({"question_id": f"{category}/{scene.file_name}", "image": _image_value(cache, scene),
+                         "question": question + MME_SUFFIX, "answer": answer, "category": category})
+    return rows
+
+
+def _choice_question(scene: Scene, kind: str, rng: random.Random,
+                     n_options: int = 4) -> tuple[str, str, list[str]] | None:
+    """(question, correct option, distractors) of one kind, or None when the scene cannot ask it."""
+    obj = _probe_object(scene, rng)
+    if kind == "identity":
+        return ("Which of the following objects is in the image?", obj.word,
+                [_word(c) for c in _absent(scene, rng, n_options - 1)])
+    if kind == "color":
+        return (f"What is the color of the {obj.word}?", obj.color,
+                rng.sample([c for c in COLOR_NAMES if c != obj.color], n_options - 1))
+    if kind == "location":
+        return (f"Where is the {obj.word} in the image?", obj.position,
+                rng.sample([p for p in POSITIONS if p != obj.position], n_options - 1))
+    if kind == "count":
+        n = len(scene.objects)
+        return ("How many objects are there in the image?", str(n),
+                [str(m) for m in rng.sample([m for m in range(1, 6) if m != n], n_options - 1)])
+    if kind == "left_of":
+        pairs = [(a, b) for a in scene.objects for b in scene.objects if a.column < b.column]
+        if not pairs:
+            return None
+        a, b = rng.choice(pairs)
+        distractors = [_word(c) for c in _absent(scene, rng, n_options - 1)]
+        return f"Which object is to the left of the {b.word}?", a.word, distractors
+    raise ValueError(kind)
+
+
+def seed_rows(scenes: list[Scene], n: int, rng: random.Random, folder: Path, cache: dict) -> list[dict]:
+    kinds = ((2, "identity"), (3, "color"), (4, "location"), (5, "count"))  # SEED question_type_id
+    rows = []
+    for i, scene in enumerate(_draw(scenes, n, rng)):
+        type_id, kind = kinds[i % len(kinds)]
+        question, correct, distractors = _choice_question(scene, kind, rng)
+        options, answer = _options(correct, distractors, rng)
+        _place(folder / "images" / scene.file_name, _png(cache, scene))
+        rows.append({"answer": LETTERS[answer], "choice_a": options[0], "choice_b": options[1],
+                     "choice_c": options[2], "choice_d": options[3], "data_id": scene.file_name,
+                     "data_type": "image", "question": question, "question_id": str(i),
+                     "question_type_id": type_id, "image": f"images/{scene.file_name}"})
+    return rows
+
+
+def mmbench_rows(scenes: list[Scene], n: int, rng: random.Random, cache: dict) -> list[dict]:
+    """n questions (index 0..n-1) and, for each, 3 copies with the options rotated (index + k * 1e6)."""
+    kinds = (("object_localization", "location"), ("attribute_recognition", "color"),
+             ("spatial_relationship", "left_of"))
+    originals = []
+    pool = _draw(scenes, len(scenes), rng)
+    position = 0
+    while len(originals) < n:
+        category, kind = kinds[len(originals) % len(kinds)]
+        scene = pool[position % len(pool)]
+        position += 1
+        if position > 50 * (n + len(pool)):
+            raise CsrBenchError(f"mmbench: the evaluation scenes cannot give {n} questions")
+        asked = _choice_question(scene, kind, rng)
+        if asked is None:
+            continue
+        question, correct, distractors = asked
+        options, answer = _options(correct, distractors, rng)
+        originals.append((scene, category, question, options, answer))
+    rows = []
+    for k in range(4):
+        for index, (scene, category, question, options, answer) in enumerate(originals):
+            rotated = options[k:] + options[:k]
+            rows.append({"index": k * 1_000_000 + index, "question": question, "hint": None,
+                         "A": rotated[0], "B": rotated[1], "C": rotated[2], "D": rotated[3],
+                         "answer": LETTERS[(answer - k) % 4], "category": category,
+                         "image": _image_value(cache, scene), "source": "csr-bench-world",
+                         "L2-category": "finegrained_perception (instance-level)", "comment": None, "split": "dev"})
+    return rows
+
+
+def scienceqa_rows(scenes: list[Scene], n: int, rng: random.Random, cache: dict) -> list[dict]:
+    kinds = (("identity", "Which object is in the picture?"), ("color", None), ("count", None))
+    rows = []
+    for i, scene in enumerate(_draw(scenes, n, rng)):
+        kind, wording = kinds[i % len(kinds)]
+        n_options = rng.choice((2, 3, 4))
+        question, correct, distractors = _choice_question(scene, kind, rng, n_options)
+        options, answer = _options(correct, distractors, rng)
+        rows.append({"image": _image_value(cache, scene), "question": wording or question, "choices": options,
+                     "answer": answer, "hint": "", "task": "closed choice", "grade": "grade1",
+                     "subject": "natural science", "topic": "world", "category": "Object recognition",
+                     "skill": "Identify objects and their attributes", "lecture": "", "solution": ""})
+    return rows
+
+
+def _gqa_question(scene: Scene, kind: str, rng: random.Random) -> tuple[str, str, str, dict] | None:
+    """(question, answer, fullAnswer, types) or None when the scene cannot ask it."""
+    obj = _probe_object(scene, rng)
+    if kind == "exist":
+        if rng.random() < 0.5:
+            return (f"Is there {article(obj.word)} in the picture?", "yes", f"Yes, there is {article(obj.word)}.",
+                    {"structural": "verify", "semantic": "obj", "detailed": "exist"})
+        word = _word(_absent(scene, rng)[0])
+        return (f"Is there {article(word)} in the picture?", "no", f"No, there is no {word}.",
+                {"structural": "verify", "semantic": "obj", "detailed": "exist"})
+    if kind == "both":  # half "yes" (a pair shown whole) where the scene has one, else an absent partner
+        whole = [o for o in scene.objects if scene.has(CATEGORIES[o.category].partner)]
+        lonely = [o for o in scene.objects if o not in whole]
+        obj = rng.choice(whole if whole and (not lonely or rng.random() < 0.5) else lonely)
+        other = CATEGORIES[obj.category].partner
+        present = scene.has(other)
+        return (f"Are there both {article(obj.word)} and {article(_word(other))} in the picture?",
+                "yes" if present else "no",
+                f"Yes, there are both {article(obj.word)} and {article(_word(other))}." if present
+                else f"No, there is {article(obj.word)} but no {_word(other)}.",
+                {"structural": "logical", "semantic": "obj", "detailed": "existAnd"})
+    if kind == "color":
+        return (f"What color is the {obj.word}?", obj.color, f"The {obj.word} is {obj.color}.",
+                {"structural": "query", "semantic": "attr", "detailed": "color"})
+    if kind == "side":
+        sided = [o for o in scene.objects if o.column != 1]
+        if not sided:
+            return None
+        o = rng.choice(sided)
+        side = "left" if o.column == 0 else "right"
+        return (f"Is the {o.word} on the left or on the right?", side, f"The {o.word} is on the {side}.",
+                {"structural": "choose", "semantic": "rel", "detailed": "positionChoose"})
+    if kind == "what":
+        o = rng.choice(scene.objects)
+        return (f"What object is {POSITION_PHRASES[o.cell]}?", o.word, f"The object is {article(o.word)}.",
+                {"structural": "query", "semantic": "obj", "detailed": "objPosition"})
+    raise ValueError(kind)
+
+
+def gqa_rows(scenes: list[Scene], n: int, rng: random.Random, folder: Path, cache: dict) -> list[dict]:
+    kinds = ("exist", "color", "both", "side", "what")
+    rows = []
+    turn = 0
+    for scene in _draw(scenes, (n + 1) // 2, rng):
+        image_id = f"n{scene.image_id}"
+        _place(folder / "images" / f"{image_id}.png", _png(cache, scene))
+        asked = 0
+        while asked < 2 and len(rows) < n:
+            kind = kinds[turn % len(kinds)]
+            turn += 1
+            made = _gqa_question(scene, kind, rng)
+            if made is None:
+                continue
+            question, answer, full, types = made
+            rows.append({"id": f"w{len(rows):07d}", "imageId": image_id, "question": question, "answer": answer,
+                         "fullAnswer": full, "isBalanced": True, "types": types})
+            asked += 1
+    return rows
+
+
+def _ten(answer: str, variants: list[str], rng: random.Random) -> list[str]:
+    """Ten annotator answers: mostly the answer, up to two variants of it."""
+    answers = [answer] * 10
+    for i in rng.sample(range(10), rng.choice((0, 1, 2)) if variants else 0):
+        answers[i] = rng.choice(variants)
+    return answers
+
+
+UNANSWERABLE = ("What does the label say?", "What is the expiration date on this?", "What brand is this?",
+                "Can you read the text on this?")
+
+
+def vizwiz_rows(scenes: list[Scene], n: int, rng: random.Random, folder: Path, cache: dict) -> list[dict]:
+    kinds = ("other", "yes/no", "other", "number", "unanswerable")
+    rows = []
+    for i, scene in enumerate(_draw(scenes, n, rng)):
+        category = kinds[i % len(kinds)]
+        obj = _probe_object(scene, rng)
+        if category == "other" and len(scene.objects) == 1:
+            question, answers = "What is this?", _ten(obj.word, [article(obj.word), f"{obj.color} {obj.word}"], rng)
+        elif category == "other":
+            question, answers = (f"What color is the {obj.word}?",
+                                 _ten(obj.color, [f"light {obj.color}", f"dark {obj.color}"], rng))
+        elif category == "yes/no":
+            present = rng.random() < 0.5
+            word = obj.word if present else _word(_absent(scene, rng)[0])
+            question, answers = f"Is there {article(word)} here?", _ten("yes" if present else "no", [], rng)
+        elif category == "number":
+            count = len(scene.objects)
+            question, answers = "How many things are in this picture?", _ten(str(count), [NUMBER_WORDS[count]], rng)
+        else:
+            question, answers = rng.choice(UNANSWERABLE), ["unanswerable"] * 10
+        name = f"VizWiz_val_{i:08d}.png"
+        _place(folder / "images" / name, _png(cache, scene))
+        rows.append({"question_id": name, "image": f"images/{name}", "question": question, "answers": answers,
+                     "category": category})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _place(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _clear(root: Path) -> None:
+    """Remove a previous world's outputs; refuse to overwrite folders some other data put there."""
+    present = [name for name in OUTPUTS if (root / name).exists()]
+    if not present:
+        return
+    if not (root / "world.json").is_file():
+        raise CsrBenchError(f"{root} already holds {', '.join(present)} and no world.json: not a world folder, "
+                            f"refusing to overwrite it")
+    for name in present:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def write_world_benchmarks(world: World, root: Path, seed: int = 0,
+                           sizes: BenchmarkSizes | None = None) -> dict[str, Any]:
+    """Write the training data, the COCO files and every benchmark under ``root``; returns the
+    manifest (also written as root/world.json)."""
+    from csr_bench.builders.chair_set import build_chair_set
+    from csr_bench.builders.pope import build_pope
+    from csr_bench.world import WORLD_VERSION
+
+    sizes = sizes or BenchmarkSizes()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    _clear(root)
+    cache: dict[int, bytes] = {}
+
+    # Training data and the COCO layout of both splits.
+    train_rows = []
+    for scene in world.train:
+        _place(root / "train" / "images" / scene.file_name, png_bytes(scene))
+        train_rows.append(_scene_record(scene, f"images/{scene.file_name}"))
+    _write_jsonl(root / "train" / "train.jsonl", train_rows)
+    coco = root / "coco"
+    write_annotations(world, coco / "annotations")
+    eval_folder = COCO_SPLIT["eval"]
+    for scene in world.eval:
+        _place(coco / eval_folder / scene.file_name, _png(cache, scene))
+    _write_jsonl(coco / "eval_scenes.jsonl",
+                 [_scene_record(s, f"{eval_folder}/{s.file_name}") for s in world.eval])
+
+    counts: dict[str, int] = {"train_images": len(world.train), "eval_images": len(world.eval)}
+    pope = build_pope(coco / "annotations" / f"instances_{eval_folder}.json", coco / eval_folder, root / "pope",
+                      images_per_split=sizes.pope_images_per_split, seed=seed)
+    counts["pope"] = pope["questions"]
+    counts["chair"] = build_chair_set(coco, root / "chair", n=min(sizes.chair_images, len(world.eval)),
+                                      seed=seed)["images"]
+
+    scenes = world.eval
+    mme = mme_rows(scenes, sizes.mme_images, _rng(seed, "mme"), cache)
+    _write_parquet(root / "mme" / "test-00000-of-00001.parquet", mme)
+    seed_bench = seed_rows(scenes, sizes.seed_questions, _rng(seed, "seed"), root / "seed", cache)
+    _write_jsonl(root / "seed" / "seed.jsonl", seed_bench)
+    mmbench = mmbench_rows(scenes, sizes.mmbench_questions, _rng(seed, "mmbench"), cache)
+    _write_parquet(root / "mmbench" / "dev-00000-of-00001.parquet", mmbench)
+    sqa = scienceqa_rows(scenes, sizes.scienceqa_questions, _rng(seed, "scienceqa"), cache)
+    _write_parquet(root / "scienceqa" / "test-00000-of-00001.parquet", sqa)
+    gqa = gqa_rows(scenes, sizes.gqa_questions, _rng(seed, "gqa"), root / "gqa", cache)
+    _write_jsonl(root / "gqa" / "questions.jsonl", gqa)
+    vizwiz = vizwiz_rows(scenes, sizes.vizwiz_questions, _rng(seed, "vizwiz"), root / "vizwiz", cache)
+    _write_jsonl(root / "vizwiz" / "vizwiz.jsonl", vizwiz)
+    counts.update({"mme": len(mme), "seed": len(seed_bench), "mmbench": len(mmbench), "scienceqa": len(sqa),
+                   "gqa": len(gqa), "vizwiz": len(vizwiz)})
+
+    manifest = {
+        "world_version": WORLD_VERSION, "seed": world.seed, "benchmark_seed": seed, "image_size": world.image_size,
+        "categories": [{"name": c.name, "coco_id": c.coco_id, "supercategory": c.supercategory, "word": c.word,
+                        "partner": c.partner} for c in CATEGORIES.values()],
+        "pairs": [list(p) for p in PAIRS], "colors": list(COLOR_NAMES), "positions": list(POSITIONS),
+        "samplers": {split: asdict(config) for split, config in SAMPLERS.items()},
+        "partner_rate": {"train": partner_rate(world.train), "eval": partner_rate(world.eval)},
+        "prior_breaking_scenes": {"train": sum(s.breaks_prior for s in world.train),
+                                  "eval": sum(s.breaks_prior for s in world.eval)},
+        "cooccurrence_train": cooccurrence(world.train), "sizes": asdict(sizes), "counts": counts,
+    }
+    (root / "world.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def write_world(root: Path, seed: int = 0, n_train: int = 3000, n_eval: int = 400, image_size: int = 96,
+                sizes: BenchmarkSizes | None = None) -> dict[str, Any]:
+    """Generate the world of ``seed`` and write all of it under ``root``."""
+    from csr_bench.world.scenes import generate_world
+
+    return write_world_benchmarks(generate_world(seed, n_train, n_eval, image_size), root, seed, sizes)
+
+
+__all__ = ["BenchmarkSizes", "OUTPUTS", "write_world", "write_world_benchmarks"]
