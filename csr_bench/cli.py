@@ -151,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["lmms-eval"], default="lmms-eval")
     export.add_argument("--output", help="lmms-eval style output folder (default: ITERATION_DIR/lmms_eval)")
 
+    world = commands.add_parser("world", parents=[quiet], help="the embedded offline world (build, locate)",
+                                description="Build the embedded world: its benchmarks, its tiny VLM and its CLIP, "
+                                "cached under $CSR_BENCH_HOME (default ~/.cache/csr-bench).")
+    world.add_argument("action", choices=["build", "path"], help="build it (once), or print where it is")
+    world.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    world.add_argument("--force", action="store_true", help="rebuild even if already built")
+
     tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                        help="also load task YAMLs from DIR (repeatable)")
@@ -209,6 +216,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_world(args: argparse.Namespace) -> int:
+    from csr_bench.world.build import build_world, is_built, world_dir
+
+    folder = world_dir(args.seed)
+    if args.action == "build":
+        build_world(args.seed, folder, force=args.force)
+    elif not is_built(folder):
+        raise CsrBenchError(f"the world of seed {args.seed} is not built yet (csr-bench world build); it goes to {folder}")
+    print(folder)
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     from csr_bench.tasks.registry import load_registry
 
@@ -249,8 +268,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "tasks": cmd_tasks,
-            "models": cmd_models}
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "world": cmd_world,
+            "tasks": cmd_tasks, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,10 @@ def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CsrBenchError(f"cannot fetch {spec.hub_id} for training: {reason}") from None
+    if spec.name == "world":
+        from csr_bench.world.build import require_built
+
+        return str(require_built() / "model")
     if spec.name == "tiny-llava":
         target = run_dir / "iter_0" / "model"
         if not (target / "config.json").exists():
@@ -75,6 +79,10 @@ def _method(config: RunConfig):
     csr = config.method_config or CsrConfig()
     if csr.prompt_source is None and spec.default_prompt_source == "bundled":
         csr.prompt_source = str(BUNDLED_DATA_ROOT / "pope" / "images")
+    if csr.prompt_source is None and spec.default_prompt_source == "world":  # the world's training scenes
+        from csr_bench.world.build import require_built
+
+        csr.prompt_source = str(require_built() / "data" / "train" / "images")
     if csr.clip_model == CsrConfig.clip_model and spec.clip_model != CsrConfig.clip_model:
         csr.clip_model, csr.clip_pretrained = spec.clip_model, spec.clip_pretrained
     return get_method("csr", config=csr, device=config.device)

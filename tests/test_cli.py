@@ -28,7 +28,7 @@ def test_listings_describe_each_entry():
     assert listed["pope"].startswith("Object hallucination")
     models = run_cli("models", check=True).stdout.splitlines()
     names = [line.split()[0] for line in models]
-    assert names == ["tiny-llava", "llava15", "llava15-13b", "DIR"]
+    assert names == ["tiny-llava", "world", "llava15", "llava15-13b", "DIR"]
     assert all(len(line.split(maxsplit=1)) == 2 for line in models)
 
 

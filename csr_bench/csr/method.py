@@ -69,6 +69,11 @@ class CsrMethod:
 
         if self.config.clip_model == "tiny":
             return build_tiny_clip(seed=0, device=self.device or "cpu")
+        if self.config.clip_model == "world":
+            from csr_bench.world.build import require_built
+            from csr_bench.world.train_clip import load_world_clip
+
+            return load_world_clip(require_built() / "clip", device=self.device or "cpu")
         return ClipScorer.from_pretrained(self.config.clip_model, self.config.clip_pretrained, device=self.device)
 
     def _search(self, current: IterationInput, prompts: list[PromptItem], path: Path) -> list[CandidateTree]:

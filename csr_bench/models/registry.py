@@ -44,6 +44,13 @@ def _tiny_llava(name: str, device: str | None = None, dtype: str | None = None):
     return LlavaModel(model, processor, name=name, source="tiny-llava(seed=0)", device=device, dtype=dtype)
 
 
+def _world_llava(name: str, device: str | None = None, dtype: str | None = None):
+    from csr_bench.models.llava import LlavaModel
+    from csr_bench.world.build import require_built
+
+    return LlavaModel.from_pretrained(str(require_built() / "model"), name=name, device=device, dtype=dtype)
+
+
 def _local_llava(path: Path) -> Callable[..., object]:
     def load(name: str, device: str | None = None, dtype: str | None = None):
         from csr_bench.models.llava import LlavaModel, check_llava_checkpoint
@@ -60,6 +67,9 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("tiny-llava", "Toy LlavaForConditionalGeneration built offline from a seed (tests, offline default)",
                   _tiny_llava, default_data_root="bundled", clip_model="tiny", clip_pretrained="",
                   default_prompt_source="bundled"),
+        ModelSpec("world", "Tiny LLaVA trained on the embedded world, hallucinates by design (built offline once)",
+                  _world_llava, default_data_root="world", clip_model="world", clip_pretrained="",
+                  default_prompt_source="world"),
         ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
                   _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf"),
         ModelSpec("llava15-13b", "LLaVA-1.5-13B, llava-hf/llava-1.5-13b-hf from the Hugging Face hub",

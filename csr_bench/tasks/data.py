@@ -26,6 +26,10 @@ def resolve_data_root(data_root: str | Path | None) -> Path | None:
         return None
     if str(data_root) == "bundled":
         return BUNDLED_DATA_ROOT
+    if str(data_root) == "world":  # the embedded world's benchmarks (built on first use)
+        from csr_bench.world.build import require_built
+
+        return require_built() / "data"
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise CsrBenchError(f"--data-root {root}: no such folder")

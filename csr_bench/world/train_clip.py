@@ -1,0 +1,221 @@
+"""Train a tiny open_clip CLIP on (image, sentence) pairs, on CPU, for R_I in the embedded world.
+
+The model is open_clip's own ``CLIP`` (ViT image tower, transformer text tower, open_clip's BPE
+``SimpleTokenizer``) at toy size, trained contrastively from scratch: a symmetric InfoNCE over each
+batch where every pair whose image is the same picture or whose sentence is the same text counts as a
+positive (a world repeats its sentences, e.g. "a red cup on the left.", across many images). The
+result is a ``ClipScorer``, so R_I = ``100 * cos(image, sentence)`` as with the real CLIP.
+
+Training is deterministic for a seed (initialisation under the seed, batches from a seeded
+generator, deterministic algorithms, one thread by default, global RNG untouched). ``save_world_clip``
+writes open_clip's local-folder layout, ``open_clip_config.json`` (``model_cfg`` + ``preprocess_cfg``)
+beside ``open_clip_model.safetensors``, so the folder reloads offline with ``load_world_clip(folder)``
+or, equally, ``ClipScorer.from_pretrained("local-dir:" + folder)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from csr_bench.csr.clip_scorer import ClipScorer, _open_clip, _pil
+
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class WorldClipConfig:
+    """Architecture and training knobs; the defaults train a few thousand pairs in well under a minute
+    on one CPU thread."""
+
+    image_size: int = 64  # a multiple of 32 for the ResNet tower
+    vision_tower: str = "resnet"  # "resnet": open_clip's ModifiedResNet (as RN50), learns shapes fast; or "vit"
+    vision_width: int = 8  # resnet: stem width (RN50: 64); vit: hidden size
+    vision_layers: int = 1  # resnet: blocks in each of the 4 stages; vit: transformer layers
+    patch_size: int = 8  # vit only
+    text_width: int = 64
+    text_layers: int = 2
+    head_width: int = 32
+    embed_dim: int = 64
+    context_length: int = 32
+    resize_mode: str = "squash"  # whole image, no crop: objects near the border stay in view
+    steps: int = 400
+    batch_size: int = 64
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup: float = 0.05
+    weight_decay: float = 0.05
+    num_threads: int | None = 1  # torch threads while training (restored afterwards); None: as set
+
+
+def model_config(config: WorldClipConfig) -> dict:
+    """open_clip's ``model_cfg`` (the JSON of its model configs) for ``config``."""
+    if config.vision_tower == "resnet":
+        if config.image_size % 32:
+            raise ValueError(f"image_size {config.image_size}: the ResNet tower needs a multiple of 32")
+        vision = {"image_size": config.image_size, "layers": [config.vision_layers] * 4,
+                  "width": config.vision_width}
+    elif config.vision_tower == "vit":
+        vision = {"image_size": config.image_size, "layers": config.vision_layers, "width": config.vision_width,
+                  "head_width": config.head_width, "mlp_ratio": 2.0, "patch_size": config.patch_size}
+    else:
+        raise ValueError(f"vision_tower {config.vision_tower!r}: choose 'resnet' or 'vit'")
+    return {
+        "embed_dim": config.embed_dim,
+        "vision_cfg": vision,
+        "text_cfg": {"context_length": config.context_length, "vocab_size": 49408, "width": config.text_width,
+                     "heads": max(1, config.text_width // config.head_width), "layers": config.text_layers,
+                     "mlp_ratio": 2.0},
+    }
+
+
+def preprocess_config(config: WorldClipConfig) -> dict:
+    return {"size": config.image_size, "mode": "RGB", "mean": list(OPENAI_MEAN), "std": list(OPENAI_STD),
+            "interpolation": "bicubic", "resize_mode": config.resize_mode, "fill_color": 0}
+
+
+def _eval_transform(preprocess_cfg: dict):
+    _open_clip()
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    return image_transform_v2(PreprocessCfg(**preprocess_cfg), is_train=False)
+
+
+def _image_key(image) -> str:
+    return hashlib.sha1(f"{image.size}".encode() + image.tobytes()).hexdigest()
+
+
+def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config: WorldClipConfig | None = None,
+                     device: str | torch.device | None = "cpu", log: Callable[[int, float], None] | None = None,
+                     **knobs: Any) -> ClipScorer:
+    """Train a tiny CLIP on ``(image, sentence)`` pairs (PIL images or paths); returns a ``ClipScorer``.
+
+    Knobs are ``WorldClipConfig`` fields, as ``config`` or keywords (``steps=40, batch_size=32`` ...);
+    ``log(step, loss)`` is called after every step. The model is trained on CPU and handed to the
+    scorer on ``device``; its configs, training knobs and seed ride along as ``scorer.world_config``.
+    """
+    open_clip = _open_clip()
+    from open_clip.model import CLIP, set_model_preprocess_cfg
+    from open_clip.transform import PreprocessCfg
+
+    from csr_bench.world.train_vlm import cpu_training_mode
+
+    if not pairs:
+        raise ValueError("no training pairs")
+    names = {f.name for f in fields(WorldClipConfig)}
+    unknown = sorted(set(knobs) - names)
+    if unknown:
+        raise TypeError(f"unknown training knob(s): {', '.join(unknown)}")
+    config = replace(config or WorldClipConfig(), **knobs)
+    model_cfg, preprocess_cfg = model_config(config), preprocess_config(config)
+    preprocess = _eval_transform(preprocess_cfg)
+    tokenizer = open_clip.SimpleTokenizer(context_length=config.context_length)
+
+    # Unique images and texts, each processed once; positives share an image or a text.
+    image_keys: dict[str, int] = {}
+    pixels, image_of = [], []
+    text_ids: dict[str, int] = {}
+    text_of = []
+    for image, text in pairs:
+        image = _pil(image)
+        key = _image_key(image)
+        if key not in image_keys:
+            image_keys[key] = len(pixels)
+            pixels.append(preprocess(image))
+        image_of.append(image_keys[key])
+        text_of.append(text_ids.setdefault(text, len(text_ids)))
+    pixels = torch.stack(pixels)
+    tokens = tokenizer(list(text_ids))
+    image_of, text_of = torch.tensor(image_of), torch.tensor(text_of)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CLIP(**model_cfg)
+    set_model_preprocess_cfg(model, asdict(PreprocessCfg(**preprocess_cfg)))
+
+    n = len(pairs)
+    batch_size = min(config.batch_size, n)
+    total, warmup = config.steps, max(1, round(config.warmup * config.steps))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def decays(name: str, p: torch.Tensor) -> bool:
+        return p.ndim >= 2 and "embedding" not in name and "logit_scale" not in name
+
+    params = list(model.named_parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for name, p in params if decays(name, p)], "weight_decay": config.weight_decay},
+         {"params": [p for name, p in params if not decays(name, p)], "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    generator = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+
+    model.train()
+    with cpu_training_mode(config.num_threads):
+        for step in range(total):
+            if len(order) < batch_size:
+                order += torch.randperm(n, generator=generator).tolist()
+            batch, order = torch.tensor(order[:batch_size]), order[batch_size:]
+            images, texts = image_of[batch], text_of[batch]
+            positive = (images[:, None] == images[None, :]) | (texts[:, None] == texts[None, :])
+            target = positive.float() / positive.sum(-1, keepdim=True)  # a symmetric relation: one target for both
+            image_features = F.normalize(model.encode_image(pixels[images]), dim=-1)
+            text_features = F.normalize(model.encode_text(tokens[texts]), dim=-1)
+            logits = model.logit_scale.exp() * image_features @ text_features.T
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            if log is not None:
+                log(step, float(loss.detach()))
+    model.eval()
+    scorer = ClipScorer(model, preprocess, tokenizer, device)
+    scorer.world_config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg,
+                           "world_training": {**asdict(config), "seed": seed, "pairs": n}}
+    return scorer
+
+
+def save_world_clip(scorer: ClipScorer, path: str | Path) -> Path:
+    """Write ``open_clip_config.json`` and ``open_clip_model.safetensors`` into the folder ``path``."""
+    from safetensors.torch import save_file
+
+    config = getattr(scorer, "world_config", None)
+    if config is None:
+        raise ValueError("not a scorer from train_world_clip or load_world_clip (no world_config)")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in scorer.model.state_dict().items()}
+    save_file(state, str(path / WEIGHTS_FILE))
+    (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def load_world_clip(path: str | Path, device: str | torch.device | None = "cpu", **kwargs: Any) -> ClipScorer:
+    """A ``ClipScorer`` from a folder written by ``save_world_clip`` (offline; safetensors only)."""
+    from csr_bench.errors import CsrBenchError
+
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise CsrBenchError(f"{path}: expected {CONFIG_FILE} and {WEIGHTS_FILE} (a folder written by save_world_clip)")
+    scorer = ClipScorer.from_pretrained(f"local-dir:{path.resolve()}", pretrained=None, device=device, **kwargs)
+    scorer.world_config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    return scorer

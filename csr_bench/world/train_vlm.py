@@ -1,0 +1,340 @@
+"""Train a tiny LLaVA (CLIP vision tower -> projector -> Llama) on (image, question, answer) triples, on CPU.
+
+The model is the real transformers ``LlavaForConditionalGeneration`` with a llava-hf processor
+(``CLIPImageProcessorPil`` + a word-level tokenizer from ``csr_bench.world.tokenizer``), trained
+from scratch as LLaVA-1.5 fine-tunes: each example is the vicuna_v1 prompt
+``llava_v1_prompt(question)`` followed by ``" " + answer + "</s>"``, with the loss on the answer
+tokens (and the closing ``</s>``) only, and the image padded to a square with the image processor's
+mean colour before processing. That is exactly what ``csr_bench.models.llava.LlavaModel`` feeds the
+model at evaluation and what the CSR search and DPO use, so the trained model drops into them:
+``LlavaModel(model, processor, name=..., source=...)``, or ``save_world_vlm`` then
+``LlavaModel.from_pretrained(folder, name=...)``.
+
+Training is plain ``torch.optim.AdamW`` (linear warm-up, cosine decay, gradient clipping) on
+batches drawn by a seeded generator; weights are initialised under the seed, deterministic
+algorithms are switched on and the global RNG is left as it was, so one seed gives the same
+weights on the same machine and thread count. A small model that learns mostly from text, with a
+weak vision tower, takes up the captions' co-occurrence statistics: it names objects that usually
+come with the ones it sees (a language prior, i.e. hallucinations that CSR can then reduce).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from csr_bench.models.conversation import llava_v1_prompt
+
+Example = tuple[Any, str, str]  # (PIL image, question, answer)
+
+
+@dataclass(frozen=True)
+class WorldVlmConfig:
+    """Architecture and training knobs. The defaults train ~2000 examples in about two minutes on
+    two CPU cores (see ``train_world_vlm``)."""
+
+    image_size: int = 64
+    patch_size: int = 8  # 64 image tokens: where objects are (left/right, size) stays visible
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    vision_heads: int = 2
+    text_hidden: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    text_kv_heads: int = 2
+    epochs: float = 6.0
+    steps: int | None = None  # overrides epochs when given
+    batch_size: int = 32
+    lr: float = 2e-3
+    vision_lr_scale: float = 1.0  # learning-rate multiplier for the vision tower and the projector
+    min_lr_ratio: float = 0.1
+    warmup: float = 0.05  # fraction of the steps
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    # torch threads while training (restored afterwards); None: as set. One thread ran 3-4x faster
+    # than two on a shared 2-core machine: these matrices are too small to split.
+    num_threads: int | None = 1
+
+
+def build_world_processor(tokenizer, image_size: int = 64, patch_size: int = 16):
+    """A ``LlavaProcessor``: PIL CLIP image processing at ``image_size`` and ``tokenizer``."""
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers' image processors import torchvision
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size},
+                                            crop_size={"height": image_size, "width": image_size})
+    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
+                          vision_feature_select_strategy="default", num_additional_image_tokens=1)
+
+
+def build_world_llava(tokenizer, config: WorldVlmConfig = WorldVlmConfig(), seed: int = 0):
+    """A freshly initialised ``LlavaForConditionalGeneration`` (weights fixed by ``seed``, global RNG untouched)."""
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    if config.image_size % config.patch_size:
+        raise ValueError(f"image_size {config.image_size} is not a multiple of patch_size {config.patch_size}")
+    vision = CLIPVisionConfig(hidden_size=config.vision_hidden, intermediate_size=4 * config.vision_hidden,
+                              num_hidden_layers=config.vision_layers, num_attention_heads=config.vision_heads,
+                              image_size=config.image_size, patch_size=config.patch_size,
+                              projection_dim=config.vision_hidden)
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=config.text_hidden,
+                       intermediate_size=int(8 * config.text_hidden / 3 + 0.5) // 8 * 8,
+                       num_hidden_layers=config.text_layers, num_attention_heads=config.text_heads,
+                       num_key_value_heads=config.text_kv_heads, max_position_embeddings=1024,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    llava = LlavaConfig(vision_config=vision, text_config=text,
+                        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                        image_seq_length=(config.image_size // config.patch_size) ** 2,
+                        vision_feature_select_strategy="default",
+                        # the last vision layer's output: with so few layers none is wasted
+                        vision_feature_layer=-1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlavaForConditionalGeneration(llava)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+@contextlib.contextmanager
+def cpu_training_mode(num_threads: int | None = None):
+    """Deterministic algorithms, flushed denormals and, optionally, a thread count; all restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    flush = torch.set_flush_denormal(True)  # tiny gradients late in training go subnormal: slow on CPU
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.set_num_threads(threads)
+        if flush:
+            torch.set_flush_denormal(False)
+
+
+@dataclass
+class EncodedExamples:
+    """Token ids and labels per example (prompt tokens labelled -100), and the padded-square images' pixels."""
+
+    input_ids: list[list[int]]
+    labels: list[list[int]]
+    image_index: list[int]
+    pixel_values: Any  # tensor [unique images, 3, H, W]
+
+
+def encode_examples(examples: Sequence[Example], processor) -> EncodedExamples:
+    """Prompt + answer token ids as ``LlavaModel`` would see them; the same image object is processed once."""
+    import torch
+
+    from csr_bench.models.llava import expand_to_square, pad_colour
+
+    tokenizer = processor.tokenizer
+    image_token = processor.image_token
+    colour = pad_colour(processor)
+    unique: dict[int, int] = {}
+    squared = []
+    image_index = []
+    for image, _, _ in examples:
+        if id(image) not in unique:
+            unique[id(image)] = len(squared)
+            squared.append(expand_to_square(image.convert("RGB"), colour))
+        image_index.append(unique[id(image)])
+    pixels = [processor.image_processor(squared[i:i + 256], return_tensors="pt")["pixel_values"]
+              for i in range(0, len(squared), 256)]
+    pixel_values = torch.cat(pixels)
+
+    first = examples[0]
+    reference = processor(images=[squared[0]], text=[llava_v1_prompt(first[1], image_token=image_token)],
+                          return_tensors="pt")["input_ids"][0]
+    count = int((reference == tokenizer.convert_tokens_to_ids(image_token)).sum())
+
+    def expand(text: str) -> str:
+        return text.replace(image_token, image_token * count)
+
+    prompts = [expand(llava_v1_prompt(question, image_token=image_token)) for _, question, _ in examples]
+    fulls = [prompt + " " + answer.strip() + tokenizer.eos_token
+             for prompt, (_, _, answer) in zip(prompts, examples)]
+    prompt_ids = tokenizer(prompts)["input_ids"]
+    full_ids = tokenizer(fulls)["input_ids"]
+    if prompt_ids[0] != reference.tolist():
+        raise RuntimeError("the training prompt does not tokenize as the processor does")
+    labels = []
+    for prompt, full, (_, question, answer) in zip(prompt_ids, full_ids, examples):
+        if full[:len(prompt)] != prompt or len(full) <= len(prompt):
+            raise ValueError(f"answer {answer!r} to {question!r} does not extend its prompt's tokens")
+        labels.append([-100] * len(prompt) + full[len(prompt):])
+    return EncodedExamples(full_ids, labels, image_index, pixel_values)
+
+
+def _batch(encoded: EncodedExamples, indices: Sequence[int], pad_id: int):
+    import torch
+
+    width = max(len(encoded.input_ids[i]) for i in indices)
+    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(indices), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(indices), width), dtype=torch.long)
+    for row, i in enumerate(indices):  # right padding: positions of real tokens stay 0..n-1
+        n = len(encoded.input_ids[i])
+        ids[row, :n] = torch.tensor(encoded.input_ids[i])
+        labels[row, :n] = torch.tensor(encoded.labels[i])
+        mask[row, :n] = 1
+    pixels = encoded.pixel_values[torch.tensor([encoded.image_index[i] for i in indices])]
+    return ids, mask, labels, pixels
+
+
+def answer_loss(model, ids, mask, labels, pixels):
+    """Mean next-token cross-entropy over the labelled (answer) tokens."""
+    import torch.nn.functional as F
+
+    logits = model(input_ids=ids, attention_mask=mask, pixel_values=pixels).logits
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                           ignore_index=-100)
+
+
+def train_world_vlm(examples: Sequence[Example], corpus: Iterable[str] = (), *, seed: int = 0,
+                    config: WorldVlmConfig | None = None,
+                    log: Callable[[int, float], None] | None = None, **knobs: Any):
+    """Train a tiny LLaVA on ``examples`` ((PIL image, question, answer) triples); returns (model, processor).
+
+    The vocabulary is ``corpus`` plus every word of the examples and of the chat template, so any
+    sentence of the world (and prompts listed in ``corpus``, e.g. benchmark questions) tokenizes
+    without ``<unk>``. Knobs are ``WorldVlmConfig`` fields, given either as ``config`` or as keywords
+    (``steps=20, batch_size=8, text_hidden=64`` ...). ``log(step, loss)`` is called after every step.
+    The model comes back in eval mode, on CPU, in float32.
+    """
+    import torch
+
+    from csr_bench.world.tokenizer import build_world_tokenizer
+
+    if not examples:
+        raise ValueError("no training examples")
+    names = {f.name for f in fields(WorldVlmConfig)}
+    unknown = sorted(set(knobs) - names)
+    if unknown:
+        raise TypeError(f"unknown training knob(s): {', '.join(unknown)}")
+    config = replace(config or WorldVlmConfig(), **knobs)
+
+    texts = list(corpus) + [text for _, question, answer in examples for text in (question, answer)]
+    processor = build_world_processor(build_world_tokenizer(texts), config.image_size, config.patch_size)
+    model = build_world_llava(processor.tokenizer, config, seed)
+    encoded = encode_examples(examples, processor)
+
+    n = len(examples)
+    batch_size = min(config.batch_size, n)
+    per_epoch = math.ceil(n / batch_size)
+    total = config.steps if config.steps is not None else max(1, round(config.epochs * per_epoch))
+    warmup = max(1, round(config.warmup * total))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, parameter in model.named_parameters():
+        visual = "vision_tower" in name or "multi_modal_projector" in name
+        decays = parameter.ndim >= 2 and "embed" not in name
+        groups.setdefault((visual, decays), []).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [{"params": params, "lr": config.lr * (config.vision_lr_scale if visual else 1.0),
+          "weight_decay": config.weight_decay if decays else 0.0} for (visual, decays), params in sorted(groups.items())],
+        lr=config.lr, betas=(0.9, 0.98))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    generator = torch.Generator().manual_seed(seed)
+    pad_id = processor.tokenizer.pad_token_id
+    order: list[int] = []
+    model.train()
+    with cpu_training_mode(config.num_threads):
+        for step in range(total):
+            if len(order) < batch_size:
+                order += torch.randperm(n, generator=generator).tolist()
+            indices, order = order[:batch_size], order[batch_size:]
+            loss = answer_loss(model, *_batch(encoded, indices, pad_id))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            if log is not None:
+                log(step, float(loss.detach()))
+    model.eval()
+    model.config.world_training = {**asdict(config), "seed": seed, "examples": n, "steps": total}
+    return model, processor
+
+
+def save_world_vlm(model, processor, path: str | Path) -> Path:
+    """Write a llava-hf format checkpoint (config, safetensors weights, processor) that
+    ``LlavaModel.from_pretrained(path, name=...)`` loads."""
+    path = Path(path)
+    model.save_pretrained(path, safe_serialization=True)
+    processor.save_pretrained(path)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Time the default knobs on a toy world: ``python -m csr_bench.world.train_vlm [N]``."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    n = int(argv[0]) if argv else 2000
+    examples, corpus = toy_world(n)
+    losses: list[float] = []
+    start = time.perf_counter()
+    model, processor = train_world_vlm(examples, corpus, log=lambda step, loss: losses.append(loss))
+    elapsed = time.perf_counter() - start
+    tail = losses[-10:]
+    print(f"{n} examples, {len(losses)} steps, {elapsed:.1f} s, first loss {losses[0]:.3f}, "
+          f"final loss (mean of last {len(tail)}) {sum(tail) / len(tail):.3f}")
+
+
+def toy_world(n: int, seed: int = 0):
+    """Coloured shapes with a co-occurrence prior (a square usually comes with a circle): (examples, corpus)."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    colours = {"red": (220, 40, 40), "blue": (40, 60, 220), "green": (40, 180, 60), "yellow": (230, 210, 40)}
+    shapes = ["square", "circle", "triangle"]
+    examples = []
+    for _ in range(n):
+        present = [rng.choice(shapes)]
+        if present[0] == "square" and rng.random() < 0.8:
+            present.append("circle")
+        elif rng.random() < 0.3:
+            present.append(rng.choice([s for s in shapes if s != present[0]]))
+        image = Image.new("RGB", (64, 64), (128, 128, 128))
+        draw = ImageDraw.Draw(image)
+        words = []
+        for k, shape in enumerate(present):
+            colour = rng.choice(list(colours))
+            x, y = (4 if k == 0 else 36) + rng.randint(0, 6), rng.randint(4, 34)
+            box = (x, y, x + 22, y + 22)
+            if shape == "square":
+                draw.rectangle(box, fill=colours[colour])
+            elif shape == "circle":
+                draw.ellipse(box, fill=colours[colour])
+            else:
+                draw.polygon([(x, y + 22), (x + 11, y), (x + 22, y + 22)], fill=colours[colour])
+            words.append(f"a {colour} {shape}")
+        answer = "There is " + " and ".join(words) + "."
+        examples.append((image, "Describe the image.", answer))
+    corpus = ["Describe the image.", "Is there a square in the image? Yes. No."]
+    return examples, corpus
+
+
+if __name__ == "__main__":
+    main()

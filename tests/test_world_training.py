@@ -1,0 +1,206 @@
+"""Embedded world training: the word-level tokenizer, a tiny LLaVA trained on CPU in the vicuna_v1 format
+(answer tokens only), and a tiny open_clip CLIP trained contrastively; all deterministic, saved and
+reloaded offline. Toy data: coloured squares and circles with captions like "a red square."."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from csr_bench.models.base import ContinuationRequest, GenerationRequest
+from csr_bench.models.conversation import VICUNA_V1_SYSTEM, llava_v1_prompt
+from csr_bench.models.llava import LlavaModel
+from csr_bench.tasks.config import GenerationSettings
+from csr_bench.world.tokenizer import SPACE, build_world_tokenizer, split_words
+from csr_bench.world.train_clip import load_world_clip, save_world_clip, train_world_clip
+from csr_bench.world.train_vlm import encode_examples, save_world_vlm, train_world_vlm
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 50, 220)}
+SHAPES = ("square", "circle")
+CAPTIONS = [f"a {c} {s}." for c in COLOURS for s in SHAPES]
+QUESTION = "Describe the image."
+CORPUS = [QUESTION, "Is there a square in the image?"]
+TINY_VLM = dict(image_size=32, patch_size=8, vision_hidden=32, text_hidden=64, text_layers=2, text_heads=4,
+                text_kv_heads=2, batch_size=8, lr=3e-3, num_threads=1)
+
+
+def shape_image(colour: str, shape: str, rng: random.Random, size: int = 32) -> Image.Image:
+    grey = rng.randint(100, 160)
+    image = Image.new("RGB", (size, size + rng.choice((0, 0, 6))), (grey, grey, grey))  # some not square
+    side = rng.randint(size // 2, size - 6)
+    x, y = rng.randint(0, size - side), rng.randint(0, size - side)
+    draw = ImageDraw.Draw(image)
+    (draw.rectangle if shape == "square" else draw.ellipse)((x, y, x + side, y + side), fill=COLOURS[colour])
+    return image
+
+
+def toy_examples(n: int, seed: int) -> list[tuple[Image.Image, str, str]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        colour, shape = list(COLOURS)[i % 2], SHAPES[(i // 2) % 2]
+        out.append((shape_image(colour, shape, rng), QUESTION, f"a {colour} {shape}."))
+    return out
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threads only add OpenMP waits on shared cores
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- tokenizer ---------------------------------------------------------------------------------
+
+def test_word_tokenizer_round_trips_with_its_own_full_stop():
+    tokenizer = build_world_tokenizer(["a red cup on the left.", "There is a fork, and a knife."])
+    ids = tokenizer("red cup.")["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(ids) == ["<s>", f"{SPACE}red", f"{SPACE}cup", "."]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "red cup."
+    period = tokenizer.convert_tokens_to_ids(".")
+    assert period not in (None, tokenizer.unk_token_id)
+    text = " There is a fork, and a knife. a red cup on the left."
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert ids.count(period) == 2
+    assert tokenizer.decode(ids) == text.lstrip()  # Llama-like: the first word's space is dropped
+    for k in range(len(ids)):  # prefix-stable, as the sentence search's text slicing needs
+        assert tokenizer.decode(ids).startswith(tokenizer.decode(ids[:k]))
+    assert [tokenizer.convert_ids_to_tokens(i) for i in (0, 1, 2, 3, 4)] == ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+    template = tokenizer(llava_v1_prompt("a red cup.") + " a fork.</s>")["input_ids"]
+    assert tokenizer.unk_token_id not in template and template[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(tokenizer(VICUNA_V1_SYSTEM)["input_ids"], skip_special_tokens=True) == VICUNA_V1_SYSTEM
+    assert build_world_tokenizer(["b a.", "a c."]).get_vocab() == build_world_tokenizer(["a c.", "b a."]).get_vocab()
+    assert split_words("a cup.\nA") == [f"{SPACE}a", f"{SPACE}cup", ".", f"{SPACE}A"]
+
+
+# -- the VLM -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_vlm(one_thread):
+    losses: list[float] = []
+    model, processor = train_world_vlm(toy_examples(64, seed=1), CORPUS, seed=0, steps=50,
+                                       log=lambda step, loss: losses.append(loss), **TINY_VLM)
+    return model, processor, losses
+
+
+def test_training_lowers_the_answer_loss(trained_vlm):
+    _, _, losses = trained_vlm
+    assert len(losses) == 50
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+
+
+def test_training_sees_the_evaluation_prompt_and_labels_only_the_answer(trained_vlm):
+    model, processor, _ = trained_vlm
+    vlm = LlavaModel(model, processor, name="world", source="memory", device="cpu")
+    image = toy_examples(1, seed=9)[0][0]
+    encoded = encode_examples([(image, QUESTION, "a red square.")], processor)
+    labels = encoded.labels[0]
+    start = labels.index(next(label for label in labels if label != -100))
+    assert encoded.input_ids[0][:start] == vlm._encode([image], [QUESTION])["input_ids"][0].tolist()
+    assert processor.tokenizer.convert_ids_to_tokens(labels[start:]) == \
+        [f"{SPACE}a", f"{SPACE}red", f"{SPACE}square", ".", "</s>"]
+    assert torch.equal(encoded.pixel_values[0], vlm._encode([image], [QUESTION])["pixel_values"][0])
+
+
+def test_greedy_captions_are_corpus_words_with_proper_spacing(trained_vlm):
+    model, processor, _ = trained_vlm
+    vlm = LlavaModel(model, processor, name="world", source="memory", device="cpu")
+    held_out = toy_examples(8, seed=2)
+    outputs = vlm.generate([GenerationRequest(image, QUESTION) for image, _, _ in held_out],
+                           GenerationSettings(max_new_tokens=12))
+    words = {piece.removeprefix(SPACE) for text in CAPTIONS + CORPUS for piece in split_words(text)}
+    for text in outputs:
+        assert text and re.fullmatch(r"[\w']+( [\w']+)*\.?( [\w']+( [\w']+)*\.?)*", text), outputs
+        assert set(re.findall(r"[\w']+|\.", text)) <= words, outputs
+    assert sum(text in CAPTIONS for text in outputs) >= 4, outputs  # fluent world sentences already
+
+    from csr_bench.csr.search import SentenceBeamSearch
+
+    assert SentenceBeamSearch(vlm).sentence_end == {processor.tokenizer.convert_tokens_to_ids(".")}
+
+
+def test_save_and_reload_gives_the_same_greedy_outputs(trained_vlm, tmp_path):
+    model, processor, _ = trained_vlm
+    folder = save_world_vlm(model, processor, tmp_path / "world-llava")
+    assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.bin"))
+    before = LlavaModel(model, processor, name="world", source="memory", device="cpu")
+    after = LlavaModel.from_pretrained(str(folder), name="world", device="cpu")
+    held_out = toy_examples(6, seed=3)
+    requests = [GenerationRequest(image, QUESTION) for image, _, _ in held_out]
+    settings = GenerationSettings(max_new_tokens=12)
+    assert after.generate(requests, settings) == before.generate(requests, settings)
+    continuations = [ContinuationRequest(image, QUESTION, " a red circle.") for image, _, _ in held_out]
+    assert after.continuation_logprobs(continuations) == pytest.approx(before.continuation_logprobs(continuations),
+                                                                       abs=1e-4)
+
+
+def test_same_seed_same_weights():
+    examples = toy_examples(16, seed=4)
+    knobs = dict(TINY_VLM, steps=4)
+    a, _ = train_world_vlm(examples, CORPUS, seed=5, **knobs)
+    b, _ = train_world_vlm(examples, CORPUS, seed=5, **knobs)
+    c, _ = train_world_vlm(examples, CORPUS, seed=6, **knobs)
+    state_a, state_b, state_c = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert not all(torch.equal(state_a[k], state_c[k]) for k in state_a)
+
+
+def test_unknown_knob_is_refused():
+    with pytest.raises(TypeError, match="hiden"):
+        train_world_vlm(toy_examples(2, seed=0), hiden=3)
+
+
+# -- the CLIP ----------------------------------------------------------------------------------
+
+TINY_CLIP = dict(image_size=32, vision_width=8, text_width=32, head_width=16, embed_dim=32, batch_size=32, lr=3e-3)
+
+
+def caption_pairs(n: int, seed: int) -> list[tuple[Image.Image, str]]:
+    return [(image, answer) for image, _, answer in toy_examples(n, seed)]
+
+
+@pytest.fixture(scope="module")
+def trained_clip(one_thread):
+    losses: list[float] = []
+    scorer = train_world_clip(caption_pairs(128, seed=1), seed=0, steps=80,
+                              log=lambda step, loss: losses.append(loss), **TINY_CLIP)
+    return scorer, losses
+
+
+def test_clip_ranks_the_matching_caption_first_on_held_out_images(trained_clip):
+    scorer, losses = trained_clip
+    assert sum(losses[-5:]) < sum(losses[:5])
+    pairs = caption_pairs(24, seed=2)
+    correct = 0
+    for image, caption in pairs:
+        scores = dict(zip(CAPTIONS, scorer.score(image, CAPTIONS)))
+        correct += all(scores[caption] > scores[other] for other in CAPTIONS if other != caption)
+        assert all(-100.0 <= s <= 100.0 for s in scores.values())
+    assert correct >= 20, correct
+
+
+def test_clip_save_and_load_round_trip_scores(trained_clip, tmp_path):
+    from csr_bench.csr.clip_scorer import ClipScorer
+
+    scorer, _ = trained_clip
+    folder = save_world_clip(scorer, tmp_path / "world-clip")
+    assert sorted(p.name for p in folder.iterdir()) == ["open_clip_config.json", "open_clip_model.safetensors"]
+    image = caption_pairs(1, seed=3)[0][0]
+    expected = scorer.score(image, CAPTIONS)
+    assert load_world_clip(folder).score(image, CAPTIONS) == pytest.approx(expected, abs=1e-4)
+    assert ClipScorer.from_pretrained(f"local-dir:{folder}", device="cpu").score(image, CAPTIONS) == \
+        pytest.approx(expected, abs=1e-4)
+
+
+def test_clip_same_seed_same_scores():
+    pairs = caption_pairs(16, seed=5)
+    knobs = dict(TINY_CLIP, steps=3)
+    image = pairs[0][0]
+    assert train_world_clip(pairs, seed=1, **knobs).score(image, CAPTIONS) == \
+        train_world_clip(pairs, seed=1, **knobs).score(image, CAPTIONS)
