@@ -83,3 +83,29 @@ def read_jsonl_records(path: Path) -> list[dict]:
         with open(path, "r+b") as handle:
             handle.truncate(good_end)
     return records
+
+
+def read_jsonl_objects(path: Path, what: str = "records") -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a user-supplied JSONL file, strictly:
+    an unreadable file, a malformed line or a non-object is a one-line error naming the line."""
+    from csr_bench.errors import CsrBenchError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+    objects = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise CsrBenchError(f"{path}:{number}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
+        if not isinstance(record, dict):
+            raise CsrBenchError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        objects.append((number, record))
+    return objects

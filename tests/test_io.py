@@ -40,3 +40,19 @@ def test_corrupt_middle_line_is_an_error_naming_the_line(tmp_path):
     path.write_text('{"doc_id": 1}\nnot json\n{"doc_id": 3}\n')
     with pytest.raises(CsrBenchError, match=r"samples.jsonl:2: malformed JSON line"):
         read_jsonl_records(path)
+
+
+def test_strict_reader_names_the_line(tmp_path):
+    from csr_bench.io import read_jsonl_objects
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"a": 1}\n\n{"b": 2}\n')
+    assert read_jsonl_objects(path) == [(1, {"a": 1}), (3, {"b": 2})]
+    path.write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(CsrBenchError, match=r"p.jsonl:2: expected a JSON object, got list"):
+        read_jsonl_objects(path)
+    path.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(CsrBenchError, match=r"p.jsonl:2: malformed JSON"):
+        read_jsonl_objects(path)
+    with pytest.raises(CsrBenchError, match=r"missing.jsonl: cannot read records"):
+        read_jsonl_objects(tmp_path / "missing.jsonl")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.io import read_jsonl_objects
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM
 from csr_bench.models.llava import pad_colour
 
@@ -68,17 +69,7 @@ def load_preferences(preferences: Sequence[dict] | Path | str) -> list[dict]:
         path = Path(preferences)
         if not path.is_file():
             raise CsrBenchError(f"preference file {path} does not exist")
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise CsrBenchError(f"{path}:{number}: not valid JSON ({exc})") from None
-            if not isinstance(record, dict):
-                raise CsrBenchError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
+        records = [record for _, record in read_jsonl_objects(path, "preferences")]
         if not records:
             raise CsrBenchError(f"preference file {path} holds no records: nothing to train on")
         return records

@@ -6,11 +6,11 @@ A samples.jsonl written by the evaluator is such a file. Imports no torch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.io import read_jsonl_objects
 from csr_bench.scorers import SCORERS, ScoringContext
 
 
@@ -18,22 +18,8 @@ def read_predictions(path: Path, required: tuple[str, ...]) -> list[tuple[int, d
     """(line number, record) for every line: a JSON object with ``prediction`` (a string) and the
     scorer's fields, or an error naming the line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CsrBenchError(f"{path}: cannot read predictions ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise CsrBenchError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise CsrBenchError(f"{path}:{number}: expected a JSON object")
+    for number, record in read_jsonl_objects(path, "predictions"):
         missing = [f for f in ("prediction", *required) if f not in record]
         if missing:
             raise CsrBenchError(f"{path}:{number}: missing field(s) {', '.join(missing)}")

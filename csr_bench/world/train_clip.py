@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -108,15 +108,11 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
     from open_clip.model import CLIP, set_model_preprocess_cfg
     from open_clip.transform import PreprocessCfg
 
-    from csr_bench.world.train_vlm import cpu_training_mode
+    from csr_bench.world.train_vlm import cpu_training_mode, with_knobs
 
     if not pairs:
         raise ValueError("no training pairs")
-    names = {f.name for f in fields(WorldClipConfig)}
-    unknown = sorted(set(knobs) - names)
-    if unknown:
-        raise TypeError(f"unknown training knob(s): {', '.join(unknown)}")
-    config = replace(config or WorldClipConfig(), **knobs)
+    config = with_knobs(WorldClipConfig, config, knobs)
     model_cfg, preprocess_cfg = model_config(config), preprocess_config(config)
     preprocess = _eval_transform(preprocess_cfg)
     tokenizer = open_clip.SimpleTokenizer(context_length=config.context_length)

@@ -203,6 +203,14 @@ def answer_loss(model, ids, mask, labels, pixels):
                            ignore_index=-100)
 
 
+def with_knobs(config_class, config, knobs: dict[str, Any]):
+    """``config`` (or the defaults) with keyword overrides; an unknown knob is an error, not ignored."""
+    unknown = sorted(set(knobs) - {f.name for f in fields(config_class)})
+    if unknown:
+        raise TypeError(f"unknown training knob(s): {', '.join(unknown)}")
+    return replace(config or config_class(), **knobs)
+
+
 def train_world_vlm(examples: Sequence[Example], corpus: Iterable[str] = (), *, seed: int = 0,
                     config: WorldVlmConfig | None = None,
                     log: Callable[[int, float], None] | None = None, **knobs: Any):
@@ -220,11 +228,7 @@ def train_world_vlm(examples: Sequence[Example], corpus: Iterable[str] = (), *, 
 
     if not examples:
         raise ValueError("no training examples")
-    names = {f.name for f in fields(WorldVlmConfig)}
-    unknown = sorted(set(knobs) - names)
-    if unknown:
-        raise TypeError(f"unknown training knob(s): {', '.join(unknown)}")
-    config = replace(config or WorldVlmConfig(), **knobs)
+    config = with_knobs(WorldVlmConfig, config, knobs)
 
     texts = list(corpus) + [text for _, question, answer in examples for text in (question, answer)]
     processor = build_world_processor(build_world_tokenizer(texts), config.image_size, config.patch_size)
