@@ -126,6 +126,26 @@ def test_reference_drops_short_and_junk_sentences_with_their_subtrees(junk_tree)
     assert select_pair(junk_tree, "paper", 0.9).chosen == "Ok."
 
 
+@pytest.mark.parametrize("mode", ["reference", "paper"])
+def test_an_end_of_sequence_after_the_period_completes_its_parent(mode):
+    """A model that ends "... mat.</s>" yields a last "sentence" with no text: the response is the
+    parent's, and the empty node is neither scored nor counted (else every response would be lost to
+    the reference's 4-character filter)."""
+    eos = [node("", beam=-0.01, img=0.5, logprob=-0.01, finished=True, depth=2) for _ in range(2)]
+    more = node(" It is black.", beam=-0.3, img=22, logprob=-2.0, finished=True, depth=2)
+    a = node(" A cat sits on a mat.", beam=-0.5, img=20, logprob=-3.0, children=[eos[0], more, eos[1]])
+    b = node(" A dog runs.", beam=-0.2, img=25, logprob=-1.0, children=[node("", finished=True, depth=2)])
+    candidate = tree(a, b)
+    paths = scored_paths(candidate, mode, 0.9)
+    assert [p.text for p in paths] == ["A cat sits on a mat.", "A cat sits on a mat. It is black.", "A dog runs."]
+    scores = calibrate(candidate, mode, 0.9)
+    assert id(eos[0]) not in scores and id(eos[1]) not in scores and id(more) in scores
+    if mode == "reference":  # "It is black." is an only child now: ranks 1/1; (A + 1) / 3 vs A / 2
+        assert paths[1].score == pytest.approx((scores[id(a)] + 1.0) / 3) and paths[0].score == pytest.approx(
+            scores[id(a)] / 2)
+    assert select_pair(candidate, mode, 0.9) is not None
+
+
 def test_text_filters_follow_the_reference():
     assert clip_text("  A black-and-white cat 😀 @home.\n") == "A blackandwhite cat  home."
     assert clip_text(" 3 dogs (#1 & #2) 'here' $5 ≥ €4 * π.") == "3 dogs (#1 & #2) 'here' $5  €4 * π."

@@ -102,8 +102,17 @@ def _ranks(nodes: Sequence[SentenceNode], key: Callable[[SentenceNode], float]) 
     return {id(node): (index + 1) / len(ordered) for index, node in enumerate(ordered)}
 
 
+def ends_response(node: SentenceNode) -> bool:
+    """A finished "sentence" with no text: the end-of-sequence token right after the previous
+    sentence's period. It is not a sentence to score; it marks its parent's response complete.
+    (The reference stops its sentence search at the period only, so its final call runs on past
+    the end-of-sequence token; csr-bench stops there and needs this rule instead.)"""
+    return node.finished and not clip_text(node.text)
+
+
 def _kept_children(children: Sequence[SentenceNode], mode: str) -> list[SentenceNode]:
-    return [c for c in children if kept_by_reference(c.text)] if mode == "reference" else list(children)
+    """The sentences that are scored: not response ends, and in reference mode the reference's filters."""
+    return [c for c in children if not ends_response(c) and (mode != "reference" or kept_by_reference(c.text))]
 
 
 def calibrate(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT_LAMBDA) -> dict[int, float]:
@@ -161,6 +170,8 @@ def scored_paths(tree: CandidateTree, mode: str = "reference", lam: float = DEFA
         if node.finished:
             found.append(summary(path))
             return  # construct.py's dfs stops at a final node
+        if any(ends_response(child) for child in node.children):  # several beams may end here: one response
+            found.append(summary(path))
         for child in _kept_children(node.children, mode):
             walk(child, path)
 
