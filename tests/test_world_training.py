@@ -25,7 +25,8 @@ CAPTIONS = [f"a {c} {s}." for c in COLOURS for s in SHAPES]
 QUESTION = "Describe the image."
 CORPUS = [QUESTION, "Is there a square in the image?"]
 TINY_VLM = dict(image_size=32, patch_size=8, vision_hidden=32, text_hidden=64, text_layers=2, text_heads=4,
-                text_kv_heads=2, batch_size=8, lr=3e-3, num_threads=1)
+                text_kv_heads=2, batch_size=8, lr=3e-3, num_threads=1, vision_pretrain_steps=20,
+                vision_pretrain_batch_size=16)
 
 
 def shape_image(colour: str, shape: str, rng: random.Random, size: int = 32) -> Image.Image:
@@ -149,6 +150,50 @@ def test_same_seed_same_weights():
     state_a, state_b, state_c = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert not all(torch.equal(state_a[k], state_c[k]) for k in state_a)
+
+
+def cells_of(examples) -> list[tuple[Image.Image, list[tuple[int, int, int]]]]:
+    """Every one of the 16 image tokens labelled with its image's (shape, colour, -): a crude but valid labelling."""
+    labels = []
+    for image, _, answer in examples:
+        _, colour, shape = answer.rstrip(".").split()
+        labels.append((image, [(SHAPES.index(shape) + 1, list(COLOURS).index(colour), 0)] * 16))
+    return labels
+
+
+CELL_CLASSES = (("",) + SHAPES, tuple(COLOURS), ("small",))
+
+
+def test_vision_warm_up_aligns_image_tokens_with_the_words_and_leaves_the_language_model_alone():
+    examples = toy_examples(32, seed=6)
+    knobs = dict(TINY_VLM, steps=0)
+    plain, _ = train_world_vlm(examples, CORPUS, seed=0, **dict(knobs, vision_pretrain_steps=0))
+    warmed, processor = train_world_vlm(examples, CORPUS, seed=0, image_cells=cells_of(examples),
+                                        cell_classes=CELL_CLASSES, **dict(knobs, vision_pretrain_steps=60))
+    before, after = plain.state_dict(), warmed.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("model.vision_tower.", "model.multi_modal_projector.")) for k in changed)
+    assert warmed.config.world_training["vision_pretrain_loss"] is not None
+
+    # a held-out image's tokens now point at its colour word's embedding rather than the other colour's
+    embeddings = warmed.get_input_embeddings().weight
+    red, blue = (embeddings[processor.tokenizer.convert_tokens_to_ids(f"{SPACE}{c}")] for c in ("red", "blue"))
+    held_out = toy_examples(8, seed=11)
+    pixels = encode_examples(held_out, processor).pixel_values
+    with torch.no_grad():
+        hidden = warmed.model.vision_tower(pixel_values=pixels, output_hidden_states=True).hidden_states[-1][:, 1:]
+        tokens = warmed.model.multi_modal_projector(hidden)  # what LLaVA puts in place of the <image> tokens
+    cosine = torch.nn.functional.cosine_similarity
+    right = sum(bool((cosine(t, red[None]) > cosine(t, blue[None])).float().mean() > 0.5) == ("red" in answer)
+                for t, (_, _, answer) in zip(tokens, held_out))
+    assert right == len(held_out)
+
+
+def test_epochs_set_the_length_when_steps_is_none():
+    losses: list[float] = []
+    train_world_vlm(toy_examples(10, seed=7), CORPUS, steps=None, epochs=2, log=lambda s, l: losses.append(l),
+                    **{k: v for k, v in TINY_VLM.items() if k != "batch_size"}, batch_size=4)
+    assert len(losses) == 6  # ceil(10 / 4) = 3 batches a pass
 
 
 def test_unknown_knob_is_refused():

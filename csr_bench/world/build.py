@@ -8,6 +8,13 @@ to ~/.cache/csr-bench):
   build.json   written last: what was built from what, and how long it took
 Everything is a deterministic function of the seed; a half-built world is rebuilt from its last
 finished part.
+
+Training the VLM takes longer than a default run should wait, so csr-bench ships the trained VLM
+of seed 0 with the default knobs (csr_bench/bundled/world-seed0/model, 3 MB of safetensors): a
+default build generates the data and trains the CLIP (under a minute) and copies the VLM.
+``csr-bench world build --train`` trains the VLM from scratch instead, with the same code and knobs
+(one thread: the same weights on the same machine); ``scripts/ship_world_checkpoints.py`` does that
+and refreshes the shipped copy.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -39,48 +47,118 @@ def world_dir(seed: int = 0) -> Path:
     return world_home() / f"world-v{WORLD_VERSION}-seed{seed}"
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "bundled"
+
+
+def shipped_dir(seed: int) -> Path:
+    return SHIPPED / f"world-seed{seed}"
+
+
+def shipped_vlm(seed: int, vlm: dict) -> Path | None:
+    """The shipped VLM checkpoint of ``seed`` if it was trained with exactly these knobs (else None)."""
+    folder = shipped_dir(seed)
+    try:
+        built = json.loads((folder / "build.json").read_text())
+    except (OSError, ValueError):
+        return None
+    from csr_bench.world import WORLD_VERSION
+
+    same = built.get("world_version") == WORLD_VERSION and built.get("vlm") == vlm
+    return folder / "model" if same and (folder / "model" / "config.json").is_file() else None
+
+
 def is_built(folder: Path) -> bool:
     return (Path(folder) / "build.json").is_file()
 
 
-def training_data(data: Path, seed: int, captions_per_image: int = 1, questions_per_image: int = 2):
-    """(VLM examples, CLIP pairs, corpus) from the world's train/train.jsonl.
+def choice_question(objects: list[dict], rng: random.Random) -> tuple[str, str]:
+    """A multiple-choice question about one object of a training scene, in LLaVA's letter format:
+    (prompt, letter). The model learns the format here; the world's SEED, MMBench and ScienceQA ask
+    the same kinds of questions about the evaluation scenes."""
+    from csr_bench.tasks.prompts import LETTER_SUFFIX, LETTERS
+    from csr_bench.world.scenes import CATEGORIES, COLOR_NAMES, POSITIONS
+
+    obj = rng.choice(objects)
+    present = {o["word"] for o in objects}
+    n = rng.choice((2, 3, 4))
+    kind = rng.choice(("identity", "color", "location", "count"))
+    if kind == "identity":
+        question, correct = "Which of the following objects is in the image?", obj["word"]
+        pool = sorted({c.word for c in CATEGORIES.values()} - present)
+    elif kind == "color":
+        question, correct, pool = f"What is the color of the {obj['word']}?", obj["color"], list(COLOR_NAMES)
+    elif kind == "location":
+        question, correct, pool = f"Where is the {obj['word']} in the image?", obj["position"], list(POSITIONS)
+    else:
+        question, correct, pool = "How many objects are there in the image?", str(len(objects)), list("12345")
+    options = [correct] + rng.sample([o for o in pool if o != correct], n - 1)
+    rng.shuffle(options)
+    listed = "\n".join(f"{LETTERS[i]}. {option}" for i, option in enumerate(options))
+    return f"{question}\n{listed}{LETTER_SUFFIX}", LETTERS[options.index(correct)]
+
+
+def training_data(data: Path, seed: int, captions_per_image: int = 1, questions_per_image: int = 2,
+                  existence_per_image: int = 1, choices_per_image: int = 1):
+    """(VLM examples, CLIP pairs, corpus, cell labels) from the world's train/train.jsonl.
 
     Each image gives detailed descriptions (under the reference's description questions and CHAIR's
     prompt, so the model describes whatever it is asked to) and short answers in LLaVA's
-    short-answer format; the CLIP learns from the caption sentences.
+    short-answer format: ``existence_per_image`` existence questions answered "Yes" and as many
+    answered "No" (an absent partner or another absent object), ``questions_per_image`` others
+    (colour, place, size, count, which object) and ``choices_per_image`` multiple-choice questions. The CLIP learns from the caption sentences. The cell
+    labels are (category, colour, size, place) per grid cell, for the vision warm-up.
     """
     from PIL import Image
 
     from csr_bench.csr.prompts import DESCRIPTION_QUESTIONS
+    from csr_bench.world.scenes import CATEGORIES, CATEGORY_NAMES, COLOR_NAMES, GRID, POSITIONS, SIZES
+    from csr_bench.world.train_vlm import IGNORE
 
     rng = random.Random(seed)
     questions = (DETAIL_PROMPT,) + DESCRIPTION_QUESTIONS
-    examples, pairs = [], []
+    examples, pairs, cells = [], [], []
     rows = [json.loads(line) for line in (data / "train" / "train.jsonl").read_text().splitlines()]
     for row in rows:
         with Image.open(data / "train" / row["image"]) as opened:
             image = opened.convert("RGB")
+        labels = [(0, IGNORE, IGNORE, cell) for cell in range(GRID * GRID)]  # empty cells: nothing, and where
+        for obj in row["objects"]:
+            cell = POSITIONS.index(obj["position"])
+            labels[cell] = (CATEGORY_NAMES.index(obj["category"]) + 1, COLOR_NAMES.index(obj["color"]),
+                            SIZES.index(obj["size"]), cell)
+        cells.append((image, labels))
         for caption in rng.sample(row["captions"], min(captions_per_image, len(row["captions"]))):
             examples.append((image, rng.choice(questions), caption))
-        for question, answer in rng.sample(row["qa"], min(questions_per_image, len(row["qa"]))):
+        yes = [qa for qa in row["qa"] if qa[0].startswith("Is there") and qa[1] == "Yes"]
+        no = [qa for qa in row["qa"] if qa[0].startswith("Is there") and qa[1] == "No"]
+        other = [qa for qa in row["qa"] if not qa[0].startswith("Is there")]
+        chosen = (rng.sample(yes, min(existence_per_image, len(yes))) + rng.sample(no, min(existence_per_image, len(no)))
+                  + rng.sample(other, min(questions_per_image, len(other))))
+        for question, answer in chosen:
             examples.append((image, question + SHORT_SUFFIX, answer))
+        for _ in range(choices_per_image):
+            examples.append((image, *choice_question(row["objects"], rng)))
         for text in row["captions"] + row["short_captions"]:
             pairs.extend((image, sentence.strip() + ".") for sentence in text.split(".") if sentence.strip())
     corpus = list(questions) + [SHORT_SUFFIX]
-    return examples, pairs, corpus
+    classes = (("",) + tuple(CATEGORIES[name].word for name in CATEGORY_NAMES), COLOR_NAMES, SIZES, POSITIONS)
+    return examples, pairs, corpus, (cells, classes)
 
 
-def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = False,
+def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = False, train: bool = False,
                 vlm: dict[str, Any] | None = None, clip: dict[str, Any] | None = None,
                 world: dict[str, Any] | None = None) -> Path:
-    """Build (or reuse) the world of ``seed``; ``vlm``/``clip``/``world`` override training and size knobs."""
+    """Build (or reuse) the world of ``seed``; ``vlm``/``clip``/``world`` override training and size knobs.
+
+    The VLM is copied from the shipped checkpoint when it matches the seed and knobs, unless ``train``
+    (then, and otherwise, it is trained here)."""
     from csr_bench.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()
     from csr_bench.world.benchmarks import write_world
     from csr_bench.world.train_clip import WorldClipConfig, save_world_clip, train_world_clip
-    from csr_bench.world.train_vlm import WorldVlmConfig, save_world_vlm, train_world_vlm
+    from csr_bench.world import train_vlm
+    from csr_bench.world.train_vlm import WorldVlmConfig, save_world_vlm
 
     folder = Path(folder) if folder is not None else world_dir(seed)
     if is_built(folder) and not force:
@@ -91,17 +169,29 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         log.info("world: generating scenes and benchmarks in %s", data)
         write_world(data, seed=seed, **(world or {}))
     timings["data_seconds"] = round(time.perf_counter() - started, 1)
-    examples, pairs, corpus = training_data(data, seed)
     vlm_config = WorldVlmConfig(**(vlm or {}))
     clip_config = WorldClipConfig(**(clip or {}))
+    shipped = None if train or world else shipped_vlm(seed, asdict(vlm_config))
+    if shipped is not None and not model_dir.is_dir():
+        log.info("world: using the shipped VLM of seed %d (train it here with `csr-bench world build --train`)", seed)
+        partial = model_dir.with_name("model.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(shipped, partial)
+        partial.replace(model_dir)
+        timings["vlm_source"] = f"shipped ({shipped})"
+    examples, pairs, corpus, cells = training_data(
+        data, seed, captions_per_image=vlm_config.captions_per_image, questions_per_image=vlm_config.questions_per_image,
+        existence_per_image=vlm_config.existence_per_image, choices_per_image=vlm_config.choices_per_image)
     if not (model_dir / "config.json").is_file():
         log.info("world: training the VLM on %d examples", len(examples))
         mark = time.perf_counter()
-        model, processor = train_world_vlm(examples, corpus, seed=seed, config=vlm_config)
+        model, processor = train_vlm.train_world_vlm(examples, corpus, seed=seed, config=vlm_config,
+                                           image_cells=cells[0], cell_classes=cells[1])
         partial = model_dir.with_name("model.partial")
         save_world_vlm(model, processor, partial)
         partial.replace(model_dir)
         timings["vlm_seconds"] = round(time.perf_counter() - mark, 1)
+        timings["vlm_source"] = "trained"
     if not clip_dir.is_dir():
         log.info("world: training the CLIP on %d sentence pairs", len(pairs))
         mark = time.perf_counter()
@@ -110,9 +200,11 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         save_world_clip(scorer, partial)
         partial.replace(clip_dir)
         timings["clip_seconds"] = round(time.perf_counter() - mark, 1)
+    from csr_bench.world import WORLD_VERSION
+
     atomic_write_json(folder / "build.json", {
-        "seed": seed, "examples": len(examples), "clip_pairs": len(pairs), "vlm": asdict(vlm_config),
-        "clip": asdict(clip_config), "world": world or {}, "seconds": round(time.perf_counter() - started, 1),
+        "world_version": WORLD_VERSION, "seed": seed, "examples": len(examples), "clip_pairs": len(pairs),
+        "vlm": asdict(vlm_config), "clip": asdict(clip_config), "world": world or {}, "seconds": round(time.perf_counter() - started, 1),
         **timings})
     log.info("world: built in %s", folder)
     return folder
