@@ -53,6 +53,24 @@ def test_same_seed_same_world_other_seed_another(tmp_path):
     assert sum(name.endswith(".png") for name in first) > 80
 
 
+def test_prompt_scenes_are_unlabelled_images_drawn_like_the_evaluation(tmp_path):
+    world = generate_world(seed=0, n_train=10, n_eval=400, n_prompt=400)
+    assert not {s.image_id for s in world.prompt} & {s.image_id for s in world.eval + world.train}
+    assert [s.objects for s in world.prompt] != [s.objects for s in world.eval]
+    assert abs(partner_rate(world.prompt) - partner_rate(world.eval)) < 0.08  # the same sampler
+    assert generate_world(seed=0, n_train=1, n_eval=1, n_prompt=3).prompt == world.prompt[:3]
+
+    small = generate_world(seed=0, n_train=4, n_eval=20, n_prompt=5)
+    sizes = BenchmarkSizes(pope_images_per_split=3, chair_images=3, mme_images=4, seed_questions=4,
+                           mmbench_questions=3, scienceqa_questions=3, gqa_questions=4, vizwiz_questions=3)
+    write_world_benchmarks(small, tmp_path, seed=0, sizes=sizes)
+    written = sorted(p.name for p in (tmp_path / "prompts").rglob("*") if p.is_file())
+    assert written == sorted(s.file_name for s in small.prompt)  # images only: no captions or answers
+    prompt_ids = {str(s.image_id) for s in small.prompt}
+    for path in tmp_path.rglob("*.json*"):  # no annotation, question or training row mentions them
+        assert not any(f'"image_id": {i}' in path.read_text() for i in prompt_ids), path
+
+
 def test_cooccurrence_prior_as_designed():
     world = generate_world(seed=0, n_train=2000, n_eval=400)
     train_rate, eval_rate = partner_rate(world.train), partner_rate(world.eval)

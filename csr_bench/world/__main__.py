@@ -17,13 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=3000)
     parser.add_argument("--n-eval", type=int, default=400)
     parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--n-prompt", type=int, default=1000, help="unlabelled CSR prompt images")
     args = parser.parse_args(argv)
     from csr_bench.world.benchmarks import write_world
 
     start = time.perf_counter()
     try:
         manifest = write_world(args.out, seed=args.seed, n_train=args.n_train, n_eval=args.n_eval,
-                               image_size=args.image_size)
+                               image_size=args.image_size, n_prompt=args.n_prompt)
     except (CsrBenchError, ValueError) as exc:
         print(f"csr-bench: error: {exc}", file=sys.stderr)
         return 2

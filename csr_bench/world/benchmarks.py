@@ -40,7 +40,7 @@ from csr_bench.world.text import NUMBER_WORDS, article, detailed_captions, qa_pa
 LETTERS = "ABCD"
 MME_SUFFIX = " Please answer yes or no."
 # Folders (and the manifest) this module writes under the root; nothing else is touched.
-OUTPUTS = ("world.json", "train", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz")
+OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class BenchmarkSizes:
     (the most the images allow is about 56%), with 20 images about 29%, at random about 5%."""
 
     pope_images_per_split: int = 40  # 6 questions per image and split: 720 questions (see above)
-    chair_images: int = 80
+    chair_images: int = 200  # CHAIR_S moves in steps of 0.5; about +-3.5 points of sampling noise at 50%
     mme_images: int = 60  # 2 questions each: 120 rows, a quarter of the images per category
     seed_questions: int = 100
     mmbench_questions: int = 30  # each with 3 rotated copies: 120 rows
@@ -407,7 +407,11 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     _write_jsonl(coco / "eval_scenes.jsonl",
                  [_scene_record(s, f"{eval_folder}/{s.file_name}") for s in world.eval])
 
-    counts: dict[str, int] = {"train_images": len(world.train), "eval_images": len(world.eval)}
+    for scene in world.prompt:  # images only: CSR's prompts
+        _place(root / "prompts" / "images" / scene.file_name, png_bytes(scene))
+
+    counts: dict[str, int] = {"train_images": len(world.train), "eval_images": len(world.eval),
+                              "prompt_images": len(world.prompt)}
     pope = build_pope(coco / "annotations" / f"instances_{eval_folder}.json", coco / eval_folder, root / "pope",
                       images_per_split=sizes.pope_images_per_split, seed=seed)
     counts["pope"] = pope["questions"]
@@ -436,7 +440,8 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
                         "partner": c.partner} for c in CATEGORIES.values()],
         "pairs": [list(p) for p in PAIRS], "colors": list(COLOR_NAMES), "positions": list(POSITIONS),
         "samplers": {split: asdict(config) for split, config in SAMPLERS.items()},
-        "partner_rate": {"train": partner_rate(world.train), "eval": partner_rate(world.eval)},
+        "partner_rate": {"train": partner_rate(world.train), "eval": partner_rate(world.eval),
+                         **({"prompt": partner_rate(world.prompt)} if world.prompt else {})},
         "prior_breaking_scenes": {"train": sum(s.breaks_prior for s in world.train),
                                   "eval": sum(s.breaks_prior for s in world.eval)},
         "cooccurrence_train": cooccurrence(world.train), "sizes": asdict(sizes), "counts": counts,
@@ -446,11 +451,11 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
 
 
 def write_world(root: Path, seed: int = 0, n_train: int = 3000, n_eval: int = 400, image_size: int = 96,
-                sizes: BenchmarkSizes | None = None) -> dict[str, Any]:
+                sizes: BenchmarkSizes | None = None, n_prompt: int = 1000) -> dict[str, Any]:
     """Generate the world of ``seed`` and write all of it under ``root``."""
     from csr_bench.world.scenes import generate_world
 
-    return write_world_benchmarks(generate_world(seed, n_train, n_eval, image_size), root, seed, sizes)
+    return write_world_benchmarks(generate_world(seed, n_train, n_eval, image_size, n_prompt), root, seed, sizes)
 
 
 __all__ = ["BenchmarkSizes", "OUTPUTS", "write_world", "write_world_benchmarks"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 GRID = 3
@@ -103,9 +103,12 @@ TRAIN_SAMPLER = SamplerConfig(pair_weights=(0.35, 0.65), partner_rate=0.85)
 # scenes in 10 show an object without its partner), yet partners still co-occur more than other
 # objects do, which POPE's adversarial split measures on the drawn images.
 EVAL_SAMPLER = SamplerConfig(pair_weights=(0.1, 0.4, 0.5), partner_rate=0.6, singles_first=True)
-SAMPLERS = {"train": TRAIN_SAMPLER, "eval": EVAL_SAMPLER}
-ID_BASE = {"train": 1, "eval": 500_001}  # COCO image ids: unique over both splits
-COCO_SPLIT = {"train": "train2014", "eval": "val2014"}  # as COCO names them: the builders read val2014
+# "prompt": unlabelled images for CSR's self-rewarding, drawn like the evaluation scenes but
+# distinct from them, as the paper's COCO train2014 prompts come from the distribution COCO val2014
+# is evaluated on (no caption, answer or annotation of them is used anywhere).
+SAMPLERS = {"train": TRAIN_SAMPLER, "eval": EVAL_SAMPLER, "prompt": EVAL_SAMPLER}
+ID_BASE = {"train": 1, "eval": 500_001, "prompt": 700_001}  # COCO image ids: unique over the splits
+COCO_SPLIT = {"train": "train2014", "eval": "val2014", "prompt": "unlabeled2017"}  # the builders read val2014
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class World:
     image_size: int
     train: list[Scene]
     eval: list[Scene]
+    prompt: list[Scene] = field(default_factory=list)
 
     def split(self, name: str) -> list[Scene]:
         if name not in SAMPLERS:
@@ -434,14 +438,15 @@ def sample_scene(seed: int, split: str, index: int, image_size: int = DEFAULT_IM
 
 
 def generate_world(seed: int = 0, n_train: int = 3000, n_eval: int = 400,
-                   image_size: int = DEFAULT_IMAGE_SIZE) -> World:
-    """Training and evaluation scenes of the world with this seed."""
+                   image_size: int = DEFAULT_IMAGE_SIZE, n_prompt: int = 0) -> World:
+    """Training, evaluation and (unlabelled) CSR prompt scenes of the world with this seed."""
     if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
         raise ValueError(f"image_size must be in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}], got {image_size}")
-    if n_train < 0 or n_eval < 0:
+    if min(n_train, n_eval, n_prompt) < 0:
         raise ValueError("scene counts must be >= 0")
-    if n_eval >= ID_BASE["eval"] - ID_BASE["train"] or n_train >= ID_BASE["eval"] - ID_BASE["train"]:
+    if max(n_train, n_eval, n_prompt) >= ID_BASE["prompt"] - ID_BASE["eval"]:
         raise ValueError("too many scenes for the image id ranges")
     return World(seed=seed, image_size=image_size,
                  train=[sample_scene(seed, "train", i, image_size) for i in range(n_train)],
-                 eval=[sample_scene(seed, "eval", i, image_size) for i in range(n_eval)])
+                 eval=[sample_scene(seed, "eval", i, image_size) for i in range(n_eval)],
+                 prompt=[sample_scene(seed, "prompt", i, image_size) for i in range(n_prompt)])
