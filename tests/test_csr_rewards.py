@@ -126,24 +126,30 @@ def test_reference_drops_short_and_junk_sentences_with_their_subtrees(junk_tree)
     assert select_pair(junk_tree, "paper", 0.9).chosen == "Ok."
 
 
-@pytest.mark.parametrize("mode", ["reference", "paper"])
-def test_an_end_of_sequence_after_the_period_completes_its_parent(mode):
-    """A model that ends "... mat.</s>" yields a last "sentence" with no text: the response is the
-    parent's, and the empty node is neither scored nor counted (else every response would be lost to
-    the reference's 4-character filter)."""
+def test_an_end_of_sequence_after_the_period_is_a_scored_final_node():
+    """A model that ends "... mat.</s>" yields a last node with no text. The reference's final node
+    there holds what follows the end-of-sequence token and is scored like a sentence; so is the
+    empty one here, though under 4 characters (else every cleanly ended response would be lost)."""
     eos = [node("", beam=-0.01, img=0.5, logprob=-0.01, finished=True, depth=2) for _ in range(2)]
     more = node(" It is black.", beam=-0.3, img=22, logprob=-2.0, finished=True, depth=2)
     a = node(" A cat sits on a mat.", beam=-0.5, img=20, logprob=-3.0, children=[eos[0], more, eos[1]])
-    b = node(" A dog runs.", beam=-0.2, img=25, logprob=-1.0, children=[node("", finished=True, depth=2)])
+    end_b = node("", beam=0.0, img=0.3, finished=True, depth=2)
+    b = node(" A dog runs.", beam=-0.2, img=25, logprob=-1.0, children=[end_b])
     candidate = tree(a, b)
-    paths = scored_paths(candidate, mode, 0.9)
-    assert [p.text for p in paths] == ["A cat sits on a mat.", "A cat sits on a mat. It is black.", "A dog runs."]
-    scores = calibrate(candidate, mode, 0.9)
-    assert id(eos[0]) not in scores and id(eos[1]) not in scores and id(more) in scores
-    if mode == "reference":  # "It is black." is an only child now: ranks 1/1; (A + 1) / 3 vs A / 2
-        assert paths[1].score == pytest.approx((scores[id(a)] + 1.0) / 3) and paths[0].score == pytest.approx(
-            scores[id(a)] / 2)
-    assert select_pair(candidate, mode, 0.9) is not None
+    scores = calibrate(candidate, "reference", 0.9)
+    # roots: a ranks last on both (1.0), b first (0.5). a's children by beam: eos0 1/3, eos1 2/3,
+    # more 1; by image: more 1/3, eos0 2/3, eos1 1. b's ending is an only child: 1.0.
+    assert scores[id(eos[0])] == pytest.approx(0.9 * 2 / 3 + 0.1 / 3)
+    assert scores[id(eos[1])] == pytest.approx(0.9 + 0.1 * 2 / 3)
+    assert scores[id(more)] == pytest.approx(0.9 / 3 + 0.1) and scores[id(end_b)] == pytest.approx(1.0)
+    paths = scored_paths(candidate, "reference", 0.9)
+    assert [p.text for p in paths] == ["A cat sits on a mat.", "A cat sits on a mat. It is black.",
+                                       "A cat sits on a mat.", "A dog runs."]
+    assert [p.score for p in paths] == pytest.approx(
+        [(1.0 + 0.63333) / 3, (1.0 + 0.4) / 3, (1.0 + 0.96667) / 3, (0.5 + 1.0) / 3], abs=1e-4)
+    pair = select_pair(candidate, "reference", 0.9)
+    assert (pair.chosen, pair.rejected) == ("A cat sits on a mat. It is black.", "A cat sits on a mat.")
+    assert [p.text for p in scored_paths(candidate, "paper", 0.9)] == [p.text for p in paths]
 
 
 def test_text_filters_follow_the_reference():

@@ -104,15 +104,22 @@ def _ranks(nodes: Sequence[SentenceNode], key: Callable[[SentenceNode], float]) 
 
 def ends_response(node: SentenceNode) -> bool:
     """A finished "sentence" with no text: the end-of-sequence token right after the previous
-    sentence's period. It is not a sentence to score; it marks its parent's response complete.
-    (The reference stops its sentence search at the period only, so its final call runs on past
-    the end-of-sequence token; csr-bench stops there and needs this rule instead.)"""
+    sentence's period."""
     return node.finished and not clip_text(node.text)
 
 
 def _kept_children(children: Sequence[SentenceNode], mode: str) -> list[SentenceNode]:
-    """The sentences that are scored: not response ends, and in reference mode the reference's filters."""
-    return [c for c in children if not ends_response(c) and (mode != "reference" or kept_by_reference(c.text))]
+    """The sentences that are scored: all (paper), or those that pass the reference's filters.
+
+    An end of the response right after a period (``ends_response``) is kept and scored like any
+    sentence, ranked among its siblings. The reference stops each call at the period only, so when
+    its model ends the response the call runs on past the end-of-sequence token and the final node
+    holds whatever follows it, which the reference scores as a sentence (CLIP rates such text low,
+    so ending is a low-ranked choice among the siblings). csr-bench stops at the end-of-sequence
+    token and scores the empty ending in its place; dropping it with the short-sentence filter
+    would lose every response that ends cleanly, and not counting it would make the path score
+    (the mean over sentences) favour stopping early."""
+    return [c for c in children if ends_response(c) or mode != "reference" or kept_by_reference(c.text)]
 
 
 def calibrate(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT_LAMBDA) -> dict[int, float]:
@@ -170,8 +177,6 @@ def scored_paths(tree: CandidateTree, mode: str = "reference", lam: float = DEFA
         if node.finished:
             found.append(summary(path))
             return  # construct.py's dfs stops at a final node
-        if any(ends_response(child) for child in node.children):  # several beams may end here: one response
-            found.append(summary(path))
         for child in _kept_children(node.children, mode):
             walk(child, path)
 
