@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
@@ -37,7 +38,8 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="results", help="output folder (default results/)")
     parser.add_argument("--run-name", help="run folder name under --output (default: from the model name)")
     parser.add_argument("--data-root", help="folder with local copies of the task data, or 'bundled' for the "
-                        "small data shipped with csr-bench (default: the hub dataset; bundled for tiny-llava)")
+                        "small data shipped with csr-bench (default: the hub dataset; the world's own data for "
+                        "world, bundled for tiny-llava)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda when available)")
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
@@ -55,9 +57,9 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     """Flags of the alignment method (CSR); names match CsrConfig, SearchConfig and DpoLoraConfig fields."""
     group = parser.add_argument_group("alignment method (CSR)")
     group.add_argument("--method", default="csr", help="alignment method (default csr)")
-    group.add_argument("--prompts", type=_positive, help="prompts per iteration (default: all)")
+    group.add_argument("--prompts", type=_positive, help="prompts per iteration (default: all; 512 for world)")
     group.add_argument("--prompt-source", help="image folder, or the reference's CSR-Prompt-Dataset JSON "
-                       "(default: bundled images for tiny-llava)")
+                       "(default: the world's training images for world, bundled images for tiny-llava)")
     group.add_argument("--prompt-images", help="image folder of --prompt-source JSON (e.g. COCO train2014)")
     group.add_argument("--prompt-seed", type=int, help="seed of the prompt sample (default 0)")
     group.add_argument("--calibration", choices=["reference", "paper"],
@@ -74,29 +76,33 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-length", type=_positive,
                        help="characters (prompt + response) at which a response ends (default 1024)")
     group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
-    group.add_argument("--learning-rate", type=float, help="DPO learning rate (default 1e-7)")
+    group.add_argument("--loss-type", help="trl DPO loss, or several combined with equal weights (default sigmoid; "
+                       "'sigmoid,sft' adds the NLL of the chosen responses, RPO)")
+    group.add_argument("--learning-rate", type=float, help="DPO learning rate (default 1e-7; 1e-4 for world)")
     group.add_argument("--num-epochs", type=float, help="DPO epochs (default 1)")
     group.add_argument("--dpo-batch-size", type=_positive, help="DPO batch size per device (default 1)")
-    group.add_argument("--lora-r", type=_positive, help="LoRA rank (default 128)")
-    group.add_argument("--lora-alpha", type=_positive, help="LoRA alpha (default 256)")
+    group.add_argument("--lora-r", type=_positive, help="LoRA rank (default 128; 16 for world)")
+    group.add_argument("--lora-alpha", type=_positive, help="LoRA alpha (default 256; 32 for world)")
     group.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
     group.add_argument("--lora-targets", type=_task_list, metavar="NAMES",
                        help="comma-separated module names for LoRA (default: every linear layer of the language model)")
 
 
 def _csr_config_from_args(args: argparse.Namespace):
-    from csr_bench.csr.method import CsrConfig
+    """The model's CSR defaults (``default_csr_config``) with every CSR flag given on top."""
     from csr_bench.csr.search import SearchConfig
     from csr_bench.csr.training import DpoLoraConfig
+    from csr_bench.models.registry import DEFAULT_MODEL
+    from csr_bench.run import default_csr_config
 
     values = vars(args).copy()
     values["batch_size"] = values.pop("dpo_batch_size", None)  # --batch-size is the evaluation's
     namespace = argparse.Namespace(**values)
     if namespace.num_beams is not None:  # one beam per group, as the reference, unless told otherwise
         namespace.num_beam_groups = namespace.num_beams
-    return CsrConfig(**{**vars(_config_from_args(CsrConfig, namespace)),
-                        "search": _config_from_args(SearchConfig, namespace),
-                        "training": _config_from_args(DpoLoraConfig, namespace)})
+    base = default_csr_config(getattr(args, "model", None) or DEFAULT_MODEL)
+    return replace(base, **_given(base, namespace), search=replace(base.search, **_given(SearchConfig, namespace)),
+                   training=replace(base.training, **_given(DpoLoraConfig, namespace)))
 
 
 def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
@@ -121,10 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[quiet], help="the main job: evaluate, then CSR iterations, on one model",
                               description="Evaluate the model (iteration 0) and run CSR iterations. With no "
-                              "--model it runs offline on the embedded tiny model and bundled data.")
-    run.add_argument("--model", default=None, help="model name or checkpoint folder (default: tiny-llava)")
-    run.add_argument("--iterations", type=int, default=0, help="CSR iterations after iteration 0 (default 0)")
-    run.add_argument("--tasks", type=_task_list, default=None, help="comma-separated tasks (default: pope)")
+                              "--model it runs offline on the embedded world: its tiny VLM (built on first use), "
+                              "its CLIP and every world benchmark.")
+    run.add_argument("--model", default=None, help="model name or checkpoint folder (default: world)")
+    run.add_argument("--iterations", type=int, default=None,
+                     help="CSR iterations after iteration 0 (default 3; 0: evaluate only)")
+    run.add_argument("--tasks", type=_task_list, default=None,
+                     help="comma-separated tasks (default: every world task for the world, else pope)")
     _add_evaluation_options(run)
     _add_csr_options(run)
 
@@ -157,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("action", choices=["build", "path"], help="build it (once), or print where it is")
     world.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     world.add_argument("--force", action="store_true", help="rebuild even if already built")
+    world.add_argument("--train", action="store_true",
+                       help="train the VLM and CLIP here instead of copying the shipped checkpoints (seed 0)")
 
     tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
@@ -166,13 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _given(config_class, args: argparse.Namespace) -> dict:
+    """The flags that were given (not None) among ``config_class``'s fields of the same names."""
+    from dataclasses import fields
+
+    return {f.name: getattr(args, f.name) for f in fields(config_class) if getattr(args, f.name, None) is not None}
+
+
 def _config_from_args(config_class, args: argparse.Namespace):
     """Build an EvalConfig/RunConfig from the parsed flags of the same names; unset flags keep
     the dataclass defaults (so `run` with no --model gets the embedded default)."""
-    from dataclasses import fields
-
-    values = {f.name: getattr(args, f.name) for f in fields(config_class) if getattr(args, f.name, None) is not None}
-    return config_class(**values)
+    return config_class(**_given(config_class, args))
 
 
 def _print_summary(results: dict) -> None:
@@ -221,7 +236,7 @@ def cmd_world(args: argparse.Namespace) -> int:
 
     folder = world_dir(args.seed)
     if args.action == "build":
-        build_world(args.seed, folder, force=args.force)
+        build_world(args.seed, folder, force=args.force, train=args.train)
     elif not is_built(folder):
         raise CsrBenchError(f"the world of seed {args.seed} is not built yet (csr-bench world build); it goes to {folder}")
     print(folder)
@@ -265,6 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run(config)
     for results in outcome["iterations"]:
         _print_summary(results)
+    print(f"\niterations ({outcome['run_dir']}/iterations.md):\n{outcome['table']}")
     return 0
 
 

@@ -6,14 +6,14 @@ evaluate it. Every stage resumes: rerunning the same command after a crash skips
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from csr_bench.alignment import IterationInput, get_method
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import iteration_dir
-from csr_bench.io import atomic_write_json
+from csr_bench.io import atomic_write_json, atomic_write_text
 from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
 from csr_bench.progress import get_logger
 
@@ -27,10 +27,15 @@ class RunConfig(EvalConfig):
     """An evaluation config plus the iterations; the model defaults to the embedded one."""
 
     model: str = DEFAULT_MODEL
-    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_RUN_TASKS))
-    iterations: int = 0
+    tasks: list[str] | None = None  # None: the model's default tasks (the world: all of its tasks)
+    iterations: int = 3  # the paper's three CSR iterations
     method: str = "csr"
     method_config: object | None = None  # e.g. a CsrConfig; None: the method's defaults for this model
+
+    def __post_init__(self) -> None:
+        if self.tasks is None:
+            spec = resolve_model(self.model)
+            self.tasks = list(spec.default_tasks or DEFAULT_RUN_TASKS)
 
     def eval_config(self, iteration: int, model: str | None = None, data_root: str | None = None,
                     run_name: str | None = None) -> EvalConfig:
@@ -69,6 +74,18 @@ def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
     return str(path.resolve()) if path.is_dir() else config.model
 
 
+def default_csr_config(model: str):
+    """The CsrConfig a model runs with when no flag says otherwise: the reference's defaults, with
+    the model's own ``csr_defaults`` on top."""
+    from csr_bench.csr.method import CsrConfig
+
+    overrides = dict(resolve_model(model).csr_defaults)
+    config = CsrConfig()
+    nested = {name: replace(getattr(config, name), **overrides.pop(name)) for name in ("search", "training")
+              if name in overrides}
+    return replace(config, **overrides, **nested)
+
+
 def _method(config: RunConfig):
     if config.method != "csr":
         return get_method(config.method, config=config.method_config, device=config.device)
@@ -76,13 +93,13 @@ def _method(config: RunConfig):
     from csr_bench.tasks.data import BUNDLED_DATA_ROOT
 
     spec = resolve_model(config.model)
-    csr = config.method_config or CsrConfig()
+    csr = config.method_config or default_csr_config(config.model)
     if csr.prompt_source is None and spec.default_prompt_source == "bundled":
         csr.prompt_source = str(BUNDLED_DATA_ROOT / "pope" / "images")
-    if csr.prompt_source is None and spec.default_prompt_source == "world":  # the world's training scenes
+    if csr.prompt_source is None and spec.default_prompt_source == "world":  # the world's unlabelled prompt images
         from csr_bench.world.build import require_built
 
-        csr.prompt_source = str(require_built() / "data" / "train" / "images")
+        csr.prompt_source = str(require_built() / "data" / "prompts" / "images")
     if csr.clip_model == CsrConfig.clip_model and spec.clip_model != CsrConfig.clip_model:
         csr.clip_model, csr.clip_pretrained = spec.clip_model, spec.clip_pretrained
     return get_method("csr", config=csr, device=config.device)
@@ -118,4 +135,8 @@ def run(config: RunConfig) -> dict:
                         **({"model": f"iter_{k}/model", "method": f"iter_{k}/csr"} if k else {})}
                        for k in range(config.iterations + 1)],
     })
-    return {"run_dir": str(run_dir), "iterations": iterations}
+    from csr_bench.reporting.iteration_table import format_iteration_table, iteration_rows
+
+    table = format_iteration_table(iteration_rows(run_dir))
+    atomic_write_text(run_dir / "iterations.md", table + "\n")
+    return {"run_dir": str(run_dir), "iterations": iterations, "table": table}

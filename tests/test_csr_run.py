@@ -21,7 +21,7 @@ def _lines(path: Path) -> list[dict]:
 
 
 def test_two_csr_iterations_write_every_stage(tmp_path):
-    result = run_cli("run", "--iterations", "2", "--output", str(tmp_path), *QUICK, check=True)
+    result = run_cli("run", "--model", "tiny-llava", "--iterations", "2", "--output", str(tmp_path), *QUICK, check=True)
     run_dir = tmp_path / "tiny-llava"
     for k in (1, 2):
         iteration = run_dir / f"iter_{k}"
@@ -46,7 +46,7 @@ def test_two_csr_iterations_write_every_stage(tmp_path):
 
 
 def test_killed_run_resumes_at_the_stage_it_reached(tmp_path):
-    args = ["run", "--iterations", "1", *QUICK]
+    args = ["run", "--model", "tiny-llava", "--iterations", "1", *QUICK]
     run_cli(*args, "--output", str(tmp_path / "reference"), check=True)
 
     out = tmp_path / "crashed"

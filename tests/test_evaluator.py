@@ -160,15 +160,17 @@ def test_saved_llava15_checkpoint_evaluates_through_model_dir(tmp_path, tiny_che
     assert _predictions(tmp_path / "tiny-llava15") == _predictions(tmp_path / "tiny-llava")
 
 
-def test_run_without_a_model_uses_the_embedded_default(tmp_path):
-    result = run_cli("run", "--output", str(tmp_path), "--limit", "6", "--quiet", check=True)
+def test_run_with_no_iterations_only_evaluates(tmp_path):
+    result = run_cli("run", "--model", "tiny-llava", "--iterations", "0", "--output", str(tmp_path), "--limit", "6",
+                     "--quiet", check=True)
     run_dir = tmp_path / "tiny-llava"
     assert (run_dir / "iter_0" / "results.json").is_file()
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["config"]["model"] == "tiny-llava" and manifest["iterations"][0]["iteration"] == 0
-    assert "pope" in result.stdout
-    assert_one_line_error(run_cli("run", "--output", str(tmp_path), "--iterations", "-1"), "--iterations")
-    assert_one_line_error(run_cli("run", "--output", str(tmp_path), "--iterations", "1", "--method", "povid"),
+    assert "pope" in result.stdout and not (run_dir / "iter_1").exists()
+    assert_one_line_error(run_cli("run", "--model", "tiny-llava", "--output", str(tmp_path), "--iterations", "-1"),
+                          "--iterations")
+    assert_one_line_error(run_cli("run", "--model", "tiny-llava", "--output", str(tmp_path), "--method", "povid"),
                           "unknown --method povid")
 
 

@@ -1,5 +1,6 @@
-"""The embedded world end to end: a small build (data, VLM, CLIP), then `csr-bench run --model
-world` with a CSR iteration that uses the world's own CLIP and benchmarks."""
+"""The embedded world end to end: a small build (data, VLM, CLIP), then `csr-bench run` with no
+model named, which is the world: a CSR iteration with the world's own CLIP, CSR defaults and every
+world benchmark."""
 
 import json
 import os
@@ -16,7 +17,7 @@ def world_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     old = os.environ.get("CSR_BENCH_HOME")
     os.environ["CSR_BENCH_HOME"] = str(home)
-    build_world(0, world_dir(0), world={"n_train": 60, "n_eval": 60}, vlm={"steps": 20, "batch_size": 16},
+    build_world(0, world_dir(0), world={"n_train": 60, "n_eval": 60, "n_prompt": 12}, vlm={"steps": 20, "batch_size": 16, "vision_pretrain_steps": 10},
                 clip={"steps": 20})
     yield home
     if old is None:
@@ -26,7 +27,7 @@ def world_home(tmp_path_factory):
 
 
 def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
-    folder = world_home / "world-v1-seed0"
+    folder = world_home / "world-v2-seed0"
     built = json.loads((folder / "build.json").read_text())
     assert built["seed"] == 0 and built["examples"] > 0 and built["clip_pairs"] > 0
     assert list((folder / "model").glob("*.safetensors")) and (folder / "clip").is_dir()
@@ -37,18 +38,26 @@ def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
     assert_one_line_error(run_cli("world", "path", "--seed", "3"), "not built yet")
 
 
-def test_csr_run_on_the_world(world_home, tmp_path):
-    run_cli("run", "--model", "world", "--iterations", "1", "--prompts", "2", "--tasks", "pope,chair",
-            "--limit", "6", "--max-sentences", "2", "--sentence-max-new-tokens", "6", "--max-new-tokens", "8",
-            "--output", str(tmp_path), "--quiet", check=True)
+def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
+    from csr_bench.models.registry import WORLD_CSR_DEFAULTS, WORLD_TASKS
+
+    result = run_cli("run", "--iterations", "1", "--prompts", "2", "--limit", "4", "--max-sentences", "2",
+                     "--sentence-max-new-tokens", "6", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",
+                     check=True)
     run_dir = tmp_path / "world"
+    table = (run_dir / "iterations.md").read_text()
+    assert table.strip() in result.stdout and "CHAIR_S" in table and len(table.strip().splitlines()) == 4
     results = json.loads((run_dir / "iter_1" / "results.json").read_text())
+    assert set(results["results"]) == set(WORLD_TASKS)
     assert {"chair_s", "chair_i"} <= set(results["results"]["chair"]["metrics"])
-    assert results["results"]["pope"]["data_source"].startswith("local:") and "world-v1-seed0" in \
+    assert results["results"]["pope"]["data_source"].startswith("local:") and "world-v2-seed0" in \
         results["results"]["pope"]["data_source"]
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["config"]["method_config"]["clip_model"] == "world"
-    assert "train/images" in manifest["config"]["method_config"]["prompt_source"]
+    method = manifest["config"]["method_config"]
+    assert manifest["config"]["model"] == "world" and method["clip_model"] == "world"
+    assert method["training"]["learning_rate"] == WORLD_CSR_DEFAULTS["training"]["learning_rate"]  # the world's
+    assert method["prompts"] == 2 and method["lam"] == 0.9  # a flag; the reference's
+    assert method["prompt_source"].endswith("prompts/images")  # unlabelled images, not the training ones
     pairs = (run_dir / "iter_1" / "csr" / "preferences.jsonl").read_text().splitlines()
     summary = json.loads((run_dir / "iter_1" / "csr" / "summary.json").read_text())
     assert len(pairs) + len(summary["skipped"]) == 2

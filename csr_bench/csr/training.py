@@ -57,7 +57,7 @@ class DpoLoraConfig:
     """DPO + LoRA hyper-parameters; the defaults are the reference's (``scripts/run_train.sh``)."""
 
     beta: float = 0.1
-    loss_type: str = "sigmoid"
+    loss_type: str = "sigmoid"  # trl's loss name; "sigmoid,sft" adds the chosen responses' NLL (RPO), equal weights
     learning_rate: float = 1e-7
     num_epochs: float = 1
     batch_size: int = 1
@@ -227,7 +227,7 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
     trainer_dir = output_dir / TRAINER_DIR
     args = DPOConfig(
         output_dir=str(trainer_dir),
-        beta=config.beta, loss_type=[config.loss_type],
+        beta=config.beta, loss_type=[name.strip() for name in config.loss_type.split(",")],
         learning_rate=config.learning_rate, num_train_epochs=config.num_epochs,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,

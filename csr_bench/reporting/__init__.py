@@ -1,0 +1,1 @@
+"""Reporting: what a finished run is turned into for people (tables today)."""
