@@ -1,6 +1,6 @@
-"""The embedded world end to end: a small build (data, VLM, CLIP), then `csr-bench run` with no
-model named, which is the world: a CSR iteration with the world's own CLIP, CSR defaults and every
-world benchmark."""
+"""The embedded world end to end: a default build (data, the shipped VLM, a briefly trained CLIP),
+then `csr-bench run` with no model named, which is the world: a CSR iteration with the world's own
+CLIP, prompt images, CSR defaults and every world benchmark."""
 
 import json
 import os
@@ -17,8 +17,7 @@ def world_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     old = os.environ.get("CSR_BENCH_HOME")
     os.environ["CSR_BENCH_HOME"] = str(home)
-    build_world(0, world_dir(0), world={"n_train": 60, "n_eval": 60, "n_prompt": 12}, vlm={"steps": 20, "batch_size": 16, "vision_pretrain_steps": 10},
-                clip={"steps": 20})
+    build_world(0, world_dir(0), clip={"steps": 20})  # the default world, with the shipped VLM
     yield home
     if old is None:
         os.environ.pop("CSR_BENCH_HOME")
@@ -41,8 +40,8 @@ def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
 def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     from csr_bench.models.registry import WORLD_CSR_DEFAULTS, WORLD_TASKS
 
-    result = run_cli("run", "--iterations", "1", "--prompts", "2", "--limit", "4", "--max-sentences", "2",
-                     "--sentence-max-new-tokens", "6", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",
+    result = run_cli("run", "--iterations", "1", "--prompts", "3", "--limit", "4", "--max-sentences", "3",
+                     "--sentence-max-new-tokens", "12", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",
                      check=True)
     run_dir = tmp_path / "world"
     table = (run_dir / "iterations.md").read_text()
@@ -56,8 +55,8 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     method = manifest["config"]["method_config"]
     assert manifest["config"]["model"] == "world" and method["clip_model"] == "world"
     assert method["training"]["learning_rate"] == WORLD_CSR_DEFAULTS["training"]["learning_rate"]  # the world's
-    assert method["prompts"] == 2 and method["lam"] == 0.9  # a flag; the reference's
+    assert method["prompts"] == 3 and method["lam"] == 0.9  # a flag; the reference's
     assert method["prompt_source"].endswith("prompts/images")  # unlabelled images, not the training ones
     pairs = (run_dir / "iter_1" / "csr" / "preferences.jsonl").read_text().splitlines()
     summary = json.loads((run_dir / "iter_1" / "csr" / "summary.json").read_text())
-    assert len(pairs) + len(summary["skipped"]) == 2
+    assert pairs and len(pairs) + len(summary["skipped"]) == 3
