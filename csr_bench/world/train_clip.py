@@ -108,7 +108,7 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
     from open_clip.model import CLIP, set_model_preprocess_cfg
     from open_clip.transform import PreprocessCfg
 
-    from csr_bench.world.train_vlm import cpu_training_mode, with_knobs
+    from csr_bench.world.train_vlm import cpu_training_mode, shuffled_batches, warmup_cosine, with_knobs
 
     if not pairs:
         raise ValueError("no training pairs")
@@ -141,13 +141,7 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
 
     n = len(pairs)
     batch_size = min(config.batch_size, n)
-    total, warmup = config.steps, max(1, round(config.warmup * config.steps))
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    total = config.steps
 
     def decays(name: str, p: torch.Tensor) -> bool:
         return p.ndim >= 2 and "embedding" not in name and "logit_scale" not in name
@@ -157,16 +151,13 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
         [{"params": [p for name, p in params if decays(name, p)], "weight_decay": config.weight_decay},
          {"params": [p for name, p in params if not decays(name, p)], "weight_decay": 0.0}],
         lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    generator = torch.Generator().manual_seed(seed)
-    order: list[int] = []
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, config.warmup, config.min_lr_ratio))
+    batches = shuffled_batches(n, batch_size, torch.Generator().manual_seed(seed))
 
     model.train()
     with cpu_training_mode(config.num_threads):
-        for step in range(total):
-            if len(order) < batch_size:
-                order += torch.randperm(n, generator=generator).tolist()
-            batch, order = torch.tensor(order[:batch_size]), order[batch_size:]
+        for step, indices in zip(range(total), batches):
+            batch = torch.tensor(indices)
             images, texts = image_of[batch], text_of[batch]
             positive = (images[:, None] == images[None, :]) | (texts[:, None] == texts[None, :])
             target = positive.float() / positive.sum(-1, keepdim=True)  # a symmetric relation: one target for both

@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from csr_bench.models.conversation import llava_v1_prompt
 
@@ -226,6 +226,32 @@ def answer_loss(model, ids, mask, labels, pixels):
                            ignore_index=-100)
 
 
+def warmup_cosine(total: int, warmup_fraction: float, min_lr_ratio: float) -> Callable[[int], float]:
+    """LR multiplier per step: linear warm-up over ``warmup_fraction`` of ``total``, then cosine decay to
+    ``min_lr_ratio`` (for ``LambdaLR``; both world trainers use it)."""
+    warmup = max(1, round(warmup_fraction * total))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return schedule
+
+
+def shuffled_batches(n: int, batch_size: int, generator) -> Iterator[list[int]]:
+    """Endless batches of indices: seeded permutations of range(n) laid end to end, cut every ``batch_size``."""
+    import torch
+
+    order: list[int] = []
+    while True:
+        if len(order) < batch_size:
+            order += torch.randperm(n, generator=generator).tolist()
+        batch, order = order[:batch_size], order[batch_size:]
+        yield batch
+
+
 def with_knobs(config_class, config, knobs: dict[str, Any]):
     """``config`` (or the defaults) with keyword overrides; an unknown knob is an error, not ignored."""
     unknown = sorted(set(knobs) - {f.name for f in fields(config_class)})
@@ -344,13 +370,6 @@ def train_world_vlm(examples: Sequence[Example], corpus: Iterable[str] = (), *, 
     batch_size = min(config.batch_size, n)
     per_epoch = math.ceil(n / batch_size)
     total = config.steps if config.steps is not None else max(1, round(config.epochs * per_epoch))
-    warmup = max(1, round(config.warmup * total))
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     groups: dict[tuple[bool, bool], list] = {}
     for name, parameter in model.named_parameters():
@@ -363,16 +382,12 @@ def train_world_vlm(examples: Sequence[Example], corpus: Iterable[str] = (), *, 
         [{"params": params, "lr": config.lr * (config.vision_lr_scale if visual else 1.0),
           "weight_decay": config.weight_decay if decays else 0.0} for (visual, decays), params in sorted(groups.items())],
         lr=config.lr, betas=(0.9, 0.98))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    generator = torch.Generator().manual_seed(seed)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, config.warmup, config.min_lr_ratio))
+    batches = shuffled_batches(n, batch_size, torch.Generator().manual_seed(seed))
     pad_id = processor.tokenizer.pad_token_id
-    order: list[int] = []
     model.train()
     with cpu_training_mode(config.num_threads):
-        for step in range(total):
-            if len(order) < batch_size:
-                order += torch.randperm(n, generator=generator).tolist()
-            indices, order = order[:batch_size], order[batch_size:]
+        for step, indices in zip(range(total), batches):
             loss = answer_loss(model, *_batch(encoded, indices, pad_id))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
