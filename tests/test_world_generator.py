@@ -9,8 +9,8 @@ import pytest
 from csr_bench.errors import CsrBenchError
 from csr_bench.world import WORLD_VERSION, BenchmarkSizes, generate_world, png_bytes, write_world_benchmarks
 from csr_bench.world.coco import captions, instances
-from csr_bench.world.scenes import (CATEGORIES, COCO_SPLIT, GRID, PAIRS, POSITION_PHRASES, cooccurrence,
-                                   partner_rate)
+from csr_bench.world.scenes import (CATEGORIES, COCO_SPLIT, GRID, PAIR_FREQUENCY, PAIRS, POSITION_PHRASES,
+                                   SIZE_FRACTION, cooccurrence, partner_rate)
 from csr_bench.world.text import coco_captions, detailed_caption, qa_pairs
 
 SIZES = BenchmarkSizes(pope_images_per_split=30, chair_images=20, mme_images=16, seed_questions=16,
@@ -95,6 +95,39 @@ def test_cooccurrence_prior_as_designed():
             assert bx // cell_side == obj.column and by // cell_side == obj.row
     assert {len(s.objects) for s in world.train} == {1, 2, 3, 4}
     assert {o.color for s in world.train for o in s.objects} == {"red", "green", "blue", "yellow", "purple", "pink"}
+
+
+def test_frequency_prior_and_tiny_objects_as_designed():
+    world = generate_world(seed=0, n_train=3000, n_eval=400)
+    for scenes in (world.train, world.eval):  # the same frequencies in every split, as in COCO
+        share = {pair: sum(s.has(pair[0]) or s.has(pair[1]) for s in scenes) / len(scenes) for pair in PAIRS}
+        rare = max(share[p] for p in PAIRS if PAIR_FREQUENCY[p] == 1.0)
+        assert share[("fork", "knife")] > 2 * rare and share[("cup", "spoon")] > 1.7 * rare, share
+        assert share[("fork", "knife")] > share[("dog", "sports ball")] > share[("laptop", "mouse")], share
+    objects = [o for s in world.train for o in s.objects]
+    tiny = [o for o in objects if o.size == "tiny"]
+    assert 0.28 <= len(tiny) / len(objects) <= 0.38  # one size in three
+    cell_side = 96 // GRID
+    for obj in tiny:  # a few pixels across, anywhere in the cell
+        assert max(obj.bbox[2], obj.bbox[3]) <= round(SIZE_FRACTION["tiny"] * cell_side) <= 10
+    assert max(o.bbox[2] for o in objects if o.size == "large") > 2.5 * max(o.bbox[2] for o in tiny)
+    assert len({o.box[:2] for o in tiny if o.cell == 4}) > 100  # placed at many offsets
+
+
+def test_pope_popular_split_asks_for_the_frequent_objects(tmp_path):
+    # at the default size: popular ranks the objects by their count in the drawn images
+    sizes = BenchmarkSizes(chair_images=5, mme_images=4, seed_questions=4, mmbench_questions=3,
+                           scienceqa_questions=3, gqa_questions=4, vizwiz_questions=3)
+    write_world_benchmarks(generate_world(seed=0, n_train=10, n_eval=400), tmp_path, sizes=sizes)
+    rows = [json.loads(line) for line in (tmp_path / "pope" / "pope.jsonl").read_text().splitlines()]
+    frequent = {name for pair, weight in PAIR_FREQUENCY.items() if weight >= 2 for name in pair}  # 6 of 14
+
+    def frequent_negatives(split):
+        negatives = [r["question"] for r in rows if r["category"] == split and r["answer"] == "no"]
+        return sum(any(f"a {name} in" in q or f"an {name} in" in q for name in frequent) for q in negatives) / len(negatives)
+
+    assert frequent_negatives("popular") >= 0.9 and frequent_negatives("random") <= 0.6, \
+        (frequent_negatives("popular"), frequent_negatives("random"))
 
 
 def test_text_follows_the_scene(world):

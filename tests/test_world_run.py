@@ -26,7 +26,9 @@ def world_home(tmp_path_factory):
 
 
 def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
-    folder = world_home / "world-v2-seed0"
+    from csr_bench.world import WORLD_VERSION
+
+    folder = world_home / f"world-v{WORLD_VERSION}-seed0"
     built = json.loads((folder / "build.json").read_text())
     assert built["seed"] == 0 and built["examples"] > 0 and built["clip_pairs"] > 0
     assert list((folder / "model").glob("*.safetensors")) and (folder / "clip").is_dir()
@@ -49,8 +51,8 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     results = json.loads((run_dir / "iter_1" / "results.json").read_text())
     assert set(results["results"]) == set(WORLD_TASKS)
     assert {"chair_s", "chair_i"} <= set(results["results"]["chair"]["metrics"])
-    assert results["results"]["pope"]["data_source"].startswith("local:") and "world-v2-seed0" in \
-        results["results"]["pope"]["data_source"]
+    assert results["results"]["pope"]["data_source"].startswith("local:") and \
+        str(world_home / "world-v") in results["results"]["pope"]["data_source"]
     manifest = json.loads((run_dir / "run.json").read_text())
     method = manifest["config"]["method_config"]
     assert manifest["config"]["model"] == "world" and method["clip_model"] == "world"

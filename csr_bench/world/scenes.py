@@ -38,8 +38,11 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "red": (214, 39, 40), "green": (44, 160, 44), "blue": (31, 90, 210),
     "yellow": (240, 200, 20), "purple": (148, 80, 189), "pink": (245, 130, 190)}
 COLOR_NAMES = tuple(COLORS)
-SIZES = ("small", "large")
-SIZE_FRACTION = {"small": 0.56, "large": 0.94}  # of a grid cell's side
+SIZES = ("tiny", "small", "large")
+# Of a grid cell's side. A tiny object is a few pixels across, anywhere in its cell: its colour is
+# plain to see, its kind is not (as for COCO's many small objects), and a model that cannot tell
+# falls back on what usually comes with the objects it can see.
+SIZE_FRACTION = {"tiny": 0.3, "small": 0.56, "large": 0.94}
 BACKGROUND = (236, 234, 226)
 
 
@@ -59,6 +62,11 @@ class Category:
 PAIRS: tuple[tuple[str, str], ...] = (
     ("fork", "knife"), ("cup", "spoon"), ("dog", "sports ball"), ("laptop", "mouse"),
     ("apple", "banana"), ("car", "traffic light"), ("book", "clock"))
+# How often each pair is drawn, relative to the others (the same in every split), as some COCO
+# objects are far more common than others: POPE's popular split asks about the most frequent ones.
+PAIR_FREQUENCY: dict[tuple[str, str], float] = {
+    ("fork", "knife"): 4.0, ("cup", "spoon"): 3.0, ("dog", "sports ball"): 2.0, ("laptop", "mouse"): 1.5,
+    ("apple", "banana"): 1.0, ("car", "traffic light"): 1.0, ("book", "clock"): 1.0}
 
 _COCO = {  # name: (COCO 2014 category id, supercategory, caption word)
     "fork": (48, "kitchen", "fork"), "knife": (49, "kitchen", "knife"), "cup": (47, "kitchen", "cup"),
@@ -406,7 +414,10 @@ def sample_scene(seed: int, split: str, index: int, image_size: int = DEFAULT_IM
     rng = scene_rng(seed, split, index)
     k = rng.choices(range(1, len(config.pair_weights) + 1), weights=config.pair_weights)[0]
     groups = []
-    for pair in rng.sample(PAIRS, k):
+    # k pairs without replacement, each drawn with probability proportional to its frequency among
+    # those left (Efraimidis-Spirakis keys u ** (1 / w): the k largest).
+    keys = {pair: rng.random() ** (1.0 / PAIR_FREQUENCY[pair]) for pair in PAIRS}
+    for pair in sorted(PAIRS, key=keys.__getitem__, reverse=True)[:k]:
         members = list(pair)
         rng.shuffle(members)
         groups.append(members if rng.random() < config.p_full else members[:1])

@@ -114,7 +114,7 @@ def qa_pairs(scene: Scene) -> list[tuple[str, str]]:
     for obj in scene.objects:
         pairs.append((f"What color is the {obj.word}?", obj.color))
         pairs.append((f"Where is the {obj.word}?", obj.position))
-        pairs.append((f"Is the {obj.word} small or large?", obj.size))
+        pairs.append((f"Is the {obj.word} tiny, small or large?", obj.size))
         pairs.append((f"Which object is {POSITION_PHRASES[obj.cell]}?", obj.word))
     pairs.append(("How many objects are there in the image?", str(len(scene.objects))))
     return pairs
