@@ -249,3 +249,28 @@ def test_clip_same_seed_same_scores():
     image = pairs[0][0]
     assert train_world_clip(pairs, seed=1, **knobs).score(image, CAPTIONS) == \
         train_world_clip(pairs, seed=1, **knobs).score(image, CAPTIONS)
+
+
+def test_hard_negative_swaps_one_object_word_for_another():
+    import random
+
+    from csr_bench.world.train_clip import swapped
+
+    words = ["cup", "ball", "traffic light", "fork"]
+    rng = random.Random(0)
+    for _ in range(20):
+        out = swapped("There is a red traffic light on the left.", words, rng)
+        assert out.startswith("There is a red ") and out.endswith(" on the left.")
+        assert out[len("There is a red "):-len(" on the left.")] in {"cup", "ball", "fork"}
+    assert swapped("There is a red cup. A fork too.", ["cup", "fork"], rng) == "There is a red fork. A fork too."
+    assert swapped("The balloon is red.", words, rng) is None  # whole words only
+    assert swapped("This is a simple picture with four objects.", words, rng) is None
+
+
+def test_clip_hard_negatives_change_training_only_when_asked():
+    pairs, words = caption_pairs(16, seed=5), list(SHAPES)  # "a red square." <-> "a red circle."
+    knobs = dict(TINY_CLIP, steps=3)
+    image = pairs[0][0]
+    plain = train_world_clip(pairs, seed=1, **knobs).score(image, CAPTIONS)
+    assert train_world_clip(pairs, seed=1, swap_words=words, hard_negatives=False, **knobs).score(image, CAPTIONS) == plain
+    assert train_world_clip(pairs, seed=1, swap_words=words, **knobs).score(image, CAPTIONS) != plain

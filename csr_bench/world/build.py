@@ -195,7 +195,10 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
     if not clip_dir.is_dir():
         log.info("world: training the CLIP on %d sentence pairs", len(pairs))
         mark = time.perf_counter()
-        scorer = train_world_clip(pairs, seed=seed, config=clip_config)
+        from csr_bench.world.scenes import CATEGORIES
+
+        scorer = train_world_clip(pairs, seed=seed, config=clip_config,
+                                  swap_words=[category.word for category in CATEGORIES.values()])
         partial = clip_dir.with_name("clip.partial")
         save_world_clip(scorer, partial)
         partial.replace(clip_dir)

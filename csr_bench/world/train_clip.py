@@ -6,6 +6,16 @@ batch where every pair whose image is the same picture or whose sentence is the 
 positive (a world repeats its sentences, e.g. "a red cup on the left.", across many images). The
 result is a ``ClipScorer``, so R_I = ``100 * cos(image, sentence)`` as with the real CLIP.
 
+Given the world's object words (``swap_words``), each sentence also brings a hard negative, itself
+with its object word swapped for another one ("a red cup" -> "a red clock"), scored against the
+images of the batch (NegCLIP; Yuksekgonul et al., ICLR 2023). Without it the model tells the
+images of a batch apart by colour and place alone and hardly learns what the objects are. Measured
+on the world's evaluation scenes, a true sentence scored above its twin naming the absent partner
+52-62% of the time (chance: 50%) with the earlier small tower, 63-67% with 1500 steps of hard
+negatives, and 69-76% with hard negatives and the default tower at 96 pixels; CSR's chosen
+responses then hallucinate clearly less than its rejected ones (CHAIR_I 38% against 49%, from 42%
+against 45%).
+
 Training is deterministic for a seed (initialisation under the seed, batches from a seeded
 generator, deterministic algorithms, one thread by default, global RNG untouched). ``save_world_clip``
 writes open_clip's local-folder layout, ``open_clip_config.json`` (``model_cfg`` + ``preprocess_cfg``)
@@ -18,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -35,12 +47,13 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass(frozen=True)
 class WorldClipConfig:
-    """Architecture and training knobs; the defaults train a few thousand pairs in well under a minute
-    on one CPU thread."""
+    """Architecture and training knobs. The defaults take about four minutes on one CPU thread at
+    build time; the smaller tower of earlier versions (64 pixels, stem width 8, 400 steps, no hard
+    negatives) trained in under a minute but could not tell the objects apart (see the module doc)."""
 
-    image_size: int = 64  # a multiple of 32 for the ResNet tower
+    image_size: int = 96  # a multiple of 32 for the ResNet tower; the world's own size: tiny objects stay 10 px
     vision_tower: str = "resnet"  # "resnet": open_clip's ModifiedResNet (as RN50), learns shapes fast; or "vit"
-    vision_width: int = 8  # resnet: stem width (RN50: 64); vit: hidden size
+    vision_width: int = 16  # resnet: stem width (RN50: 64); vit: hidden size
     vision_layers: int = 1  # resnet: blocks in each of the 4 stages; vit: transformer layers
     patch_size: int = 8  # vit only
     text_width: int = 64
@@ -49,7 +62,8 @@ class WorldClipConfig:
     embed_dim: int = 64
     context_length: int = 32
     resize_mode: str = "squash"  # whole image, no crop: objects near the border stay in view
-    steps: int = 400
+    hard_negatives: bool = True  # each sentence's object-word swap as a negative (needs swap_words)
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
@@ -95,12 +109,23 @@ def _image_key(image) -> str:
     return hashlib.sha1(f"{image.size}".encode() + image.tobytes()).hexdigest()
 
 
+def swapped(text: str, words: Sequence[str], rng: random.Random) -> str | None:
+    """``text`` with its first object word replaced by another of ``words`` (None: it names none)."""
+    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
+    match = pattern.search(text)
+    if match is None:
+        return None
+    other = rng.choice([w for w in words if w != match.group(1)])
+    return text[:match.start()] + other + text[match.end():]
+
+
 def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config: WorldClipConfig | None = None,
                      device: str | torch.device | None = "cpu", log: Callable[[int, float], None] | None = None,
-                     **knobs: Any) -> ClipScorer:
+                     swap_words: Sequence[str] = (), **knobs: Any) -> ClipScorer:
     """Train a tiny CLIP on ``(image, sentence)`` pairs (PIL images or paths); returns a ``ClipScorer``.
 
     Knobs are ``WorldClipConfig`` fields, as ``config`` or keywords (``steps=40, batch_size=32`` ...);
+    ``swap_words``: the object words whose swaps make the hard negatives (none: no hard negatives);
     ``log(step, loss)`` is called after every step. The model is trained on CPU and handed to the
     scorer on ``device``; its configs, training knobs and seed ride along as ``scorer.world_config``.
     """
@@ -130,9 +155,17 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
             pixels.append(preprocess(image))
         image_of.append(image_keys[key])
         text_of.append(text_ids.setdefault(text, len(text_ids)))
+    # A hard negative per pair (its own text id; -1: the sentence names no object), and every true
+    # (image, text) pair, so a swap that happens to describe the image is not pushed away from it.
+    true_pairs = set(zip(image_of, text_of))
+    negative_of = []
+    for text in [text for _, text in pairs]:
+        use = config.hard_negatives and swap_words
+        other = swapped(text, swap_words, random.Random(f"{seed}:{text}")) if use else None
+        negative_of.append(-1 if other is None else text_ids.setdefault(other, len(text_ids)))
     pixels = torch.stack(pixels)
     tokens = tokenizer(list(text_ids))
-    image_of, text_of = torch.tensor(image_of), torch.tensor(text_of)
+    image_of, text_of, negative_of = torch.tensor(image_of), torch.tensor(text_of), torch.tensor(negative_of)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -164,7 +197,15 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
             image_features = F.normalize(model.encode_image(pixels[images]), dim=-1)
             text_features = F.normalize(model.encode_text(tokens[texts]), dim=-1)
             logits = model.logit_scale.exp() * image_features @ text_features.T
-            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            text_loss = F.cross_entropy(logits.T, target)
+            negatives = negative_of[batch][negative_of[batch] >= 0]
+            if len(negatives):  # image -> text over the batch's sentences and their swapped twins
+                negative_features = F.normalize(model.encode_text(tokens[negatives]), dim=-1)
+                logits = torch.cat([logits, model.logit_scale.exp() * image_features @ negative_features.T], 1)
+                true = torch.tensor([[(i, t) in true_pairs for t in negatives.tolist()] for i in images.tolist()])
+                target = torch.cat([positive, true], 1).float()
+                target = target / target.sum(-1, keepdim=True)
+            loss = (F.cross_entropy(logits, target) + text_loss) / 2
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
