@@ -19,6 +19,7 @@ and refreshes the shipped copy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -145,6 +146,23 @@ def training_data(data: Path, seed: int, captions_per_image: int = 1, questions_
     return examples, pairs, corpus, (cells, classes)
 
 
+@contextlib.contextmanager
+def _training_bar(steps: int | None, desc: str):
+    """A progress bar (rate, ETA, loss) fed by a trainer's ``log(step, loss)`` callback."""
+    from csr_bench.progress import progress_bar
+
+    bar = progress_bar(steps, desc, unit="step")  # None (epochs): a count and a rate, no ETA
+
+    def log_step(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    try:
+        yield log_step
+    finally:
+        bar.close()
+
+
 def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = False, train: bool = False,
                 vlm: dict[str, Any] | None = None, clip: dict[str, Any] | None = None,
                 world: dict[str, Any] | None = None) -> Path:
@@ -185,8 +203,9 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
     if not (model_dir / "config.json").is_file():
         log.info("world: training the VLM on %d examples", len(examples))
         mark = time.perf_counter()
-        model, processor = train_vlm.train_world_vlm(examples, corpus, seed=seed, config=vlm_config,
-                                           image_cells=cells[0], cell_classes=cells[1])
+        with _training_bar(vlm_config.steps, "world VLM") as log_step:
+            model, processor = train_vlm.train_world_vlm(examples, corpus, seed=seed, config=vlm_config,
+                                                         image_cells=cells[0], cell_classes=cells[1], log=log_step)
         partial = model_dir.with_name("model.partial")
         save_world_vlm(model, processor, partial)
         partial.replace(model_dir)
@@ -197,8 +216,9 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         mark = time.perf_counter()
         from csr_bench.world.scenes import CATEGORIES
 
-        scorer = train_world_clip(pairs, seed=seed, config=clip_config,
-                                  swap_words=[category.word for category in CATEGORIES.values()])
+        with _training_bar(clip_config.steps, "world CLIP") as log_step:
+            scorer = train_world_clip(pairs, seed=seed, config=clip_config, log=log_step,
+                                      swap_words=[category.word for category in CATEGORIES.values()])
         partial = clip_dir.with_name("clip.partial")
         save_world_clip(scorer, partial)
         partial.replace(clip_dir)
