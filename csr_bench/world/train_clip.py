@@ -47,7 +47,7 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass(frozen=True)
 class WorldClipConfig:
-    """Architecture and training knobs. The defaults take about four minutes on one CPU thread at
+    """Architecture and training knobs. The defaults take about 6.5 minutes on one CPU thread at
     build time; the smaller tower of earlier versions (64 pixels, stem width 8, 400 steps, no hard
     negatives) trained in under a minute but could not tell the objects apart (see the module doc)."""
 
