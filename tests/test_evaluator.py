@@ -93,15 +93,20 @@ def test_a_killed_run_resumes_without_redoing_finished_samples(tmp_path, how):
     reference = tmp_path / "reference"
     run_cli(*common, "--output", str(reference), "--quiet", check=True)
 
-    out = tmp_path / "crashed"
-    samples = out / "tiny-llava" / "iter_0" / "pope" / "samples.jsonl"
-    process = _start([*common, "--output", str(out), "--quiet"])
-    _wait_for_samples(samples, 10, process)
-    if how == "kill":
-        process.kill()  # SIGKILL: no chance to clean up
-    else:
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-    _, stderr = process.communicate(timeout=120)
+    for attempt in range(3):
+        out = tmp_path / f"crashed{attempt}"
+        samples = out / "tiny-llava" / "iter_0" / "pope" / "samples.jsonl"
+        process = _start([*common, "--output", str(out), "--quiet"])
+        _wait_for_samples(samples, 10, process)
+        if how == "kill":
+            process.kill()  # SIGKILL: no chance to clean up
+        else:
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode != 0:
+            break
+        # On a loaded machine the test can be descheduled long enough for the tiny run to finish
+        # before the signal lands: nothing was interrupted, so try again rather than test nothing.
     if how == "interrupt":
         assert process.returncode == 130 and "rerun the same command to resume" in stderr
         assert "Traceback" not in stderr

@@ -159,8 +159,8 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
     # (image, text) pair, so a swap that happens to describe the image is not pushed away from it.
     true_pairs = set(zip(image_of, text_of))
     negative_of = []
-    for text in [text for _, text in pairs]:
-        use = config.hard_negatives and swap_words
+    use = config.hard_negatives and bool(swap_words)
+    for _, text in pairs:
         other = swapped(text, swap_words, random.Random(f"{seed}:{text}")) if use else None
         negative_of.append(-1 if other is None else text_ids.setdefault(other, len(text_ids)))
     pixels = torch.stack(pixels)
