@@ -11,7 +11,7 @@ finished part.
 
 Training the VLM takes longer than a default run should wait, so csr-bench ships the trained VLM
 of seed 0 with the default knobs (csr_bench/bundled/world-seed0/model, 3 MB of safetensors): a
-default build generates the data and trains the CLIP (under a minute) and copies the VLM.
+default build generates the data, trains the CLIP (about 6.5 minutes) and copies the VLM.
 ``csr-bench world build --train`` trains the VLM from scratch instead, with the same code and knobs
 (one thread: the same weights on the same machine); ``scripts/ship_world_checkpoints.py`` does that
 and refreshes the shipped copy.

@@ -25,6 +25,7 @@ or, equally, ``ClipScorer.from_pretrained("local-dir:" + folder)``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -109,10 +110,15 @@ def _image_key(image) -> str:
     return hashlib.sha1(f"{image.size}".encode() + image.tobytes()).hexdigest()
 
 
+@functools.lru_cache(maxsize=8)
+def _word_pattern(words: tuple[str, ...]) -> re.Pattern:
+    """Whole-word match of any of ``words``, longest first ("traffic light" before "light")."""
+    return re.compile(r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
+
+
 def swapped(text: str, words: Sequence[str], rng: random.Random) -> str | None:
     """``text`` with its first object word replaced by another of ``words`` (None: it names none)."""
-    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b")
-    match = pattern.search(text)
+    match = _word_pattern(tuple(words)).search(text)
     if match is None:
         return None
     other = rng.choice([w for w in words if w != match.group(1)])
