@@ -61,3 +61,36 @@ def pope_rows() -> list[dict]:
 
     path = REPO / "csr_bench" / "bundled" / "pope" / "pope.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# A real CSR run, small enough for tests: the shipped world VLM (a llava-hf checkpoint folder) on a
+# small world written here, every world task, two CSR iterations with the tiny CLIP. ~15 s.
+WORLD_VLM = REPO / "csr_bench" / "bundled" / "world-seed0" / "model"
+WORLD_TASKS = "pope,chair,mme,seed,mmbench,scienceqa,vizwiz,gqa"
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A small world of seed 0 (every benchmark, a few images each), written in about a second."""
+    from csr_bench.world.benchmarks import BenchmarkSizes, write_world
+
+    root = tmp_path_factory.mktemp("small-world")
+    sizes = BenchmarkSizes(pope_images_per_split=6, chair_images=8, mme_images=4, seed_questions=6,
+                           mmbench_questions=4, scienceqa_questions=4, gqa_questions=6, vizwiz_questions=4)
+    write_world(root, seed=0, n_train=20, n_eval=60, sizes=sizes, n_prompt=6)
+    return root
+
+
+def small_world_run(small_world: Path, output: Path, *extra: str, iterations: int = 2) -> Path:
+    """Run `csr-bench run` on the small world; returns the run folder (OUTPUT/world-vlm)."""
+    run_cli("run", "--model", str(WORLD_VLM), "--data-root", str(small_world), "--tasks", WORLD_TASKS,
+            "--iterations", str(iterations), "--output", str(output), "--run-name", "world-vlm",
+            "--prompt-source", str(small_world / "prompts" / "images"), "--clip-model", "tiny", "--prompts", "4",
+            "--max-sentences", "3", "--learning-rate", "1e-3", "--quiet", *extra, check=True)
+    return output / "world-vlm"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(small_world, tmp_path_factory) -> Path:
+    """A finished two-iteration CSR run on the small world (read-only for tests: copy it to change it)."""
+    return small_world_run(small_world, tmp_path_factory.mktemp("tiny-run"))
