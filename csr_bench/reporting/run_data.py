@@ -1,0 +1,155 @@
+"""A run folder as data: its iterations' results, CSR summaries, samples and preference pairs.
+
+Every report (tables, plots, the HTML page, the regression check) reads runs through this, from the
+files a run leaves (``run.json``, ``iter_<k>/results.json``, ``iter_<k>/<task>/samples.jsonl``,
+``iter_<k>/csr/summary.json`` and ``preferences.jsonl``), so a finished, resumed or half-finished run
+reads alike. No torch: reporting commands must start fast.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from csr_bench.errors import CsrBenchError
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when absent; a one-line error when unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CsrBenchError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CsrBenchError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a one-line error naming the line when one is malformed.
+
+    A last line cut short by a crash is skipped, as the evaluator's resume does."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            if number == len(lines):
+                break
+            raise CsrBenchError(f"{path}:{number}: malformed JSON line ({exc})") from None
+        if not isinstance(record, dict):
+            raise CsrBenchError(f"{path}:{number}: expected a JSON object per line")
+        records.append(record)
+    return records
+
+
+@dataclass
+class IterationData:
+    """One ``iter_<k>`` folder: evaluation results and, for k > 0, what the alignment method left."""
+
+    iteration: int
+    folder: Path
+    results: dict[str, Any]  # results.json's "results": task -> {"metrics", "n_samples", "skipped"?, ...}
+    summary: dict[str, Any] | None = None  # csr/summary.json (pairs, mean rewards, lambda, ...)
+
+    def metric(self, task: str, name: str) -> float | None:
+        value = self.results.get(task, {}).get("metrics", {}).get(name)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def skipped(self) -> dict[str, str]:
+        """Tasks run but not scored here (a judge task without a judge), with the reason."""
+        return {task: entry["skipped"] for task, entry in self.results.items() if entry.get("skipped")}
+
+    def samples(self, task: str) -> list[dict[str, Any]]:
+        """The task's per-sample records (samples.jsonl), in document order."""
+        entry = self.results.get(task, {})
+        path = self.folder / entry.get("samples", f"{task}/samples.jsonl")
+        records = read_jsonl(path)
+        return sorted(records, key=lambda r: r.get("doc_index", 0))
+
+    def preferences(self) -> list[dict[str, Any]]:
+        """The preference pairs the method built in this iteration (csr/preferences.jsonl)."""
+        return read_jsonl(self.folder / "csr" / "preferences.jsonl")
+
+
+@dataclass
+class RunData:
+    folder: Path
+    iterations: list[IterationData]
+    manifest: dict[str, Any] = field(default_factory=dict)  # run.json (absent while a run is unfinished)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The run's config: run.json's, else iteration 0's evaluation config."""
+        if self.manifest.get("config"):
+            return self.manifest["config"]
+        first = _read_json(self.iterations[0].folder / "results.json") if self.iterations else None
+        return (first or {}).get("config", {})
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", self.name))
+
+    @property
+    def method_config(self) -> dict[str, Any]:
+        return self.config.get("method_config") or {}
+
+    @property
+    def last(self) -> IterationData:
+        return self.iterations[-1]
+
+    def iteration(self, k: int) -> IterationData:
+        for item in self.iterations:
+            if item.iteration == k:
+                return item
+        have = ", ".join(str(i.iteration) for i in self.iterations)
+        raise CsrBenchError(f"{self.folder}: no iteration {k} with results (have {have})")
+
+
+def _iteration_folders(folder: Path) -> list[Path]:
+    found = [p for p in folder.glob("iter_*") if p.name[5:].isdigit() and p.is_dir()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def load_iteration(folder: Path) -> IterationData | None:
+    """An ``iter_<k>`` folder (None when it has no results.json yet)."""
+    results = _read_json(folder / "results.json")
+    if results is None:
+        return None
+    if not isinstance(results.get("results"), dict):
+        raise CsrBenchError(f"{folder / 'results.json'}: no 'results' object; not a csr-bench results file")
+    iteration = results.get("run", {}).get("iteration")
+    if not isinstance(iteration, int):
+        iteration = int(folder.name[5:]) if folder.name[5:].isdigit() else 0
+    return IterationData(iteration, folder, results["results"], _read_json(folder / "csr" / "summary.json"))
+
+
+def load_run(path: str | Path) -> RunData:
+    """A run folder (with ``iter_<k>`` folders) or a single iteration folder, as RunData."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise CsrBenchError(f"{folder}: no such run folder")
+    if (folder / "results.json").is_file() and not _iteration_folders(folder):  # one iteration folder
+        single = load_iteration(folder)
+        return RunData(folder.parent, [single], _read_json(folder.parent / "run.json") or {})
+    iterations = [item for item in map(load_iteration, _iteration_folders(folder)) if item is not None]
+    if not iterations:
+        raise CsrBenchError(f"{folder}: not a csr-bench run folder (no iter_<k>/results.json)")
+    return RunData(folder, iterations, _read_json(folder / "run.json") or {})
+
+
+__all__ = ["IterationData", "RunData", "load_iteration", "load_run", "read_jsonl"]
