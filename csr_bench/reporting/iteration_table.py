@@ -1,73 +1,58 @@
-"""The iteration table: one row per iteration of a run, the hallucination metrics first, then the
-other benchmarks' headline numbers and CSR's reward trend (mean chosen / rejected reward).
-
-Read from the files a run leaves (``iter_<k>/results.json``, ``iter_<k>/csr/summary.json``), so it
-works on a finished, resumed or half-finished run alike. Columns no iteration has are left out.
+"""The iteration table, as the paper's: per CSR iteration, POPE accuracy and F1, CHAIR_S and CHAIR_I,
+plus what explains them: CHAIR's object recall, the average response length, and the preference
+pairs with their mean chosen / rejected reward. Baseline rows (the paper's iterations) come first.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from csr_bench.reporting.baselines import Baseline
+from csr_bench.reporting.run_data import RunData
+from csr_bench.reporting.table_format import Cell, Table
 
-# (header, task, metric); ↓ marks lower-is-better.
-METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("POPE acc", "pope", "accuracy"), ("POPE F1", "pope", "f1_split_mean"),
-    ("F1 rand", "pope", "random_f1"), ("F1 pop", "pope", "popular_f1"), ("F1 adv", "pope", "adversarial_f1"),
-    ("CHAIR_S↓", "chair", "chair_s"), ("CHAIR_I↓", "chair", "chair_i"), ("CHAIR rec", "chair", "recall"),
-    ("words", "chair", "len"), ("MME-P", "mme", "perception"), ("MME-C", "mme", "cognition"),
-    ("SEED", "seed", "accuracy"), ("MMB", "mmbench", "accuracy"), ("SQA-I", "scienceqa", "accuracy"),
-    ("VizWiz", "vizwiz", "accuracy"), ("GQA", "gqa", "accuracy"))
+# (header, task, metric, lower is better, key in the baselines' "iterations" rows)
+METRIC_COLUMNS: tuple[tuple[str, str, str, bool, str | None], ...] = (
+    ("POPE acc", "pope", "accuracy", False, "pope_accuracy"),
+    ("POPE F1", "pope", "f1_split_mean", False, "pope_f1"),
+    ("CHAIR_S↓", "chair", "chair_s", True, "chair_s"),
+    ("CHAIR_I↓", "chair", "chair_i", True, "chair_i"),
+    ("CHAIR recall", "chair", "recall", False, None),
+    ("avg length", "chair", "len", False, None),  # of the CHAIR descriptions, in CHAIR's word tokens
+)
 # (header, key of csr/summary.json)
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pairs", "pairs"), ("chosen R", "mean_chosen_reward"), ("rejected R", "mean_rejected_reward"))
+REWARD_MEANING = {
+    "reference": "the reference code's rank score of the pair's paths (lower is better)",
+    "paper": "the paper's calibrated reward λ·R_I + (1 − λ)·R_T summed over sentences (higher is better)",
+}
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def iteration_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """``{"iteration": k, header: value, ...}`` for every iteration folder with a results.json."""
-    run_dir = Path(run_dir)
-    rows = []
-    folders = sorted((p for p in run_dir.glob("iter_*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
-    for folder in folders:
-        results = _read(folder / "results.json")
-        if results is None:
+def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
+    headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS]
+    table = Table("CSR iterations: hallucination metrics, response length and rewards", headers)
+    for baseline in baselines:
+        if not baseline.iterations:
             continue
-        row: dict[str, Any] = {"iteration": int(folder.name[5:])}
-        for header, task, metric in METRIC_COLUMNS:
-            value = results.get("results", {}).get(task, {}).get("metrics", {}).get(metric)
-            if value is not None:
-                row[header] = value
-        summary = _read(folder / "csr" / "summary.json") or {}
-        for header, key in REWARD_COLUMNS:
-            if summary.get(key) is not None:
-                row[header] = summary[key]
-        rows.append(row)
-    return rows
+        note = table.note(f"{baseline.title}: {baseline.source}.")
+        for row in baseline.iterations:
+            cells = [Cell(f"{baseline.title} iter {row['iteration']}", note=note)]
+            cells += [Cell(None if key is None else row.get(key)) for _, _, _, _, key in METRIC_COLUMNS]
+            table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS])
+    for run in runs:
+        for iteration in run.iterations:
+            label = str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
+            cells = [Cell(label)]
+            cells += [Cell(iteration.metric(task, metric)) for _, task, metric, _, _ in METRIC_COLUMNS]
+            summary = iteration.summary or {}
+            cells.append(Cell(summary.get("pairs")))
+            calibration = summary.get("calibration")
+            note = table.note(f"chosen R / rejected R: mean of {REWARD_MEANING[calibration]}") \
+                if calibration in REWARD_MEANING else None
+            for _, key in REWARD_COLUMNS[1:]:
+                value = summary.get(key)
+                cells.append(Cell(value, decimals=3, note=note if value is not None else None))
+            table.rows.append(cells)
+    return table
 
 
-def format_iteration_table(rows: list[dict[str, Any]], tablefmt: str = "github") -> str:
-    """The rows as a table (tabulate's ``tablefmt``: github markdown by default); '–' where a value is missing."""
-    from tabulate import tabulate
-
-    headers = ["iteration"] + [h for h, _, _ in METRIC_COLUMNS] + [h for h, _ in REWARD_COLUMNS]
-    present = [h for h in headers if any(h in row for row in rows)]
-
-    def cell(header: str, value: Any) -> str:
-        if value is None:
-            return "–"
-        return str(value) if header in ("iteration", "pairs") else f"{value:.2f}"
-
-    body = [[cell(h, row.get(h)) for h in present] for row in rows]
-    return tabulate(body, headers=present, tablefmt=tablefmt, disable_numparse=True,
-                    colalign=["right"] * len(present))
-
-
-__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "format_iteration_table", "iteration_rows"]
+__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "iteration_table"]

@@ -1,0 +1,76 @@
+"""The CSR paper's Table 1 for runs: one row per iteration of each run, baseline rows first, the
+best value of each column in bold, and the paper's average score.
+
+Average score (the paper's reward ablation): MME-P / 16, MME-C / 4, CHAIR as 100 - x, the other
+columns as they are, averaged over the columns a row has; the count is shown with it, since rows
+averaged over different columns do not compare. Tasks not run are '–'; tasks run but not scored
+(a judge task with no judge) are '–' with the reason in a footnote, never 0.
+"""
+
+from __future__ import annotations
+
+from csr_bench.reporting.baselines import Baseline
+from csr_bench.reporting.columns import PAPER_COLUMNS, Column
+from csr_bench.reporting.run_data import IterationData, RunData
+from csr_bench.reporting.table_format import Cell, Table
+
+AVERAGE_HEADER = "Avg (n)"
+
+
+def average_score(values: dict[str, float]) -> tuple[float, int] | None:
+    """The paper's average over the Table 1 columns present in ``values`` (header -> value), and their count."""
+    terms = [column.average_term(values[column.header]) for column in PAPER_COLUMNS if column.header in values]
+    return (sum(terms) / len(terms), len(terms)) if terms else None
+
+
+def iteration_label(run: RunData, iteration: IterationData) -> str:
+    """'<run>' for iteration 0, '<run> + CSR (iter k)' after, as the paper names its rows."""
+    if iteration.iteration == 0:
+        return run.name
+    method = str(run.config.get("method", "csr"))
+    return f"{run.name} + {method.upper() if method == 'csr' else method} (iter {iteration.iteration})"
+
+
+def _decimals(column: Column) -> int:
+    return 1 if column.header in ("MME-P", "MME-C") else 2
+
+
+def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str, str]) -> list[Cell]:
+    row = [label]
+    for column in PAPER_COLUMNS:
+        note = table.note(f"{column.header} ({column.task}) not scored: {skipped[column.task]}") \
+            if column.task in skipped and column.header not in values else None
+        row.append(Cell(values.get(column.header), _decimals(column), note=note))
+    average, count = average_score(values) or (None, 0)
+    row.append(Cell(average, suffix=f" ({count})"))
+    return row
+
+
+def paper_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
+    headers = ["method"] + [column.label for column in PAPER_COLUMNS] + [AVERAGE_HEADER]
+    table = Table("Table 1: benchmarks (CSR paper layout; ↓ lower is better; best in bold)", headers)
+    for baseline in baselines:
+        note = table.note(f"{baseline.title}: {baseline.source}. {baseline.caveat}")
+        for row in baseline.rows:
+            values = {key: float(value) for key, value in row.items() if key != "method"}
+            table.rows.append(_row(Cell(str(row["method"]), note=note), values, table, {}))
+    for run in runs:
+        for iteration in run.iterations:
+            values = {column.header: value for column in PAPER_COLUMNS
+                      if (value := iteration.metric(column.task, column.metric)) is not None}
+            table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped()))
+    for index, column in enumerate(PAPER_COLUMNS, start=1):
+        table.mark_best(index, column.lower_is_better)
+    _mark_best_average(table)
+    return table
+
+
+def _mark_best_average(table: Table) -> None:
+    """Bold the best average among the rows averaged over the most columns (others do not compare)."""
+    counts = {i: row[-1].suffix for i, row in enumerate(table.rows) if row[-1].value is not None}
+    widest = max(counts.values(), key=lambda suffix: int(suffix.strip(" ()")), default=None)
+    table.mark_best(len(table.headers) - 1, lower_is_better=False,
+                    among=[i for i, suffix in counts.items() if suffix == widest])
+
+
+__all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "paper_table"]
