@@ -1,7 +1,8 @@
 """The ``csr-bench`` command.
 
-Only argparse and light modules are imported at start-up: ``tasks``, ``models`` and ``--help``
-never import torch or transformers; the commands that run a model import them when they start.
+Only argparse and light modules are imported at start-up: ``tasks``, ``models``, ``score``,
+``table``, ``check``, ``plot``, ``report`` and ``--help`` never import torch or transformers; the
+commands that run a model import them when they start.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import logging
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
@@ -29,6 +31,17 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
     return number
+
+
+def _max_drop(value: str) -> tuple[str, float]:
+    metric, sep, number = value.partition("=")
+    try:
+        allowed = float(number)
+    except ValueError:
+        allowed = -1.0
+    if not sep or not metric or allowed < 0:
+        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE with VALUE >= 0, e.g. pope.*_f1=0.5 (got {value!r})")
+    return metric, allowed
 
 
 def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
@@ -169,6 +182,54 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--train", action="store_true",
                        help="train the VLM and CLIP here instead of copying the shipped checkpoints (seed 0)")
 
+    table = commands.add_parser(
+        "table", parents=[quiet], help="paper-style tables of runs (Table 1, iterations, lambda ablation)",
+        description="Print Table 1 in the CSR paper's layout (one row per iteration of each run, baseline rows, "
+        "best values marked, the paper's average score), the iteration table, and the lambda ablation when the "
+        "runs differ only in lambda.")
+    table.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (results/<run-name>)")
+    table.add_argument("--format", choices=["markdown", "latex", "csv", "html"], default="markdown")
+    table.add_argument("--baselines", type=_task_list, default=[], metavar="NAME[,NAME]",
+                       help="published rows to add: names in results/baselines/ (llava15-7b, llava15-13b) or YAML paths")
+
+    plot = commands.add_parser("plot", parents=[quiet], help="plots of a run (radar, metric curves, rewards)",
+                               description="Write RUN_DIR/plots/: the radar chart of the benchmarks, metric curves "
+                               "over iterations and the reward trend, as PNG and SVG.")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--output", help="folder for the plots (default RUN_DIR/plots)")
+
+    report = commands.add_parser("report", parents=[quiet], help="one self-contained HTML page of a run",
+                                 description="Write RUN_DIR/report.html: tables, plots and a sample browser "
+                                 "(answers per iteration, CHAIR hallucinations highlighted, POPE mistakes, "
+                                 "preference pairs). Static: no server, no network.")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--output", help="HTML file to write (default RUN_DIR/report.html)")
+
+    check = commands.add_parser(
+        "check", parents=[quiet], help="fail when a run's hallucination metrics are worse than a baseline",
+        description="Compare a run's last (or --iteration) iteration with a baseline on POPE F1 and accuracy per "
+        "split, CHAIR_S and CHAIR_I (and --metrics), recomputed from the per-sample records by the official rules, "
+        "with bootstrap confidence intervals. Exit status 1 when a metric is worse than its allowed drop.")
+    check.add_argument("run_dir", metavar="RUN_DIR", help="run folder, iteration folder or results.json")
+    check.add_argument("--baseline", required=True, metavar="FILE",
+                       help="baseline file (written by --update-baseline), or another run / iteration folder")
+    check.add_argument("--iteration", type=int, help="iteration of RUN_DIR to check (default: the last)")
+    check.add_argument("--max-drop", action="append", default=[], type=_max_drop, metavar="METRIC=VALUE",
+                       help="allowed worsening in points (METRIC: task.metric, a glob such as 'pope.*', or 'all'; "
+                       "default 0; repeatable, the last match wins)")
+    check.add_argument("--metrics", type=_task_list, default=[], metavar="M[,M]",
+                       help="more metrics to gate, e.g. chair.recall,pope.f1,seed.accuracy (globs allowed)")
+    check.add_argument("--gate", choices=["point", "ci"], default="point",
+                       help="point: fail on the point difference (default); ci: only when the whole confidence "
+                       "interval is worse than the allowed drop")
+    check.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (default 1000; 0: none)")
+    check.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    check.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    check.add_argument("--fail-on-change", action="store_true",
+                       help="fail on any difference, better or worse (a CI that pins the numbers exactly)")
+    check.add_argument("--update-baseline", action="store_true",
+                       help="write RUN_DIR's iteration as the baseline FILE instead of checking (on purpose)")
+
     tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                        help="also load task YAMLs from DIR (repeatable)")
@@ -284,8 +345,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    from csr_bench.reporting.tables import render_run_tables
+
+    print(render_run_tables(args.run_dirs, args.format, args.baselines), end="")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from csr_bench.reporting.plots import write_plots
+
+    for path in write_plots(args.run_dir, args.output):
+        print(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from csr_bench.reporting.html_report import write_report
+
+    print(write_report(args.run_dir, args.output))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from csr_bench.reporting import regression_check as check
+
+    tasks = check.wanted_tasks(args.metrics)
+    current = check.load_side(args.run_dir, args.iteration, tasks)
+    if args.update_baseline:
+        source = {"run": str(Path(args.run_dir).resolve()), "iteration": args.iteration}
+        print(f"baseline written: {check.write_baseline(current, args.baseline, source)} (from {current.label})")
+        return 0
+    baseline = check.load_side(args.baseline, tasks=tasks)
+    metrics = check.select_metrics(baseline, current, args.metrics)
+    results = check.compare(baseline, current, metrics, dict(args.max_drop), gate=args.gate, bootstrap=args.bootstrap,
+                            confidence=args.confidence, seed=args.seed, fail_on_change=args.fail_on_change)
+    print(f"current:  {current.label}\nbaseline: {baseline.label}\n")
+    print(check.format_results(results, args.confidence))
+    for note in check.stale_results(current) + check.stale_results(baseline):
+        print(f"note: {note}")
+    failed = [r.name for r in results if r.failed]
+    if failed:
+        print(f"\n{PROG} check: FAILED: {len(failed)} of {len(results)} metrics "
+              f"{'changed' if args.fail_on_change else 'regressed'}: {', '.join(failed)}")
+        if args.fail_on_change:
+            print(f"If the change is intended, update the baseline: {PROG} check {args.run_dir} "
+                  f"--baseline {args.baseline} --update-baseline")
+        return 1
+    print(f"\n{PROG} check: passed ({len(results)} metrics, gate: {args.gate})")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "world": cmd_world,
-            "tasks": cmd_tasks, "models": cmd_models}
+            "tasks": cmd_tasks, "models": cmd_models, "table": cmd_table, "plot": cmd_plot, "report": cmd_report,
+            "check": cmd_check}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,241 @@
+"""`csr-bench check`: is a run's iteration worse than a baseline on the hallucination metrics?
+
+Both sides are recomputed from their per-sample records by the official rules (sample_stats), so
+an edited predictions file cannot hide behind a stale results.json. Each difference gets a
+bootstrap confidence interval: paired (the same documents resampled on both sides) when both sides
+scored the same documents, independent otherwise; POPE is resampled within its splits. A metric
+fails when it is worse than its allowed drop: by its point difference (``gate="point"``), or only
+when even the interval's best end is (``gate="ci"``, tells regression from noise).
+
+A baseline is a JSON file this module writes (metrics plus per-sample columns, a few hundred KB),
+or any run / iteration folder / results.json.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.io import atomic_write_json
+from csr_bench.reporting.run_data import IterationData, load_iteration, load_run
+from csr_bench.reporting.sample_stats import TaskStats, task_stats
+
+BASELINE_FORMAT = "csr-bench-check-baseline/1"
+DEFAULT_METRICS = ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i")
+GATES = ("point", "ci")
+EPSILON = 1e-9  # differences below this are float noise, not change
+
+
+@dataclass
+class Side:
+    """One side of the comparison: where it came from and its tasks' per-sample stats."""
+
+    label: str
+    stats: dict[str, TaskStats]
+    reported: dict[str, dict[str, float]] = field(default_factory=dict)  # results.json metrics, when known
+
+
+def wanted_tasks(requested: list[str] | None) -> list[str]:
+    """Task-name patterns to load: POPE and CHAIR, plus the tasks of the requested metrics."""
+    return list(dict.fromkeys(["pope", "chair"] + [pattern.split(".", 1)[0] for pattern in requested or []]))
+
+
+def _wanted(task: str, tasks: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(task, pattern) for pattern in tasks)
+
+
+def _iteration_side(iteration: IterationData, tasks: list[str]) -> Side:
+    stats = {}
+    for task in iteration.results:
+        if _wanted(task, tasks) and not iteration.results[task].get("skipped"):
+            stats[task] = task_stats(task, iteration.samples(task), str(iteration.folder / task))
+    reported = {task: entry.get("metrics", {}) for task, entry in iteration.results.items()}
+    return Side(str(iteration.folder), stats, reported)
+
+
+def load_side(path: str | Path, iteration: int | None = None, tasks: list[str] = ("pope", "chair")) -> Side:
+    """A baseline JSON file, a results.json, an iteration folder or a run folder (its last or given iteration)."""
+    path = Path(path).expanduser()
+    if path.is_file() and path.name != "results.json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CsrBenchError(f"{path}: not a readable baseline JSON file ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+            raise CsrBenchError(f"{path}: not a csr-bench check baseline (write one with "
+                                "`csr-bench check RUN_DIR --baseline FILE --update-baseline`)")
+        stats = {task: TaskStats.from_json(task, entry, str(path)) for task, entry in data.get("tasks", {}).items()
+                 if _wanted(task, tasks)}
+        return Side(str(path), stats, data.get("metrics", {}))
+    if path.is_file():  # results.json
+        path = path.parent
+    if (path / "results.json").is_file() and iteration is None:
+        loaded = load_iteration(path)
+        if loaded is not None:
+            return _iteration_side(loaded, tasks)
+    run = load_run(path)
+    return _iteration_side(run.iteration(iteration) if iteration is not None else run.last, tasks)
+
+
+def write_baseline(side: Side, output: str | Path, source: dict[str, Any]) -> Path:
+    """Save a side as a baseline file: its metrics and per-sample columns."""
+    output = Path(output)
+    metrics = {task: {name: float(stats.value(name)) for name in stats.metrics()} for task, stats in side.stats.items()}
+    atomic_write_json(output, {"format": BASELINE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                               "source": source, "metrics": metrics,
+                               "tasks": {task: stats.to_json() for task, stats in side.stats.items()}})
+    return output
+
+
+def _resample(n: int, strata: np.ndarray | None, rounds: int, rng: np.random.Generator) -> np.ndarray:
+    """``rounds`` bootstrap index rows over ``n`` documents, each stratum keeping its size."""
+    if strata is None:
+        return rng.integers(0, n, size=(rounds, n))
+    index = np.empty((rounds, n), dtype=np.int64)
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        index[:, members] = members[rng.integers(0, len(members), size=(rounds, len(members)))]
+    return index
+
+
+@dataclass
+class MetricResult:
+    name: str  # task.metric
+    higher_is_better: bool
+    baseline: float
+    current: float
+    allowed_drop: float
+    ci: tuple[float, float] | None = None  # of current - baseline
+    paired: bool = False
+    failed: bool = False
+    verdict: str = ""
+
+    @property
+    def difference(self) -> float:
+        return self.current - self.baseline
+
+    def worse_by(self, difference: float) -> float:
+        """How much worse ``difference`` (current - baseline) is, in the metric's units (negative: better)."""
+        return -difference if self.higher_is_better else difference
+
+
+def _pairing(base: TaskStats, current: TaskStats) -> tuple[np.ndarray, np.ndarray] | None:
+    """Index arrays aligning both sides on the same documents, when they scored the same set."""
+    if len(base.doc_ids) != len(current.doc_ids) or set(base.doc_ids) != set(current.doc_ids):
+        return None
+    if base.split_names != current.split_names:
+        return None
+    position = {doc: i for i, doc in enumerate(current.doc_ids)}
+    return np.arange(len(base.doc_ids)), np.array([position[doc] for doc in base.doc_ids])
+
+
+def _bootstrap(name: str, base: TaskStats, current: TaskStats, rounds: int, confidence: float,
+               seed: int) -> tuple[tuple[float, float], bool]:
+    rng = np.random.default_rng(seed)
+    pairing = _pairing(base, current)
+    if pairing is not None:
+        index = _resample(len(base.doc_ids), base.strata, rounds, rng)
+        differences = current.value(name, pairing[1][index]) - base.value(name, pairing[0][index])
+    else:
+        differences = (current.value(name, _resample(len(current.doc_ids), current.strata, rounds, rng))
+                       - base.value(name, _resample(len(base.doc_ids), base.strata, rounds, rng)))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(differences, [tail, 1 - tail])
+    return (float(low), float(high)), pairing is not None
+
+
+def _allowed(name: str, max_drop: dict[str, float]) -> float:
+    """The allowed drop of ``name``: the last matching --max-drop pattern, else 0."""
+    allowed = 0.0
+    for pattern, value in max_drop.items():
+        if pattern in ("all", "*") or fnmatch.fnmatchcase(name, pattern):
+            allowed = value
+    return allowed
+
+
+def select_metrics(baseline: Side, current: Side, requested: list[str] | None) -> list[str]:
+    """The task.metric names to compare: the defaults (those both sides have) plus the requested."""
+    available = [f"{task}.{metric}" for task in current.stats if task in baseline.stats
+                 for metric in current.stats[task].metrics()]
+    chosen = [name for pattern in DEFAULT_METRICS for name in available if fnmatch.fnmatchcase(name, pattern)]
+    for pattern in requested or []:
+        matches = [name for name in available if fnmatch.fnmatchcase(name, pattern)]
+        if not matches:
+            raise CsrBenchError(f"--metrics {pattern}: no such metric on both sides (available: {', '.join(available)})")
+        chosen += matches
+    if not chosen:
+        raise CsrBenchError(f"nothing to compare: {current.label} and {baseline.label} share no hallucination "
+                            "metric (POPE, CHAIR); name others with --metrics")
+    return list(dict.fromkeys(chosen))
+
+
+def compare(baseline: Side, current: Side, metrics: list[str], max_drop: dict[str, float] | None = None,
+            gate: str = "point", bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
+            fail_on_change: bool = False) -> list[MetricResult]:
+    if gate not in GATES:
+        raise CsrBenchError(f"--gate must be one of {', '.join(GATES)}")
+    if gate == "ci" and bootstrap <= 0:
+        raise CsrBenchError("--gate ci needs bootstrap rounds (--bootstrap > 0)")
+    if not 0 < confidence < 1:
+        raise CsrBenchError(f"--confidence must be between 0 and 1, got {confidence}")
+    results = []
+    for name in metrics:
+        task, metric = name.split(".", 1)
+        base, cur = baseline.stats[task], current.stats[task]
+        result = MetricResult(name, cur.metrics()[metric][1], float(base.value(metric)), float(cur.value(metric)),
+                              _allowed(name, max_drop or {}))
+        if bootstrap > 0:
+            result.ci, result.paired = _bootstrap(metric, base, cur, bootstrap, confidence, seed)
+        worse = result.worse_by(result.difference)
+        if gate == "ci" and result.ci is not None:  # the interval's best end is still too much worse
+            judged = min(result.worse_by(result.ci[0]), result.worse_by(result.ci[1]))
+        else:
+            judged = worse
+        if fail_on_change and abs(result.difference) > EPSILON:
+            result.failed, result.verdict = True, "CHANGED"
+        elif judged > result.allowed_drop + EPSILON:
+            result.failed, result.verdict = True, "REGRESSION"
+        elif worse > EPSILON:
+            result.verdict = "worse, within tolerance" if gate == "point" else "worse, not significant"
+        elif worse < -EPSILON:
+            result.verdict = "better"
+        else:
+            result.verdict = "same"
+        results.append(result)
+    return results
+
+
+def stale_results(side: Side) -> list[str]:
+    """Metrics whose results.json value disagrees with the samples (edited or re-scored samples)."""
+    notes = []
+    for task, stats in side.stats.items():
+        for metric in stats.metrics():
+            reported = side.reported.get(task, {}).get(metric)
+            if isinstance(reported, (int, float)) and abs(float(stats.value(metric)) - reported) > 1e-6:
+                notes.append(f"{task}.{metric}: results.json says {reported:.4f}, its samples give "
+                             f"{float(stats.value(metric)):.4f}; the samples are used")
+    return notes
+
+
+def format_results(results: list[MetricResult], confidence: float) -> str:
+    from tabulate import tabulate
+
+    ci_header = f"{round(confidence * 100):d}% CI of diff"
+    rows = []
+    for r in results:
+        ci = "–" if r.ci is None else f"[{r.ci[0]:+.2f}, {r.ci[1]:+.2f}]" + ("" if r.paired else " unpaired")
+        rows.append([r.name + ("" if r.higher_is_better else " ↓"), f"{r.baseline:.2f}", f"{r.current:.2f}",
+                     f"{r.difference:+.2f}", ci, f"{r.allowed_drop:.2f}", r.verdict])
+    return tabulate(rows, headers=["metric", "baseline", "current", "diff", ci_header, "allowed drop", "verdict"],
+                    tablefmt="simple", disable_numparse=True, colalign=("left",) + ("right",) * 5 + ("left",))
+
+
+__all__ = ["BASELINE_FORMAT", "DEFAULT_METRICS", "GATES", "MetricResult", "Side", "compare", "format_results",
+           "load_side", "select_metrics", "stale_results", "wanted_tasks", "write_baseline"]
