@@ -1,0 +1,78 @@
+"""The plots of a run (radar, metrics over iterations, reward trend), written as PNG and SVG."""
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from PIL import Image
+
+from csr_bench.reporting.plots import radar_axes, write_plots
+from csr_bench.reporting.run_data import IterationData, RunData
+
+ALL = ["radar.png", "radar.svg", "metrics.png", "metrics.svg", "rewards.png", "rewards.svg"]
+
+
+def hand_run(tmp_path, *results):
+    return RunData(tmp_path / "hand", [IterationData(k, tmp_path / "hand" / f"iter_{k}", r) for k, r in
+                                       enumerate(results)])
+
+
+def metrics(**tasks):
+    return {task: {"metrics": values} for task, values in tasks.items()}
+
+
+def test_radar_normalisation_by_hand(tmp_path):
+    run = hand_run(tmp_path,
+                   metrics(pope={"accuracy": 80.0}, chair={"chair_s": 40.0, "chair_i": 10.0},
+                           mme={"perception": 1500.0}, mmbench={"accuracy": 0.0}),
+                   metrics(pope={"accuracy": 60.0}, chair={"chair_s": 20.0, "chair_i": 20.0},
+                           mmbench={"accuracy": 0.0}))
+    axes = radar_axes(run)
+    assert [axis.column.header for axis in axes] == ["MME-P", "MMB", "POPE", "CHAIR_S", "CHAIR_I"]
+    by_header = {axis.column.header: axis for axis in axes}
+    assert by_header["MME-P"].shares == {0: 1.0, 1: None} and by_header["MME-P"].best == 1500.0
+    assert by_header["MMB"].shares == {0: 1.0, 1: 1.0}  # all zero: a tie, no division by zero
+    assert by_header["POPE"].shares == {0: 1.0, 1: 0.75}  # 60 / 80
+    assert by_header["CHAIR_S"].shares == {0: 0.75, 1: 1.0} and by_header["CHAIR_S"].best == 20.0  # (100-40)/(100-20)
+    assert by_header["CHAIR_I"].shares[0] == 1.0
+    assert by_header["CHAIR_I"].shares[1] == pytest.approx(80 / 90)  # (100-20)/(100-10)
+
+
+def test_plots_of_a_tiny_run_are_images(tiny_run, tmp_path):
+    run_dir = tmp_path / "world-vlm"
+    shutil.copytree(tiny_run, run_dir)
+    written = write_plots(run_dir)  # default: <run>/plots/
+    assert [p.name for p in written] == ALL and all(p.parent == run_dir / "plots" for p in written)
+    for path in written:
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                image.verify()
+            with Image.open(path) as image:
+                assert image.width >= 600 and image.height >= 300
+        else:
+            assert ET.parse(path).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    radar = (run_dir / "plots" / "radar.svg").read_text()  # text is drawn as paths, named in comments
+    assert all(f"<!-- iter {k} -->" in radar for k in (0, 1, 2)) and "iter 3" not in radar
+    assert "world-vlm: benchmarks per iteration" in radar and "share of the best iteration" in radar
+    rewards = (run_dir / "plots" / "rewards.svg").read_text()
+    assert "lower is better" in rewards and "R_I: CLIP image relevance" in rewards  # reference calibration
+
+    again = write_plots(run_dir, tmp_path / "again")  # reruns give the same bytes
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]
+
+
+def test_plots_without_data_are_skipped(tiny_run, tmp_path):
+    shutil.copytree(tiny_run / "iter_0", tmp_path / "only-0" / "iter_0")
+    written = write_plots(tmp_path / "only-0", tmp_path / "out")
+    assert [p.name for p in written] == ALL[:4]  # no CSR iteration: no reward trend
+    two_axes = hand_run(tmp_path, metrics(pope={"accuracy": 80.0}, mme={"perception": 1500.0}))
+    assert [p.name for p in write_plots(two_axes, tmp_path / "two")] == ["metrics.png", "metrics.svg"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["metrics.png", "metrics.svg"]
+
+
+def test_importing_plots_loads_no_heavy_library():
+    code = ("import sys, csr_bench.reporting.plots; "
+            "assert not any(m.split('.')[0] in ('torch', 'transformers', 'matplotlib') for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
