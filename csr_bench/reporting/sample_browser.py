@@ -1,0 +1,290 @@
+"""The HTML report's sample browser: each document's image beside the model's answer at every
+iteration, CHAIR's hallucinated object words marked in the captions, POPE's mistakes listed, and the
+preference pairs CSR built with their rewards.
+
+Images come through the task's own data loading, from the data source each task's results record,
+so the page shows what the model saw; a document whose image cannot be found is shown without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import Counter
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.reporting.run_data import IterationData, RunData
+
+THUMBNAIL_PX = 256
+CALIBRATION_NOTES = {
+    "reference": "reference calibration: the reward is a rank score, lower is better",
+    "paper": "paper calibration: higher reward is better",
+}
+
+
+def image_data_uri(image) -> str:
+    """A PIL image as an inline PNG, downscaled to THUMBNAIL_PX so the page stays light."""
+    image = image.convert("RGB")
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def file_data_uri(path: str | Path) -> str | None:
+    """The image file as an inline PNG; None when it is missing or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image_data_uri(image)
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def data_root_of(source: str, local: str) -> Path | str | None:
+    """The --data-root under which a task read ``source`` ("local:/root/pope", "bundled:pope/pope.jsonl");
+    None for a hub dataset, whose images are not files the report can read."""
+    kind, _, where = source.partition(":")
+    if kind == "bundled":
+        return "bundled"
+    if kind != "local":
+        return None
+    parts = Path(local).parts
+    for candidate in (Path(where), Path(where).with_suffix("")):  # a data file's extension is optional in YAML
+        if candidate.parts[-len(parts):] == parts:
+            return Path(*candidate.parts[:-len(parts)])
+    return None
+
+
+class TaskImages:
+    """A task's document images by doc_id; ``problem`` says why there are none."""
+
+    def __init__(self, task: str, entry: dict[str, Any], registry: dict[str, Any]):
+        self.data = None
+        self.rows: dict[str, int] = {}
+        self.problem: str | None = None
+        source = str(entry.get("data_source", ""))
+        if task not in registry:
+            self.problem = f"images not shown: no task config named '{task}'"
+            return
+        root = data_root_of(source, registry[task].dataset.local)
+        if root is None:
+            self.problem = f"images not shown: the task read {source or 'an unrecorded source'}, not local files"
+            return
+        from csr_bench.tasks.data import load_task_data
+
+        try:
+            self.data = load_task_data(registry[task], root)
+        except (CsrBenchError, OSError) as exc:
+            self.problem = f"images not shown: {exc}"
+            return
+        self.rows = {json.dumps(self.data.doc_id(i)): i for i in range(len(self.data))}
+
+    def uri(self, doc_id: Any) -> str | None:
+        index = self.rows.get(json.dumps(doc_id))
+        if index is None:
+            return None
+        try:
+            return image_data_uri(self.data.image(index))
+        except (CsrBenchError, OSError):
+            return None
+
+
+def _image_cell(uri: str | None, note: str = "image not found") -> str:
+    if uri is None:
+        return f'<div class="noimage">{escape(note)}</div>'
+    return f'<img class="thumb" src="{uri}" alt="">'
+
+
+@lru_cache(maxsize=1)
+def _tokenizers():
+    """chair_words.py's tokenizers (nltk's, with no downloaded model), built once."""
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer(), NLTKWordTokenizer()
+
+
+def _object_spans(caption: str) -> list[tuple[int, int, str]]:
+    """(start, end, COCO object) of every object word of the caption, read as CHAIR reads it
+    (csr_bench/scorers/chair_words.py: lower-case, tokenize, singularise, merge double words)."""
+    from csr_bench.scorers.coco_objects import DOUBLE_WORDS, NODE_WORD
+    from csr_bench.scorers.singularize import singularize
+
+    lowered = caption.lower()
+    text = lowered if len(lowered) == len(caption) else caption  # offsets must index the caption
+    sentences, words = _tokenizers()
+    try:
+        spans = [(start + a, start + b) for start, end in sentences.span_tokenize(text)
+                 for a, b in words.span_tokenize(text[start:end])]
+    except ValueError:  # a token nltk rewrote beyond alignment: leave the caption unmarked
+        return []
+    tokens = [singularize(text[a:b].lower()) for a, b in spans]
+    words, i = [], 0
+    while i < len(tokens):
+        pair = " ".join(tokens[i:i + 2])
+        if pair in DOUBLE_WORDS:
+            words.append((DOUBLE_WORDS[pair], spans[i][0], spans[i + 1][1]))
+            i += 2
+        else:
+            words.append((tokens[i], *spans[i]))
+            i += 1
+    toilet = any(word == "toilet" for word, _, _ in words)
+    return [(a, b, NODE_WORD[word]) for word, a, b in words
+            if word in NODE_WORD and not (toilet and word == "seat")]
+
+
+def highlight_objects(caption: str, hallucinated: list[str] | set[str]) -> str:
+    """The caption as HTML, every object word marked: hallucinated ones (not in the image) apart."""
+    hallucinated = set(hallucinated)
+    parts, at = [], 0
+    for start, end, obj in _object_spans(caption):
+        kind = "hallucinated" if obj in hallucinated else "object"
+        parts.append(escape(caption[at:start]))
+        parts.append(f'<mark class="{kind}" title="{escape(obj)}">{escape(caption[start:end])}</mark>')
+        at = end
+    parts.append(escape(caption[at:]))
+    return "".join(parts)
+
+
+def _expected(record: dict[str, Any]) -> str:
+    """The reference answer as a reader wants it: a choice's letter and text, VQA's distinct answers."""
+    if "ground_truth_objects" in record:
+        return "objects in the image: " + ", ".join(record["ground_truth_objects"])
+    if isinstance(record.get("answers"), list):
+        return "answers: " + ", ".join(f"{a} ×{n}" if n > 1 else str(a) for a, n in Counter(record["answers"]).items())
+    answer = record.get("answer")
+    if answer is None:
+        return ""
+    choices = record.get("choices")
+    if isinstance(answer, int) and isinstance(choices, list) and 0 <= answer < len(choices):
+        return f"answer: {chr(65 + answer)}. {choices[answer]}"
+    return f"answer: {answer}"
+
+
+def _verdict(record: dict[str, Any]) -> str:
+    if "hallucinated_objects" in record:
+        wrong = record["hallucinated_objects"]
+        return ('<span class="bad">✗ ' + escape(", ".join(wrong)) + "</span>") if wrong else '<span class="good">✓</span>'
+    if isinstance(record.get("correct"), bool):
+        return '<span class="good">✓</span>' if record["correct"] else '<span class="bad">✗</span>'
+    for key in ("accuracy", "score"):
+        if isinstance(record.get(key), (int, float)):
+            return f'<span class="score">{key} {record[key]:g}</span>'
+    return ""
+
+
+def _answer_html(record: dict[str, Any]) -> str:
+    prediction = str(record.get("prediction", ""))
+    if "hallucinated_objects" in record:
+        return highlight_objects(prediction, record["hallucinated_objects"])
+    return escape(prediction)
+
+
+def _by_doc(iterations: list[IterationData], task: str) -> tuple[list[str], dict[int, dict[str, dict]]]:
+    """Documents in order (first seen) and each iteration's records, keyed alike across iterations."""
+    order: dict[str, None] = {}
+    records: dict[int, dict[str, dict]] = {}
+    for item in iterations:
+        if task in item.results and not item.results[task].get("skipped"):
+            records[item.iteration] = {json.dumps(r.get("doc_id")): r for r in item.samples(task)}
+            order.update(dict.fromkeys(records[item.iteration]))
+    return list(order), records
+
+
+def _sample_card(key: str, records: dict[int, dict[str, dict]], images: TaskImages) -> str:
+    first = next(by_key[key] for by_key in records.values() if key in by_key)
+    note = "no image (see above)" if images.problem else "image not found"
+    rows = []
+    for iteration, by_key in records.items():
+        record = by_key.get(key)
+        answer = _answer_html(record) if record else '<span class="missing">not evaluated</span>'
+        verdict = _verdict(record) if record else ""
+        rows.append(f'<tr><th>iter {iteration}</th><td class="answer">{answer}</td><td class="verdict">{verdict}</td></tr>')
+    return (f'<div class="sample">{_image_cell(images.uri(first.get("doc_id")), note)}<div class="body">'
+            f'<div class="doc">doc {escape(str(first.get("doc_id")))}</div>'
+            f'<div class="prompt">{escape(str(first.get("prompt", first.get("question", ""))))}</div>'
+            f'<div class="expected">{escape(_expected(first))}</div>'
+            f'<table class="answers">{"".join(rows)}</table></div></div>')
+
+
+def pope_mistakes(item: IterationData) -> str:
+    """POPE's wrong answers of one iteration, with the count per split."""
+    records = item.samples("pope")
+    wrong = [r for r in records if not r.get("correct")]
+    splits = Counter(r.get("category", "?") for r in wrong)
+    by_split = ", ".join(f"{split} {n}" for split, n in sorted(splits.items()))
+    rows = "".join(
+        f'<tr><td>{escape(str(r.get("doc_id")))}</td><td>{escape(str(r.get("category", "")))}</td>'
+        f'<td>{escape(str(r.get("question", "")))}</td><td>{escape(str(r.get("answer", "")))}</td>'
+        f'<td>{escape(str(r.get("prediction", "")))}</td></tr>' for r in wrong)
+    table = (f'<table class="mistakes"><thead><tr><th>doc</th><th>split</th><th>question</th><th>label</th>'
+             f'<th>prediction</th></tr></thead><tbody>{rows}</tbody></table>') if wrong else ""
+    return (f'<details class="pope-mistakes" data-iteration="{item.iteration}"><summary>iteration {item.iteration}: '
+            f'{len(wrong)} mistakes of {len(records)}{f" ({by_split})" if by_split else ""}</summary>{table}</details>')
+
+
+def task_section(run: RunData, task: str, registry: dict[str, Any], max_samples: int) -> str:
+    """One task: its skips, POPE's mistakes, then the first ``max_samples`` documents."""
+    skipped = [f"iteration {i.iteration}: {i.skipped()[task]}" for i in run.iterations if task in i.skipped()]
+    keys, records = _by_doc(run.iterations, task)
+    parts = [f'<section class="task" id="task-{escape(task)}"><h3>{escape(task)}</h3>']
+    parts += [f'<p class="note">skipped at {escape(line)}</p>' for line in skipped]
+    if task == "pope":
+        parts.append("<h4>Mistakes</h4>")
+        parts += [pope_mistakes(i) for i in run.iterations if i.iteration in records]
+    if keys:
+        entry = next(i.results[task] for i in run.iterations if i.iteration in records)
+        images = TaskImages(task, entry, registry)
+        shown = keys[:max_samples]
+        parts.append(f'<details class="samples"><summary>samples: {len(shown)} of {len(keys)} documents'
+                     f'{f" ({escape(images.problem)})" if images.problem else ""}</summary>')
+        parts += [_sample_card(key, records, images) for key in shown]
+        parts.append("</details>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _pair_row(pair: dict[str, Any], images: dict[str, str | None]) -> str:
+    path = str(pair.get("image", ""))
+    if path not in images:
+        images[path] = file_data_uri(path) if path else None
+    cells = []
+    for side in ("chosen", "rejected"):
+        reward = pair.get(f"{side}_reward")
+        shown = f"{reward:.3f}" if isinstance(reward, (int, float)) else "–"
+        cells.append(f'<td class="{side}"><div class="reward">{side}, reward {shown}</div>'
+                     f'{escape(str(pair.get(side, "")))}</td>')
+    return (f'<tr><td>{_image_cell(images[path], "image not found: " + path)}</td>'
+            f'<td>{escape(str(pair.get("prompt", "")))}</td>{"".join(cells)}</tr>')
+
+
+def pairs_section(run: RunData, max_samples: int) -> str:
+    """Each iteration's preference pairs (the first ``max_samples``), chosen beside rejected."""
+    images: dict[str, str | None] = {}  # prompt images recur across iterations: encode each once
+    parts = []
+    for item in run.iterations:
+        pairs = item.preferences()
+        if not pairs:
+            continue
+        summary = item.summary or {}
+        calibration = summary.get("calibration") or pairs[0].get("mode")
+        note = CALIBRATION_NOTES.get(calibration, f"calibration {calibration or 'not recorded'}")
+        if summary.get("skipped"):
+            note += f"; {len(summary['skipped'])} prompts gave no pair"
+        rows = "".join(_pair_row(pair, images) for pair in pairs[:max_samples])
+        parts.append(
+            f'<details class="pairs" data-iteration="{item.iteration}"><summary>iteration {item.iteration}: '
+            f'{min(len(pairs), max_samples)} of {len(pairs)} pairs — {escape(note)}</summary>'
+            f'<table class="pairs"><thead><tr><th>image</th><th>prompt</th><th>chosen</th><th>rejected</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table></details>')
+    return "".join(parts) or '<p class="note">No preference pairs in this run.</p>'
+
+
+__all__ = ["data_root_of", "highlight_objects", "pairs_section", "pope_mistakes", "task_section"]
