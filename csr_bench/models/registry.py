@@ -54,7 +54,7 @@ def _world_llava(name: str, device: str | None = None, dtype: str | None = None)
     from csr_bench.models.llava import LlavaModel
     from csr_bench.world.build import require_built
 
-    return LlavaModel.from_pretrained(str(require_built() / "model"), name=name, device=device, dtype=dtype)
+    return LlavaModel.from_pretrained(str(require_built(clip=False) / "model"), name=name, device=device, dtype=dtype)
 
 
 def _local_llava(path: Path) -> Callable[..., object]:

@@ -29,7 +29,7 @@ def resolve_data_root(data_root: str | Path | None) -> Path | None:
     if str(data_root) == "world":  # the embedded world's benchmarks (built on first use)
         from csr_bench.world.build import require_built
 
-        return require_built() / "data"
+        return require_built(clip=False) / "data"
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise CsrBenchError(f"--data-root {root}: no such folder")

@@ -165,8 +165,11 @@ def _training_bar(steps: int | None, desc: str):
 
 def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = False, train: bool = False,
                 vlm: dict[str, Any] | None = None, clip: dict[str, Any] | None = None,
-                world: dict[str, Any] | None = None) -> Path:
+                world: dict[str, Any] | None = None, with_clip: bool = True) -> Path:
     """Build (or reuse) the world of ``seed``; ``vlm``/``clip``/``world`` override training and size knobs.
+
+    ``with_clip=False`` stops after the data and the VLM (all that evaluation needs); the build is
+    complete (build.json) once a later call adds the CLIP.
 
     The VLM is copied from the shipped checkpoint when it matches the seed and knobs, unless ``train``
     (then, and otherwise, it is trained here)."""
@@ -211,6 +214,8 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         partial.replace(model_dir)
         timings["vlm_seconds"] = round(time.perf_counter() - mark, 1)
         timings["vlm_source"] = "trained"
+    if not with_clip:
+        return folder
     if not clip_dir.is_dir():
         log.info("world: training the CLIP on %d sentence pairs", len(pairs))
         mark = time.perf_counter()
@@ -233,13 +238,19 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
     return folder
 
 
-def require_built(seed: int = 0) -> Path:
-    """The cached world of ``seed``, building it on first use."""
+def has_data_and_model(folder: Path) -> bool:
+    """Whether the world's benchmarks and VLM are there (the CLIP may still be missing)."""
+    return (Path(folder) / "data" / "world.json").is_file() and (Path(folder) / "model" / "config.json").is_file()
+
+
+def require_built(seed: int = 0, clip: bool = True) -> Path:
+    """The cached world of ``seed``, building it on first use; without ``clip``, only what evaluation
+    needs (data and VLM: seconds, where the CLIP trains for minutes)."""
     folder = world_dir(seed)
-    if not is_built(folder):
+    if not (is_built(folder) or (not clip and has_data_and_model(folder))):
         log.info("world: not built yet, building it now (once; `csr-bench world build` does the same)")
         try:
-            build_world(seed, folder)
+            build_world(seed, folder, with_clip=clip)
         except OSError as exc:
             raise CsrBenchError(f"cannot build the world in {folder}: {exc}") from None
     return folder
