@@ -341,7 +341,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run(config)
     for results in outcome["iterations"]:
         _print_summary(results)
-    print(f"\niterations ({outcome['run_dir']}/iterations.md):\n{outcome['table']}")
+    print(f"\n{outcome['iteration_table']}")
+    written = [*outcome["tables"].values(), *outcome.get("plots", []), outcome.get("report")]
+    print("written:\n" + "\n".join(f"  {path}" for path in written if path))
     return 0
 
 

@@ -13,7 +13,7 @@ from csr_bench.alignment import IterationInput, get_method
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import iteration_dir
-from csr_bench.io import atomic_write_json, atomic_write_text
+from csr_bench.io import atomic_write_json
 from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
 from csr_bench.progress import get_logger
 
@@ -135,8 +135,6 @@ def run(config: RunConfig) -> dict:
                         **({"model": f"iter_{k}/model", "method": f"iter_{k}/csr"} if k else {})}
                        for k in range(config.iterations + 1)],
     })
-    from csr_bench.reporting.iteration_table import format_iteration_table, iteration_rows
+    from csr_bench.reporting.run_outputs import write_run_outputs
 
-    table = format_iteration_table(iteration_rows(run_dir))
-    atomic_write_text(run_dir / "iterations.md", table + "\n")
-    return {"run_dir": str(run_dir), "iterations": iterations, "table": table}
+    return {"run_dir": str(run_dir), "iterations": iterations, **write_run_outputs(run_dir)}

@@ -46,8 +46,11 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
                      "--sentence-max-new-tokens", "12", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",
                      check=True)
     run_dir = tmp_path / "world"
-    table = (run_dir / "iterations.md").read_text()
-    assert table.strip() in result.stdout and "CHAIR_S" in table and len(table.strip().splitlines()) == 4
+    tables = (run_dir / "tables.md").read_text()
+    grid = tables[tables.index("**CSR iterations"):].split("\n\n")[1]  # the iteration table, printed too
+    assert grid in result.stdout and "CHAIR_S" in grid and len(grid.splitlines()) == 4  # header, rule, 2 rows
+    assert "**Table 1" in tables and (run_dir / "tables.tex").read_text().startswith("\\begin{table}")
+    assert (run_dir / "report.html").is_file() and (run_dir / "plots" / "metrics.png").is_file()
     results = json.loads((run_dir / "iter_1" / "results.json").read_text())
     assert set(results["results"]) == set(WORLD_TASKS)
     assert {"chair_s", "chair_i"} <= set(results["results"]["chair"]["metrics"])
