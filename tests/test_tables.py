@@ -1,0 +1,164 @@
+"""Paper-style tables: Table 1 (layout, best values, the paper's average score, '–' and footnotes),
+the iteration and λ-ablation tables, the baseline files, and `csr-bench table` in every format."""
+
+import copy
+import csv
+import io
+import json
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+from csr_bench.reporting.baselines import available_baselines, load_baseline
+from csr_bench.reporting.paper_table import average_score, paper_table
+from csr_bench.reporting.run_data import load_run
+from csr_bench.reporting.table_format import render
+from csr_bench.reporting.tables import render_run_tables
+
+CONFIG = {"model": "m", "tasks": ["pope", "chair", "mme", "mmvet"], "output": "results", "run_name": None,
+          "iterations": 1, "method": "csr", "method_config": {"lam": 0.9, "prompts": 8}}
+
+
+def write_run(folder, iterations, config=CONFIG):
+    """A run folder by hand: iterations = [(results, summary or None), ...]."""
+    for k, (results, summary) in enumerate(iterations):
+        path = folder / f"iter_{k}" / "results.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"run": {"iteration": k}, "results": results}))
+        if summary:
+            (path.parent / "csr").mkdir()
+            (path.parent / "csr" / "summary.json").write_text(json.dumps(summary))
+    (folder / "run.json").write_text(json.dumps({"config": config}))
+    return folder
+
+
+BASE = {"pope": {"metrics": {"accuracy": 80.0, "f1_split_mean": 78.0}},
+        "chair": {"metrics": {"chair_s": 50.0, "chair_i": 20.0, "recall": 60.0, "len": 40.0}},
+        "mme": {"metrics": {"perception": 1200.0, "cognition": 300.0}},
+        "mmvet": {"metrics": {}, "skipped": "no judge configured (--judge-url)"}}
+ITER1 = {"pope": {"metrics": {"accuracy": 82.5, "f1_split_mean": 80.0}},
+         "chair": {"metrics": {"chair_s": 40.0, "chair_i": 22.0, "recall": 61.0, "len": 42.5}},
+         "mme": {"metrics": {"perception": 1100.0, "cognition": 320.0}},
+         "mmvet": {"metrics": {}, "skipped": "no judge configured (--judge-url)"}}
+SUMMARY = {"pairs": 8, "calibration": "reference", "mean_chosen_reward": 0.25, "mean_rejected_reward": 0.75}
+
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_average_score_is_the_papers_rule():
+    # The paper's reward-ablation averages of Table 1's rows: 7B base 66.61, 13B base 68.08, 13B CSR 71.95;
+    # its 7B CSR row recomputes to 72.09 (the paper prints 72.39, see the baseline's caveat).
+    expected = {("llava15-7b", 0): 66.61, ("llava15-13b", 0): 68.08, ("llava15-13b", 2): 71.95,
+                ("llava15-7b", 5): 72.09}
+    for (name, row), average in expected.items():
+        values = {k: v for k, v in load_baseline(name).rows[row].items() if k != "method"}
+        assert average_score(values) == (pytest.approx(average, abs=0.005), 12)
+    # by hand: MME-P/16 = 75, MME-C/4 = 75, POPE 80, 100 - CHAIR_S = 50, 100 - CHAIR_I = 80 -> 72.0 over 5
+    assert average_score({"MME-P": 1200, "MME-C": 300, "POPE": 80, "CHAIR_S": 50, "CHAIR_I": 20}) == (72.0, 5)
+    assert average_score({}) is None
+
+
+def test_table1_layout_marks_best_and_footnotes_skipped_judge_tasks(tmp_path):
+    run = load_run(write_run(tmp_path / "m", [(BASE, None), (ITER1, SUMMARY)]))
+    lines = render(paper_table([run]), "markdown").splitlines()
+    assert cells(lines[2]) == ["method", "MME-P", "MME-C", "SEED", "LLaVA-W", "MMB", "MM-Vet", "SQA-I", "VizWiz",
+                               "GQA", "POPE", "CHAIR_S↓", "CHAIR_I↓", "Avg (n)"]
+    # iter 1: 1100/16 = 68.75, 320/4 = 80, 82.5, 100-40 = 60, 100-22 = 78 -> 73.85 over 5; base 72.00
+    assert cells(lines[4]) == ["m", "**1200.0**", "300.0", "–", "–", "–", "–¹", "–", "–", "–", "80.00", "50.00",
+                               "**20.00**", "72.00 (5)"]
+    assert cells(lines[5]) == ["m + CSR (iter 1)", "1100.0", "**320.0**", "–", "–", "–", "–¹", "–", "–", "–",
+                               "**82.50**", "**40.00**", "22.00", "**73.85 (5)**"]
+    assert lines[-1] == "¹ MM-Vet (mmvet) not scored: no judge configured (--judge-url)"
+
+
+def test_baseline_rows_render_with_their_source_and_caveat(tmp_path):
+    run = load_run(write_run(tmp_path / "m", [(BASE, None)]))
+    text = render_run_tables([run], "markdown", ["llava15-7b"])
+    table1 = text.split("**CSR iterations")[0]
+    assert cells(table1.splitlines()[4])[:2] == ["LLaVA-1.5-7B¹", "1510.7"]
+    assert "| + CSR (iter 3)¹" in table1 and "**1524.2**" in table1  # best MME-P among all rows
+    assert "¹ LLaVA-1.5-7B (CSR paper): CSR paper (NeurIPS 2024, arXiv 2405.14622)" in table1
+    assert "comparable only to runs of LLaVA-1.5-7B on the full official data" in table1
+    iterations = text.split("**CSR iterations")[1]
+    assert "| LLaVA-1.5-7B (CSR paper) iter 3¹ |      87.01 |     85.93 |      21.00 |       6.00 |" in iterations
+    assert available_baselines() == ["llava15-13b", "llava15-7b"]
+    assert load_baseline("llava15-13b").rows[2]["POPE"] == 87.30
+
+
+def test_latex_and_csv(tmp_path):
+    run = load_run(write_run(tmp_path / "my_run", [(BASE, None), (ITER1, SUMMARY)]))
+    latex = render(paper_table([run]), "latex")
+    assert latex.startswith("\\begin{table}[t]") and latex.rstrip().endswith("\\end{table}")
+    assert "CHAIR\\_S$\\downarrow$" in latex and "\\textbf{82.50}" in latex
+    assert " my\\_run + CSR (iter 1) " in latex and "--$^{1}$" in latex  # escaped name, skipped MM-Vet
+    assert "\\footnotesize $^{1}$ MM-Vet (mmvet) not scored" in latex
+    text = render(paper_table([run]), "csv")
+    rows = list(csv.reader(line for line in io.StringIO(text) if not line.startswith("#")))
+    assert rows[0][0] == "method" and rows[2][:3] == ["my_run + CSR (iter 1)", "1100.0", "320.0"]
+    assert rows[2][6] == "" and rows[2][-1] == "73.85"  # no marks, no counts: raw numbers
+    assert text.splitlines()[-1] == "# [1] MM-Vet (mmvet) not scored: no judge configured (--judge-url)"
+
+
+def test_iteration_table_of_a_real_run(tiny_run):
+    text = render_run_tables([tiny_run], "markdown")
+    grid = text[text.index("**CSR iterations"):].split("\n\n")[1].splitlines()
+    assert cells(grid[0]) == ["iteration", "POPE acc", "POPE F1", "CHAIR_S↓", "CHAIR_I↓", "CHAIR recall",
+                              "avg length", "pairs", "chosen R", "rejected R"]
+    run = load_run(tiny_run)
+    assert [cells(line)[0] for line in grid[2:]] == ["0", "1", "2"]
+    for line, iteration in zip(grid[2:], run.iterations):
+        row = cells(line)
+        assert row[1] == f"{iteration.metric('pope', 'accuracy'):.2f}"
+        assert row[4] == f"{iteration.metric('chair', 'chair_i'):.2f}"
+        if iteration.iteration:
+            assert row[7] == str(iteration.summary["pairs"])
+            assert row[8] == f"{iteration.summary['mean_chosen_reward']:.3f}¹"
+        else:
+            assert row[7:] == ["–", "–", "–"]
+    assert "¹ chosen R / rejected R: mean of the reference code's rank score" in text and "(lower is better)" in text
+    assert "λ ablation" not in text  # one run
+
+
+def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
+    runs = []
+    for lam in (0.5, 0.0, 0.9):
+        config = copy.deepcopy(CONFIG)
+        config["method_config"]["lam"], config["run_name"] = lam, f"lam{lam}"
+        runs.append(write_run(tmp_path / f"lam{lam}", [(BASE, None), (ITER1, SUMMARY)], config))
+    text = render_run_tables(runs, "markdown", ["llava15-7b"])
+    table = text[text.index("**λ ablation"):].split("\n\n")[1].splitlines()
+    assert cells(table[0]) == ["λ", "iterations", "LLaVA-W", "POPE", "CHAIR_S↓", "CHAIR_I↓"]
+    assert [cells(line)[0] for line in table[2:]] == [
+        "0.1 (LLaVA-1.5-7B (CSR paper))¹", "0.5 (LLaVA-1.5-7B (CSR paper))¹", "0.9 (LLaVA-1.5-7B (CSR paper))¹",
+        "0.0", "0.5", "0.9"]
+    assert cells(table[-1]) == ["0.9", "1", "–", "**82.50**", "40.00", "22.00"]  # a three-way tie: all best
+    other = copy.deepcopy(CONFIG)
+    other["method_config"].update(lam=0.1, prompts=16)  # λ and the prompt count differ: confounded
+    write_run(tmp_path / "other", [(BASE, None)], other)
+    assert "λ ablation" not in render_run_tables([runs[0], tmp_path / "other"], "markdown")
+
+
+def test_table_command_formats_and_errors(tiny_run, tmp_path):
+    for fmt, marker in (("markdown", "**Table 1"), ("latex", "\\begin{table}"), ("csv", "# Table 1"),
+                        ("html", "<h3>Table 1")):
+        result = run_cli("table", str(tiny_run), "--format", fmt, "--baselines", "llava15-7b,llava15-13b", check=True)
+        assert result.stdout.startswith(marker), fmt
+        assert "LLaVA-1.5-13B" in result.stdout and "world-vlm + CSR (iter 2)" in result.stdout
+    assert_one_line_error(run_cli("table", str(tiny_run), "--baselines", "llava99"), "unknown baseline 'llava99'",
+                          "llava15-7b")
+    assert_one_line_error(run_cli("table", str(tmp_path)), "not a csr-bench run folder")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsource: s\ncaveat: c\nrows:\n  - {method: a, POPE: high}\n")
+    assert_one_line_error(run_cli("table", str(tiny_run), "--baselines", str(bad)), "bad.yaml: rows[0]",
+                          "'POPE' must be a number")
+    (tmp_path / "iter_0").mkdir()
+    (tmp_path / "iter_0" / "results.json").write_text("{not json")
+    assert_one_line_error(run_cli("table", str(tmp_path)), "iter_0/results.json: not readable JSON")
+
+
+def test_run_writes_its_tables(tiny_run):
+    markdown = (tiny_run / "tables.md").read_text()
+    assert markdown == render_run_tables([tiny_run], "markdown")
+    assert (tiny_run / "tables.tex").read_text() == render_run_tables([tiny_run], "latex")
