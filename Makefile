@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine; both create .venv and install everything first.
 #   make run    install, then `csr-bench run` on the embedded default (offline, CPU)
 #   make test   install, then the test suite (offline)
+#   make gate   install, then the hallucination gate: a short world evaluation checked against
+#               results/baselines/ci-world.json (`make gate-update` rewrites it, on purpose)
 # Extra arguments: make run ARGS="--batch-size 4"   make test PYTEST_ARGS="-k pope"
 #   make test-lmms  the lmms-eval interop tests, in their own .venv-lmms with the `lmms` extra
 #                   (lmms-eval brings PyPI's CUDA torchvision; the main .venv stays without it)
@@ -10,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-lmms clean
+.PHONY: install run test gate gate-update test-lmms clean
 
 # An existing .venv is reused, so a GPU user can create it and install the CUDA torch 2.13.x of
 # their choice first; constraints.txt (torch==2.13.0) is satisfied by it and keeps it.
@@ -28,6 +30,23 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The hallucination gate: the shipped world VLM on the world's POPE and CHAIR (a fresh world, built
+# from this checkout's code, about 15 s), checked against the committed numbers. Any change fails;
+# when a change is meant to move them, `make gate-update` rewrites the baseline (commit it with the change).
+GATE_DIR ?= $(or $(TMPDIR),/tmp)/csr-bench-gate
+GATE_BASELINE ?= results/baselines/ci-world.json
+
+GATE_EVAL = rm -rf $(GATE_DIR) && CSR_BENCH_HOME=$(GATE_DIR)/home HF_HUB_OFFLINE=1 \
+	$(BIN)/csr-bench eval --model world --tasks pope,chair --output $(GATE_DIR) --quiet
+
+gate: $(STAMP)
+	$(GATE_EVAL)
+	$(BIN)/csr-bench check $(GATE_DIR)/world --baseline $(GATE_BASELINE) --fail-on-change
+
+gate-update: $(STAMP)
+	$(GATE_EVAL)
+	$(BIN)/csr-bench check $(GATE_DIR)/world --baseline $(GATE_BASELINE) --update-baseline
 
 LMMS_VENV ?= .venv-lmms
 

@@ -11,7 +11,6 @@ import argparse
 import logging
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
@@ -375,7 +374,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     tasks = check.wanted_tasks(args.metrics)
     current = check.load_side(args.run_dir, args.iteration, tasks)
     if args.update_baseline:
-        source = {"run": str(Path(args.run_dir).resolve()), "iteration": args.iteration}
+        source = {"from": current.label, "written_by": "csr-bench check --update-baseline"}
         print(f"baseline written: {check.write_baseline(current, args.baseline, source)} (from {current.label})")
         return 0
     baseline = check.load_side(args.baseline, tasks=tasks)
