@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "preference pairs). Static: no server, no network.")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--output", help="HTML file to write (default RUN_DIR/report.html)")
+    report.add_argument("--max-samples", type=_positive, default=50, metavar="N",
+                        help="documents per task and pairs per iteration shown (default 50)")
 
     check = commands.add_parser(
         "check", parents=[quiet], help="fail when a run's hallucination metrics are worse than a baseline",
@@ -364,7 +366,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from csr_bench.reporting.html_report import write_report
 
-    print(write_report(args.run_dir, args.output))
+    print(write_report(args.run_dir, args.output, max_samples=args.max_samples))
     return 0
 
 

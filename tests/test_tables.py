@@ -133,7 +133,8 @@ def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
     assert [cells(line)[0] for line in table[2:]] == [
         "0.1 (LLaVA-1.5-7B (CSR paper))¹", "0.5 (LLaVA-1.5-7B (CSR paper))¹", "0.9 (LLaVA-1.5-7B (CSR paper))¹",
         "0.0", "0.5", "0.9"]
-    assert cells(table[-1]) == ["0.9", "1", "–", "**82.50**", "40.00", "22.00"]  # a three-way tie: all best
+    assert cells(table[-1]) == ["0.9", "1", "–", "82.50", "40.00", "22.00"]  # all equal: none in bold
+    assert cells(table[4])[4:] == ["**21.00**", "**6.00**"]  # the paper's λ 0.9 row is best on CHAIR
     other = copy.deepcopy(CONFIG)
     other["method_config"].update(lam=0.1, prompts=16)  # λ and the prompt count differ: confounded
     write_run(tmp_path / "other", [(BASE, None)], other)

@@ -48,12 +48,13 @@ class Table:
         return self.notes.index(text) + 1
 
     def mark_best(self, column: int, lower_is_better: bool, among: list[int] | None = None) -> None:
-        """Mark the best numeric value of ``column`` (every tie) among the rows ``among`` (default all)."""
+        """Mark the best numeric value of ``column`` (every tie) among the rows ``among`` (default all);
+        nothing when all are equal (no row stands out)."""
         candidates = [i for i in (among if among is not None else range(len(self.rows)))
                       if isinstance(self.rows[i][column].value, (int, float))]
-        if len(candidates) < 2:
-            return
         values = [round(float(self.rows[i][column].value), self.rows[i][column].decimals) for i in candidates]
+        if len(set(values)) < 2:
+            return
         best = min(values) if lower_is_better else max(values)
         for i, value in zip(candidates, values):
             self.rows[i][column].best = value == best
