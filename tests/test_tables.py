@@ -90,7 +90,7 @@ def test_baseline_rows_render_with_their_source_and_caveat(tmp_path):
 def test_latex_and_csv(tmp_path):
     run = load_run(write_run(tmp_path / "my_run", [(BASE, None), (ITER1, SUMMARY)]))
     latex = render(paper_table([run]), "latex")
-    assert latex.startswith("\\begin{table}[t]") and latex.rstrip().endswith("\\end{table}")
+    assert latex.startswith("% needs \\usepackage{graphicx}") and latex.rstrip().endswith("\\end{table}")
     assert "CHAIR\\_S$\\downarrow$" in latex and "\\textbf{82.50}" in latex
     assert " my\\_run + CSR (iter 1) " in latex and "--$^{1}$" in latex  # escaped name, skipped MM-Vet
     assert "\\footnotesize $^{1}$ MM-Vet (mmvet) not scored" in latex
@@ -142,7 +142,7 @@ def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
 
 
 def test_table_command_formats_and_errors(tiny_run, tmp_path):
-    for fmt, marker in (("markdown", "**Table 1"), ("latex", "\\begin{table}"), ("csv", "# Table 1"),
+    for fmt, marker in (("markdown", "**Table 1"), ("latex", "% needs \\usepackage{graphicx}"), ("csv", "# Table 1"),
                         ("html", "<h3>Table 1")):
         result = run_cli("table", str(tiny_run), "--format", fmt, "--baselines", "llava15-7b,llava15-13b", check=True)
         assert result.stdout.startswith(marker), fmt

@@ -49,7 +49,7 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     tables = (run_dir / "tables.md").read_text()
     grid = tables[tables.index("**CSR iterations"):].split("\n\n")[1]  # the iteration table, printed too
     assert grid in result.stdout and "CHAIR_S" in grid and len(grid.splitlines()) == 4  # header, rule, 2 rows
-    assert "**Table 1" in tables and (run_dir / "tables.tex").read_text().startswith("\\begin{table}")
+    assert "**Table 1" in tables and "\\begin{table}" in (run_dir / "tables.tex").read_text()
     assert (run_dir / "report.html").is_file() and (run_dir / "plots" / "metrics.png").is_file()
     results = json.loads((run_dir / "iter_1" / "results.json").read_text())
     assert set(results["results"]) == set(WORLD_TASKS)

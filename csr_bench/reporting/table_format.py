@@ -111,12 +111,12 @@ def render(table: Table, fmt: str = "markdown") -> str:
     if fmt == "latex":
         headers = [_latex_escape(h) for h in table.headers]
         grid = tabulate(body, headers=headers, tablefmt="latex_raw", disable_numparse=True, colalign=align)
-        notes = "".join(f"\\\\[2pt]\n\\footnotesize $^{{{n}}}$ {_latex_escape(note)}"
-                        for n, note in enumerate(table.notes, 1))
-        return (f"\\begin{{table}}[t]\n\\centering\n\\caption{{{_latex_escape(table.title)}}}\n"
+        notes = "\\\\[2pt]\n".join(f"\\footnotesize $^{{{n}}}$ {_latex_escape(note)}"
+                                   for n, note in enumerate(table.notes, 1))
+        return ("% needs \\usepackage{graphicx} (\\resizebox)\n"
+                f"\\begin{{table}}[t]\n\\centering\n\\caption{{{_latex_escape(table.title)}}}\n"
                 f"\\resizebox{{\\linewidth}}{{!}}{{%\n{grid}}}\n"
-                + (f"\\begin{{flushleft}}{notes.removeprefix(chr(92) * 2 + '[2pt]')}\n\\end{{flushleft}}\n"
-                   if table.notes else "")
+                + (f"\\begin{{flushleft}}\n{notes}\n\\end{{flushleft}}\n" if notes else "")
                 + "\\end{table}\n")
     grid = tabulate(body, headers=[html.escape(h) for h in table.headers], tablefmt="unsafehtml",
                     disable_numparse=True, colalign=align)
