@@ -31,6 +31,8 @@ class ModelSpec:
     # CsrConfig fields this model needs other than the reference's (nested dicts for "search" and
     # "training"); explicit flags still win. The reference's values suit a 7B model, not a tiny one.
     csr_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # "transformers" (LlavaModel), or "vllm" (``vllm:MODEL``: generation only, no CSR search/training).
+    backend: str = "transformers"
 
 
 def _hub_llava(repo: str) -> Callable[..., object]:
@@ -95,15 +97,32 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = "world"
 
 
+def _vllm_llava(source: str, local: bool) -> Callable[..., object]:
+    def load(name: str, device: str | None = None, dtype: str | None = None):
+        from csr_bench.models.vllm_llava import load_vllm_llava
+
+        return load_vllm_llava(source, name=name, local=local, device=device, dtype=dtype)
+
+    return load
+
+
 def resolve_model(name: str) -> ModelSpec:
-    """A registered name, or a folder holding a llava-hf format checkpoint (``--model /path/dir``)."""
+    """A registered name, or a folder holding a llava-hf format checkpoint (``--model /path/dir``);
+    ``vllm:`` before a registered hub model, a folder or a hub id selects the vLLM backend (docs/vllm.md)."""
     if name in MODELS:
         return MODELS[name]
+    if name.startswith("vllm:"):
+        from csr_bench.models.vllm_llava import resolve_vllm_source
+
+        label, source, local = resolve_vllm_source(name[len("vllm:"):], MODELS)
+        return ModelSpec(f"vllm:{label}", f"LLaVA {source} through vLLM", _vllm_llava(source, local),
+                         backend="vllm")
     path = Path(name).expanduser()
     if path.is_dir():
         return ModelSpec(path.resolve().name, f"LLaVA checkpoint at {path}", _local_llava(path.resolve()))
     hint = " (no such folder)" if ("/" in name or name.startswith(".")) else ""
-    raise CsrBenchError(f"unknown model '{name}'{hint}; known: {', '.join(MODELS)}, or a checkpoint folder")
+    raise CsrBenchError(f"unknown model '{name}'{hint}; known: {', '.join(MODELS)}, a checkpoint folder, "
+                      f"or vllm:MODEL")
 
 
 def run_name_for(model_name: str) -> str:
