@@ -47,6 +47,8 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N documents of each task")
     parser.add_argument("--batch-size", type=_positive, default=8,
                         help="generation batch size; predictions are the same for any value (default 8)")
+    parser.add_argument("--num-workers", type=int, default=1, metavar="N",
+                        help="DataLoader processes decoding images ahead of the model (default 1; 0: none)")
     parser.add_argument("--output", default="results", help="output folder (default results/)")
     parser.add_argument("--run-name", help="run folder name under --output (default: from the model name)")
     parser.add_argument("--data-root", help="folder with local copies of the task data, or 'bundled' for the "
@@ -328,8 +330,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from csr_bench.evaluation import EvalConfig, evaluate
 
+    from csr_bench.distributed import is_main
+
     results = evaluate(_config_from_args(EvalConfig, args))
-    _print_summary(results)
+    if is_main():  # one summary for a data-parallel run
+        _print_summary(results)
     return 0
 
 
@@ -339,7 +344,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(RunConfig, args)
     if config.iterations and config.method == "csr":
         config.method_config = _csr_config_from_args(args)
+    from csr_bench.distributed import is_main
+
     outcome = run(config)
+    if not is_main():  # one summary for a data-parallel run
+        return 0
     for results in outcome["iterations"]:
         _print_summary(results)
     print(f"\n{outcome['iteration_table']}")
@@ -408,8 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from csr_bench.progress import set_quiet
 
-    set_quiet(args.quiet)
-    logging.basicConfig(level=logging.INFO, format=f"{PROG}: %(message)s", stream=sys.stderr)
+    from csr_bench.distributed import is_main
+
+    set_quiet(args.quiet or not is_main())  # in a data-parallel run the main process reports for all
+    logging.basicConfig(level=logging.INFO if is_main() else logging.WARNING, format=f"{PROG}: %(message)s", stream=sys.stderr)
     try:
         return COMMANDS[args.command](args)
     except CsrBenchError as exc:

@@ -109,6 +109,10 @@ def run(config: RunConfig) -> dict:
     if config.iterations < 0:
         raise CsrBenchError(f"--iterations must be 0 or more (got {config.iterations})")
     spec = resolve_model(config.model)
+    if config.iterations and spec.backend != "transformers":
+        raise CsrBenchError(f"--model {config.model}: the {spec.backend} backend only generates; CSR's search and "
+                            "training need the transformers model (a registered name or checkpoint folder without "
+                            "'vllm:'), or pass --iterations 0 to evaluate only")
     data_root = config.data_root if config.data_root is not None else spec.default_data_root
     first = config.eval_config(0, data_root=data_root)
     run_dir = iteration_dir(first).parent

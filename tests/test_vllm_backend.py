@@ -254,3 +254,10 @@ def test_evaluation_through_the_backend_and_no_resume_across_backends(fake_vllm,
     with pytest.raises(CsrBenchError, match="different model"):
         evaluate(EvalConfig(model=str(tiny_checkpoint), tasks=["pope"], data_root="bundled", output=str(tmp_path),
                             run_name="both", limit=5, device="cpu"))
+
+
+def test_csr_iterations_refuse_the_vllm_backend(tmp_path):
+    result = run_cli("run", "--model", "vllm:some/model", "--iterations", "1", "--data-root", "bundled",
+                     "--output", str(tmp_path))
+    assert_one_line_error(result, "the vllm backend only generates", "transformers model")
+    assert not any(tmp_path.iterdir())  # refused before any work

@@ -14,6 +14,7 @@ class EvalConfig:
     iteration: int = 0
     limit: int | None = None  # first N documents of each task
     batch_size: int = 8  # never changes predictions, only speed
+    num_workers: int = 1  # DataLoader processes decoding images ahead of the model (0: in the main process)
     data_root: str | None = None  # None: the model's default (bundled for embedded models, else the hub)
     seed: int = 0
     device: str | None = None

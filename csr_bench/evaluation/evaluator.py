@@ -3,18 +3,25 @@ metrics from the task's scorer, one results.json per evaluation.
 
 Layout: ``<output>/<run-name>/iter_<k>/results.json`` and ``.../iter_<k>/<task>/samples.jsonl``.
 Rerunning the same command resumes: finished samples are read back, not recomputed.
+
+Under ``torchrun`` / ``accelerate launch`` every process generates an interleaved shard of the
+documents; the main process merges the samples, scores and writes results.json, which equals a
+one-process run's because predictions do not depend on how documents are batched.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation.config import EvalConfig
+from csr_bench.evaluation.prefetch import batch_images
 from csr_bench.evaluation.results import write_results
 from csr_bench.evaluation.samples import SampleStore
 from csr_bench.models.base import GenerationRequest, VisionLanguageModel
@@ -52,16 +59,18 @@ def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext
 
 
 def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, config: EvalConfig,
-                  context: ScoringContext) -> dict[str, Any]:
-    """Evaluate one task, resuming from its samples.jsonl; returns its entry of results.json."""
+                  context: ScoringContext) -> dict[str, Any] | None:
+    """Evaluate one task, resuming from its samples.jsonl; returns its entry of results.json (None
+    on the other processes of a data-parallel run: the main one scores)."""
     task = data.task
     scorer = SCORERS[task.scorer]
     settings = task.generation
     if config.max_new_tokens is not None:
         settings = replace(settings, max_new_tokens=config.max_new_tokens)
     identity = {k: v for k, v in model.identity().items() if k != "name"}
+    identity["device"] = str(identity.get("device", "")).split(":")[0]  # cuda:0 and cuda:1 make the same samples
     store = SampleStore(task_dir, {"task": task.to_dict(), "model": identity,
-                                   "generation": asdict(settings), "data": data.source})
+                                   "generation": asdict(settings), "data": data.source}, distributed.shard_suffix())
 
     count = len(data) if config.limit is None else min(config.limit, len(data))
     prompts = [task.render_prompt(data.rows[i]) for i in range(count)]
@@ -72,12 +81,18 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     # Longest prompts first, ties in document order: similar lengths share a batch (little
     # padding) and an out-of-memory batch shows up at the start, not hours in.
     pending.sort(key=lambda i: (-model.prompt_length(prompts[i]), i))
+    distributed.barrier()  # every process has read the finished samples before any process adds more
+    mine = distributed.shard(pending)
+    batches = [mine[start:start + config.batch_size] for start in range(0, len(mine), config.batch_size)]
 
     started = time.perf_counter()
-    with progress_bar(total=count, initial=count - len(pending), desc=task.name) as bar:
-        for start in range(0, len(pending), config.batch_size):
-            batch = pending[start:start + config.batch_size]
-            requests = [GenerationRequest(image=data.image(i), prompt=prompts[i]) for i in batch]
+    if distributed.is_distributed():
+        bar = progress_bar(total=len(mine), desc=f"{task.name} [process {distributed.rank()} of {distributed.world_size()}]")
+    else:
+        bar = progress_bar(total=count, initial=count - len(pending), desc=task.name)
+    with bar:
+        for batch, images in batch_images(data, batches, config.num_workers):
+            requests = [GenerationRequest(image=image, prompt=prompts[i]) for i, image in zip(batch, images)]
             predictions = model.generate(requests, settings)
             records = []
             for i, prediction in zip(batch, predictions):
@@ -88,6 +103,10 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
             store.add(records)
             bar.update(len(batch))
     seconds = time.perf_counter() - started
+    distributed.barrier()  # every shard is written
+    if not distributed.is_main():
+        return None
+    store.consolidate()
 
     ordered = [store.get(data.doc_id(i)) for i in range(count)]
     try:
@@ -109,6 +128,8 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     """Evaluate ``config.model`` (or an already loaded ``model``) on ``config.tasks``."""
     if config.batch_size < 1:
         raise CsrBenchError(f"--batch-size must be at least 1 (got {config.batch_size})")
+    if config.num_workers < 0:
+        raise CsrBenchError(f"--num-workers must be 0 or more (got {config.num_workers})")
     if config.limit is not None and config.limit < 1:
         raise CsrBenchError(f"--limit must be at least 1 (got {config.limit})")
     tasks = get_tasks(config.tasks, config.include_tasks)
@@ -128,8 +149,10 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
             check(context)
         contexts[data.task.name] = context
     # Only now, with every input checked, may --overwrite discard earlier work.
-    if config.overwrite and out_dir.exists():
+    distributed.init()
+    if config.overwrite and out_dir.exists() and distributed.is_main():
         shutil.rmtree(out_dir)
+    distributed.barrier()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     from csr_bench.compat import ensure_torchvision_importable
@@ -141,19 +164,23 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     started = time.perf_counter()
     if model is None:
         log.info("loading model %s", config.model)
-        model = spec.loader(spec.name, device=config.device, dtype=config.dtype)
+        model = spec.loader(spec.name, device=distributed.local_device(config.device), dtype=config.dtype)
     task_results = {data.task.name: evaluate_task(model, data, out_dir / data.task.name, config,
                                                   contexts[data.task.name])
                     for data in task_data}
-    results = write_results(
-        out_dir / "results.json",
-        run={"name": out_dir.parent.name, "iteration": config.iteration, "dir": str(out_dir)},
-        model=model.identity(), config={**asdict(config), "data_root": data_root},
-        task_results=task_results, seconds=time.perf_counter() - started)
-    log.info("results written to %s", out_dir / "results.json")
-    failed = {name: entry["error"] for name, entry in task_results.items() if "error" in entry}
-    if failed:
-        name, error = next(iter(failed.items()))
-        raise CsrBenchError(f"scoring failed for {', '.join(failed)} ({name}: {error}); samples and the other "
-                            f"results are saved in {out_dir}; rerun the same command to retry the scoring")
-    return results
+    error = None
+    if distributed.is_main():
+        write_results(out_dir / "results.json",
+                      run={"name": out_dir.parent.name, "iteration": config.iteration, "dir": str(out_dir)},
+                      model=model.identity(), config={**asdict(config), "data_root": data_root},
+                      task_results=task_results, seconds=time.perf_counter() - started)
+        log.info("results written to %s", out_dir / "results.json")
+        failed = {name: entry["error"] for name, entry in task_results.items() if "error" in entry}
+        if failed:
+            name, message = next(iter(failed.items()))
+            error = (f"scoring failed for {', '.join(failed)} ({name}: {message}); samples and the other "
+                     f"results are saved in {out_dir}; rerun the same command to retry the scoring")
+    error = distributed.gather(error)[0]  # the other processes wait for the main one's scoring
+    if error:
+        raise CsrBenchError(error)
+    return json.loads((out_dir / "results.json").read_text(encoding="utf-8"))

@@ -2,6 +2,10 @@
 
 Next to it, ``task_run.json`` records what produced the samples (task config, model, generation,
 data). A rerun with other settings would mix incomparable predictions, so it is refused.
+
+In a data-parallel run each process appends to its own ``samples.rank<r>-of-<n>.jsonl``; every
+store reads them all (a resume may use another process count), and ``consolidate`` merges them
+into samples.jsonl once every process has finished.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import append_jsonl, atomic_write_json, read_jsonl_records
+from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl_records
 
 
 class SampleStore:
-    def __init__(self, task_dir: Path, fingerprint: dict[str, Any]):
+    def __init__(self, task_dir: Path, fingerprint: dict[str, Any], shard_suffix: str = ""):
         self.task_dir = Path(task_dir)
         self.path = self.task_dir / "samples.jsonl"
+        self.write_path = self.task_dir / f"samples{shard_suffix}.jsonl"  # this process's appends
         meta_path = self.task_dir / "task_run.json"
         # Round-trip through JSON so the comparison sees what a later run reads back.
         fingerprint = json.loads(json.dumps(fingerprint))
@@ -35,8 +40,12 @@ class SampleStore:
         else:
             atomic_write_json(meta_path, fingerprint)
         self.done: dict[str, dict[str, Any]] = {}
-        for record in read_jsonl_records(self.path):
-            self.done[self.key(record["doc_id"])] = record
+        for path in [self.path, *self.shard_paths()]:
+            for record in read_jsonl_records(path):
+                self.done[self.key(record["doc_id"])] = record
+
+    def shard_paths(self) -> list[Path]:
+        return sorted(self.task_dir.glob("samples.rank*-of-*.jsonl"))
 
     @staticmethod
     def key(doc_id: Any) -> str:
@@ -47,9 +56,22 @@ class SampleStore:
 
     def add(self, records: Iterable[dict[str, Any]]) -> None:
         records = list(records)
-        append_jsonl(self.path, records)
+        append_jsonl(self.write_path, records)
         for record in records:
             self.done[self.key(record["doc_id"])] = record
 
     def get(self, doc_id: Any) -> dict[str, Any]:
         return self.done[self.key(doc_id)]
+
+    def consolidate(self) -> None:
+        """Merge the processes' shard files into samples.jsonl (document order), then remove them."""
+        shards = self.shard_paths()
+        if not shards:
+            return
+        for path in [self.path, *shards]:  # re-read: the other processes wrote after this store was made
+            for record in read_jsonl_records(path):
+                self.done[self.key(record["doc_id"])] = record
+        records = sorted(self.done.values(), key=lambda r: r.get("doc_index", 0))
+        atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        for path in shards:
+            path.unlink()

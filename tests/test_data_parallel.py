@@ -1,0 +1,48 @@
+"""Data parallelism on torch.distributed: `torchrun --nproc_per_node 2` (two CPU processes, gloo)
+gives the same samples and results.json metrics as one process."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import WORLD_VLM, run_cli
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "csr_bench", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def _samples(iteration, task):
+    lines = (iteration / task / "samples.jsonl").read_text().splitlines()
+    return sorted(lines)
+
+
+def test_two_processes_give_the_results_of_one(small_world, tmp_path):
+    args = ["eval", "--model", str(WORLD_VLM), "--tasks", "pope,chair", "--data-root", str(small_world),
+            "--run-name", "dp", "--batch-size", "4", "--quiet"]
+    run_cli(*args, "--output", str(tmp_path / "one"), check=True)
+    result = _torchrun(*args, "--output", str(tmp_path / "two"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("dp iter_0") == 1  # the main process reports, once
+    one, two = tmp_path / "one" / "dp" / "iter_0", tmp_path / "two" / "dp" / "iter_0"
+    for task in ("pope", "chair"):
+        assert _samples(one, task) == _samples(two, task)
+        assert not list((two / task).glob("samples.rank*"))  # merged into samples.jsonl
+    metrics = [{task: entry["metrics"] for task, entry in json.loads((folder / "results.json").read_text())
+                ["results"].items()} for folder in (one, two)]
+    assert metrics[0] == metrics[1] and metrics[0]["pope"]["accuracy"] > 0
+
+
+def test_resume_with_another_process_count(small_world, tmp_path):
+    args = ["eval", "--model", str(WORLD_VLM), "--tasks", "pope", "--data-root", str(small_world),
+            "--run-name", "dp", "--output", str(tmp_path), "--quiet"]
+    result = _torchrun(*args, "--limit", "20")
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = run_cli(*args, "--limit", "40", check=True)  # one process adds the next 20
+    assert "20 of 40 samples already done" in resumed.stderr
+    records = [json.loads(line) for line in (tmp_path / "dp" / "iter_0" / "pope" / "samples.jsonl").read_text().splitlines()]
+    assert sorted(r["doc_index"] for r in records) == list(range(40))
