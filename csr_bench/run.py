@@ -9,6 +9,7 @@ import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from csr_bench import distributed
 from csr_bench.alignment import IterationInput, get_method
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
@@ -62,13 +63,14 @@ def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
         return str(require_built() / "model")
     if spec.name == "tiny-llava":
         target = run_dir / "iter_0" / "model"
-        if not (target / "config.json").exists():
+        if not (target / "config.json").exists() and distributed.is_main():
             from csr_bench.models.tiny_llava import save_tiny_llava
 
             partial = target.with_name("model.partial")
             shutil.rmtree(partial, ignore_errors=True)
             save_tiny_llava(partial)
             partial.rename(target)
+        distributed.barrier()
         return str(target)
     path = Path(config.model).expanduser()
     return str(path.resolve()) if path.is_dir() else config.model
@@ -133,6 +135,8 @@ def run(config: RunConfig) -> dict:
         iterations.append(evaluate(config.eval_config(k, model=str(model_dir), data_root=data_root,
                                                       run_name=run_name)))
         train_source = model_name = str(model_dir)
+    if not distributed.is_main():  # the main process writes the run's manifest and reports
+        return {"run_dir": str(run_dir), "iterations": iterations}
     atomic_write_json(run_dir / "run.json", {
         "config": {**asdict(config), "method_config": asdict(method.config) if method is not None else None},
         "iterations": [{"iteration": k, "results": f"iter_{k}/results.json",

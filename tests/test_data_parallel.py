@@ -46,3 +46,26 @@ def test_resume_with_another_process_count(small_world, tmp_path):
     assert "20 of 40 samples already done" in resumed.stderr
     records = [json.loads(line) for line in (tmp_path / "dp" / "iter_0" / "pope" / "samples.jsonl").read_text().splitlines()]
     assert sorted(r["doc_index"] for r in records) == list(range(40))
+
+
+def test_csr_iteration_on_two_processes(small_world, tmp_path):
+    """The CSR search is sharded by prompt and gathered: the same preference pairs as one process;
+    DPO then trains with trl/accelerate's DDP (its updates average two processes' batches, so the
+    trained model is not expected to equal one process's)."""
+    args = ["run", "--model", str(WORLD_VLM), "--data-root", str(small_world), "--tasks", "pope",
+            "--iterations", "1", "--run-name", "csr", "--prompt-source", str(small_world / "prompts" / "images"),
+            "--clip-model", "tiny", "--prompts", "4", "--max-sentences", "3", "--learning-rate", "1e-3", "--quiet"]
+    run_cli(*args, "--output", str(tmp_path / "one"), check=True)
+    result = _torchrun(*args, "--output", str(tmp_path / "two"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    pairs = []
+    for side in ("one", "two"):
+        folder = tmp_path / side / "csr" / "iter_1"
+        records = [json.loads(line) for line in (folder / "csr" / "preferences.jsonl").read_text().splitlines()]
+        pairs.append([(r["prompt_id"], r["chosen"], r["rejected"], r["chosen_reward"], r["rejected_reward"])
+                      for r in records])
+        trees = [json.loads(line)["prompt_id"] for line in (folder / "csr" / "trees.jsonl").read_text().splitlines()]
+        assert len(trees) == 4 and not list((folder / "csr").glob("trees.rank*"))
+        assert (folder / "model" / "csr_dpo.json").is_file() and (folder / "results.json").is_file()
+    assert pairs[0] == pairs[1] and len(pairs[0]) > 0
+    assert (tmp_path / "two" / "csr" / "report.html").is_file()

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csr_bench import distributed
 from csr_bench.alignment import IterationInput
 from csr_bench.csr.prompts import PromptItem, build_prompt_set
 from csr_bench.csr.rewards import DEFAULT_LAMBDA, no_pair_reason, prune, select_pair
@@ -77,8 +78,14 @@ class CsrMethod:
         return ClipScorer.from_pretrained(self.config.clip_model, self.config.clip_pretrained, device=self.device)
 
     def _search(self, current: IterationInput, prompts: list[PromptItem], path: Path) -> list[CandidateTree]:
-        done = {record["prompt_id"]: CandidateTree.from_dict(record) for record in read_jsonl_records(path)}
-        pending = [p for p in prompts if p.prompt_id not in done]
+        """Candidate trees of every prompt, resumed from ``path``; in a data-parallel run each process
+        searches an interleaved shard into its own file and every process then reads them all."""
+        shards = sorted(path.parent.glob(f"{path.stem}.rank*-of-*.jsonl"))
+        done = {record["prompt_id"]: CandidateTree.from_dict(record)
+                for source in [path, *shards] for record in read_jsonl_records(source)}
+        distributed.barrier()  # every process has read the finished trees before any process adds more
+        pending = distributed.shard([p for p in prompts if p.prompt_id not in done])
+        own = path.with_name(f"{path.stem}{distributed.shard_suffix()}.jsonl")
         if done:
             log.info("csr: %d of %d prompts already searched in %s, resuming", len(prompts) - len(pending),
                      len(prompts), path)
@@ -94,9 +101,17 @@ class CsrMethod:
                 batch = pending[start:start + step]
                 requests = [SearchRequest(p.prompt_id, p.load_image(), str(p.image_path), p.question) for p in batch]
                 trees = search.search(requests, lambda nodes, tree: prune_nodes(nodes, tree=tree), image_scorer=clip)
-                append_jsonl(path, [tree.to_dict() for tree in trees])
+                append_jsonl(own, [tree.to_dict() for tree in trees])
                 done.update((tree.prompt_id, tree) for tree in trees)
             del model, clip, search
+        if distributed.is_distributed():
+            for tree in distributed.gather([tree.to_dict() for tree in done.values()]):
+                done.update((record["prompt_id"], CandidateTree.from_dict(record)) for record in tree)
+            if distributed.is_main():  # merge the shard files into trees.jsonl, prompt order
+                atomic_write_text(path, "".join(json.dumps(done[p.prompt_id].to_dict()) + "\n" for p in prompts))
+                for shard in path.parent.glob(f"{path.stem}.rank*-of-*.jsonl"):
+                    shard.unlink()
+            distributed.barrier()
         return [done[p.prompt_id] for p in prompts]
 
     def _pairs(self, trees: list[CandidateTree], folder: Path) -> list[dict[str, Any]]:
@@ -110,6 +125,8 @@ class CsrMethod:
         if not pairs:
             raise CsrBenchError(f"csr: no preference pair from {len(trees)} prompts "
                                 f"({skipped[0]['reason'] if skipped else 'no prompts'}); nothing to train on")
+        if not distributed.is_main():  # every process made the same pairs; the main one writes them
+            return pairs
         atomic_write_text(folder / "preferences.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
 
         def mean(key: str) -> float | None:

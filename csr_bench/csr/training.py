@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import atomic_write_json
 from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
@@ -186,7 +187,11 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
         model, processor, metrics = _train(model_dir, dataset, output_dir, config, device)
-    return _save_merged(model, processor, output_dir, fingerprint, metrics)
+    # In a data-parallel run every process trained the same weights (trl/accelerate's DDP); the main one saves.
+    if distributed.is_main():
+        _save_merged(model, processor, output_dir, fingerprint, metrics)
+    distributed.barrier()
+    return output_dir / MODEL_DIR
 
 
 def _check_token_boundary(processor, dataset) -> None:

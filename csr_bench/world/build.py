@@ -246,11 +246,21 @@ def has_data_and_model(folder: Path) -> bool:
 def require_built(seed: int = 0, clip: bool = True) -> Path:
     """The cached world of ``seed``, building it on first use; without ``clip``, only what evaluation
     needs (data and VLM: seconds, where the CLIP trains for minutes)."""
+    from csr_bench import distributed
+
     folder = world_dir(seed)
+    if distributed.is_distributed():  # one process builds, the others wait for it
+        if distributed.is_main():
+            _build_if_needed(seed, folder, clip)
+        distributed.barrier()
+    _build_if_needed(seed, folder, clip)
+    return folder
+
+
+def _build_if_needed(seed: int, folder: Path, clip: bool) -> None:
     if not (is_built(folder) or (not clip and has_data_and_model(folder))):
         log.info("world: not built yet, building it now (once; `csr-bench world build` does the same)")
         try:
             build_world(seed, folder, with_clip=clip)
         except OSError as exc:
             raise CsrBenchError(f"cannot build the world in {folder}: {exc}") from None
-    return folder
