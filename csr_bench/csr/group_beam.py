@@ -64,7 +64,13 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
     ``first_logprobs`` [rows, vocab]: next-token log-probabilities after each row's prefix.
     ``advance(tokens)`` feeds one token per beam (rows × num_beams, beams of a row contiguous) and
     returns the next log-probabilities [rows × num_beams, vocab]. ``reorder(indices)`` makes beam i
-    continue from beam ``indices[i]`` (the caller's KV cache follows the beams).
+    continue from beam ``indices[i]`` (the caller's KV cache follows the beams); it is not called
+    when every beam continues from itself (always the case with one beam per group).
+
+    Speed without changing a number: the tensor work (penalties, top-k, the float32 sums) is done
+    for all rows at once, the per-candidate decisions in Python on plain lists (one transfer per
+    group and step, not one tensor access per candidate), and the diversity penalty's counts are
+    kept up to date instead of recounted for every group.
     """
     if num_beams % num_groups:
         raise ValueError("num_beams must be a multiple of num_groups")
@@ -76,54 +82,64 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
     raw_sums = torch.zeros(rows, num_beams)
     tokens_so_far: list[list[int]] = [[] for _ in range(rows * num_beams)]
     groups = [[_GroupHypotheses(group_size, length_penalty) for _ in range(num_groups)] for _ in range(rows)]
+    identity = list(range(rows * num_beams))
 
     for step in range(max_new_tokens):
         generated = step + 1  # tokens generated once this step's token is appended
-        chosen = torch.full((rows, num_beams), pad_token, dtype=torch.long)
-        source = torch.arange(rows * num_beams).view(rows, num_beams).clone()
-        new_scores = torch.zeros(rows, num_beams)
-        new_raw = torch.zeros(rows, num_beams)
+        step_logprobs = logprobs.view(rows, num_beams, vocab)
+        chosen = [pad_token] * (rows * num_beams)
+        source = list(range(rows * num_beams))
+        new_scores = [0.0] * (rows * num_beams)
+        new_raw = [0.0] * (rows * num_beams)
+        counts = None  # how often each token was chosen at this step by the groups so far, per row
         for g in range(num_groups):
-            cols = slice(g * group_size, (g + 1) * group_size)
-            raw = logprobs.view(rows, num_beams, vocab)[:, cols, :]
-            penalised = raw.clone()
+            first = g * group_size
+            raw = step_logprobs[:, first:first + group_size, :]
+            penalised = raw
             if g > 0 and diversity_penalty:
-                earlier = chosen[:, : g * group_size]
-                counts = torch.zeros(rows, vocab).scatter_add_(1, earlier, torch.ones_like(earlier, dtype=torch.float))
-                penalised -= diversity_penalty * counts[:, None, :]
-            totals = (penalised + beam_scores[:, cols, None]).reshape(rows, group_size * vocab)
+                penalised = raw - diversity_penalty * counts[:, None, :]
+            totals = (penalised + beam_scores[:, first:first + group_size, None]).reshape(rows, group_size * vocab)
             top_scores, top_index = totals.topk(2 * group_size, dim=1)
+            # the beam's running sum + the token's unpenalised log-probability, in float32
+            raw_sum = (raw_sums[:, first:first + group_size].gather(1, top_index // vocab)
+                       + raw.reshape(rows, group_size * vocab).gather(1, top_index))
+            top_scores_l, top_index_l, raw_sum_l = top_scores.tolist(), top_index.tolist(), raw_sum.tolist()
             for r in range(rows):
                 hyps = groups[r][g]
                 if hyps.done:  # finished groups idle on padding
-                    new_scores[r, cols] = 0.0
                     continue
                 kept = 0
                 for rank in range(2 * group_size):
-                    beam_in_group, token = divmod(int(top_index[r, rank]), vocab)
-                    beam = g * group_size + beam_in_group
-                    flat = r * num_beams + beam
-                    score = float(top_scores[r, rank])
-                    raw_sum = float(raw_sums[r, beam] + raw[r, beam_in_group, token])
+                    beam_in_group, token = divmod(top_index_l[r][rank], vocab)
+                    flat = r * num_beams + first + beam_in_group
+                    score = top_scores_l[r][rank]
                     if token in end_tokens:
                         if rank >= group_size:
                             continue
                         hyps.add(Hypothesis(tokens_so_far[flat] + [token], score / generated ** length_penalty,
-                                            raw_sum, token))
+                                            raw_sum_l[r][rank], token))
                     else:
-                        target = g * group_size + kept
-                        chosen[r, target], source[r, target] = token, flat
-                        new_scores[r, target], new_raw[r, target] = score, raw_sum
+                        target = r * num_beams + first + kept
+                        chosen[target], source[target] = token, flat
+                        new_scores[target], new_raw[target] = score, raw_sum_l[r][rank]
                         kept += 1
                         if kept == group_size:
                             break
-                hyps.done = hyps.is_done(float(top_scores[r].max()), generated)
-        tokens_so_far = [tokens_so_far[int(s)] + [int(t)] for s, t in zip(source.view(-1), chosen.view(-1))]
-        beam_scores, raw_sums = new_scores, new_raw
+                hyps.done = hyps.is_done(max(top_scores_l[r]), generated)
+            if diversity_penalty and g < num_groups - 1:
+                picked = torch.tensor([chosen[r * num_beams + first:r * num_beams + first + group_size]
+                                       for r in range(rows)])
+                if counts is None:
+                    counts = torch.zeros(rows, vocab)
+                counts.scatter_add_(1, picked, torch.ones_like(picked, dtype=torch.float))
+        tokens_so_far = [tokens_so_far[s] + [t] for s, t in zip(source, chosen)]
+        beam_scores = torch.tensor(new_scores).view(rows, num_beams)
+        raw_sums = torch.tensor(new_raw).view(rows, num_beams)
         if all(h.done for row in groups for h in row) or step == max_new_tokens - 1:
             break
-        reorder(source.view(-1))
-        logprobs = advance(chosen.view(-1)).float()
+        if source != identity:
+            reorder(torch.tensor(source))
+        logprobs = advance(torch.tensor(chosen)).float()
 
     results = []
     for r in range(rows):

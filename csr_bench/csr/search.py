@@ -13,6 +13,7 @@ search, no batching, full re-encoding.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -70,6 +71,100 @@ class _Prefix:
     input_ids: torch.Tensor = field(repr=False)
 
 
+def _image_scoring(image_scorer, requests: Sequence[SearchRequest], cache_images: bool):
+    """``(request index, sentences) -> scores``. A ClipScorer's image embedding is computed once per
+    prompt and reused every step (the same numbers as ``ClipScorer.score``, which encodes the image
+    again on each call; the sentences of a step go through the text tower together as there)."""
+    from csr_bench.csr.clip_scorer import ClipScorer
+
+    own = isinstance(image_scorer, ClipScorer) and all(
+        getattr(type(image_scorer), name) is getattr(ClipScorer, name) for name in ("__call__", "score", "score_many"))
+    if not (cache_images and own):  # any other scorer (or a subclass scoring its own way) is called as given
+        return lambda index, sentences: image_scorer(requests[index].image, sentences)
+    images: dict[int, torch.Tensor] = {}
+
+    def score(index: int, sentences: list[str]) -> list[float]:
+        if not sentences:
+            return []
+        if index not in images:
+            images[index] = image_scorer.encode_images([requests[index].image])[0]
+        return (100.0 * image_scorer.encode_texts(sentences) @ images[index]).tolist()
+
+    return score
+
+
+@functools.lru_cache(maxsize=1)
+def _growing_layer_class():
+    """A transformers DynamicLayer that keeps its keys/values in buffers with free room at the end of
+    the sequence axis: a new token is written into the buffer, where ``DynamicLayer.update``
+    concatenates (a copy of the whole cache for every token). The model reads the same values."""
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int):
+            super().__init__()
+            self.room = room
+            self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+            self.key_buffer, self.value_buffer = self._with_room(keys), self._with_room(values)
+            self.length = keys.shape[-2]
+
+        def _with_room(self, states: torch.Tensor) -> torch.Tensor:
+            batch, heads, length, dim = states.shape
+            buffer = states.new_empty(batch, heads, length + self.room, dim)
+            buffer[:, :, :length] = states
+            return buffer
+
+        # keys / values: the filled part of the buffers; assigning them (as DynamicLayer's own
+        # methods do) replaces the buffers
+        @property
+        def keys(self):
+            return self.key_buffer[:, :, :self.length] if self.is_initialized else None
+
+        @keys.setter
+        def keys(self, states) -> None:
+            if states is not None:
+                self.key_buffer, self.length = states, states.shape[-2]
+
+        @property
+        def values(self):
+            return self.value_buffer[:, :, :self.length] if self.is_initialized else None
+
+        @values.setter
+        def values(self, states) -> None:
+            if states is not None:
+                self.value_buffer = states
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+            end = self.length + key_states.shape[-2]
+            if end > self.key_buffer.shape[-2]:
+                self.key_buffer, self.value_buffer = self._with_room(self.keys), self._with_room(self.values)
+            self.key_buffer[:, :, self.length:end] = key_states
+            self.value_buffer[:, :, self.length:end] = value_states
+            self.length = end
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            self.key_buffer = self.key_buffer.repeat_interleave(repeats, dim=0)
+            self.value_buffer = self.value_buffer.repeat_interleave(repeats, dim=0)
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
+
+    return GrowingLayer
+
+
+def _growing_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], room: int):
+    """A DynamicCache of ``layers`` (keys, values) with room for ``room`` more tokens in each."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    cache.layers = [_growing_layer_class()(keys, values, room) for keys, values in layers]
+    return cache
+
+
 class SentenceBeamSearch:
     def __init__(self, model, config: SearchConfig | None = None):
         """``model``: a csr_bench LlavaModel (HF model, processor, tokenizer, device)."""
@@ -103,8 +198,6 @@ class SentenceBeamSearch:
     def _start_batched(self, rows: Sequence[_Row], prefixes: Sequence[_Prefix]):
         """Batch rows of different prompts: cached prefixes left-padded, then each row's last prompt
         token + response tokens (left-padded) in one forward pass. Returns (cache, mask, positions, logprobs)."""
-        from transformers import DynamicCache
-
         pad = self.vlm.tokenizer.pad_token_id
         width = max(prefixes[r.request_index].length for r in rows)
         chunks = [[prefixes[r.request_index].last_token] + r.response for r in rows]
@@ -118,7 +211,7 @@ class SentenceBeamSearch:
                 keys.append(torch.nn.functional.pad(p.keys[layer], (0, 0, missing, 0)))
                 values.append(torch.nn.functional.pad(p.values[layer], (0, 0, missing, 0)))
             layers.append((torch.cat(keys), torch.cat(values)))
-        cache = DynamicCache(ddp_cache_data=layers)
+        cache = _growing_cache(layers, room=chunk_width + self.config.sentence_max_new_tokens)
         mask, ids, positions = [], [], []
         for r, chunk in zip(rows, chunks):
             p = prefixes[r.request_index]
@@ -144,32 +237,68 @@ class SentenceBeamSearch:
         return out.past_key_values, mask, torch.tensor([ids.shape[1]], device=ids.device), \
             torch.log_softmax(out.logits[:, -1].float(), -1)
 
-    def _candidates(self, cache, mask, next_positions, first_logprobs) -> list[list[Hypothesis]]:
+    def _candidates(self, cache, mask, next_positions, first_logprobs, batched: bool = False) -> list[list[Hypothesis]]:
         config = self.config
         for layer in cache.layers:
             layer.batch_repeat_interleave(config.num_beams)
         state = {"mask": mask.repeat_interleave(config.num_beams, 0),
                  "pos": next_positions.repeat_interleave(config.num_beams, 0)}
+        if batched:
+            # The attention mask only grows by ones: kept with room for every new token, and given to
+            # the decoder as the 4-D boolean mask transformers would build from it for one new token
+            # (padding only: the causal part is all true), so no mask is rebuilt per token.
+            # transformers passes no mask at all when there is no padding; so does this.
+            length = state["mask"].shape[1]
+            state["mask"] = torch.cat([state["mask"], state["mask"].new_ones(len(state["mask"]),
+                                                                             config.sentence_max_new_tokens)], dim=1)
+            state["length"], state["padded"] = length, not bool(state["mask"][:, :length].all())
+            state["bool"] = state["mask"].bool()[:, None, None, :]
+            decoder, lm_head = self._decoder()
 
         def reorder(indices: torch.Tensor) -> None:
             indices = indices.to(state["mask"].device)
             for layer in cache.layers:
                 layer.batch_select_indices(indices)
             state["mask"], state["pos"] = state["mask"][indices], state["pos"][indices]
+            if batched:
+                state["bool"] = state["bool"][indices]
+                state["padded"] = not bool(state["mask"][:, :state["length"]].all())
 
         def advance(tokens: torch.Tensor) -> torch.Tensor:
-            state["mask"] = torch.cat([state["mask"], torch.ones_like(state["mask"][:, :1])], dim=1)
-            with torch.inference_mode():
-                out = self.vlm.model(input_ids=tokens[:, None].to(state["mask"].device), attention_mask=state["mask"],
-                                     position_ids=state["pos"][:, None], past_key_values=cache, use_cache=True)
+            tokens = tokens[:, None].to(state["mask"].device)
+            if batched:
+                state["length"] += 1
+                mask = state["bool"][..., :state["length"]] if state["padded"] else state["mask"][:, :state["length"]]
+                with torch.inference_mode():  # the decoder and lm_head: what the LLaVA wrapper runs without an image
+                    if decoder is None:
+                        logits = self.vlm.model(input_ids=tokens, attention_mask=mask, position_ids=state["pos"][:, None],
+                                                past_key_values=cache, use_cache=True).logits
+                    else:
+                        hidden = decoder(input_ids=tokens, attention_mask=mask, position_ids=state["pos"][:, None],
+                                         past_key_values=cache, use_cache=True).last_hidden_state
+                        logits = lm_head(hidden)
+            else:
+                state["mask"] = torch.cat([state["mask"], torch.ones_like(state["mask"][:, :1])], dim=1)
+                with torch.inference_mode():
+                    logits = self.vlm.model(input_ids=tokens, attention_mask=state["mask"], position_ids=state["pos"][:, None],
+                                            past_key_values=cache, use_cache=True).logits
             state["pos"] = state["pos"] + 1
-            return torch.log_softmax(out.logits[:, -1].float(), -1).cpu()
+            return torch.log_softmax(logits[:, -1].float(), -1).cpu()
 
         return group_beam_search(
             first_logprobs.cpu(), advance, reorder, num_beams=config.num_beams, num_groups=config.num_beam_groups,
             diversity_penalty=config.diversity_penalty, end_tokens=self.end_tokens,
             max_new_tokens=config.sentence_max_new_tokens, num_return=config.num_beams,
             length_penalty=config.length_penalty, pad_token=self.vlm.tokenizer.pad_token_id)
+
+    def _decoder(self):
+        """(text decoder, lm_head) of a transformers LLaVA model, called directly for text-only steps
+        (the same modules the LlavaForConditionalGeneration wrapper runs when there is no image,
+        minus its per-call overhead); (None, None) for other models."""
+        model = self.vlm.model
+        decoder = getattr(getattr(model, "model", None), "language_model", None)
+        lm_head = getattr(model, "lm_head", None)
+        return (decoder, lm_head) if decoder is not None and lm_head is not None else (None, None)
 
     # -- tree building -------------------------------------------------------------------------
     def _children(self, row: _Row, prefix: _Prefix, hypotheses: list[Hypothesis]) -> list[SentenceNode]:
@@ -191,6 +320,7 @@ class SentenceBeamSearch:
                 image_scorer: Callable[[Any, list[str]], list[float]] | None, batched: bool) -> list[CandidateTree]:
         trees = [CandidateTree(r.prompt_id, r.image_ref, r.prompt) for r in requests]
         prefixes = [self._prefix(r, cached=batched) for r in requests]
+        score_images = _image_scoring(image_scorer, requests, cache_images=batched)
         active = [_Row(i, [], None, 0, 0.0) for i in range(len(requests))]
         with progress_bar(total=len(requests), desc="csr search", unit="prompt") as bar:
             while active:
@@ -200,7 +330,7 @@ class SentenceBeamSearch:
                     rows = active[start:start + size]
                     state = (self._start_batched(rows, prefixes) if batched
                              else self._start_plain(rows[0], prefixes[rows[0].request_index]))
-                    for row, hyps in zip(rows, self._candidates(*state)):
+                    for row, hyps in zip(rows, self._candidates(*state, batched=batched)):
                         children = self._children(row, prefixes[row.request_index], hyps)
                         (row.parent.children if row.parent else trees[row.request_index].roots).extend(children)
                         new_nodes[row.request_index].extend((child, row) for child in children)
@@ -209,7 +339,7 @@ class SentenceBeamSearch:
                     if not produced:
                         continue
                     if image_scorer is not None:
-                        scores = image_scorer(requests[index].image, [clip_text(n.text) for n, _ in produced])
+                        scores = score_images(index, [clip_text(n.text) for n, _ in produced])
                         for (node, _), score in zip(produced, scores):
                             node.image_score = float(score)
                     parents = {id(node): row for node, row in produced}
