@@ -53,8 +53,9 @@ def append_jsonl(path: Path, records: Iterable[dict]) -> None:
         os.fsync(handle.fileno())
 
 
-def read_jsonl_records(path: Path) -> list[dict]:
-    """Read a JSONL file written by ``append_jsonl``; a final line cut by a crash is removed from disk.
+def read_jsonl_records(path: Path, repair: bool = True) -> list[dict]:
+    """Read a JSONL file written by ``append_jsonl``; a final line cut by a crash is skipped and,
+    with ``repair``, removed from disk (readers of a run that may still be writing pass False).
 
     Any other malformed line is corruption we did not cause, so it is an error naming the line.
     """
@@ -81,12 +82,12 @@ def read_jsonl_records(path: Path) -> list[dict]:
             if is_last:  # cut short by a crash mid-append: drop it, it will be recomputed
                 break
             raise CsrBenchError(f"{path}:{number}: malformed JSON line ({exc})") from None
-        if is_last:  # a complete object without its newline: keep it, restore the newline
+        if is_last and repair:  # a complete object without its newline: keep it, restore the newline
             with open(path, "ab") as handle:
                 handle.write(b"\n")
         good_end += len(line) + 1
         records.append(record)
-    if good_end < len(raw):
+    if good_end < len(raw) and repair:
         with open(path, "r+b") as handle:
             handle.truncate(good_end)
     return records

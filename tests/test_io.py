@@ -35,6 +35,14 @@ def test_complete_last_line_without_newline_is_kept(tmp_path):
     assert [r["doc_id"] for r in read_jsonl_records(path)] == [1, 2, 3]
 
 
+def test_reading_without_repair_leaves_the_file_as_it_is(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    for text in ('{"doc_id": 1}\n{"doc_', '{"doc_id": 1}\n{"doc_id": 2}'):  # a cut line; no final newline
+        path.write_text(text)
+        assert read_jsonl_records(path, repair=False) == [{"doc_id": 1}, {"doc_id": 2}][:text.count("}")]
+        assert path.read_text() == text
+
+
 def test_corrupt_middle_line_is_an_error_naming_the_line(tmp_path):
     path = tmp_path / "samples.jsonl"
     path.write_text('{"doc_id": 1}\nnot json\n{"doc_id": 3}\n')

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from csr_bench.interop.lmms_eval_export import (LMMS_EVAL_FILTER, OFFICIAL_FILTER, _read_jsonl,
+from csr_bench.interop.lmms_eval_export import (LMMS_EVAL_FILTER, OFFICIAL_FILTER,
                                                 export_lmms_eval_results, metrics_of)
 from csr_bench.interop.lmms_eval_run import LOCAL_POPE_TASK
+from csr_bench.io import read_jsonl_records
 
 
 
@@ -29,10 +30,11 @@ def compare_pope(iteration_dir: str | Path, lmms_results_path: str | Path) -> di
                      "csr_bench_official": metrics_of(ours, "pope", OFFICIAL_FILTER).get(metric)})
 
     entry = json.loads((Path(iteration_dir) / "results.json").read_text(encoding="utf-8"))["results"]["pope"]
-    our_samples = {str(r["question_id"]): r for r in _read_jsonl(Path(iteration_dir) / entry["samples"])}
+    ours = read_jsonl_records(Path(iteration_dir) / entry["samples"], repair=False)
+    our_samples = {str(r["question_id"]): r for r in ours}
     date = lmms_results_path.name[: -len("_results.json")]
     their_samples = {}
-    for record in _read_jsonl(lmms_results_path.parent / f"{date}_samples_{task}.jsonl"):
+    for record in read_jsonl_records(lmms_results_path.parent / f"{date}_samples_{task}.jsonl", repair=False):
         qid = str(record["pope_accuracy"]["question_id"])
         their_samples[qid] = {"prediction": _text(record.get("filtered_resps")), "input": record.get("input")}
     common = sorted(set(our_samples) & set(their_samples), key=lambda q: (len(q), q))

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json
+from csr_bench.io import atomic_write_json, read_jsonl_records
 
 OFFICIAL_FILTER = "official"
 LMMS_EVAL_FILTER = "none"
@@ -99,7 +99,7 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
             row[f"{name},{OFFICIAL_FILTER}"] = value * mapping.scale if isinstance(value, (int, float)) else value
             row[f"{name}_stderr,{OFFICIAL_FILTER}"] = "N/A"
             directions[name] = mapping.higher_is_better(metric)
-        samples = _read_jsonl(iteration_dir / entry["samples"]) if entry.get("samples") else []
+        samples = read_jsonl_records(iteration_dir / entry["samples"], repair=False) if entry.get("samples") else []
         if task == "pope" and samples:
             for name, value in lmms_eval_pope_metrics(samples).items():
                 row[f"{name},{LMMS_EVAL_FILTER}"] = value
@@ -193,23 +193,6 @@ def _date_id(created: str | None) -> str:
         moment = datetime.now()
     return moment.strftime("%Y%m%d_%H%M%S")
 
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read without repairing: a last line cut short by a crash is ignored, not removed."""
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if number == len(lines):
-                break
-            raise CsrBenchError(f"{path}:{number}: not valid JSON") from None
-    return records
 
 def metrics_of(results: dict[str, Any], task: str, filter_name: str = LMMS_EVAL_FILTER) -> dict[str, Any]:
     """{metric: value} of one task and filter of an lmms-eval results dict, stderr entries left out."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.io import read_jsonl_records
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -28,29 +29,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise CsrBenchError(f"{path}: expected a JSON object")
     return data
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a one-line error naming the line when one is malformed.
-
-    A last line cut short by a crash is skipped, as the evaluator's resume does."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            if number == len(lines):
-                break
-            raise CsrBenchError(f"{path}:{number}: malformed JSON line ({exc})") from None
-        if not isinstance(record, dict):
-            raise CsrBenchError(f"{path}:{number}: expected a JSON object per line")
-        records.append(record)
-    return records
 
 
 @dataclass
@@ -74,12 +52,12 @@ class IterationData:
         """The task's per-sample records (samples.jsonl), in document order."""
         entry = self.results.get(task, {})
         path = self.folder / entry.get("samples", f"{task}/samples.jsonl")
-        records = read_jsonl(path)
+        records = read_jsonl_records(path, repair=False)  # the run may still be writing
         return sorted(records, key=lambda r: r.get("doc_index", 0))
 
     def preferences(self) -> list[dict[str, Any]]:
         """The preference pairs the method built in this iteration (csr/preferences.jsonl)."""
-        return read_jsonl(self.folder / "csr" / "preferences.jsonl")
+        return read_jsonl_records(self.folder / "csr" / "preferences.jsonl", repair=False)
 
 
 @dataclass
@@ -152,4 +130,4 @@ def load_run(path: str | Path) -> RunData:
     return RunData(folder, iterations, _read_json(folder / "run.json") or {})
 
 
-__all__ = ["IterationData", "RunData", "load_iteration", "load_run", "read_jsonl"]
+__all__ = ["IterationData", "RunData", "load_iteration", "load_run"]
