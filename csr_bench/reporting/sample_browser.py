@@ -12,13 +12,13 @@ import base64
 import io
 import json
 from collections import Counter
-from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.reporting.run_data import IterationData, RunData
+from csr_bench.scorers.chair_words import object_spans
 
 THUMBNAIL_PX = 256
 CALIBRATION_NOTES = {
@@ -102,49 +102,11 @@ def _image_cell(uri: str | None, note: str = "image not found") -> str:
     return f'<img class="thumb" src="{uri}" alt="">'
 
 
-@lru_cache(maxsize=1)
-def _tokenizers():
-    """chair_words.py's tokenizers (nltk's, with no downloaded model), built once."""
-    from nltk.tokenize.destructive import NLTKWordTokenizer
-    from nltk.tokenize.punkt import PunktSentenceTokenizer
-
-    return PunktSentenceTokenizer(), NLTKWordTokenizer()
-
-
-def _object_spans(caption: str) -> list[tuple[int, int, str]]:
-    """(start, end, COCO object) of every object word of the caption, read as CHAIR reads it
-    (csr_bench/scorers/chair_words.py: lower-case, tokenize, singularise, merge double words)."""
-    from csr_bench.scorers.coco_objects import DOUBLE_WORDS, NODE_WORD
-    from csr_bench.scorers.singularize import singularize
-
-    lowered = caption.lower()
-    text = lowered if len(lowered) == len(caption) else caption  # offsets must index the caption
-    sentences, words = _tokenizers()
-    try:
-        spans = [(start + a, start + b) for start, end in sentences.span_tokenize(text)
-                 for a, b in words.span_tokenize(text[start:end])]
-    except ValueError:  # a token nltk rewrote beyond alignment: leave the caption unmarked
-        return []
-    tokens = [singularize(text[a:b].lower()) for a, b in spans]
-    words, i = [], 0
-    while i < len(tokens):
-        pair = " ".join(tokens[i:i + 2])
-        if pair in DOUBLE_WORDS:
-            words.append((DOUBLE_WORDS[pair], spans[i][0], spans[i + 1][1]))
-            i += 2
-        else:
-            words.append((tokens[i], *spans[i]))
-            i += 1
-    toilet = any(word == "toilet" for word, _, _ in words)
-    return [(a, b, NODE_WORD[word]) for word, a, b in words
-            if word in NODE_WORD and not (toilet and word == "seat")]
-
-
 def highlight_objects(caption: str, hallucinated: list[str] | set[str]) -> str:
     """The caption as HTML, every object word marked: hallucinated ones (not in the image) apart."""
     hallucinated = set(hallucinated)
     parts, at = [], 0
-    for start, end, obj in _object_spans(caption):
+    for start, end, obj in object_spans(caption):
         kind = "hallucinated" if obj in hallucinated else "object"
         parts.append(escape(caption[at:start]))
         parts.append(f'<mark class="{kind}" title="{escape(obj)}">{escape(caption[start:end])}</mark>')

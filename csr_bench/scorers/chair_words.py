@@ -48,15 +48,18 @@ def word_tokenize(text: str) -> list[str]:
     return [token for sentence in sentences.tokenize(text) for token in words.tokenize(sentence)]
 
 
-def _merge_double_words(words: list[str]) -> list[str]:
+def _merge_double_words(words: list[str],
+                        spans: list[tuple[int, int]] | None = None) -> list[tuple[str, tuple[int, int]]]:
+    """(word, span) with each two-word object merged into one word spanning both tokens."""
+    spans = spans or [(0, 0)] * len(words)
     merged, i = [], 0
     while i < len(words):
         pair = " ".join(words[i:i + 2])
         if pair in DOUBLE_WORDS:
-            merged.append(DOUBLE_WORDS[pair])
+            merged.append((DOUBLE_WORDS[pair], (spans[i][0], spans[i + 1][1])))
             i += 2
         else:
-            merged.append(words[i])
+            merged.append((words[i], spans[i]))
             i += 1
     return merged
 
@@ -64,9 +67,26 @@ def _merge_double_words(words: list[str]) -> list[str]:
 @lru_cache(maxsize=4096)
 def caption_objects(caption: str) -> CaptionObjects:
     """The COCO objects a caption mentions, exactly as chair.py reads them."""
-    tokens = _merge_double_words([singularize(w) for w in word_tokenize(caption.lower())])
+    tokens = [word for word, _ in _merge_double_words([singularize(w) for w in word_tokenize(caption.lower())])]
     words = tokens
     if "toilet" in words and "seat" in words:  # "the seat of the toilet" is not a chair
         words = [w for w in words if w != "seat"]
     words = [w for w in words if w in NODE_WORD]
     return CaptionObjects(words=tuple(words), objects=tuple(NODE_WORD[w] for w in words), tokens=tuple(tokens))
+
+
+def object_spans(caption: str) -> list[tuple[int, int, str]]:
+    """(start, end, COCO object) of every object word in ``caption``, read by caption_objects'
+    rules, for marking them in the text; [] when nltk rewrote a token beyond alignment."""
+    lowered = caption.lower()
+    text = lowered if len(lowered) == len(caption) else caption  # offsets must index the caption
+    sentences, words = _tokenizers()
+    try:
+        spans = [(start + a, start + b) for start, end in sentences.span_tokenize(text)
+                 for a, b in words.span_tokenize(text[start:end])]
+    except ValueError:
+        return []
+    merged = _merge_double_words([singularize(text[a:b].lower()) for a, b in spans], spans)
+    toilet = any(word == "toilet" for word, _ in merged)
+    return [(a, b, NODE_WORD[word]) for word, (a, b) in merged
+            if word in NODE_WORD and not (toilet and word == "seat")]
