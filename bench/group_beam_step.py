@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-from csr_bench.csr.group_beam import Hypothesis, _GroupHypotheses, group_beam_search
+from csr_bench.csr.group_beam import Hypothesis, _GroupHypotheses, best_hypotheses, group_beam_search
 
 
 def reference_group_beam_search(first_logprobs, advance, reorder, *, num_beams, num_groups, diversity_penalty,
@@ -87,19 +87,8 @@ def reference_group_beam_search(first_logprobs, advance, reorder, *, num_beams, 
             break
         reorder(source.view(-1))
         logprobs = advance(chosen.view(-1)).float()
-    results = []
-    for r in range(rows):
-        for g, hyps in enumerate(groups[r]):
-            if hyps.done:
-                continue
-            for beam in range(g * group_size, (g + 1) * group_size):
-                flat = r * num_beams + beam
-                length = len(tokens_so_far[flat])
-                hyps.add(Hypothesis(tokens_so_far[flat], float(beam_scores[r, beam]) / length ** length_penalty,
-                                    float(raw_sums[r, beam]), None))
-        candidates = sorted((h for hyps in groups[r] for h in hyps.beams), key=lambda h: h.score, reverse=True)
-        results.append(candidates[:num_return])
-    return results
+    return best_hypotheses(groups, tokens_so_far, beam_scores, raw_sums, num_beams=num_beams,
+                           length_penalty=length_penalty, num_return=num_return)
 
 
 def toy_search(search, rows, vocab, beams, groups, penalty, max_new, seed, end_bias, length_penalty):

@@ -141,9 +141,19 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
             reorder(torch.tensor(source))
         logprobs = advance(torch.tensor(chosen)).float()
 
+    return best_hypotheses(groups, tokens_so_far, beam_scores, raw_sums, num_beams=num_beams,
+                           length_penalty=length_penalty, num_return=num_return)
+
+
+def best_hypotheses(groups: list[list[_GroupHypotheses]], tokens_so_far: list[list[int]], beam_scores: torch.Tensor,
+                    raw_sums: torch.Tensor, *, num_beams: int, length_penalty: float,
+                    num_return: int) -> list[list[Hypothesis]]:
+    """At the end of the search: each row's unfinished beams join its hypotheses; its best
+    ``num_return``, best first."""
+    group_size = num_beams // len(groups[0])
     results = []
-    for r in range(rows):
-        for g, hyps in enumerate(groups[r]):
+    for r, row in enumerate(groups):
+        for g, hyps in enumerate(row):
             if hyps.done:
                 continue
             for beam in range(g * group_size, (g + 1) * group_size):
@@ -151,6 +161,6 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
                 length = len(tokens_so_far[flat])
                 hyps.add(Hypothesis(tokens_so_far[flat], float(beam_scores[r, beam]) / length ** length_penalty,
                                     float(raw_sums[r, beam]), None))
-        candidates = sorted((h for hyps in groups[r] for h in hyps.beams), key=lambda h: h.score, reverse=True)
+        candidates = sorted((h for hyps in row for h in hyps.beams), key=lambda h: h.score, reverse=True)
         results.append(candidates[:num_return])
     return results

@@ -9,14 +9,14 @@ from csr_bench.reporting.baselines import Baseline
 from csr_bench.reporting.run_data import RunData
 from csr_bench.reporting.table_format import Cell, Table
 
-# (header, task, metric, lower is better, key in the baselines' "iterations" rows)
-METRIC_COLUMNS: tuple[tuple[str, str, str, bool, str | None], ...] = (
-    ("POPE acc", "pope", "accuracy", False, "pope_accuracy"),
-    ("POPE F1", "pope", "f1_split_mean", False, "pope_f1"),
-    ("CHAIR_S↓", "chair", "chair_s", True, "chair_s"),
-    ("CHAIR_I↓", "chair", "chair_i", True, "chair_i"),
-    ("CHAIR recall", "chair", "recall", False, None),
-    ("avg length", "chair", "len", False, None),  # of the CHAIR descriptions, in CHAIR's word tokens
+# (header, task, metric, key in the baselines' "iterations" rows); ↓ marks lower-is-better.
+METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("POPE acc", "pope", "accuracy", "pope_accuracy"),
+    ("POPE F1", "pope", "f1_split_mean", "pope_f1"),
+    ("CHAIR_S↓", "chair", "chair_s", "chair_s"),
+    ("CHAIR_I↓", "chair", "chair_i", "chair_i"),
+    ("CHAIR recall", "chair", "recall", None),
+    ("avg length", "chair", "len", None),  # of the CHAIR descriptions, in CHAIR's word tokens
 )
 # (header, key of csr/summary.json)
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -36,13 +36,13 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
         note = table.note(f"{baseline.title}: {baseline.source}.")
         for row in baseline.iterations:
             cells = [Cell(f"{baseline.title} iter {row['iteration']}", note=note)]
-            cells += [Cell(None if key is None else row.get(key)) for _, _, _, _, key in METRIC_COLUMNS]
+            cells += [Cell(None if key is None else row.get(key)) for _, _, _, key in METRIC_COLUMNS]
             table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS])
     for run in runs:
         for iteration in run.iterations:
             label = str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
             cells = [Cell(label)]
-            cells += [Cell(iteration.metric(task, metric)) for _, task, metric, _, _ in METRIC_COLUMNS]
+            cells += [Cell(iteration.metric(task, metric)) for _, task, metric, _ in METRIC_COLUMNS]
             summary = iteration.summary or {}
             cells.append(Cell(summary.get("pairs")))
             calibration = summary.get("calibration")

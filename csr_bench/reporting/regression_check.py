@@ -217,10 +217,10 @@ def stale_results(side: Side) -> list[str]:
     notes = []
     for task, stats in side.stats.items():
         for metric in stats.metrics():
-            reported = side.reported.get(task, {}).get(metric)
-            if isinstance(reported, (int, float)) and abs(float(stats.value(metric)) - reported) > 1e-6:
+            reported, computed = side.reported.get(task, {}).get(metric), float(stats.value(metric))
+            if isinstance(reported, (int, float)) and abs(computed - reported) > 1e-6:
                 notes.append(f"{task}.{metric}: results.json says {reported:.4f}, its samples give "
-                             f"{float(stats.value(metric)):.4f}; the samples are used")
+                             f"{computed:.4f}; the samples are used")
     return notes
 
 
