@@ -67,10 +67,11 @@ def paper_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
 
 def _mark_best_average(table: Table) -> None:
     """Bold the best average among the rows averaged over the most columns (others do not compare)."""
-    counts = {i: row[-1].suffix for i, row in enumerate(table.rows) if row[-1].value is not None}
-    widest = max(counts.values(), key=lambda suffix: int(suffix.strip(" ()")), default=None)
+    counts = {i: sum(cell.value is not None for cell in row[1:-1]) for i, row in enumerate(table.rows)
+              if row[-1].value is not None}
+    widest = max(counts.values(), default=None)
     table.mark_best(len(table.headers) - 1, lower_is_better=False,
-                    among=[i for i, suffix in counts.items() if suffix == widest])
+                    among=[i for i, count in counts.items() if count == widest])
 
 
 __all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "paper_table"]
