@@ -87,7 +87,8 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
 
     started = time.perf_counter()
     if distributed.is_distributed():
-        bar = progress_bar(total=len(mine), desc=f"{task.name} [process {distributed.rank()} of {distributed.world_size()}]")
+        process = f"[process {distributed.rank()} of {distributed.world_size()}]"
+        bar = progress_bar(total=len(mine), desc=f"{task.name} {process}")
     else:
         bar = progress_bar(total=count, initial=count - len(pending), desc=task.name)
     with bar:
@@ -168,12 +169,13 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     task_results = {data.task.name: evaluate_task(model, data, out_dir / data.task.name, config,
                                                   contexts[data.task.name])
                     for data in task_data}
-    error = None
+    error = results = None
     if distributed.is_main():
-        write_results(out_dir / "results.json",
-                      run={"name": out_dir.parent.name, "iteration": config.iteration, "dir": str(out_dir)},
-                      model=model.identity(), config={**asdict(config), "data_root": data_root},
-                      task_results=task_results, seconds=time.perf_counter() - started)
+        results = write_results(out_dir / "results.json",
+                                run={"name": out_dir.parent.name, "iteration": config.iteration,
+                                     "dir": str(out_dir)},
+                                model=model.identity(), config={**asdict(config), "data_root": data_root},
+                                task_results=task_results, seconds=time.perf_counter() - started)
         log.info("results written to %s", out_dir / "results.json")
         failed = {name: entry["error"] for name, entry in task_results.items() if "error" in entry}
         if failed:
@@ -183,4 +185,4 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     error = distributed.gather(error)[0]  # the other processes wait for the main one's scoring
     if error:
         raise CsrBenchError(error)
-    return json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
+    return results if results is not None else json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
