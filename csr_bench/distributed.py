@@ -10,7 +10,9 @@ The launchers set RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; not
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -84,10 +86,31 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank()::world_size()])
 
 
-def shard_suffix() -> str:
-    """File-name suffix of this process's own output (empty in a single process)."""
-    return f".rank{rank()}-of-{world_size()}" if is_distributed() else ""
+def own_file(path: Path) -> Path:
+    """This process's file beside ``path`` (``name.rank<r>-of-<n>.jsonl``; ``path`` itself in a single
+    process): processes never append to one file, so a crash cuts at most each one's last line."""
+    return path.with_name(f"{path.stem}.rank{rank()}-of-{world_size()}{path.suffix}") if is_distributed() else path
 
 
-__all__ = ["barrier", "gather", "init", "is_distributed", "is_main", "local_device", "rank", "shard", "shard_suffix",
-           "world_size"]
+def shard_files(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.stem}.rank*-of-*{path.suffix}"))
+
+
+def read_with_shards(path: Path) -> list[dict]:
+    """The records of ``path`` and of every process's file beside it (any process count)."""
+    from csr_bench.io import read_jsonl_records
+
+    return [record for source in [path, *shard_files(path)] for record in read_jsonl_records(source)]
+
+
+def merge_shards(path: Path, records: Sequence[dict]) -> None:
+    """Write ``records`` as ``path`` and remove the processes' files (the main process, once all wrote)."""
+    from csr_bench.io import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+    for shard in shard_files(path):
+        shard.unlink()
+
+
+__all__ = ["barrier", "gather", "init", "is_distributed", "is_main", "local_device", "merge_shards", "own_file", "rank",
+           "read_with_shards", "shard", "shard_files", "world_size"]

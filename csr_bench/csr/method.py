@@ -23,7 +23,7 @@ from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
 from csr_bench.csr.training import DpoLoraConfig, completed_model, train_dpo
 from csr_bench.csr.tree import CandidateTree
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl_records
+from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text
 from csr_bench.progress import get_logger
 
 log = get_logger()
@@ -80,12 +80,10 @@ class CsrMethod:
     def _search(self, current: IterationInput, prompts: list[PromptItem], path: Path) -> list[CandidateTree]:
         """Candidate trees of every prompt, resumed from ``path``; in a data-parallel run each process
         searches an interleaved shard into its own file and every process then reads them all."""
-        shards = sorted(path.parent.glob(f"{path.stem}.rank*-of-*.jsonl"))
-        done = {record["prompt_id"]: CandidateTree.from_dict(record)
-                for source in [path, *shards] for record in read_jsonl_records(source)}
+        done = {record["prompt_id"]: CandidateTree.from_dict(record) for record in distributed.read_with_shards(path)}
         distributed.barrier()  # every process has read the finished trees before any process adds more
         pending = distributed.shard([p for p in prompts if p.prompt_id not in done])
-        own = path.with_name(f"{path.stem}{distributed.shard_suffix()}.jsonl")
+        own = distributed.own_file(path)
         if done:
             log.info("csr: %d of %d prompts already searched in %s, resuming", len(prompts) - len(pending),
                      len(prompts), path)
@@ -105,13 +103,12 @@ class CsrMethod:
                 done.update((tree.prompt_id, tree) for tree in trees)
             del model, clip, search
         if distributed.is_distributed():
-            for tree in distributed.gather([tree.to_dict() for tree in done.values()]):
-                done.update((record["prompt_id"], CandidateTree.from_dict(record)) for record in tree)
-            if distributed.is_main():  # merge the shard files into trees.jsonl, prompt order
-                atomic_write_text(path, "".join(json.dumps(done[p.prompt_id].to_dict()) + "\n" for p in prompts))
-                for shard in path.parent.glob(f"{path.stem}.rank*-of-*.jsonl"):
-                    shard.unlink()
+            distributed.barrier()  # every process's trees are written: read them all
+            done.update((record["prompt_id"], CandidateTree.from_dict(record))
+                        for record in distributed.read_with_shards(path))
             distributed.barrier()
+            if distributed.is_main():  # merged into trees.jsonl, prompt order
+                distributed.merge_shards(path, [done[p.prompt_id].to_dict() for p in prompts])
         return [done[p.prompt_id] for p in prompts]
 
     def _pairs(self, trees: list[CandidateTree], folder: Path) -> list[dict[str, Any]]:

@@ -70,7 +70,7 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     identity = {k: v for k, v in model.identity().items() if k != "name"}
     identity["device"] = str(identity.get("device", "")).split(":")[0]  # cuda:0 and cuda:1 make the same samples
     store = SampleStore(task_dir, {"task": task.to_dict(), "model": identity,
-                                   "generation": asdict(settings), "data": data.source}, distributed.shard_suffix())
+                                   "generation": asdict(settings), "data": data.source})
 
     count = len(data) if config.limit is None else min(config.limit, len(data))
     prompts = [task.render_prompt(data.rows[i]) for i in range(count)]

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl_records
+from csr_bench import distributed
+from csr_bench.io import append_jsonl, atomic_write_json
 
 
 class SampleStore:
-    def __init__(self, task_dir: Path, fingerprint: dict[str, Any], shard_suffix: str = ""):
+    def __init__(self, task_dir: Path, fingerprint: dict[str, Any]):
         self.task_dir = Path(task_dir)
         self.path = self.task_dir / "samples.jsonl"
-        self.write_path = self.task_dir / f"samples{shard_suffix}.jsonl"  # this process's appends
+        self.write_path = distributed.own_file(self.path)  # this process's appends
         meta_path = self.task_dir / "task_run.json"
         # Round-trip through JSON so the comparison sees what a later run reads back.
         fingerprint = json.loads(json.dumps(fingerprint))
@@ -40,12 +41,8 @@ class SampleStore:
         else:
             atomic_write_json(meta_path, fingerprint)
         self.done: dict[str, dict[str, Any]] = {}
-        for path in [self.path, *self.shard_paths()]:
-            for record in read_jsonl_records(path):
-                self.done[self.key(record["doc_id"])] = record
-
-    def shard_paths(self) -> list[Path]:
-        return sorted(self.task_dir.glob("samples.rank*-of-*.jsonl"))
+        for record in distributed.read_with_shards(self.path):
+            self.done[self.key(record["doc_id"])] = record
 
     @staticmethod
     def key(doc_id: Any) -> str:
@@ -64,14 +61,9 @@ class SampleStore:
         return self.done[self.key(doc_id)]
 
     def consolidate(self) -> None:
-        """Merge the processes' shard files into samples.jsonl (document order), then remove them."""
-        shards = self.shard_paths()
-        if not shards:
+        """Merge the processes' files into samples.jsonl (document order), once all have finished."""
+        if not distributed.shard_files(self.path):
             return
-        for path in [self.path, *shards]:  # re-read: the other processes wrote after this store was made
-            for record in read_jsonl_records(path):
-                self.done[self.key(record["doc_id"])] = record
-        records = sorted(self.done.values(), key=lambda r: r.get("doc_index", 0))
-        atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        for path in shards:
-            path.unlink()
+        for record in distributed.read_with_shards(self.path):  # the other processes wrote after this store was made
+            self.done[self.key(record["doc_id"])] = record
+        distributed.merge_shards(self.path, sorted(self.done.values(), key=lambda r: r.get("doc_index", 0)))
