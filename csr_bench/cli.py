@@ -87,6 +87,11 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-sentences", type=_positive, help="cap on sentences per response (default: none)")
     group.add_argument("--keep-top", type=int, help="best unfinished sentences kept per step (default 1)")
     group.add_argument("--keep-bottom", type=int, help="worst unfinished sentences kept per step (default 2)")
+    group.add_argument("--prompts-per-batch", type=_positive,
+                       help="prompts searched together, and saved together for resume (default 8; 16 for world)")
+    group.add_argument("--search-batch-tokens", dest="batch_tokens", type=_positive,
+                       help="KV-cache positions per forward pass of the CSR search (beam rows x sequence length; "
+                       "default 65536): lower it when the search runs out of GPU memory")
     group.add_argument("--max-length", type=_positive,
                        help="characters (prompt + response) at which a response ends (default 1024)")
     group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
@@ -330,7 +335,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from csr_bench.evaluation import EvalConfig, evaluate
 
-    from csr_bench.distributed import is_main
+    from csr_bench.distributed import is_main, shutdown
 
     results = evaluate(_config_from_args(EvalConfig, args))
     if is_main():  # one summary for a data-parallel run
@@ -344,7 +349,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(RunConfig, args)
     if config.iterations and config.method == "csr":
         config.method_config = _csr_config_from_args(args)
-    from csr_bench.distributed import is_main
+    from csr_bench.distributed import is_main, shutdown
 
     outcome = run(config)
     if not is_main():  # one summary for a data-parallel run
@@ -417,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from csr_bench.progress import set_quiet
 
-    from csr_bench.distributed import is_main
+    from csr_bench.distributed import is_main, shutdown
 
     set_quiet(args.quiet or not is_main())  # in a data-parallel run the main process reports for all
     logging.basicConfig(level=logging.INFO if is_main() else logging.WARNING, format=f"{PROG}: %(message)s", stream=sys.stderr)
@@ -430,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted; finished samples are saved, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    finally:
+        shutdown()
 
 
 if __name__ == "__main__":

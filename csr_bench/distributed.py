@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
@@ -58,6 +59,17 @@ def init() -> None:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend)
+
+
+def shutdown() -> None:
+    """Leave the process group before the process exits: a group left to the interpreter's
+    teardown can abort a finished process ("terminate called without an active exception")."""
+    if not is_distributed() or "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier() -> None:
