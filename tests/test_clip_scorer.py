@@ -128,6 +128,23 @@ def test_batching_does_not_change_scores(tmp_path):
     assert batched(images[0], ["a cat"]) == pytest.approx([many[0][2]], abs=1e-4)
 
 
+def test_equal_texts_get_identical_scores_whatever_the_batch():
+    """Sibling sentences that say the same thing must tie exactly under R_I (ranks break ties by
+    sibling order), so equal texts are encoded once: bit-identical rows, and the same values as the
+    text encoded alone (up to float rounding)."""
+    scorer = build_tiny_clip(seed=2)
+    image = squares(1, seed=9)[0][0]
+    texts = ["a red square", "a cat", "a red square", "grass", "a red square", "a cat"]
+    embeddings = scorer.encode_texts(texts)
+    assert embeddings.shape == (6, 32)
+    assert torch.equal(embeddings[0], embeddings[2]) and torch.equal(embeddings[0], embeddings[4])
+    assert torch.equal(embeddings[1], embeddings[5])
+    scores = scorer.score(image, texts)
+    assert scores[0] == scores[2] == scores[4] and scores[1] == scores[5]
+    alone = {text: scorer.score(image, [text])[0] for text in set(texts)}
+    assert scores == pytest.approx([alone[t] for t in texts], abs=1e-4)
+
+
 def test_same_seed_same_model():
     a, b = build_tiny_clip(seed=3), build_tiny_clip(seed=3)
     image = squares(1, seed=8)[0][0]

@@ -101,12 +101,19 @@ class ClipScorer:
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
-        """Unit-length float32 text embeddings (the tokenizer truncates at the model's context length)."""
+        """Unit-length float32 text embeddings (the tokenizer truncates at the model's context length).
+
+        Each distinct text is encoded once, so equal texts get bit-identical rows."""
+        unique = list(dict.fromkeys(texts))
         rows = []
-        for start in range(0, len(texts), self.text_batch_size):
-            tokens = self.tokenizer(list(texts[start:start + self.text_batch_size]))
+        for start in range(0, len(unique), self.text_batch_size):
+            tokens = self.tokenizer(unique[start:start + self.text_batch_size])
             rows.append(self.model.encode_text(tokens.to(self.device)).float())
-        return F.normalize(torch.cat(rows), dim=-1)
+        embeddings = F.normalize(torch.cat(rows), dim=-1)
+        if len(unique) == len(texts):
+            return embeddings
+        position = {text: i for i, text in enumerate(unique)}
+        return embeddings[torch.tensor([position[text] for text in texts], device=embeddings.device)]
 
     def score(self, image: ImageLike, sentences: Sequence[str]) -> list[float]:
         """``100 * cos(image, sentence)`` for each sentence, unclamped."""
@@ -125,9 +132,22 @@ class ClipScorer:
         offset = 0
         for row, i in zip(image_rows, keep):
             count = len(items[i][1])
-            out[i] = (100.0 * text_rows[offset:offset + count] @ row).tolist()
+            out[i] = self.scores(row, items[i][1], text_rows[offset:offset + count])
             offset += count
         return out
+
+    @staticmethod
+    def scores(image_row: torch.Tensor, texts: Sequence[str], text_rows: torch.Tensor) -> list[float]:
+        """``100 * cos`` of one image embedding with each text's embedding, computed once per distinct
+        text: sibling sentences that say the same thing tie exactly under R_I (ranks keep sibling
+        order on ties, as the reference, which scores sentences one by one), whatever else shares the
+        batch; a matrix product alone may round equal rows differently by their position."""
+        first: dict[str, int] = {}
+        for i, text in enumerate(texts):
+            first.setdefault(text, i)
+        values = (100.0 * text_rows[list(first.values())] @ image_row).tolist()
+        by_text = dict(zip(first, values))
+        return [by_text[text] for text in texts]
 
     def __call__(self, image: ImageLike, sentences: Sequence[str]) -> list[float]:
         """So a scorer can be passed wherever an ``image_scorer(image, sentences)`` callable is expected."""
