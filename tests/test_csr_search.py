@@ -5,8 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
+from csr_bench.csr.clip_scorer import build_tiny_clip
 from csr_bench.csr.group_beam import group_beam_search
-from csr_bench.csr.rewards import prune
+from csr_bench.csr.rewards import clip_text, prune
 from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
 
 PAD, END, A, B, C = range(5)
@@ -44,6 +45,33 @@ def test_length_cap_returns_running_beams():
     assert (second.tokens, second.score) == ([B], -2.0)
 
 
+def test_dropping_finished_groups_changes_no_decision():
+    """Beams of finished groups leave the batch (``drop_finished``): same hypotheses, scores and
+    log-probabilities as feeding them padding to the end, on random toy models of several rows."""
+    generator = torch.Generator().manual_seed(0)
+    shrank = 0
+    for trial in range(40):
+        vocab, rows = 7, 1 + trial % 4
+        groups = 1 + trial % 3
+        beams = groups * (1 + trial % 2)
+        table = torch.log_softmax(3 * torch.randn(vocab, vocab, generator=generator), -1)
+        table[:, PAD] = NEG
+        start = torch.log_softmax(3 * torch.randn(rows, vocab, generator=generator), -1)
+        batch_sizes = []
+
+        def run(drop):
+            def advance(tokens):
+                batch_sizes.append(len(tokens))
+                return table[tokens]
+            return group_beam_search(start, advance, lambda indices: None, num_beams=beams, num_groups=groups,
+                                     diversity_penalty=1.5, end_tokens={END}, max_new_tokens=12, num_return=beams,
+                                     drop_finished=drop)
+
+        assert run(True) == run(False)
+        shrank += min(batch_sizes, default=rows * beams) < rows * beams
+    assert shrank > 5  # the batch did shrink in many of the problems
+
+
 def test_end_token_outside_the_top_group_size_is_ignored():
     # one group of 2 beams: END ranks 3rd at step 1, so no hypothesis is closed there
     hyps = _toy(penalty=0.0, beams=2, groups=1)
@@ -59,9 +87,17 @@ def test_batched_search_equals_one_node_at_a_time(tiny_model):
                               question)
                 for i, question in enumerate(["Describe the following image.", "What's happening in the scene?",
                                               "What is this photo about'?"])]
-    search = SentenceBeamSearch(tiny_model, SearchConfig(max_sentences=3, sentence_max_new_tokens=10, rows_per_batch=4))
-    batched = search.search(requests, _reference_prune)
-    plain = search.search_one_at_a_time(requests, _reference_prune)
+    # a KV budget of about 4 nodes of 5 beams per forward pass: the 9 nodes of a step take several passes
+    width = tiny_model._encode([r.image for r in requests], [r.prompt for r in requests])["input_ids"].shape[1]
+    search = SentenceBeamSearch(tiny_model, SearchConfig(max_sentences=3, sentence_max_new_tokens=10,
+                                                         batch_tokens=4 * 5 * (width + 10 + 20)))
+    passes = []
+    split = search._passes
+    search._passes = lambda *args: passes.append([len(rows) for rows in split(*args)]) or split(*args)
+    clip = build_tiny_clip(seed=0)
+    batched = search.search(requests, _reference_prune, image_scorer=clip)
+    assert passes[0] == [3] and all(len(p) > 1 for p in passes[1:]) and max(max(p) for p in passes) > 1
+    plain = search.search_one_at_a_time(requests, _reference_prune, image_scorer=clip)
     for fast, slow in zip(batched, plain):
         key = lambda n: (n.depth, n.token_ids)  # noqa: E731
         fast_nodes, slow_nodes = sorted(fast.nodes(), key=key), sorted(slow.nodes(), key=key)
@@ -70,7 +106,12 @@ def test_batched_search_equals_one_node_at_a_time(tiny_model):
         for a, b in zip(fast_nodes, slow_nodes):
             assert a.beam_score == pytest.approx(b.beam_score, abs=1e-4)
             assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+            assert a.image_score == pytest.approx(b.image_score, abs=1e-4)
         assert list(map(fast.response, fast.paths())) == list(map(slow.response, slow.paths()))
+    for request, tree in zip(requests, batched):  # R_I: the scorer's own numbers for each sentence alone
+        nodes = list(tree.nodes())
+        alone = [clip.score(request.image, [clip_text(n.text)])[0] for n in nodes]
+        assert [n.image_score for n in nodes] == pytest.approx(alone, abs=1e-4)
     stats = batched[0].stats()
     # 5 first sentences, 1 + 2 kept; 15 second sentences, 1 + 2 kept; 15 third sentences end the responses
     assert stats == {"nodes": 5 + 15 + 15, "complete_responses": 15, "max_depth": 3}

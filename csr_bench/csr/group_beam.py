@@ -58,7 +58,8 @@ class _GroupHypotheses:
 def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Tensor], torch.Tensor],
                       reorder: Callable[[torch.Tensor], None], *, num_beams: int, num_groups: int,
                       diversity_penalty: float, end_tokens: set[int], max_new_tokens: int,
-                      num_return: int, length_penalty: float = 1.0, pad_token: int = 0) -> list[list[Hypothesis]]:
+                      num_return: int, length_penalty: float = 1.0, pad_token: int = 0,
+                      drop_finished: bool = False) -> list[list[Hypothesis]]:
     """Best ``num_return`` hypotheses per row, best first.
 
     ``first_logprobs`` [rows, vocab]: next-token log-probabilities after each row's prefix.
@@ -66,6 +67,12 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
     returns the next log-probabilities [rows × num_beams, vocab]. ``reorder(indices)`` makes beam i
     continue from beam ``indices[i]`` (the caller's KV cache follows the beams); it is not called
     when every beam continues from itself (always the case with one beam per group).
+
+    ``drop_finished``: the beams of finished groups leave the batch once they are a quarter of it
+    (transformers keeps feeding them padding to the end; every removal copies the caller's cache):
+    ``reorder`` may then select fewer beams than it had, ``advance`` gets and returns only the beams
+    in the batch, in flat order. The decisions are the same; the model sees smaller batches, so its
+    floats may round differently in the last bits.
 
     Speed without changing a number: the tensor work (penalties, top-k, the float32 sums) is done
     for all rows at once, the per-candidate decisions in Python on plain lists (one transfer per
@@ -83,6 +90,7 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
     tokens_so_far: list[list[int]] = [[] for _ in range(rows * num_beams)]
     groups = [[_GroupHypotheses(group_size, length_penalty) for _ in range(num_groups)] for _ in range(rows)]
     identity = list(range(rows * num_beams))
+    running = identity  # flat indices of the beams in the caller's batch, in order
 
     for step in range(max_new_tokens):
         generated = step + 1  # tokens generated once this step's token is appended
@@ -137,9 +145,21 @@ def group_beam_search(first_logprobs: torch.Tensor, advance: Callable[[torch.Ten
         raw_sums = torch.tensor(new_raw).view(rows, num_beams)
         if all(h.done for row in groups for h in row) or step == max_new_tokens - 1:
             break
-        if source != identity:
-            reorder(torch.tensor(source))
-        logprobs = advance(torch.tensor(chosen)).float()
+        if not drop_finished:
+            if source != identity:
+                reorder(torch.tensor(source))
+            logprobs = advance(torch.tensor(chosen)).float()
+            continue
+        still = [f for f in running if not groups[f // num_beams][(f % num_beams) // group_size].done]
+        if 4 * (len(running) - len(still)) < len(running):  # too few finished to be worth copying the cache
+            still = running  # (finished groups idle on padding until more have finished)
+        position = {f: i for i, f in enumerate(running)}
+        indices = [position[source[f]] for f in still]  # a running group's beams come from its own running beams
+        if indices != list(range(len(running))):
+            reorder(torch.tensor(indices))
+        running = still
+        logprobs = logprobs.new_zeros(rows * num_beams, vocab)  # finished groups' rows are never read
+        logprobs[torch.tensor(still)] = advance(torch.tensor([chosen[f] for f in still])).float()
 
     return best_hypotheses(groups, tokens_so_far, beam_scores, raw_sums, num_beams=num_beams,
                            length_penalty=length_penalty, num_return=num_return)

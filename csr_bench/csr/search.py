@@ -4,8 +4,10 @@ Each step, every active node (a partial response) gets ``num_beams`` candidate n
 one diverse group beam search that stops at the sentence end; candidates that end the response
 (end-of-sequence, or the length cap) are leaves, the others are pruned to a few before the next
 step (``prune``). The reference does this one node at a time at batch size 1, re-encoding the image
-and the prompt for every sentence. Here the image + prompt prefix is encoded once per prompt and its
-KV cache reused; all active nodes of many prompts go through one padded forward pass per token.
+and the prompt for every sentence. Here the image + prompt prefixes of all prompts of a search are
+encoded together once and their KV cache reused; the active nodes of all prompts go through one
+padded forward pass per token (as many nodes as ``batch_tokens`` of KV cache allow), beams of
+finished sentences leave the batch, and the new sentences of a step are scored by CLIP together.
 ``prune(new_unfinished_nodes, tree)`` chooses the nodes that grow further (csr.rewards.prune).
 ``search_one_at_a_time`` is the straightforward version (for tests and benchmarks): same beam
 search, no batching, full re-encoding.
@@ -38,7 +40,10 @@ class SearchConfig:
     keep_top: int | None = None  # unfinished sentences kept per step, best first (None: int(num_beams/2) - 1)
     keep_bottom: int | None = None  # ... and worst (None: int(num_beams/2)); both when >= num_beams exist
     length_penalty: float = 1.0
-    rows_per_batch: int = 16  # search nodes per forward pass (each expands to num_beams rows)
+    # KV-cache positions per forward pass (beam rows x their longest sequence, the sentence's room
+    # included): nodes are batched until this is reached, so memory stays bounded whatever the
+    # model; 65536 is about 16 nodes of LLaVA-1.5 (32 GiB of fp16 KV cache for the 7B)
+    batch_tokens: int = 65536
 
 
 @dataclass
@@ -61,34 +66,57 @@ class _Row:
 
 
 @dataclass
-class _Prefix:
-    keys: list[torch.Tensor]  # per layer [1, heads, prefix_len, head_dim]: the prompt minus its last token
-    values: list[torch.Tensor]
-    last_token: int
-    length: int
+class _Prompt:
+    """One request's encoded prompt (image + text in the chat template)."""
+
     prompt_text: str
-    pixel_values: torch.Tensor = field(repr=False)
-    input_ids: torch.Tensor = field(repr=False)
+    last_token: int
+    length: int  # tokens before the last one
+    input_ids: torch.Tensor | None = field(default=None, repr=False)  # [1, length + 1]; the one-at-a-time search's
+    pixel_values: torch.Tensor | None = field(default=None, repr=False)
 
 
-def _image_scoring(image_scorer, requests: Sequence[SearchRequest], cache_images: bool):
-    """``(request index, sentences) -> scores``. A ClipScorer's image embedding is computed once per
-    prompt and reused every step (the same numbers as ``ClipScorer.score``, which encodes the image
-    again on each call; the sentences of a step go through the text tower together as there)."""
+@dataclass
+class _PromptCache:
+    """The KV cache of every prompt of a search minus its last token, left-padded to one width."""
+
+    keys: list[torch.Tensor]  # per layer [prompts, kv heads, width, head dim]
+    values: list[torch.Tensor]
+    mask: torch.Tensor  # [prompts, width]: 1 on each prompt's own tokens
+
+
+def _image_scoring(image_scorer, requests: Sequence[SearchRequest], batched: bool):
+    """``{request index: sentences} -> {request index: scores}`` for the new sentences of one step.
+
+    Batched, a ClipScorer encodes each prompt's image once (the first time it is needed) and the
+    sentences of every prompt of the step together, each distinct text once (``encode_texts``);
+    the scores are the same numbers as ``ClipScorer.score`` (which encodes the image again on every
+    call) up to float rounding, and equal texts still tie exactly. Any other scorer, a ClipScorer
+    subclass that scores its own way, and the one-at-a-time search call ``image_scorer(image,
+    sentences)`` per prompt, as given."""
     from csr_bench.csr.clip_scorer import ClipScorer
 
     own = isinstance(image_scorer, ClipScorer) and all(
-        getattr(type(image_scorer), name) is getattr(ClipScorer, name) for name in ("__call__", "score", "score_many"))
-    if not (cache_images and own):  # any other scorer (or a subclass scoring its own way) is called as given
-        return lambda index, sentences: image_scorer(requests[index].image, sentences)
+        getattr(type(image_scorer), name) is getattr(ClipScorer, name)
+        for name in ("__call__", "score", "score_many", "scores"))
+    if not (batched and own):
+        return lambda sentences: {index: list(image_scorer(requests[index].image, texts))
+                                  for index, texts in sentences.items() if texts}
     images: dict[int, torch.Tensor] = {}
 
-    def score(index: int, sentences: list[str]) -> list[float]:
+    def score(sentences: dict[int, list[str]]) -> dict[int, list[float]]:
+        sentences = {index: texts for index, texts in sentences.items() if texts}
         if not sentences:
-            return []
-        if index not in images:
-            images[index] = image_scorer.encode_images([requests[index].image])[0]
-        return (100.0 * image_scorer.encode_texts(sentences) @ images[index]).tolist()
+            return {}
+        missing = [index for index in sentences if index not in images]
+        if missing:
+            images.update(zip(missing, image_scorer.encode_images([requests[i].image for i in missing])))
+        texts = image_scorer.encode_texts([text for batch in sentences.values() for text in batch])
+        scores, offset = {}, 0
+        for index, batch in sentences.items():
+            scores[index] = image_scorer.scores(images[index], batch, texts[offset:offset + len(batch)])
+            offset += len(batch)
+        return scores
 
     return score
 
@@ -182,57 +210,70 @@ class SentenceBeamSearch:
         self.end_tokens = self.sentence_end | {self.eos}
 
     # -- model state ---------------------------------------------------------------------------
-    def _prefix(self, request: SearchRequest, cached: bool) -> _Prefix:
-        """The encoded prompt; with ``cached``, also the KV cache of all but its last token."""
+    def _prompt(self, request: SearchRequest) -> _Prompt:
+        """One prompt encoded alone, for the one-at-a-time search (which re-encodes it every sentence)."""
         inputs = self.vlm._encode([request.image], [request.prompt])
         ids = inputs["input_ids"]
-        keys, values = [], []
-        if cached:
-            with torch.inference_mode():
-                out = self.vlm.model(input_ids=ids[:, :-1], pixel_values=inputs["pixel_values"], use_cache=True)
-            keys = [layer.keys for layer in out.past_key_values.layers]
-            values = [layer.values for layer in out.past_key_values.layers]
-        return _Prefix(keys=keys, values=values, last_token=int(ids[0, -1]), length=ids.shape[1] - 1,
-                       prompt_text=self.vlm._text(request.prompt), pixel_values=inputs["pixel_values"], input_ids=ids)
+        return _Prompt(self.vlm._text(request.prompt), int(ids[0, -1]), ids.shape[1] - 1, ids, inputs["pixel_values"])
 
-    def _start_batched(self, rows: Sequence[_Row], prefixes: Sequence[_Prefix]):
-        """Batch rows of different prompts: cached prefixes left-padded, then each row's last prompt
+    def _prompt_cache(self, requests: Sequence[SearchRequest]) -> tuple[list[_Prompt], _PromptCache]:
+        """Every prompt of the search through the model once, together (left-padded, positions
+        counted from each prompt's first token): the KV cache all its nodes start from."""
+        inputs = self.vlm._encode([r.image for r in requests], [r.prompt for r in requests])
+        ids, mask = inputs["input_ids"][:, :-1], inputs["attention_mask"][:, :-1]
+        with torch.inference_mode():
+            out = self.vlm.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                                 pixel_values=inputs["pixel_values"], use_cache=True, logits_to_keep=1)
+        layers = out.past_key_values.layers
+        prompts = [_Prompt(self.vlm._text(r.prompt), int(last), int(length))
+                   for r, last, length in zip(requests, inputs["input_ids"][:, -1].tolist(), mask.sum(-1).tolist())]
+        return prompts, _PromptCache([layer.keys for layer in layers], [layer.values for layer in layers], mask)
+
+    def _start_batched(self, rows: Sequence[_Row], prompts: Sequence[_Prompt], cached: _PromptCache):
+        """Batch rows of different prompts: their prompts' cached prefixes, then each row's last prompt
         token + response tokens (left-padded) in one forward pass. Returns (cache, mask, positions, logprobs)."""
         pad = self.vlm.tokenizer.pad_token_id
-        width = max(prefixes[r.request_index].length for r in rows)
-        chunks = [[prefixes[r.request_index].last_token] + r.response for r in rows]
-        chunk_width = max(len(c) for c in chunks)
-        layers = []
-        for layer in range(len(prefixes[rows[0].request_index].keys)):
-            keys, values = [], []
-            for r in rows:
-                p = prefixes[r.request_index]
-                missing = width - p.length
-                keys.append(torch.nn.functional.pad(p.keys[layer], (0, 0, missing, 0)))
-                values.append(torch.nn.functional.pad(p.values[layer], (0, 0, missing, 0)))
-            layers.append((torch.cat(keys), torch.cat(values)))
-        cache = _growing_cache(layers, room=chunk_width + self.config.sentence_max_new_tokens)
-        mask, ids, positions = [], [], []
-        for r, chunk in zip(rows, chunks):
-            p = prefixes[r.request_index]
-            gap = chunk_width - len(chunk)
-            mask.append([0] * (width - p.length) + [1] * p.length + [0] * gap + [1] * len(chunk))
-            ids.append([pad] * gap + chunk)
-            positions.append([0] * gap + list(range(p.length, p.length + len(chunk))))
         device = self.vlm.device
-        mask = torch.tensor(mask, device=device)
+        chunks = [[prompts[r.request_index].last_token] + r.response for r in rows]
+        chunk_width = max(len(c) for c in chunks)
+        index = torch.tensor([r.request_index for r in rows], device=cached.mask.device)
+        cache = _growing_cache([(keys[index], values[index]) for keys, values in zip(cached.keys, cached.values)],
+                               room=chunk_width + self.config.sentence_max_new_tokens)
+        tail, ids, positions = [], [], []
+        for r, chunk in zip(rows, chunks):
+            length, gap = prompts[r.request_index].length, chunk_width - len(chunk)
+            tail.append([0] * gap + [1] * len(chunk))
+            ids.append([pad] * gap + chunk)
+            positions.append([0] * gap + list(range(length, length + len(chunk))))
+        mask = torch.cat([cached.mask[index].to(device), torch.tensor(tail, device=device, dtype=cached.mask.dtype)], 1)
         positions = torch.tensor(positions, device=device)
         with torch.inference_mode():
             out = self.vlm.model(input_ids=torch.tensor(ids, device=device), attention_mask=mask,
-                                 position_ids=positions, past_key_values=cache, use_cache=True)
+                                 position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
         return out.past_key_values, mask, positions[:, -1] + 1, torch.log_softmax(out.logits[:, -1].float(), -1)
 
-    def _start_plain(self, row: _Row, prefix: _Prefix):
+    def _passes(self, active: list[_Row], prompts: Sequence[_Prompt], cached: _PromptCache) -> list[list[_Row]]:
+        """The active nodes split into forward passes of at most ``batch_tokens`` KV positions each
+        (at least one node per pass)."""
+        passes: list[list[_Row]] = []
+        width = cached.mask.shape[1] + self.config.sentence_max_new_tokens + 1  # prompt cache, sentence, last prompt token
+        longest = 0
+        for row in active:
+            longest_with = max(longest, len(row.response))
+            if passes and (len(passes[-1]) + 1) * self.config.num_beams * (width + longest_with) <= self.config.batch_tokens:
+                passes[-1].append(row)
+                longest = longest_with
+            else:
+                passes.append([row])
+                longest = len(row.response)
+        return passes
+
+    def _start_plain(self, row: _Row, prefix: _Prompt):
         """The reference's way: the whole prompt (image included) and response re-encoded for one node."""
         ids = torch.cat([prefix.input_ids, torch.tensor([row.response], dtype=torch.long,
                                                         device=prefix.input_ids.device)], dim=1)
         with torch.inference_mode():
-            out = self.vlm.model(input_ids=ids, pixel_values=prefix.pixel_values, use_cache=True)
+            out = self.vlm.model(input_ids=ids, pixel_values=prefix.pixel_values, use_cache=True, logits_to_keep=1)
         mask = torch.ones_like(ids)
         return out.past_key_values, mask, torch.tensor([ids.shape[1]], device=ids.device), \
             torch.log_softmax(out.logits[:, -1].float(), -1)
@@ -289,7 +330,7 @@ class SentenceBeamSearch:
             first_logprobs.cpu(), advance, reorder, num_beams=config.num_beams, num_groups=config.num_beam_groups,
             diversity_penalty=config.diversity_penalty, end_tokens=self.end_tokens,
             max_new_tokens=config.sentence_max_new_tokens, num_return=config.num_beams,
-            length_penalty=config.length_penalty, pad_token=self.vlm.tokenizer.pad_token_id)
+            length_penalty=config.length_penalty, pad_token=self.vlm.tokenizer.pad_token_id, drop_finished=batched)
 
     def _decoder(self):
         """(text decoder, lm_head) of a transformers LLaVA model, called directly for text-only steps
@@ -301,7 +342,7 @@ class SentenceBeamSearch:
         return (decoder, lm_head) if decoder is not None and lm_head is not None else (None, None)
 
     # -- tree building -------------------------------------------------------------------------
-    def _children(self, row: _Row, prefix: _Prefix, hypotheses: list[Hypothesis]) -> list[SentenceNode]:
+    def _children(self, row: _Row, prefix: _Prompt, hypotheses: list[Hypothesis]) -> list[SentenceNode]:
         decode = self.vlm.tokenizer.decode
         before = decode(row.response, skip_special_tokens=True)
         children = []
@@ -319,29 +360,32 @@ class SentenceBeamSearch:
                 prune: Callable[[list[SentenceNode], CandidateTree], list[SentenceNode]],
                 image_scorer: Callable[[Any, list[str]], list[float]] | None, batched: bool) -> list[CandidateTree]:
         trees = [CandidateTree(r.prompt_id, r.image_ref, r.prompt) for r in requests]
-        prefixes = [self._prefix(r, cached=batched) for r in requests]
-        score_images = _image_scoring(image_scorer, requests, cache_images=batched)
+        if batched:
+            prefixes, cached = self._prompt_cache(requests)
+        else:
+            prefixes, cached = [self._prompt(r) for r in requests], None
+        score_images = _image_scoring(image_scorer, requests, batched=batched)
         active = [_Row(i, [], None, 0, 0.0) for i in range(len(requests))]
         with progress_bar(total=len(requests), desc="csr search", unit="prompt") as bar:
             while active:
                 new_nodes: dict[int, list[tuple[SentenceNode, _Row]]] = {i: [] for i in range(len(requests))}
-                size = self.config.rows_per_batch if batched else 1
-                for start in range(0, len(active), size):
-                    rows = active[start:start + size]
-                    state = (self._start_batched(rows, prefixes) if batched
+                for rows in (self._passes(active, prefixes, cached) if batched else [[row] for row in active]):
+                    state = (self._start_batched(rows, prefixes, cached) if batched
                              else self._start_plain(rows[0], prefixes[rows[0].request_index]))
                     for row, hyps in zip(rows, self._candidates(*state, batched=batched)):
                         children = self._children(row, prefixes[row.request_index], hyps)
                         (row.parent.children if row.parent else trees[row.request_index].roots).extend(children)
                         new_nodes[row.request_index].extend((child, row) for child in children)
                 active = []
+                if image_scorer is not None:
+                    scores = score_images({index: [clip_text(n.text) for n, _ in produced]
+                                           for index, produced in new_nodes.items()})
+                    for index, values in scores.items():
+                        for (node, _), score in zip(new_nodes[index], values):
+                            node.image_score = float(score)
                 for index, produced in new_nodes.items():
                     if not produced:
                         continue
-                    if image_scorer is not None:
-                        scores = score_images(index, [clip_text(n.text) for n, _ in produced])
-                        for (node, _), score in zip(produced, scores):
-                            node.image_score = float(score)
                     parents = {id(node): row for node, row in produced}
                     unfinished = [node for node, _ in produced if not node.finished]
                     kept = prune(unfinished, trees[index])
