@@ -1,9 +1,10 @@
 """CSR sampling: SentenceBeamSearch.search (batched, prefix KV cache reused) against
 search_one_at_a_time (the reference's loop: one node at a time, batch 1, prompt re-encoded).
 
-Both are driven as csr_bench.csr.method.CsrMethod drives the search: prompts in batches of
-``prompts_per_batch`` (8), the reference's search settings (SearchConfig defaults: 5 beams in 5
-groups, diversity penalty 3, sentences up to 70 tokens, responses up to 1024 characters), the
+Both are driven as csr_bench.csr.method.CsrMethod drives the search, with the CSR settings
+`csr-bench run --model NAME` uses (``default_csr_config``): prompts in batches of
+``prompts_per_batch`` (8; 16 for world), the reference's search settings (5 beams in 5 groups,
+diversity penalty 3, sentences up to 70 tokens, responses up to 1024 characters), the
 reference-mode prune (top 1 + bottom 2 unfinished sentences per step) and a CLIP image scorer
 (the built-in tiny CLIP; ``--clip world`` uses the world's trained CLIP where a built world exists).
 Each variant and repeat runs in a fresh process (model load, one untimed warm-up search of one
@@ -34,9 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-SETUPS = {
-    "world": {"model": str(C.BUNDLED_WORLD_VLM), "prompts": 16, "source": "world"},
-    "tiny": {"model": "tiny-llava", "prompts": 12, "source": "bundled"},
+SETUPS = {  # "defaults": the registered model whose CSR settings `csr-bench run` would use
+    "world": {"model": str(C.BUNDLED_WORLD_VLM), "defaults": "world", "prompts": 16, "source": "world"},
+    "tiny": {"model": "tiny-llava", "defaults": "tiny-llava", "prompts": 12, "source": "bundled"},
 }
 QUICK = {"world": {"prompts": 8}, "tiny": {"prompts": 4, "max_sentences": 3}}
 VARIANTS = ("batched", "one-at-a-time")
@@ -55,10 +56,12 @@ def child(payload: dict) -> None:
     from csr_bench.progress import set_quiet
 
     set_quiet(True)
-    from csr_bench.csr.method import CsrConfig
+    from dataclasses import replace
+
+    from csr_bench.run import default_csr_config
     from csr_bench.csr.prompts import build_prompt_set
     from csr_bench.csr.rewards import prune, select_pair
-    from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
+    from csr_bench.csr.search import SearchRequest, SentenceBeamSearch
     from csr_bench.models.registry import resolve_model
 
     spec = resolve_model(payload["model"])
@@ -72,7 +75,8 @@ def child(payload: dict) -> None:
         from csr_bench.csr.clip_scorer import build_tiny_clip
 
         clip = build_tiny_clip(seed=0, device="cpu")
-    csr = CsrConfig(search=SearchConfig(max_sentences=payload.get("max_sentences")))
+    csr = default_csr_config(payload["defaults"])
+    csr = replace(csr, search=replace(csr.search, max_sentences=payload.get("max_sentences")))
     prune_nodes = functools.partial(prune, mode=csr.calibration, lam=csr.lam, num_beams=csr.search.num_beams,
                                     keep_top=csr.search.keep_top, keep_bottom=csr.search.keep_bottom)
     prompts = build_prompt_set(payload["source"], limit=payload["prompts"], seed=csr.prompt_seed)
@@ -169,7 +173,8 @@ def main() -> None:
     for repeat in range(repeats):
         for setup in setups:
             for variant in VARIANTS:
-                payload = {"model": SETUPS[setup]["model"], "prompts": SETUPS[setup]["prompts"],
+                payload = {"model": SETUPS[setup]["model"], "defaults": SETUPS[setup]["defaults"],
+                           "prompts": SETUPS[setup]["prompts"],
                            "source": sources[SETUPS[setup]["source"]], "variant": variant, "clip": args.clip,
                            "threads": args.threads, **(QUICK[setup] if args.quick else {})}
                 result = C.run_child(__file__, payload)
@@ -229,8 +234,10 @@ def main() -> None:
             if f"{setup}/{variant}" not in saved:
                 continue
             old = saved[f"{setup}/{variant}"]
-            same = sum(same_tree(t, o) is None for t, o in zip(rs[0]["trees"], old["trees"]))
-            exact = sum(t == o for t, o in zip(rs[0]["trees"], old["trees"]))
+            # the image paths name each run's temporary world: not part of the comparison
+            trees = [(dict(t, image=None), dict(o, image=None)) for t, o in zip(rs[0]["trees"], old["trees"])]
+            same = sum(same_tree(t, o) is None for t, o in trees)
+            exact = sum(t == o for t, o in trees)
             pairs = sum(p == q for p, q in zip(rs[0]["pairs"], old["pairs"]))
             print(f"{setup} {variant}: identical trees {same}/{len(old['trees'])} (bit for bit {exact}), "
                   f"identical pairs {pairs}/{len(old['pairs'])}")
