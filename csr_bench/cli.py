@@ -65,6 +65,18 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="discard finished samples of this run instead of resuming")
     _add_scoring_options(parser)
+    _add_loading_options(parser)
+
+
+def _add_loading_options(parser: argparse.ArgumentParser) -> None:
+    """What may be loaded (csr_bench/safety.py; docs/safety-and-determinism.md)."""
+    group = parser.add_argument_group("loading safety")
+    group.add_argument("--allow-pickle", action="store_true",
+                       help="also load weights stored as pickles (pytorch_model.bin, CLIP .pt/.bin/.pth), through "
+                       "torch.load(weights_only=True); by default only .safetensors weights are read")
+    group.add_argument("--trust-remote-code", action="store_true",
+                       help="let transformers run Python code shipped with a checkpoint (config auto_map); "
+                       "off by default")
 
 
 def _add_csr_options(parser: argparse.ArgumentParser) -> None:
@@ -426,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
 
     set_quiet(args.quiet or not is_main())  # in a data-parallel run the main process reports for all
     logging.basicConfig(level=logging.INFO if is_main() else logging.WARNING, format=f"{PROG}: %(message)s", stream=sys.stderr)
+    from csr_bench.safety import set_loading_policy
+
+    set_loading_policy(allow_pickle=getattr(args, "allow_pickle", False),
+                       trust_remote_code=getattr(args, "trust_remote_code", False))
     try:
         return COMMANDS[args.command](args)
     except CsrBenchError as exc:

@@ -48,6 +48,35 @@ def _pil(image: ImageLike):
     return image.convert("RGB")
 
 
+def _clip_checkpoint(model_name: str, pretrained: str | None) -> str | None:
+    """The weights file open_clip would load for ``model_name`` / ``pretrained`` (downloaded and cached as
+    open_clip does), or None when there are none to load (random weights, or a path open_clip will reject)."""
+    import os
+
+    from open_clip import factory
+    from open_clip import pretrained as tags
+
+    schema, identifier = factory.parse_model_name(model_name)
+    if schema == "local-dir":
+        folder = Path(identifier)
+        if not folder.is_dir():
+            return None
+        find = getattr(factory, "_find_checkpoint_in_dir", None)  # open_clip's own choice of file, if it has one
+        if find is not None:
+            return find(folder)
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pth"))
+        files.sort(key=lambda p: p.suffix != ".safetensors")
+        return str(files[0]) if files else None
+    if schema == "hf-hub":
+        return tags.download_pretrained_from_hf(identifier)
+    if not pretrained:
+        return None
+    tag = tags.get_pretrained_cfg(identifier.replace("/", "-"), pretrained)
+    if tag:
+        return tags.download_pretrained(tag) or None
+    return pretrained if os.path.isfile(pretrained) else None
+
+
 def _default_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -67,15 +96,28 @@ class ClipScorer:
     @classmethod
     def from_pretrained(cls, model_name: str = "ViT-L-14-336", pretrained: str = "openai",
                         device: str | torch.device | None = None, **kwargs: Any) -> "ClipScorer":
-        """Load an open_clip model by name with a pretrained tag or a local checkpoint file."""
+        """Load an open_clip model by name with a pretrained tag or a local checkpoint file.
+
+        Weights are read from safetensors only unless --allow-pickle (``csr_bench.safety``): the file
+        open_clip would load is found first and checked, then loaded into the model built without it."""
         open_clip = _open_clip()
         device = _default_device(device)
         previous = logging.root.manager.disable
         logging.disable(logging.ERROR)  # open_clip logs the failure at ERROR too: ours is the one line shown
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained,
-                                                                         device=device)
+            checkpoint = _clip_checkpoint(model_name, pretrained)
+            if checkpoint is not None:
+                from csr_bench.safety import check_weights_file
+
+                check_weights_file(checkpoint, "CLIP weights")
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=pretrained, device=device, load_weights=False,
+                pretrained_image=False, pretrained_text=False)  # no tower weights fetched behind our back
+            if checkpoint is not None:  # the very file checked above; torch.load only as weights_only=True
+                open_clip.load_checkpoint(model, checkpoint, strict=True, weights_only=True, device="cpu")
             tokenizer = open_clip.get_tokenizer(model_name)
+        except CsrBenchError:
+            raise
         except Exception as error:  # open_clip raises RuntimeError / OSError / hub errors alike
             cause = " ".join(str(error).split())[:300]
             raise CsrBenchError(

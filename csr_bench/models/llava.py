@@ -3,7 +3,8 @@
 Matches LLaVA-1.5's evaluation: the vicuna_v1 prompt, images padded to a square with the image
 processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``; the llava-hf processor alone
 would centre-crop), PIL image processing, greedy decoding, left padding. bf16 (fp16 where bf16 is unsupported) on GPU,
-fp32 on CPU. Weights load from safetensors only, with no remote code.
+fp32 on CPU. Weights load from safetensors only, with no remote code, unless --allow-pickle /
+--trust-remote-code say otherwise (``csr_bench.safety``).
 """
 
 from __future__ import annotations
@@ -58,9 +59,14 @@ def pad_colour(processor) -> tuple[int, int, int]:
 
 
 def load_llava_checkpoint(name_or_path, torch_dtype):
-    """(model, processor) of a llava-hf checkpoint: safetensors only, no remote code, PIL image
-    processing (the same pixels with or without torchvision, and LLaVA-1.5's own PIL resize)."""
+    """(model, processor) of a llava-hf checkpoint: safetensors only, no remote code (unless
+    --allow-pickle / --trust-remote-code, see csr_bench.safety), PIL image processing (the same pixels
+    with or without torchvision, and LLaVA-1.5's own PIL resize)."""
     from csr_bench.compat import ensure_torchvision_importable
+    from csr_bench.safety import explain_load_error, hf_kwargs, loading_policy
+
+    if Path(name_or_path).is_dir():
+        check_checkpoint_weights(Path(name_or_path))
 
     ensure_torchvision_importable()  # before transformers' image processors import torchvision
     import transformers
@@ -72,11 +78,15 @@ def load_llava_checkpoint(name_or_path, torch_dtype):
     if is_quiet():  # --quiet: no download/loading bars either
         transformers.logging.disable_progress_bar()
     try:
-        processor = AutoProcessor.from_pretrained(name_or_path, backend="pil")
-        model = LlavaForConditionalGeneration.from_pretrained(name_or_path, dtype=torch_dtype, use_safetensors=True)
+        processor = AutoProcessor.from_pretrained(name_or_path, backend="pil", **hf_kwargs())
+        # use_safetensors=True: never a pickle; None (with --allow-pickle): safetensors first, else
+        # pytorch_model.bin through torch.load(weights_only=True)
+        model = LlavaForConditionalGeneration.from_pretrained(
+            name_or_path, dtype=torch_dtype, use_safetensors=None if loading_policy().allow_pickle else True,
+            **hf_kwargs())
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CsrBenchError(f"cannot load model {name_or_path}: {reason}") from None
+        raise CsrBenchError(f"cannot load model {name_or_path}: {explain_load_error(reason)}") from None
     return model, processor
 
 
@@ -189,5 +199,29 @@ def check_llava_checkpoint(path: Path) -> None:
         raise CsrBenchError(f"--model {path}: unreadable config.json ({exc})") from None
     if model_type != "llava":
         raise CsrBenchError(f"--model {path}: model_type '{model_type}' is not supported (expected 'llava')")
-    if not any(path.glob("*.safetensors")):
-        raise CsrBenchError(f"--model {path}: no .safetensors weights (pickled .bin weights are not loaded)")
+    check_checkpoint_weights(path)
+
+
+def check_checkpoint_weights(path: Path) -> None:
+    """Safetensors weights in the folder, or pickled ones with --allow-pickle; else a one-line error
+    naming the file and the flag."""
+    import json
+
+    from csr_bench.safety import ALLOW_PICKLE_FLAG, check_weights_file, loading_policy, pickle_weight_files
+
+    try:  # a config may name its weights file (transformers_weights); it must be safetensors too
+        explicit = json.loads((path / "config.json").read_text()).get("transformers_weights")
+    except (ValueError, OSError, AttributeError):
+        explicit = None
+    if isinstance(explicit, str):
+        check_weights_file(path / explicit, "weights named by config.json's transformers_weights")
+    if any(path.glob("*.safetensors")):
+        return
+    pickles = pickle_weight_files(path)
+    if not pickles:
+        raise CsrBenchError(f"--model {path}: no .safetensors weights (expected model.safetensors, as "
+                            "save_pretrained writes)")
+    if not loading_policy().allow_pickle:
+        raise CsrBenchError(f"--model {path}: no .safetensors weights, only {path / pickles[0].name} in pickle "
+                            f"format, which is not loaded (unpickling can run code); convert it to safetensors, "
+                            f"or pass {ALLOW_PICKLE_FLAG} if you trust it")

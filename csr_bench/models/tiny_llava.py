@@ -66,6 +66,9 @@ def build_processor():
 
 def build_tiny_llava(seed: int = 0):
     """(model, processor): a LlavaForConditionalGeneration with random weights fixed by ``seed``."""
+    from csr_bench.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # transformers' configs import its image utilities, hence torchvision
     import torch
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
