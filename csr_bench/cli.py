@@ -438,14 +438,16 @@ def main(argv: list[str] | None = None) -> int:
 
     set_quiet(args.quiet or not is_main())  # in a data-parallel run the main process reports for all
     logging.basicConfig(level=logging.INFO if is_main() else logging.WARNING, format=f"{PROG}: %(message)s", stream=sys.stderr)
+    from csr_bench.redaction import install_log_redaction, redact_text
     from csr_bench.safety import set_loading_policy
 
+    install_log_redaction()  # no judge key or hub token in a log line, whoever logs it
     set_loading_policy(allow_pickle=getattr(args, "allow_pickle", False),
                        trust_remote_code=getattr(args, "trust_remote_code", False))
     try:
         return COMMANDS[args.command](args)
     except CsrBenchError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished samples are saved, rerun the same command to resume",

@@ -94,3 +94,27 @@ def small_world_run(small_world: Path, output: Path, *extra: str, iterations: in
 def tiny_run(small_world, tmp_path_factory) -> Path:
     """A finished two-iteration CSR run on the small world (read-only for tests: copy it to change it)."""
     return small_world_run(small_world, tmp_path_factory.mktemp("tiny-run"))
+
+
+# Secrets that must never reach a file or a terminal (tests/test_secrets.py): each one holds the marker.
+SECRET_MARKER = "csrbench-leak-marker-6b1f0e2d9a"
+SECRET_ENV = {"CSR_BENCH_JUDGE_API_KEY": f"sk-{SECRET_MARKER}-judge", "OPENAI_API_KEY": f"sk-{SECRET_MARKER}-openai",
+              "HF_TOKEN": f"hf_{SECRET_MARKER}_token", "HUGGING_FACE_HUB_TOKEN": f"hf_{SECRET_MARKER}_hub"}
+
+
+@pytest.fixture(scope="session")
+def secret_env_run(small_world, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """(run folder, finished process): `csr-bench run` with tiny_run's arguments but one CSR iteration,
+    every secret environment variable set to a marker and a fixed PYTHONHASHSEED (tiny_run's is random).
+    tests/test_secrets.py scans it for the marker; tests/test_determinism.py compares it with tiny_run."""
+    output = tmp_path_factory.mktemp("secret-env-run")
+    args = ["run", "--model", str(WORLD_VLM), "--data-root", str(small_world), "--tasks", WORLD_TASKS,
+            "--iterations", "1", "--output", str(output), "--run-name", "world-vlm",
+            "--prompt-source", str(small_world / "prompts" / "images"), "--clip-model", "tiny", "--prompts", "4",
+            "--max-sentences", "3", "--learning-rate", "1e-3", "--quiet"]  # small_world_run's, one iteration
+    env = {**os.environ, **SECRET_ENV, "PYTHONHASHSEED": "4242"}
+    result = subprocess.run([sys.executable, "-m", "csr_bench", *args], capture_output=True, text=True, env=env,
+                            timeout=600)
+    if result.returncode != 0:
+        raise AssertionError(f"csr-bench {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return output / "world-vlm", result
