@@ -138,7 +138,7 @@ SAMPLING_FIELDS = {"n", "temperature", "top_p", "top_k", "min_p", "seed", "stop"
                    "max_tokens", "min_tokens", "logprobs", "prompt_logprobs", "detokenize", "skip_special_tokens",
                    "spaces_between_special_tokens", "include_stop_str_in_output", "repetition_penalty"}
 LLM_ARGS = {"dtype", "limit_mm_per_prompt", "mm_processor_kwargs", "generation_config", "tensor_parallel_size",
-            "gpu_memory_utilization", "max_model_len", "seed", "enforce_eager"}
+            "gpu_memory_utilization", "max_model_len", "seed", "enforce_eager", "trust_remote_code", "load_format"}
 FAKE_IMAGE_TOKENS = 5  # vLLM expands the image token into the image's feature positions (576 for LLaVA-1.5)
 
 
@@ -202,11 +202,11 @@ def test_generate_and_logprobs_wiring_with_a_fake_vllm(fake_vllm, tiny_checkpoin
     [engine] = fake_vllm["llm"]
     assert engine == {"model": str(tiny_checkpoint), "dtype": "bfloat16", "limit_mm_per_prompt": {"image": 1},
                       "mm_processor_kwargs": {"backend": "pil"}, "generation_config": "vllm",
-                      "tensor_parallel_size": 2}
+                      "trust_remote_code": False, "load_format": "safetensors", "tensor_parallel_size": 2}
     assert model.identity() == {"name": spec.name, "source": str(tiny_checkpoint),
                                 "class": "LlavaForConditionalGeneration", "backend": "vllm",
                                 "vllm_version": "0.30.0+fake", "dtype": "bfloat16", "device": "cuda",
-                                "engine_args": {"tensor_parallel_size": 2}}
+                                "engine_args": {"load_format": "safetensors", "tensor_parallel_size": 2}}
     for question in QUESTIONS:
         assert model.prompt_length(question) == tiny_model.prompt_length(question)
 
@@ -234,6 +234,22 @@ def test_generate_and_logprobs_wiring_with_a_fake_vllm(fake_vllm, tiny_checkpoin
         head = tiny_model.tokenizer(tiny_model._text(request.prompt))["input_ids"]
         assert prompt["prompt_token_ids"] == head + cont
         assert score == pytest.approx(-0.5 * len(cont))
+
+
+def test_vllm_loads_safetensors_and_no_remote_code_unless_asked(fake_vllm, tiny_checkpoint, monkeypatch):
+    from csr_bench.safety import loading_policy_as
+
+    spec = resolve_model(f"vllm:{tiny_checkpoint}")
+    monkeypatch.setenv(ENGINE_ARGS_ENV, '{"load_format": "pt"}')
+    with pytest.raises(CsrBenchError, match="load_format='pt' reads pickled weights; pass --allow-pickle"):
+        spec.loader(spec.name, device=None, dtype="bfloat16")
+    with loading_policy_as(allow_pickle=True, trust_remote_code=True):
+        spec.loader(spec.name, device=None, dtype="bfloat16")
+    engine = fake_vllm["llm"][-1]
+    assert (engine["load_format"], engine["trust_remote_code"]) == ("pt", True)
+    monkeypatch.setenv(ENGINE_ARGS_ENV, '{"trust_remote_code": true}')
+    with pytest.raises(CsrBenchError, match="trust_remote_code"):
+        spec.loader(spec.name, device=None, dtype="bfloat16")
 
 
 def test_evaluation_through_the_backend_and_no_resume_across_backends(fake_vllm, tiny_checkpoint, tmp_path):

@@ -40,6 +40,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.models.base import ContinuationRequest, GenerationRequest, VisionLanguageModel
 from csr_bench.models.conversation import llava_v1_prompt
 from csr_bench.models.llava import DTYPES, expand_to_square
+from csr_bench.safety import ALLOW_PICKLE_FLAG, hf_kwargs, loading_policy
 
 EXTRA_MESSAGE = ("the vLLM backend needs the `vllm` extra: pip install -c constraints.txt 'csr-bench[vllm]' "
                  "on a Linux machine with NVIDIA GPUs, in a fresh virtualenv (vllm brings its own CUDA torch; "
@@ -48,7 +49,9 @@ EXTRA_MESSAGE = ("the vLLM backend needs the `vllm` extra: pip install -c constr
 ENGINE_ARGS_ENV = "CSR_BENCH_VLLM_ARGS"
 # Set by csr-bench because they are the protocol (or come from its own flags).
 RESERVED_ENGINE_ARGS = ("model", "tokenizer", "dtype", "limit_mm_per_prompt", "mm_processor_kwargs",
-                        "generation_config")
+                        "generation_config", "trust_remote_code")
+# vLLM load formats that unpickle weights: only with --allow-pickle (csr_bench.safety).
+PICKLE_LOAD_FORMATS = ("pt", "npcache")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -236,6 +239,18 @@ def _import_vllm():
     return vllm
 
 
+def safe_engine_args(engine_args: dict[str, Any]) -> dict[str, Any]:
+    """Weights from safetensors only (``load_format``), unless ``--allow-pickle`` (csr_bench.safety)."""
+    engine_args = dict(engine_args)
+    if loading_policy().allow_pickle:
+        return engine_args
+    if str(engine_args.get("load_format", "safetensors")) in PICKLE_LOAD_FORMATS:
+        raise CsrBenchError(f"{ENGINE_ARGS_ENV}: load_format={engine_args['load_format']!r} reads pickled weights; "
+                            f"pass {ALLOW_PICKLE_FLAG} to allow it")
+    engine_args.setdefault("load_format", "safetensors")
+    return engine_args
+
+
 def _load_processor(source: str):
     """The checkpoint's HF processor (PIL backend), for the tokenizer, the image token and the pad colour."""
     from csr_bench.compat import ensure_torchvision_importable
@@ -246,7 +261,7 @@ def _load_processor(source: str):
 
     transformers.logging.set_verbosity_error()
     try:
-        return AutoProcessor.from_pretrained(source, backend="pil")
+        return AutoProcessor.from_pretrained(source, backend="pil", **hf_kwargs())
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CsrBenchError(f"cannot load model {source}: {reason}") from None
@@ -262,7 +277,7 @@ def load_vllm_llava(source: str, *, name: str, local: bool, device: str | None =
                     dtype: str | None = None) -> VllmLlava:
     vllm = _import_vllm()  # first: without the extra, say so before anything else is loaded
     check_device(device)
-    engine_args = engine_args_from_env()
+    engine_args = safe_engine_args(engine_args_from_env())
     if local:
         from csr_bench.models.llava import check_llava_checkpoint
 
@@ -274,7 +289,8 @@ def load_vllm_llava(source: str, *, name: str, local: bool, device: str | None =
                        # The processor's PIL backend, as LlavaModel (transformers 5 would pick torchvision).
                        mm_processor_kwargs={"backend": "pil"},
                        # vLLM's neutral defaults: a checkpoint's generation_config.json cannot change the protocol.
-                       generation_config="vllm", **engine_args)
+                       generation_config="vllm", trust_remote_code=loading_policy().trust_remote_code,
+                       **engine_args)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CsrBenchError(f"vLLM cannot load model {source}: {reason}") from None
