@@ -116,29 +116,39 @@ class CsrMethod:
         for tree in trees:
             pair = select_pair(tree, mode=self.config.calibration, lam=self.config.lam)
             if pair is None:
-                skipped.append({"prompt_id": tree.prompt_id, "reason": no_pair_reason(tree, self.config.calibration)})
+                skipped.append({"prompt_id": tree.prompt_id,
+                                "reason": no_pair_reason(tree, self.config.calibration, self.config.lam)})
             else:
                 pairs.append(pair.to_dict())
+        if distributed.is_main():  # every process made the same pairs; the main one writes them
+            if skipped:
+                log.warning("csr: %d of %d prompts give no preference pair (reasons in %s); first: %s",
+                            len(skipped), len(trees), folder / "summary.json", skipped[0]["reason"])
+            if pairs:
+                atomic_write_text(folder / "preferences.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
+            atomic_write_json(folder / "summary.json", self._summary(trees, pairs, skipped))
         if not pairs:
             raise CsrBenchError(f"csr: no preference pair from {len(trees)} prompts "
                                 f"({skipped[0]['reason'] if skipped else 'no prompts'}); nothing to train on")
-        if not distributed.is_main():  # every process made the same pairs; the main one writes them
-            return pairs
-        atomic_write_text(folder / "preferences.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
+        return pairs
 
+    def _summary(self, trees: list[CandidateTree], pairs: list[dict[str, Any]],
+                 skipped: list[dict[str, str]]) -> dict[str, Any]:
         def mean(key: str) -> float | None:
             values = [p[key] for p in pairs if p.get(key) is not None]
             return sum(values) / len(values) if values else None
 
-        atomic_write_json(folder / "summary.json", {
-            "pairs": len(pairs), "skipped": skipped, "calibration": self.config.calibration, "lambda": self.config.lam,
+        def mean_words(key: str) -> float | None:
+            return sum(len(p[key].split()) for p in pairs) / len(pairs) if pairs else None
+
+        return {
+            "prompts": len(trees), "pairs": len(pairs), "skipped": skipped,
+            "calibration": self.config.calibration, "lambda": self.config.lam,
             "mean_chosen_reward": mean("chosen_reward"), "mean_rejected_reward": mean("rejected_reward"),
             "mean_chosen_r_i": mean("chosen_mean_r_i"), "mean_rejected_r_i": mean("rejected_mean_r_i"),
             "mean_chosen_r_t": mean("chosen_mean_r_t"), "mean_rejected_r_t": mean("rejected_mean_r_t"),
-            "mean_chosen_words": sum(len(p["chosen"].split()) for p in pairs) / len(pairs),
-            "mean_rejected_words": sum(len(p["rejected"].split()) for p in pairs) / len(pairs),
-        })
-        return pairs
+            "mean_chosen_words": mean_words("chosen"), "mean_rejected_words": mean_words("rejected"),
+        }
 
     def run_iteration(self, current: IterationInput) -> Path:
         work = Path(current.work_dir)

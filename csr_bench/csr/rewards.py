@@ -15,10 +15,15 @@ disagree (shared/csr_spec.md, "paper vs reference code"):
   rejected = highest.
 
 ``lam`` is the reference's ``clip_alpha`` (default 0.9); 0 means only ``R_T``, 1 only ``R_I``.
+
+A NaN among the scores a prompt's pair would be ranked on (a CLIP score or a log-probability
+that overflowed) makes the order of its candidates arbitrary, so that prompt gives no pair:
+``select_pair`` returns None and ``no_pair_reason`` names the sentence and the score.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
@@ -145,6 +150,30 @@ def calibrate(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT
     return scores
 
 
+def _used_scores(node: SentenceNode, mode: str, lam: float) -> list[tuple[str, float | None]]:
+    """The (name, value) of each raw score the mode ranks or sums for this sentence."""
+    used = []
+    if lam < 1.0:
+        used.append(("log-probability (R_T)", node.logprob) if mode == "paper"
+                    else ("beam score (R_T)", node.beam_score))
+    if lam > 0.0:
+        used.append(("CLIP score (R_I)", node.image_score))
+    return used
+
+
+def nan_score(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT_LAMBDA) -> str | None:
+    """A description of the first NaN score among the sentences the mode scores, or None."""
+    groups = [tree.roots]
+    while groups:
+        siblings = _kept_children(groups.pop(), mode)
+        for node in siblings:
+            for name, value in _used_scores(node, mode, lam):
+                if value is not None and math.isnan(value):
+                    return f"{name} of sentence {node.text.strip()[:40]!r} (depth {node.depth}) is NaN"
+        groups.extend(n.children for n in siblings)
+    return None
+
+
 @dataclass
 class ScoredPath:
     """One complete response and its score in the mode's own sense."""
@@ -217,11 +246,15 @@ def select_pair(tree: CandidateTree, mode: str = "reference", lam: float = DEFAU
     """Chosen = the best complete response, rejected = the worst (ties: earliest / latest in tree order).
 
     Returns None when fewer than 2 distinct complete responses survive (every candidate identical,
-    or the reference's filters removed all but one): no preference can be learnt from such a
-    prompt; ``no_pair_reason`` says why, for the caller to record. One departure from
+    or the reference's filters removed all but one), or when a score it would rank on is NaN (the
+    order would be arbitrary): no preference can be learnt from such a prompt; ``no_pair_reason``
+    says why, for the caller to record. One departure from
     construct.py: if the worst path has the same text as the chosen one (duplicate beams), the
     worst path with a different text is rejected instead, since an identical pair teaches nothing.
     """
+    _check(mode, lam)
+    if nan_score(tree, mode, lam) is not None:
+        return None
     paths = scored_paths(tree, mode, lam)
     if len({p.text for p in paths}) < 2:
         return None
@@ -236,8 +269,11 @@ def select_pair(tree: CandidateTree, mode: str = "reference", lam: float = DEFAU
                           rejected_mean_r_t=rejected.mean_r_t, mode=mode, lam=lam, tree_stats=stats)
 
 
-def no_pair_reason(tree: CandidateTree, mode: str = "reference") -> str:
+def no_pair_reason(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT_LAMBDA) -> str:
     """One line for the caller's log when ``select_pair`` returned None."""
+    nan = nan_score(tree, mode, lam)
+    if nan is not None:
+        return f"prompt {tree.prompt_id}: {nan}; its candidates cannot be ranked, so it gives no preference pair"
     complete = len(tree.paths())
     kept = scored_paths(tree, mode, 0.0)  # lambda 0: counting paths needs no image scores
     filters = " after the reference's filters (sentences under 4 characters, junk)" if mode == "reference" else ""
