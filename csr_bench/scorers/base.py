@@ -48,3 +48,15 @@ class Scorer(Protocol):
         """Task metrics, in the paper tables' scale (percentages 0-100, MME in points).
         Raises ScoringSkipped when the task cannot be scored here."""
         ...
+
+
+def check_record(scorer: Scorer, record: dict[str, Any]) -> None:
+    """Raise when a dataset record cannot be scored whatever the model answers (a field of the
+    wrong type or value): the scorer's own ``check_record`` when it has one (a scorer whose
+    per-sample scoring needs more than the record), else a dry run of ``score_sample`` on an
+    empty prediction."""
+    own = getattr(scorer, "check_record", None)
+    if own is not None:
+        own(record)
+    else:
+        scorer.score_sample({**record, "prediction": ""}, ScoringContext())

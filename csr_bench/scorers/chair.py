@@ -124,6 +124,10 @@ class ChairScorer:
         """Load the annotations now, so a missing folder stops a run before any generation."""
         ground_truth(context)
 
+    def check_record(self, record: dict[str, Any]) -> None:
+        """What can be checked without the annotations: the record's COCO image id."""
+        _image_id(record)
+
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         truth = ground_truth(context).objects(_image_id(record))
         mentioned = caption_objects(record["prediction"]).objects

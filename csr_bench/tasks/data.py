@@ -1,7 +1,10 @@
 """Loads a task's documents through `datasets`: the hub dataset, or a local copy under --data-root.
 
 Images are decoded one document at a time, when a batch needs them (never the whole set), and an
-unreadable image is an error that names the document and the file.
+unreadable image is an error that names the document and the file. Bad data is found before a
+model loads, each as one line naming the file and the item: a malformed JSONL line (file:line), a
+data file with no documents, a missing column, or a record whose values its scorer cannot read
+(``check_records``).
 """
 
 from __future__ import annotations
@@ -111,6 +114,28 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _check_json_files(name: str, files: list[str]) -> None:
+    """One line naming the file and line for a malformed JSONL line (``datasets`` would say "row N"
+    of the folder), and an error when the files hold no document at all."""
+    from csr_bench.io import read_jsonl_objects
+
+    documents = 0
+    for file in map(Path, files):
+        if file.suffix == ".jsonl":
+            try:
+                documents += len(read_jsonl_objects(file, "task data"))
+            except CsrBenchError as exc:
+                raise CsrBenchError(f"{name}: cannot read {exc}") from None
+        else:  # a .json file: one array, one object or JSON lines; datasets reads all three
+            try:
+                documents += bool(file.read_text(encoding="utf-8").strip())
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CsrBenchError(f"{name}: cannot read {file}: {exc}") from None
+    if not documents:
+        shown = files[0] if len(files) == 1 else f"{Path(files[0]).parent} ({len(files)} files)"
+        raise CsrBenchError(f"{name}: {shown} holds no documents")
+
+
 def _load_local(name: str, path: Path, split: str | None):
     """(dataset, folder that relative image paths start from)."""
     import datasets
@@ -129,11 +154,15 @@ def _load_local(name: str, path: Path, split: str | None):
             for suffix, kind in DATA_FILE_TYPES.items():
                 files = sorted(str(p) for p in path.rglob(f"*{suffix}"))
                 if files:
+                    if kind == "json":
+                        _check_json_files(name, files)
                     return datasets.load_dataset(kind, data_files=files, split="train"), path
             raise CsrBenchError(f"{name}: {path} holds no .parquet/.jsonl/.json files")
         kind = DATA_FILE_TYPES.get(path.suffix)
         if kind is None:
             raise CsrBenchError(f"{name}: {path}: unsupported data file type (use .jsonl, .json or .parquet)")
+        if kind == "json":
+            _check_json_files(name, [str(path)])
         return datasets.load_dataset(kind, data_files=[str(path)], split="train"), path.parent
     except CsrBenchError:
         raise
@@ -184,6 +213,29 @@ def _attach_images(data: TaskData, root: Path | None) -> None:
     data.image_rows = {key: i for i, key in enumerate(dataset.select_columns([spec.key])[spec.key])}
 
 
+def check_records(task: TaskConfig, rows: list[dict[str, Any]], source: str) -> None:
+    """Every document's fields must be readable by the task's scorer (a POPE answer of 'yes' or
+    'no', a COCO image id, ...): found here, before the model loads, as one line naming the item,
+    not after its batch has been generated."""
+    from csr_bench.scorers import SCORERS
+    from csr_bench.scorers.base import check_record
+
+    scorer = SCORERS.get(task.scorer)
+    if scorer is None:
+        return
+    for index, row in enumerate(rows):
+        try:
+            check_record(scorer, row)
+        except CsrBenchError as exc:
+            problem = str(exc)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            problem = f"record does not fit scorer '{task.scorer}' ({type(exc).__name__}: {exc})"
+        else:
+            continue
+        item = f"row {index}" if task.doc_id == INDEX_ID else f"{task.doc_id}={row[task.doc_id]!r}"
+        raise CsrBenchError(f"{task.name}: {source}: {item}: {problem}")
+
+
 def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
     """Documents from ``data_root`` (local copy) or, when it is None, from the task's hub dataset."""
     import datasets
@@ -230,6 +282,7 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
         if key in seen:
             raise CsrBenchError(f"{task.name}: {source} has duplicate {task.doc_id} {key!r}")
         seen.add(key)
+    check_records(task, rows, source)
     annotations = root / task.annotations if (root is not None and task.annotations) else None
     data = TaskData(task=task, source=source, rows=rows, dataset=dataset, image_base=image_base,
                     annotations=annotations)
