@@ -62,8 +62,10 @@ def test_mmvet_metrics_by_hand(tmp_path):
         metrics = MMVetScorer().aggregate(MMVET_RECORDS, ScoringContext(judge=judge_for(server), output_dir=tmp_path))
     # Scores 0.5, 1.0, 0.0, 0.8 (after one retry), 0.0 (5 unparseable answers: official fallback).
     assert metrics == pytest.approx({"score": 46.0, "score_math": 50.0, "score_ocr": 75.0,
-                                     "score_rec": 80 / 3, "score_know": 0.0, "score_gen": 0.0})
-    assert list(metrics) == ["score", "score_gen", "score_know", "score_math", "score_ocr", "score_rec"]
+                                     "score_rec": 80 / 3, "score_know": 0.0, "score_gen": 0.0,
+                                     "judge_unparsed": 1.0})
+    assert list(metrics) == ["score", "score_gen", "score_know", "score_math", "score_ocr", "score_rec",
+                             "judge_unparsed"]
 
     by_prediction = {}
     for request in server.requests:
@@ -129,7 +131,7 @@ def test_llava_bench_metrics_by_hand(tmp_path):
                                                                               output_dir=tmp_path))
     # Pairs [8, 6], [10, 5], [8, 8], and [-1, -1] for the review without a "x y" first line (official).
     assert metrics == pytest.approx({"score": 100 * 18 / 25, "score_conv": 75.0, "score_detail": 50.0,
-                                     "score_complex": 100.0})
+                                     "score_complex": 100.0, "judge_unparsed": 1.0})
     detail = next(r for r in server.requests if "pred-b" in r.user)
     assert detail.user == ("[Context]\nLine one.\nLine two.\n\n[Question]\nDescribe it.\n\n"
                            "[Assistant 1]\nref-b\n\n[End of Assistant 1]\n\n"

@@ -7,7 +7,8 @@ prompt of the question's category (table/rule.json "llava_bench_conv" / "_detail
 max_tokens 1024 are the official script's. The two scores are read from the first line of
 the review ("8 6"; a "," counts as a space); anything else is recorded as [-1, -1], as the
 official script does, and those -1s enter the sums exactly as they do there (so one failed
-review lowers both sums by 1; such reviews are logged and kept in judge_reviews.jsonl).
+review lowers both sums by 1; such reviews are logged, kept in judge_reviews.jsonl and counted
+in the ``judge_unparsed`` metric).
 
 Relative score = 100 × sum(model scores) / sum(reference scores), overall ("score") and per
 category ("score_conv", "score_detail", "score_complex"). The official summary takes the
@@ -126,6 +127,7 @@ class LlavaBenchScorer:
                 get_logger().warning("llava_bench: %s left out: the reference answers' scores sum to 0", key)
             else:
                 metrics[key] = value
+        metrics["judge_unparsed"] = float(len(failed))  # reviews counted as [-1, -1]
         return metrics
 
 

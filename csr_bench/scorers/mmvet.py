@@ -7,7 +7,8 @@ score is the judge's text up to the first space, as a float in [0, 1].
 
 Unparseable answers, as the official loop: ask again with "\\nPredict the correctness of the
 answer (digit): " appended, first at temperature 0, then 0.5, 1.0, 1.5; after 5 unparseable
-answers the sample scores 0.0 (logged, and marked ``parsed: false`` in judge_scores.jsonl).
+answers the sample scores 0.0 (logged, marked ``parsed: false`` in judge_scores.jsonl, and
+counted in the ``judge_unparsed`` metric, never dropped).
 The official loop also sends a 6th request (temperature 2.0) whose answer it never reads; we
 skip that wasted request, which changes no score. We also reject "nan", which the official
 range check lets through.
@@ -126,6 +127,7 @@ class MMVetScorer:
                 per_cap.setdefault(cap, []).append(g["score"])
         for cap in sorted(per_cap):
             metrics[f"score_{cap}"] = 100 * sum(per_cap[cap]) / len(per_cap[cap])
+        metrics["judge_unparsed"] = float(len(failed))  # samples scored 0 for want of a judge score
         return metrics
 
 
