@@ -179,9 +179,10 @@ class Judge:
         return answer
 
     def _clean(self, text: str, limit: int = 200) -> str:
-        """One line, short, with the key (should a server echo it) blanked out."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
+        """One line, short, with the key and any other secret (should a server echo them) blanked out."""
+        from csr_bench.redaction import redact_text
+
+        text = redact_text(text, extra=[self._api_key] if self._api_key else [])
         text = " ".join(text.split())
         return text if len(text) <= limit else text[:limit] + "..."
 

@@ -95,8 +95,6 @@ def test_a_judge_that_echoes_the_key_back_is_a_redacted_one_line_error(tmp_path)
     assert leaks(tmp_path / "out", result.stdout, result.stderr) == []
 
 
-@pytest.mark.xfail(strict=True, reason="judge.py's _clean blanks only the judge's own key and the evaluator "
-                   "writes a failed task's error into results.json as it is: needs redact_text there (reported)")
 def test_a_judge_error_quoting_any_secret_is_redacted_on_disk(tmp_path):
     def echo(request) -> Reply:  # e.g. a gateway quoting a hub token it was configured with
         return Reply(status=401, body=json.dumps({"error": {"message": f"token {SECRET_ENV['HF_TOKEN']} denied"}}))
