@@ -91,7 +91,7 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--calibration", choices=["reference", "paper"],
                        help="reward calibration: the reference code's rank-based one (default) or the paper's equation")
     group.add_argument("--lambda", dest="lam", type=float, help="weight of R_I (default 0.9; 0: only R_T, 1: only R_I)")
-    group.add_argument("--clip-model", help="open_clip model for R_I (default: the VLM's tower, ViT-L-14-336)")
+    group.add_argument("--clip-model", help="open_clip model for R_I (default: the VLM's tower, ViT-L-14-336-quickgelu)")
     group.add_argument("--clip-pretrained", help="open_clip weights name or local file (default openai)")
     group.add_argument("--num-beams", type=_positive, help="candidate sentences per step (default 5)")
     group.add_argument("--diversity-penalty", type=float, help="group beam search diversity penalty (default 3.0)")

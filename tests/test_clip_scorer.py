@@ -151,6 +151,30 @@ def test_same_seed_same_model():
     assert a.score(image, CAPTIONS) == b.score(image, CAPTIONS)
 
 
+@pytest.mark.parametrize("model_name, pretrained, quick_gelu", [
+    ("ViT-L-14-336", "openai", True),  # LLaVA-1.5's tower: OpenAI trained it with QuickGELU
+    ("ViT-B-32", "laion2b_s34b_b79k", False),
+])
+def test_openai_weights_get_the_quick_gelu_they_were_trained_with(monkeypatch, model_name, pretrained, quick_gelu):
+    """open_clip's ViT-L-14-336 config uses plain GELU and only warns for the openai tag; R_I must be
+    computed by the network the weights belong to (the reference's HF CLIP uses quick_gelu)."""
+    import open_clip
+
+    from csr_bench.csr import clip_scorer
+
+    seen = {}
+
+    def create(name, **kwargs):
+        seen.update(kwargs, name=name)
+        raise RuntimeError("stop here: no weights offline")
+
+    monkeypatch.setattr(clip_scorer, "_clip_checkpoint", lambda *args: None)
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", create)
+    with pytest.raises(CsrBenchError, match="stop here"):
+        ClipScorer.from_pretrained(model_name, pretrained)
+    assert (seen["name"], seen["force_quick_gelu"]) == (model_name, quick_gelu)
+
+
 def test_offline_from_pretrained_is_a_one_line_error(tmp_path):
     with pytest.raises(CsrBenchError) as error:
         ClipScorer.from_pretrained()  # ViT-L-14-336 / openai: no hub here (conftest sets HF_HUB_OFFLINE)

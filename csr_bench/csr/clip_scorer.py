@@ -2,8 +2,9 @@
 
 The reference (score.py) takes ``logits_per_image`` of Hugging Face's
 ``openai/clip-vit-large-patch14-336``, i.e. ``logit_scale.exp() * cos`` with a learnt scale of
-exactly 100, unclamped: the same number as ``100 * cos`` here with open_clip's ``ViT-L-14-336`` /
-``openai`` weights (LLaVA-1.5's own vision tower). The reference encodes the image again for every
+exactly 100, unclamped: the same number as ``100 * cos`` here with open_clip's
+``ViT-L-14-336-quickgelu`` / ``openai`` weights (LLaVA-1.5's own vision tower; OpenAI trained it
+with QuickGELU, which the plain ``ViT-L-14-336`` config lacks). The reference encodes the image again for every
 sentence; here each image is encoded once and sentences go in batches, which changes nothing but
 speed. Clamping at 0 (the paper's form) is the reward's business (``rewards.py``), not this one's.
 """
@@ -81,6 +82,14 @@ def _default_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+def _trained_with_quick_gelu(open_clip, model_name: str, pretrained: str) -> bool:
+    """Whether these weights were trained with QuickGELU. OpenAI's CLIP (LLaVA-1.5's tower, and the
+    reference's ``openai/clip-vit-large-patch14-336`` through transformers) uses QuickGELU; open_clip's
+    ``ViT-L-14-336`` config has plain GELU and only warns when given the ``openai`` tag, which would
+    make every R_I differ from the reference's."""
+    return bool(open_clip.get_pretrained_cfg(model_name, pretrained).get("quick_gelu"))
+
+
 class ClipScorer:
     """An open_clip model with its eval preprocessing and tokenizer, scoring sentences against images."""
 
@@ -94,7 +103,7 @@ class ClipScorer:
         self.image_batch_size = image_batch_size
 
     @classmethod
-    def from_pretrained(cls, model_name: str = "ViT-L-14-336", pretrained: str = "openai",
+    def from_pretrained(cls, model_name: str = "ViT-L-14-336-quickgelu", pretrained: str = "openai",
                         device: str | torch.device | None = None, **kwargs: Any) -> "ClipScorer":
         """Load an open_clip model by name with a pretrained tag or a local checkpoint file.
 
@@ -112,7 +121,8 @@ class ClipScorer:
                 check_weights_file(checkpoint, "CLIP weights")
             model, _, preprocess = open_clip.create_model_and_transforms(
                 model_name, pretrained=pretrained, device=device, load_weights=False,
-                pretrained_image=False, pretrained_text=False)  # no tower weights fetched behind our back
+                pretrained_image=False, pretrained_text=False,  # no tower weights fetched behind our back
+                force_quick_gelu=_trained_with_quick_gelu(open_clip, model_name, pretrained))
             if checkpoint is not None:  # the very file checked above; torch.load only as weights_only=True
                 open_clip.load_checkpoint(model, checkpoint, strict=True, weights_only=True, device="cpu")
             tokenizer = open_clip.get_tokenizer(model_name)

@@ -40,7 +40,7 @@ class CsrConfig:
     prompts_per_batch: int = 8  # prompts searched together (and saved together, for resume)
     calibration: str = "reference"  # "reference" (rank-based, as the code) or "paper" (lambda R_I + (1-lambda) R_T)
     lam: float = DEFAULT_LAMBDA  # 0: only R_T; 1: only R_I
-    clip_model: str = "ViT-L-14-336"  # the CLIP tower matching LLaVA-1.5; "tiny" for the built-in toy CLIP
+    clip_model: str = "ViT-L-14-336-quickgelu"  # LLaVA-1.5's CLIP tower (OpenAI weights: QuickGELU); "tiny": the toy CLIP
     clip_pretrained: str = "openai"
     search: SearchConfig = field(default_factory=SearchConfig)
     training: DpoLoraConfig = field(default_factory=DpoLoraConfig)

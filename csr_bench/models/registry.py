@@ -21,7 +21,7 @@ class ModelSpec:
     default_data_root: str | None = None
     # CSR's image-relevance reward uses the CLIP tower the VLM was built on (LLaVA-1.5: ViT-L/14-336,
     # OpenAI weights); "tiny" is the built-in toy CLIP for the embedded model.
-    clip_model: str = "ViT-L-14-336"
+    clip_model: str = "ViT-L-14-336-quickgelu"
     clip_pretrained: str = "openai"
     # CSR prompt images when --prompt-source is not given ("bundled": csr-bench's own small images).
     default_prompt_source: str | None = None
