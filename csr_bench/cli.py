@@ -449,6 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     except CsrBenchError as exc:
         print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk outside csr_bench.io (a checkpoint, a plot): one line, not a traceback
+        from csr_bench.disk_errors import one_line
+
+        message = one_line(exc)
+        if message is None:
+            raise
+        print(f"{PROG}: error: {redact_text(message)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished samples are saved, rerun the same command to resume",
               file=sys.stderr)

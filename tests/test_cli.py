@@ -113,3 +113,26 @@ def test_the_world_runs_with_its_own_csr_defaults_and_flags_still_win():
     flagged = _csr_config_from_args(build_parser().parse_args(["run", "--learning-rate", "1e-5", "--prompts", "3"]))
     assert (flagged.training.learning_rate, flagged.prompts) == (1e-5, 3)
     assert flagged.training.lora_r == WORLD_CSR_DEFAULTS["training"]["lora_r"]
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_file(monkeypatch, capsys):
+    """A write that fails outside csr_bench.io (a trainer checkpoint, a plot) still ends as one line."""
+    import errno
+
+    from csr_bench import cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/trainer/checkpoint-3/optimizer.pt")
+
+    monkeypatch.setitem(cli.COMMANDS, "tasks", full)
+    assert cli.main(["tasks"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot write /runs/x/trainer/checkpoint-3/optimizer.pt: no space left on device" in err
+
+    def bug(args):
+        raise FileNotFoundError(errno.ENOENT, "No such file", "/nowhere")
+
+    monkeypatch.setitem(cli.COMMANDS, "tasks", bug)
+    with pytest.raises(FileNotFoundError):  # not a disk failure: a bug keeps its traceback
+        cli.main(["tasks"])
