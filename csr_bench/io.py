@@ -1,16 +1,32 @@
-"""Crash-safe file writes: whole-file writes are atomic, JSONL appends are line-atomic.
+"""Crash-safe file writes: whole-file writes are atomic, a JSONL append lands whole or not at all.
 
-A run can be killed at any instant; what is read back afterwards is either the old file, the new
-file, or a JSONL file whose last line may be cut short (which ``read_jsonl_records`` drops).
+A run can be killed at any instant; what is read back afterwards is either the old file or the new
+one, and a JSONL file holds whole appends only:
+
+* ``atomic_write_text`` / ``atomic_write_json``: a temporary file beside the target, fsync, rename.
+* ``append_jsonl``: before appending a batch of records it writes (atomically) the marker
+  ``.NAME.appending`` holding the file's length, appends and fsyncs, then removes the marker. A
+  marker left by a crash says that everything past that length is an unfinished append:
+  ``read_jsonl_records`` (and the next ``append_jsonl``) cut it off, *whole*, complete lines
+  included, so a rerun recomputes the entire batch, exactly as it was batched before (CSR's
+  search gives slightly different floats for a prompt searched in another batch). Without a
+  marker (a file some other tool appended to), a cut-short last line is dropped as before.
+* Folders (a saved model) are written as ``NAME.partial`` and renamed (``partial_dir``, ``replace_dir``).
+
+The fault points ``write:<file>``, ``torn:<file>``, ``unsealed:<file>`` and ``append:<file>``
+(csr_bench.faults) sit here: the crash-safety tests kill a run in the middle of these writes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
+
+from csr_bench.faults import fault_point, torn_write_point
 
 
 def _umask() -> int:
@@ -30,32 +46,89 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _append_marker(path).unlink(missing_ok=True)  # a whole new file: no unfinished append left in it
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def partial_dir(target: Path) -> Path:
+    """An empty ``TARGET.partial`` folder to write ``target`` into (what a killed write left there is removed)."""
+    partial = Path(target).with_name(Path(target).name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def replace_dir(partial: Path, target: Path) -> None:
+    """Put the finished folder ``partial`` in place of ``target`` with a rename (a stale
+    ``target``, e.g. an unfinished folder of an older version, is removed first)."""
+    partial, target = Path(partial), Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(partial, target)
+
+
+def _append_marker(path: Path) -> Path:
+    return path.with_name(f".{path.name}.appending")
+
+
+def _unfinished_append(path: Path) -> int | None:
+    """The length ``path`` had before an append that a crash interrupted (from its marker), or
+    None when no append was interrupted. Read before the file itself: if another process cuts the
+    append off meanwhile, the file read afterwards simply ends there."""
+    try:
+        committed = json.loads(_append_marker(path).read_text(encoding="utf-8"))["size"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return committed if isinstance(committed, int) and committed >= 0 else None
+
+
+def _cut_unfinished_append(path: Path) -> None:
+    """Remove what an interrupted append left (see ``read_jsonl_records``) and its marker."""
+    marker = _append_marker(path)
+    if not marker.exists():
+        return
+    committed = _unfinished_append(path)
+    size = path.stat().st_size if path.exists() else 0
+    if committed is not None and committed < size:  # (longer than the file: a stale marker, ignored)
+        with open(path, "r+b") as handle:
+            handle.truncate(committed)
+    marker.unlink(missing_ok=True)
+
+
 def append_jsonl(path: Path, records: Iterable[dict]) -> None:
-    """Append records as one write followed by fsync, so a batch lands whole or (at worst) as a cut tail."""
+    """Append ``records`` as one batch: after a crash the batch is either all there or not at all
+    (an interrupted append is cut off whole by the next read or append, see the module docstring)."""
     payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if not payload:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _cut_unfinished_append(path)
+    size = path.stat().st_size if path.exists() else 0
+    atomic_write_text(_append_marker(path), json.dumps({"size": size}) + "\n")
     with open(path, "a", encoding="utf-8") as handle:
+        torn_write_point(f"torn:{path.name}", handle, payload)
         handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
+    fault_point(f"unsealed:{path.name}")
+    _append_marker(path).unlink()
+    fault_point(f"append:{path.name}")
 
 
 def read_jsonl_records(path: Path, repair: bool = True) -> list[dict]:
-    """Read a JSONL file written by ``append_jsonl``; a final line cut by a crash is skipped and,
-    with ``repair``, removed from disk (readers of a run that may still be writing pass False).
+    """Read a JSONL file written by ``append_jsonl``. An append a crash interrupted is skipped
+    whole (its marker says where it began); a final line cut short by a crash (in a file without
+    marker) is skipped too. With ``repair`` they are also removed from disk; readers of a run that
+    may still be writing pass False.
 
     Any other malformed line is corruption we did not cause, so it is an error naming the line.
     """
@@ -64,7 +137,13 @@ def read_jsonl_records(path: Path, repair: bool = True) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
+    committed = _unfinished_append(path)
     raw = path.read_bytes()
+    if committed is not None:
+        if repair:
+            _cut_unfinished_append(path)
+        if committed <= len(raw):  # everything past ``committed`` is an unfinished append (else a stale marker)
+            raw = raw[:committed]
     records: list[dict] = []
     good_end = 0
     lines = raw.split(b"\n")
