@@ -20,12 +20,18 @@ What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`
 
 Outputs under ``output_dir``: ``trainer/`` (trl/transformers checkpoints, logs, final adapter) and
 ``model/`` (the adapter merged into the weights, saved with ``save_pretrained(safe_serialization=True)``
-together with the processor). ``model/csr_dpo.json`` is written last, atomically: once it is there a
-second call returns ``model/`` at once.
+together with the processor). The merged model is written into ``model.partial/``, its marker
+``csr_dpo.json`` last, and the folder then renamed to ``model/``: a ``model/`` with its marker is
+finished (a second call returns it at once), and a crash mid-save leaves only ``model.partial/``,
+which the next call discards.
 
 Resume: checkpoints are saved every ``save_steps`` optimizer steps (and at the end), only the last one
-kept. A call that finds ``trainer/checkpoint-*`` resumes from the newest with transformers'
-``resume_from_checkpoint`` (adapter, optimizer, scheduler, RNG and data position). ``dpo_inputs.json``
+kept. A call that finds ``trainer/checkpoint-*`` resumes from the newest *complete* one with
+transformers' ``resume_from_checkpoint`` (adapter, optimizer, scheduler, RNG and data position).
+transformers writes a checkpoint in place, file after file, ``trainer_state.json`` last, so a
+checkpoint whose trainer_state.json is missing or unreadable (a crash mid-save) is removed, never
+resumed from. On the CPU a resumed training ends with the same weights, bit for bit, as an
+uninterrupted one, LoRA dropout on or off (tests/test_fault_injection.py). ``dpo_inputs.json``
 records the inputs a run started with; a different model, preference set or config in the same
 ``output_dir`` is refused instead of mixing two trainings.
 """
@@ -42,7 +48,8 @@ from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json
+from csr_bench.faults import active as faults_active, fault_point
+from csr_bench.io import atomic_write_json, partial_dir, replace_dir
 from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
@@ -120,10 +127,47 @@ def completed_model(output_dir: Path) -> Path | None:
     return model if (model / DONE_MARKER).is_file() else None
 
 
-def _last_checkpoint(trainer_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def checkpoint_is_complete(folder: Path) -> bool:
+    """Whether transformers finished writing the checkpoint ``folder`` (``checkpoint-<step>``).
 
-    return Path(found) if trainer_dir.is_dir() and (found := get_last_checkpoint(str(trainer_dir))) else None
+    transformers saves a checkpoint in place, one file after the other (weights, optimizer,
+    scheduler, RNG state) and ``trainer_state.json`` last, none of them atomically. So a
+    checkpoint is complete when its trainer_state.json reads back whole, for the step in its name,
+    and its weights are there (a checkpoint that transformers was rotating away may have lost them)."""
+    folder = Path(folder)
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(state, dict) or f"checkpoint-{state.get('global_step')}" != folder.name:
+        return False
+    weights = ("adapter_model.safetensors", "adapter_model.bin", "model*.safetensors", "pytorch_model*.bin")
+    return any(any(folder.glob(pattern)) for pattern in weights)
+
+
+def _checkpoints(trainer_dir: Path) -> list[Path]:
+    """trainer_dir/checkpoint-<step> folders, oldest first."""
+    if not trainer_dir.is_dir():
+        return []
+    found = [path for path in trainer_dir.iterdir() if path.is_dir() and path.name.startswith("checkpoint-")
+             and path.name.removeprefix("checkpoint-").isdigit()]
+    return sorted(found, key=lambda path: int(path.name.removeprefix("checkpoint-")))
+
+
+def discard_incomplete_checkpoints(trainer_dir: Path) -> list[Path]:
+    """Remove the checkpoints a crash left half written (see ``checkpoint_is_complete``); returns them."""
+    from csr_bench.progress import get_logger
+
+    removed = [path for path in _checkpoints(trainer_dir) if not checkpoint_is_complete(path)]
+    for path in removed:
+        get_logger().warning("DPO: %s was not written to the end (a crash while saving it); removing it", path)
+        shutil.rmtree(path)
+    return removed
+
+
+def _last_checkpoint(trainer_dir: Path) -> Path | None:
+    complete = [path for path in _checkpoints(trainer_dir) if checkpoint_is_complete(path)]
+    return complete[-1] if complete else None
 
 
 def _training_precision(device: str):
@@ -182,7 +226,10 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         raise CsrBenchError(f"device {device}: DPO training runs on 'cuda' or 'cpu'")
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(inputs_file, json.loads(json.dumps(fingerprint, default=str)))
+    if distributed.is_main():
+        atomic_write_json(inputs_file, json.loads(json.dumps(fingerprint, default=str)))
+        discard_incomplete_checkpoints(output_dir / TRAINER_DIR)
+    distributed.barrier()  # every process resumes from the same, complete, checkpoint
     with warnings.catch_warnings():
         # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
@@ -252,6 +299,8 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
                          data_collator=PaddedImageCollator(processor, config.max_length),
                          processing_class=processor, peft_config=lora)
+    if faults_active():
+        _install_fault_points(trainer)
     checkpoint = _last_checkpoint(trainer_dir)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.save_model(str(trainer_dir))  # the final adapter, for inspection
@@ -263,23 +312,47 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
     return trainer.model, processor, metrics
 
 
+def _install_fault_points(trainer) -> None:
+    """The ``train:*`` kill points of csr_bench.faults (installed only when a fault is requested)."""
+    from transformers import TrainerCallback
+
+    class FaultPoints(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            fault_point("train:step")
+
+        def on_save(self, args, state, control, **kwargs):
+            fault_point("train:saved")
+
+    trainer.add_callback(FaultPoints())
+    save_optimizer = trainer._save_optimizer_and_scheduler  # runs after the checkpoint's weights are written
+
+    def save_optimizer_with_fault(*args, **kwargs):
+        fault_point("train:checkpoint")
+        return save_optimizer(*args, **kwargs)
+
+    trainer._save_optimizer_and_scheduler = save_optimizer_with_fault
+
+
 def _save_merged(peft_model, processor, output_dir: Path, fingerprint: dict, metrics: dict) -> Path:
+    """Merge the adapter and save the model into model.partial/, marker last, then rename it to model/."""
     import peft
     import transformers
     import trl
 
     model_path = output_dir / MODEL_DIR
-    if model_path.exists():  # a merge interrupted before its marker: start it over
-        shutil.rmtree(model_path)
+    partial = partial_dir(model_path)  # what a crash mid-save left there is discarded
     merged = peft_model.merge_and_unload()
     merged.config.use_cache = True
     text_config = merged.config.get_text_config()
     if text_config is not merged.config:
         text_config.use_cache = True
-    merged.save_pretrained(model_path, safe_serialization=True)
-    processor.save_pretrained(model_path)
+    merged.save_pretrained(partial, safe_serialization=True)
+    fault_point("merge:weights")
+    processor.save_pretrained(partial)
     marker = {**fingerprint, "train_metrics": metrics,
               "versions": {"transformers": transformers.__version__, "trl": trl.__version__,
                            "peft": peft.__version__}}
-    atomic_write_json(model_path / DONE_MARKER, json.loads(json.dumps(marker, default=str)))
+    atomic_write_json(partial / DONE_MARKER, json.loads(json.dumps(marker, default=str)))
+    replace_dir(partial, model_path)  # a model/ without marker (an older version's unfinished save) goes
+    fault_point("merge:done")
     return model_path
