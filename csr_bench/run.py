@@ -5,6 +5,7 @@ evaluate it. Every stage resumes: rerunning the same command after a crash skips
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from csr_bench import distributed
 from csr_bench.alignment import IterationInput, get_method
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
-from csr_bench.evaluation.evaluator import iteration_dir
+from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.io import atomic_write_json
 from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
 from csr_bench.progress import get_logger
@@ -107,6 +108,17 @@ def _method(config: RunConfig):
     return get_method("csr", config=csr, device=config.device)
 
 
+def _evaluate(config: EvalConfig) -> dict:
+    """Evaluate, unless a rerun finds this evaluation finished (results.json of the same config,
+    every task scored): then its results, without loading the model again."""
+    finished = distributed.gather(finished_evaluation(config) is not None)[0]  # the main one decides
+    if finished:
+        log.info("iteration %d: evaluation already finished in %s, not redone", config.iteration,
+                 iteration_dir(config) / "results.json")
+        return json.loads((iteration_dir(config) / "results.json").read_text(encoding="utf-8"))
+    return evaluate(config)
+
+
 def run(config: RunConfig) -> dict:
     if config.iterations < 0:
         raise CsrBenchError(f"--iterations must be 0 or more (got {config.iterations})")
@@ -120,7 +132,7 @@ def run(config: RunConfig) -> dict:
     run_dir = iteration_dir(first).parent
     run_name = run_dir.name
     method = _method(config) if config.iterations else None  # bad method options fail before any work
-    iterations = [evaluate(first)]
+    iterations = [_evaluate(first)]
     train_source = _initial_checkpoint(config, run_dir) if config.iterations else config.model
     model_name = config.model  # what generation loads (a registered name or a checkpoint folder)
     for k in range(1, config.iterations + 1):
@@ -132,8 +144,8 @@ def run(config: RunConfig) -> dict:
 
         model_dir = method.run_iteration(IterationInput(iteration=k, model_source=train_source,
                                                         load_model=load_model, work_dir=run_dir / f"iter_{k}"))
-        iterations.append(evaluate(config.eval_config(k, model=str(model_dir), data_root=data_root,
-                                                      run_name=run_name)))
+        iterations.append(_evaluate(config.eval_config(k, model=str(model_dir), data_root=data_root,
+                                                       run_name=run_name)))
         train_source = model_name = str(model_dir)
     if not distributed.is_main():  # the main process writes the run's manifest and reports
         return {"run_dir": str(run_dir), "iterations": iterations}

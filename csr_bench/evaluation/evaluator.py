@@ -125,6 +125,43 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
             "seconds": round(seconds, 3)}
 
 
+def discard_evaluation(out_dir: Path) -> None:
+    """What --overwrite discards: the iteration's results.json and task folders (those with a
+    task_run.json or samples), not the rest of the folder: in a CSR run iter_<k>/ also holds the
+    iteration's csr/, trainer/ and the merged model/ that is about to be evaluated."""
+    (out_dir / "results.json").unlink(missing_ok=True)
+    for child in sorted(out_dir.iterdir()):
+        if child.is_dir() and ((child / "task_run.json").exists() or any(child.glob("samples*.jsonl"))):
+            shutil.rmtree(child)
+
+
+def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
+    """The results.json of an evaluation that already finished with exactly this config (every
+    task scored, none failed or skipped), else None. ``csr-bench run`` returns it instead of
+    loading the model again to re-score samples that are all there."""
+    if config.overwrite:
+        return None
+    data_root = config.data_root if config.data_root is not None else resolve_model(config.model).default_data_root
+    path = iteration_dir(config) / "results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(results, dict) or results.get("config") != json.loads(json.dumps(
+            {**asdict(config), "data_root": data_root})):
+        return None
+    tasks = results.get("results") or {}
+    try:
+        names = [task.name for task in get_tasks(config.tasks, config.include_tasks)]
+    except CsrBenchError:
+        return None
+    for name in names:
+        entry = tasks.get(name)
+        if not isinstance(entry, dict) or "error" in entry or "skipped" in entry or not entry.get("metrics"):
+            return None
+    return results
+
+
 def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> dict[str, Any]:
     """Evaluate ``config.model`` (or an already loaded ``model``) on ``config.tasks``."""
     if config.batch_size < 1:
@@ -152,7 +189,7 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     # Only now, with every input checked, may --overwrite discard earlier work.
     distributed.init()
     if config.overwrite and out_dir.exists() and distributed.is_main():
-        shutil.rmtree(out_dir)
+        discard_evaluation(out_dir)
     distributed.barrier()
     out_dir.mkdir(parents=True, exist_ok=True)
 

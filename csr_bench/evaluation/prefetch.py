@@ -3,6 +3,11 @@ batches' images while the current batch generates, so image I/O is off the criti
 
 A bad image stays a one-line error: the worker hands the CsrBenchError back as a value and the
 main process raises it (a DataLoader would wrap it in a multi-line traceback).
+
+A worker dies with the main process: killed with SIGKILL, the main process cannot stop its workers,
+and a worker blocked writing a batch of images into its queue would wait forever for a reader
+(found by the crash-safety tests), so on Linux each worker asks the kernel for SIGKILL when its
+parent dies.
 """
 
 from __future__ import annotations
@@ -28,15 +33,38 @@ class _BatchImages:
             return exc
 
 
+def _die_with_parent(worker_id: int, parent: int | None = None) -> None:
+    """DataLoader worker_init_fn: SIGKILL this worker when the process that started it dies (Linux)."""
+    import os
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:  # the parent died before the prctl
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def batch_images(data: Any, batches: Sequence[Sequence[int]], workers: int) -> Iterator[tuple[Sequence[int], list]]:
     """(batch, its images) in order; with ``workers`` > 0 the images are loaded by that many worker
     processes, two batches ahead each."""
     dataset = _BatchImages(data, batches)
     if workers > 0 and len(batches) > 1:
+        import functools
+        import os
+
         from torch.utils.data import DataLoader
 
         loaded = DataLoader(dataset, batch_size=None, num_workers=workers, prefetch_factor=2,
-                            collate_fn=lambda images: images)
+                            collate_fn=lambda images: images,
+                            worker_init_fn=functools.partial(_die_with_parent, parent=os.getpid()))
     else:
         loaded = (dataset[k] for k in range(len(dataset)))
     for batch, images in zip(batches, loaded):
