@@ -16,6 +16,10 @@
     gqa/questions.jsonl, images/  GQA testdev schema, images as <imageId>.png
     vizwiz/                       vizwiz.jsonl + images/, lmms-lab/VizWiz-VQA val schema
 
+Crash safety: ``world.json`` is written last (atomically); until then a ``.writing`` marker says the
+folder is a world being written, so a rerun after a crash clears it and starts over instead of
+refusing to overwrite it.
+
 Every benchmark draws from the evaluation scenes (most of which break the co-occurrence prior).
 Where a question needs an absent object, it asks about the absent partner of an object shown when
 there is one (the case a prior-driven model gets wrong), else about another absent object.
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.io import atomic_write_text
 from csr_bench.world.coco import write_annotations
 from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, PAIRS, POSITION_PHRASES,
                                     POSITIONS, SAMPLERS, Scene, SceneObject, World, cooccurrence, partner_rate,
@@ -40,6 +45,7 @@ from csr_bench.world.text import NUMBER_WORDS, article, detailed_captions, qa_pa
 LETTERS = "ABCD"
 MME_SUFFIX = " Please answer yes or no."
 # Folders (and the manifest) this module writes under the root; nothing else is touched.
+WRITING_MARKER = ".writing"  # present while a world is being written (removed after world.json)
 OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz")
 
 
@@ -115,8 +121,7 @@ def _png(cache: dict[int, bytes], scene: Scene) -> bytes:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _write_parquet(path: Path, rows: list[dict]) -> None:
@@ -364,15 +369,18 @@ def _place(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _clear(root: Path) -> None:
-    """Remove a previous world's outputs; refuse to overwrite folders some other data put there."""
+def _check_clearable(root: Path) -> list[str]:
+    """The outputs present in ``root``; an error if they are not a world's (finished, or being written)."""
     present = [name for name in OUTPUTS if (root / name).exists()]
-    if not present:
-        return
-    if not (root / "world.json").is_file():
+    if present and not (root / "world.json").is_file() and not (root / WRITING_MARKER).is_file():
         raise CsrBenchError(f"{root} already holds {', '.join(present)} and no world.json: not a world folder, "
                             f"refusing to overwrite it")
-    for name in present:
+    return present
+
+
+def _clear(root: Path) -> None:
+    """Remove a previous world's outputs; refuse to overwrite folders some other data put there."""
+    for name in _check_clearable(root):
         path = root / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -391,6 +399,8 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     sizes = sizes or BenchmarkSizes()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    _check_clearable(root)
+    (root / WRITING_MARKER).touch()  # before anything is cleared or written: a crash leaves a folder we may clear
     _clear(root)
     cache: dict[int, bytes] = {}
 
@@ -447,7 +457,8 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
                                   "eval": sum(s.breaks_prior for s in world.eval)},
         "cooccurrence_train": cooccurrence(world.train), "sizes": asdict(sizes), "counts": counts,
     }
-    (root / "world.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(root / "world.json", json.dumps(manifest, indent=2) + "\n")  # last: the world is complete
+    (root / WRITING_MARKER).unlink(missing_ok=True)
     return manifest
 
 

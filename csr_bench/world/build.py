@@ -7,7 +7,8 @@ to ~/.cache/csr-bench):
   clip/        the world CLIP (open_clip config + safetensors)
   build.json   written last: what was built from what, and how long it took
 Everything is a deterministic function of the seed; a half-built world is rebuilt from its last
-finished part.
+finished part. Crash safety: data/ is complete once its world.json is there (written last), model/
+and clip/ are written as ``*.partial`` folders and renamed, build.json is written last, atomically.
 
 Training the VLM takes longer than a default run should wait, so csr-bench ships the trained VLM
 of seed 0 with the default knobs (csr_bench/bundled/world-seed0/model, 3 MB of safetensors): a
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json
+from csr_bench.io import atomic_write_json, partial_dir, replace_dir
 from csr_bench.progress import get_logger
 
 log = get_logger()
@@ -186,7 +187,7 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         return folder
     started, timings = time.perf_counter(), {}
     data, model_dir, clip_dir = folder / "data", folder / "model", folder / "clip"
-    if not (data / "world.json").is_file():
+    if not (data / "world.json").is_file():  # written last: a half-written data/ is cleared and written again
         log.info("world: generating scenes and benchmarks in %s", data)
         write_world(data, seed=seed, **(world or {}))
     timings["data_seconds"] = round(time.perf_counter() - started, 1)
@@ -195,10 +196,9 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
     shipped = None if train or world else shipped_vlm(seed, asdict(vlm_config))
     if shipped is not None and not model_dir.is_dir():
         log.info("world: using the shipped VLM of seed %d (train it here with `csr-bench world build --train`)", seed)
-        partial = model_dir.with_name("model.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(shipped, partial)
-        partial.replace(model_dir)
+        partial = partial_dir(model_dir)
+        shutil.copytree(shipped, partial, dirs_exist_ok=True)
+        replace_dir(partial, model_dir)
         timings["vlm_source"] = f"shipped ({shipped})"
     examples, pairs, corpus, cells = training_data(
         data, seed, captions_per_image=vlm_config.captions_per_image, questions_per_image=vlm_config.questions_per_image,
@@ -209,9 +209,9 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         with _training_bar(vlm_config.steps, "world VLM") as log_step:
             model, processor = train_vlm.train_world_vlm(examples, corpus, seed=seed, config=vlm_config,
                                                          image_cells=cells[0], cell_classes=cells[1], log=log_step)
-        partial = model_dir.with_name("model.partial")
+        partial = partial_dir(model_dir)
         save_world_vlm(model, processor, partial)
-        partial.replace(model_dir)
+        replace_dir(partial, model_dir)
         timings["vlm_seconds"] = round(time.perf_counter() - mark, 1)
         timings["vlm_source"] = "trained"
     if not with_clip:
@@ -224,9 +224,9 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         with _training_bar(clip_config.steps, "world CLIP") as log_step:
             scorer = train_world_clip(pairs, seed=seed, config=clip_config, log=log_step,
                                       swap_words=[category.word for category in CATEGORIES.values()])
-        partial = clip_dir.with_name("clip.partial")
+        partial = partial_dir(clip_dir)
         save_world_clip(scorer, partial)
-        partial.replace(clip_dir)
+        replace_dir(partial, clip_dir)
         timings["clip_seconds"] = round(time.perf_counter() - mark, 1)
     from csr_bench.world import WORLD_VERSION
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from csr_bench.io import atomic_write_text
 from csr_bench.world.scenes import CATEGORIES, COCO_SPLIT, Scene, World
 from csr_bench.world.text import coco_captions
 
@@ -60,7 +61,7 @@ def write_annotations(world: World, folder: Path) -> dict[str, Path]:
         name = COCO_SPLIT[split]
         for kind, content in (("instances", instances(world.split(split))), ("captions", captions(world.split(split)))):
             path = folder / f"{kind}_{name}.json"
-            path.write_text(json.dumps(content), encoding="utf-8")
+            atomic_write_text(path, json.dumps(content))
             written[f"{kind}_{name}"] = path
     return written
 

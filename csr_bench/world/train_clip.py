@@ -232,6 +232,8 @@ def save_world_clip(scorer: ClipScorer, path: str | Path) -> Path:
     """Write ``open_clip_config.json`` and ``open_clip_model.safetensors`` into the folder ``path``."""
     from safetensors.torch import save_file
 
+    from csr_bench.io import atomic_write_text
+
     config = getattr(scorer, "world_config", None)
     if config is None:
         raise ValueError("not a scorer from train_world_clip or load_world_clip (no world_config)")
@@ -239,7 +241,7 @@ def save_world_clip(scorer: ClipScorer, path: str | Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in scorer.model.state_dict().items()}
     save_file(state, str(path / WEIGHTS_FILE))
-    (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return path
 
 
