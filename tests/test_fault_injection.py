@@ -1,0 +1,144 @@
+"""Crash safety: `csr-bench run` killed with SIGKILL in each stage (evaluation, candidate search,
+pair writing, DPO training, merging), rerun until it finishes, ends with the artefacts of an
+uninterrupted run: the same results.json metrics, samples, trees, preferences.jsonl bytes and
+merged weights, bit for bit. The kill points are csr_bench.faults'; scripts/fault_injection.py is
+the longer version, with random kill times (docs/crash-safety.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from csr_bench import faults
+from csr_bench.csr.training import checkpoint_is_complete
+from csr_bench.faults import (compare_models, compare_runs, dpo_command, run_until_done, small_run_command, summarize,
+                              temporary_files)
+
+RUN_NAME = "w"
+
+
+def run_args(world: Path, output: Path) -> list[str]:
+    return small_run_command(world, output, RUN_NAME)  # one CSR iteration, 4 prompts in 2 batches, 4 DPO steps
+
+
+@pytest.fixture(scope="module")
+def reference(small_world, tmp_path_factory) -> Path:
+    """The uninterrupted run that every crashed one must end up equal to."""
+    output = tmp_path_factory.mktemp("uninterrupted")
+    run_until_done(run_args(small_world, output))
+    return output / RUN_NAME
+
+
+# One kill in each stage, in pipeline order: each rerun resumes and is killed in the next stage.
+EVERY_STAGE = [
+    "torn:samples.jsonl@2",  # evaluation: the second batch of samples half written
+    "torn:trees.jsonl@2",  # candidate search (rewards included): the second batch of prompts half written
+    "write:preferences.jsonl",  # pairs: preferences.jsonl written to its temporary file, not renamed
+    "train:checkpoint",  # DPO: killed while transformers writes its checkpoint (left half written)
+    "merge:weights",  # merging: merged weights in model.partial/, processor and marker not yet
+]
+
+
+def test_killed_in_every_stage_the_rerun_ends_as_an_uninterrupted_run(small_world, reference, tmp_path):
+    attempts = run_until_done(run_args(small_world, tmp_path), EVERY_STAGE)
+    assert [a.killed for a in attempts] == [True] * len(EVERY_STAGE) + [False], summarize(attempts)
+    assert compare_runs(reference, tmp_path / RUN_NAME) == []
+    crashed = tmp_path / RUN_NAME / "iter_1"
+    # the checkpoint left half written was removed, not resumed from; the next kill came after a new
+    # one was complete, which the last rerun resumed from (all steps done) to merge
+    assert "checkpoint-4 was not written to the end" in attempts[4].stderr_tail, attempts[4].stderr_tail
+    assert json.loads((crashed / "model" / "csr_dpo.json").read_text())["train_metrics"]["resumed_from"] == \
+        "checkpoint-4"
+    assert all(checkpoint_is_complete(path) for path in (crashed / "trainer").glob("checkpoint-*"))
+    # what the killed atomic write left: a hidden temporary file no reader looks at
+    assert [p.name.split(".")[1] for p in temporary_files(tmp_path)] == ["preferences"]
+    again = run_until_done(run_args(small_world, tmp_path))[0]  # everything finished: nothing redone
+    assert "evaluation already finished" in again.stderr_tail and "training" not in again.stderr_tail
+
+
+def test_dpo_resumed_from_a_checkpoint_merges_the_same_weights_bit_for_bit(reference, tmp_path):
+    """Checkpoints after every step; killed while writing the third (left half written): the rerun
+    discards it, resumes from checkpoint-2 and merges exactly the weights of the uninterrupted run."""
+    iteration = reference / "iter_1"
+    argv = dpo_command(iteration / "dpo_inputs.json", iteration / "csr" / "preferences.jsonl", tmp_path, save_steps=1)
+    attempts = run_until_done(argv, ["train:checkpoint@3"])
+    assert "checkpoint-3 was not written to the end" in attempts[1].stderr_tail, attempts[1].stderr_tail
+    marker = json.loads((tmp_path / "model" / "csr_dpo.json").read_text())
+    assert marker["train_metrics"]["resumed_from"] == "checkpoint-2"
+    assert compare_models(iteration / "model", tmp_path / "model") == []
+
+
+def test_fault_points_are_inert_unarmed_and_fire_on_the_nth_pass(monkeypatch):
+    monkeypatch.delenv(faults.ENV, raising=False)
+    faults._hits.clear()
+    assert not faults.active() and not any(faults._armed("append:samples.jsonl") for _ in range(3))
+    monkeypatch.setenv(faults.ENV, "append:*@2")
+    assert [faults._armed("append:samples.jsonl") for _ in range(3)] == [False, True, False]
+    assert not faults._armed("torn:samples.jsonl")
+    faults._hits.clear()
+
+
+APPEND_TWO_BATCHES = """
+from csr_bench.io import append_jsonl
+append_jsonl("{path}", [{{"doc_id": 1, "text": "héllo"}}, {{"doc_id": 2}}])
+append_jsonl("{path}", [{{"doc_id": 3, "text": "wörld"}}, {{"doc_id": 4}}])
+"""
+
+
+@pytest.mark.parametrize("point", ["torn:samples.jsonl@2", "unsealed:samples.jsonl@2"])
+def test_an_append_a_crash_interrupts_is_dropped_whole(tmp_path, point):
+    """Killed half way through the second append (its first record may be complete) or after all of
+    it but before it was sealed: the second batch is gone, whole, on read and on disk."""
+    from csr_bench.io import append_jsonl, read_jsonl_records
+
+    path = tmp_path / "samples.jsonl"
+    attempt = faults.run_once([sys.executable, "-c", APPEND_TWO_BATCHES.format(path=path)], point)
+    assert attempt.killed and (tmp_path / ".samples.jsonl.appending").exists()
+    assert read_jsonl_records(path, repair=False) == read_jsonl_records(path) == \
+        [{"doc_id": 1, "text": "héllo"}, {"doc_id": 2}]
+    assert not (tmp_path / ".samples.jsonl.appending").exists()
+    append_jsonl(path, [{"doc_id": 3}])
+    assert [r["doc_id"] for r in read_jsonl_records(path)] == [1, 2, 3]
+    assert [p.name for p in tmp_path.iterdir()] == ["samples.jsonl"]  # a finished append leaves no marker
+
+
+def test_a_stale_append_marker_is_ignored(tmp_path):
+    """A marker that cannot describe the file (longer than it: the file was replaced) changes nothing."""
+    from csr_bench.io import append_jsonl, atomic_write_text, read_jsonl_records
+
+    path = tmp_path / "trees.jsonl"
+    append_jsonl(path, [{"a": 1}, {"a": 2}])
+    (tmp_path / ".trees.jsonl.appending").write_text('{"size": 999}\n')
+    assert read_jsonl_records(path) == [{"a": 1}, {"a": 2}]
+    (tmp_path / ".trees.jsonl.appending").write_text('{"size": 3}\n')
+    atomic_write_text(path, '{"a": 5}\n')  # a whole-file write supersedes any unfinished append
+    assert read_jsonl_records(path) == [{"a": 5}] and not (tmp_path / ".trees.jsonl.appending").exists()
+
+
+WRITE_WORLD = "from csr_bench.faults import write_small_world; write_small_world({root!r})"
+
+
+def test_a_world_write_killed_midway_is_written_again_by_the_rerun(small_world, tmp_path):
+    """Before, the rerun refused the half-written folder ('not a world folder')."""
+    root = tmp_path / "world"
+    argv = [sys.executable, "-c", WRITE_WORLD.format(root=str(root))]
+    run_until_done(argv, ["write:seed.jsonl"])
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert files(root) == files(small_world)
+
+
+def test_overwrite_discards_an_iterations_evaluation_not_its_model(tmp_path):
+    from csr_bench.evaluation.evaluator import discard_evaluation
+
+    for name in ("results.json", "pope/task_run.json", "pope/samples.jsonl", "chair/samples.rank0-of-2.jsonl",
+                 "model/config.json", "csr/preferences.jsonl", "trainer/checkpoint-4/trainer_state.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    discard_evaluation(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["csr", "model", "trainer"]
