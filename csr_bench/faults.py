@@ -372,6 +372,6 @@ if __name__ == "__main__":
     _dpo_main(*sys.argv[2:])
 
 
-__all__ = ["ENV", "Attempt", "HarnessError", "active", "compare_runs", "csr_bench_command", "dpo_command",
-           "compare_models", "fault_point", "kill_now", "run_once", "run_until_done", "small_run_command", "summarize", "temporary_files", "torn_write_point",
-           "write_small_world"]
+__all__ = ["ENV", "Attempt", "HarnessError", "WORLD_VLM", "active", "compare_models", "compare_runs",
+           "csr_bench_command", "dpo_command", "fault_point", "kill_now", "run_once", "run_until_done",
+           "small_run_command", "summarize", "temporary_files", "torn_write_point", "write_small_world"]
