@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from csr_bench.disk_errors import names_the_file
 from csr_bench.faults import fault_point, torn_write_point
 
 
@@ -35,8 +36,14 @@ def _umask() -> int:
     return mask
 
 
+@names_the_file
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
+    _write_atomically(path, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``atomic_write_text`` whose failure is reported by the caller (a marker names its data file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -103,6 +110,7 @@ def _cut_unfinished_append(path: Path) -> None:
     marker.unlink(missing_ok=True)
 
 
+@names_the_file
 def append_jsonl(path: Path, records: Iterable[dict]) -> None:
     """Append ``records`` as one batch: after a crash the batch is either all there or not at all
     (an interrupted append is cut off whole by the next read or append, see the module docstring)."""
@@ -113,7 +121,7 @@ def append_jsonl(path: Path, records: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _cut_unfinished_append(path)
     size = path.stat().st_size if path.exists() else 0
-    atomic_write_text(_append_marker(path), json.dumps({"size": size}) + "\n")
+    _write_atomically(_append_marker(path), json.dumps({"size": size}) + "\n")
     with open(path, "a", encoding="utf-8") as handle:
         torn_write_point(f"torn:{path.name}", handle, payload)
         handle.write(payload)

@@ -16,6 +16,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.io import atomic_write_json
+from csr_bench.redaction import redact_config
 from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
 from csr_bench.progress import get_logger
 
@@ -150,7 +151,8 @@ def run(config: RunConfig) -> dict:
     if not distributed.is_main():  # the main process writes the run's manifest and reports
         return {"run_dir": str(run_dir), "iterations": iterations}
     atomic_write_json(run_dir / "run.json", {
-        "config": {**asdict(config), "method_config": asdict(method.config) if method is not None else None},
+        "config": redact_config({**asdict(config),
+                                 "method_config": asdict(method.config) if method is not None else None}),
         "iterations": [{"iteration": k, "results": f"iter_{k}/results.json",
                         **({"model": f"iter_{k}/model", "method": f"iter_{k}/csr"} if k else {})}
                        for k in range(config.iterations + 1)],

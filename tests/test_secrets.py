@@ -114,8 +114,6 @@ def test_error_lines_never_show_a_secret():
     assert SECRET_MARKER not in result.stderr + result.stdout and REDACTED in line
 
 
-@pytest.mark.xfail(strict=True, reason="results.json / run.json write EvalConfig.judge_url as given: needs "
-                   "redact_config() where evaluator.py and run.py write their configs (reported)")
 def test_credentials_in_the_judge_url_never_reach_disk(tmp_path):
     url = f"http://127.0.0.1:9/v1?api-version=1&api-key={SECRET_MARKER}"
     result = run_with_secrets("eval", "--model", "tiny-llava", "--tasks", "pope", "--data-root", "bundled",

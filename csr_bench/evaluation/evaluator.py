@@ -147,8 +147,10 @@ def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(results, dict) or results.get("config") != json.loads(json.dumps(
-            {**asdict(config), "data_root": data_root})):
+    from csr_bench.redaction import redact_config
+
+    if not isinstance(results, dict) or results.get("config") != redact_config(json.loads(json.dumps(
+            {**asdict(config), "data_root": data_root}))):  # results.json holds the config redacted
         return None
     tasks = results.get("results") or {}
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.io import atomic_write_json
+from csr_bench.redaction import redact_config
 
 TRACKED_PACKAGES = ("csr-bench", "torch", "transformers", "tokenizers", "datasets", "accelerate",
                     "trl", "peft", "open_clip_torch")
@@ -47,5 +48,6 @@ def write_results(path: Path, *, run: dict[str, Any], model: dict[str, Any], con
         "versions": package_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    results = redact_config(results)  # e.g. a judge URL's api-key, a task error quoting a token
     atomic_write_json(path, results)
     return results
