@@ -53,6 +53,7 @@ from csr_bench.io import atomic_write_json, partial_dir, replace_dir
 from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
+from csr_bench.redaction import redact_config
 
 DONE_MARKER = "csr_dpo.json"
 INPUTS_FILE = "dpo_inputs.json"
@@ -118,7 +119,7 @@ def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None,
     return {"model_dir": str(Path(model_dir).resolve()),
             "images_root": str(Path(images_root).resolve()) if images_root else None,
             "preferences_sha256": digest.hexdigest(), "num_preferences": len(records),
-            "config": asdict(config)}
+            "config": redact_config(asdict(config))}  # e.g. a hub_token among extra_args
 
 
 def completed_model(output_dir: Path) -> Path | None:
