@@ -214,6 +214,9 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         replace_dir(partial, model_dir)
         timings["vlm_seconds"] = round(time.perf_counter() - mark, 1)
         timings["vlm_source"] = "trained"
+    if "vlm_source" not in timings:  # the VLM came from an earlier, interrupted build: say which it was
+        timings["vlm_source"] = (f"shipped ({shipped})" if shipped is not None and _same_weights(shipped, model_dir)
+                                 else "trained")
     if not with_clip:
         return folder
     if not clip_dir.is_dir():
@@ -236,6 +239,13 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         **timings})
     log.info("world: built in %s", folder)
     return folder
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    import filecmp
+
+    return all(filecmp.cmp(x, b / x.name, shallow=False) if (b / x.name).is_file() else False
+               for x in sorted(a.glob("*.safetensors")))
 
 
 def has_data_and_model(folder: Path) -> bool:
