@@ -81,6 +81,9 @@ def stage_of(attempt) -> str:
         return "evaluation"
     if "iteration 1 of 1" in last:
         return "search"
+    if "world:" in last:
+        return "world " + ("data" if "scenes" in last else "VLM" if "VLM" in last else
+                           "CLIP" if "CLIP" in last else "other")
     return next((stage for key, stage in STAGES.items() if key in last), "other")
 
 
@@ -170,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(output, ignore_errors=True)
                 crashed_run(report, "points", point, small_run_command(world, output, RUN), [point], check(output))
 
-        print(f"random: {rounds} rounds of {args.kills} kills within {duration:.0f}s of the start", flush=True)
+        mark = time.perf_counter()
+        run_until_done(STARTUP)
+        startup = time.perf_counter() - mark
+        print(f"random: {rounds} rounds of {args.kills} kills spread over the {duration:.0f}s of a run "
+              f"({startup:.1f}s of start-up each)", flush=True)
         for k in range(rounds):
             output = work / f"random-{k:02d}"
             shutil.rmtree(output, ignore_errors=True)
-            delays = [round(rng.uniform(0.5, duration), 2) for _ in range(args.kills)]
+            delays = kill_delays(rng, args.kills, startup, duration)
             crashed_run(report, "random", "kills at " + ",".join(f"{d:.1f}s" for d in delays),
                         small_run_command(world, output, RUN), delays, check(output))
 
@@ -191,18 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick:
             world_rounds = max(1, rounds // 2)
             reference_world = work / "world-build-reference"
-            if not (reference_world / "build.json").is_file():
+            build_file = work / "world-build-seconds"
+            if not (reference_world / "build.json").is_file() or not build_file.is_file():
                 shutil.rmtree(reference_world, ignore_errors=True)
                 mark = time.perf_counter()
                 run_until_done(world_build_command(reference_world))
-                build_seconds = time.perf_counter() - mark
-            else:
-                build_seconds = 15.0
-            print(f"world: {world_rounds} builds killed {args.kills} times within {build_seconds:.0f}s", flush=True)
+                build_file.write_text(f"{time.perf_counter() - mark:.2f}\n")
+            build_seconds = float(build_file.read_text())
+            print(f"world: {world_rounds} builds killed {args.kills} times over the {build_seconds:.0f}s of a build",
+                  flush=True)
             for k in range(world_rounds):
                 output = work / f"world-build-{k:02d}"
                 shutil.rmtree(output, ignore_errors=True)
-                delays = [round(rng.uniform(0.5, build_seconds), 2) for _ in range(args.kills)]
+                delays = kill_delays(rng, args.kills, startup, build_seconds)
                 crashed_run(report, "world", "kills at " + ",".join(f"{d:.1f}s" for d in delays),
                             world_build_command(output), delays,
                             lambda output=output: compare_worlds(reference_world, output))
@@ -217,9 +225,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def world_build_command(folder: Path) -> list[str]:
-    code = ("from csr_bench.world.build import build_world; "
+    code = ("import logging; logging.basicConfig(level=logging.INFO, format='csr-bench: %(message)s'); "
+            "from csr_bench.world.build import build_world; "
             f"build_world(0, {str(folder)!r}, clip={{'steps': 20}})")
     return [sys.executable, "-c", code]
+
+
+STARTUP = [sys.executable, "-c", "from csr_bench.compat import ensure_torchvision_importable; "
+           "ensure_torchvision_importable(); import csr_bench.cli, transformers, trl, peft"]
+
+
+def kill_delays(rng: random.Random, kills: int, startup: float, duration: float) -> list[float]:
+    """Delays that walk through a run: ``kills`` instants drawn uniformly in the run's work (its
+    duration less the start-up every process pays), each attempt killed after the start-up plus
+    the work from the previous instant to its own (a rerun skips what was saved)."""
+    instants = sorted(rng.uniform(0.0, max(duration - startup, 0.5)) for _ in range(kills))
+    return [round(startup + now - before, 2) for before, now in zip([0.0, *instants], instants)]
 
 
 def compare_worlds(reference: Path, candidate: Path) -> list[str]:
