@@ -3,33 +3,35 @@
 Kill points
 -----------
 ``fault_point(name)`` sits at the few places where a crash matters. With the environment variable
-``CSR_BENCH_FAULT`` unset (always, outside tests) it returns after one dictionary lookup. With
+``CSR_BENCH_FAULT`` unset (always, outside tests) it returns after one environment lookup. With
 ``CSR_BENCH_FAULT=NAME`` or ``NAME@N`` the process kills itself with SIGKILL (no cleanup, no
 ``finally``, no flush: what a power cut or the OOM killer leaves) the N-th time (default: the
 first) it reaches point NAME. NAME may be an ``fnmatch`` pattern (``append:*``). The points:
 
-=================== ==========================================================================
-``append:<file>``   a JSONL append to ``<file>`` has landed (``samples.jsonl``: a batch of
-                    evaluation samples; ``trees.jsonl``: a batch of searched prompts)
-``torn:<file>``     in the middle of such an append: half of its bytes written, the rest lost
-``write:<file>``    an atomic whole-file write (``results.json``, ``preferences.jsonl``,
-                    ``summary.json``, ``dpo_inputs.json``, ``run.json``, ...): the temporary
-                    file is written, the rename has not happened
-``train:step``      DPO: an optimizer step has ended
-``train:checkpoint``DPO: inside a checkpoint save, the adapter written, the optimizer, scheduler,
-                    RNG state and trainer_state.json not yet (a half-written checkpoint)
-``train:saved``     DPO: a checkpoint is complete
-``merge:weights``   the merged model's weights are written into ``model.partial``, its processor
-                    and marker not yet
-``merge:done``      the merged model has been renamed into place
-=================== ==========================================================================
+==================== =========================================================================
+``write:<file>``     an atomic whole-file write (``results.json``, ``preferences.jsonl``,
+                     ``summary.json``, ``dpo_inputs.json``, ``run.json``, ...): the temporary
+                     file is written, the rename has not happened
+``torn:<file>``      in the middle of a JSONL append to ``<file>`` (``samples.jsonl``: a batch of
+                     evaluation samples; ``trees.jsonl``: a batch of searched prompts): half of
+                     its bytes written, the rest lost
+``unsealed:<file>``  such an append written and fsynced, its ``.appending`` marker not yet removed
+``append:<file>``    such an append finished
+``train:step``       DPO: an optimizer step has ended (its checkpoint, if any, not yet saved)
+``train:checkpoint`` DPO: inside a checkpoint save, the adapter written, the optimizer,
+                     scheduler, RNG state and trainer_state.json not yet (a half-written one)
+``train:saved``      DPO: a checkpoint is complete
+``merge:weights``    the merged model's weights are written into ``model.partial``, its
+                     processor and marker not yet
+``merge:done``       the merged model has been renamed into place
+==================== =========================================================================
 
 Harness
 -------
 ``run_until_done(argv, faults)`` runs a command (``csr-bench run ...``) in a fresh process once per
 entry of ``faults``: a point name (``CSR_BENCH_FAULT``) or a delay in seconds after which the
 harness sends SIGKILL itself; then runs it once more without a fault, as a user reruns the same
-command after a crash, until it exits. ``compare_runs(reference, candidate)`` lists every
+command after a crash. ``compare_runs(reference, candidate)`` lists every
 difference between the final artefacts of two run folders: each iteration's results.json
 metrics, its evaluation samples, its CSR trees, preference pairs and summary, and the merged
 model's tensors. ``tests/test_fault_injection.py`` (one kill per stage) and
