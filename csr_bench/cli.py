@@ -117,6 +117,8 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
     group.add_argument("--lora-targets", type=_task_list, metavar="NAMES",
                        help="comma-separated module names for LoRA (default: every linear layer of the language model)")
+    group.add_argument("--save-steps", type=_positive,
+                       help="DPO checkpoint interval in optimizer steps, for resume after a crash (default 100)")
 
 
 def _csr_config_from_args(args: argparse.Namespace):

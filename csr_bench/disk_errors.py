@@ -3,8 +3,9 @@ line naming the file, instead of an OSError traceback.
 
 ``io.atomic_write_text`` and ``io.append_jsonl`` are wrapped with ``names_the_file``: a whole-file
 write that fails leaves the previous version of the file in place (the temporary file is removed),
-and a failed append leaves at worst a cut last line, which the next read drops. Either way what was
-saved before is intact, and rerunning the same command resumes once the disk has room.
+and a failed append leaves an unfinished batch, which the next read or append cuts off whole.
+Either way what was saved before is intact, and rerunning the same command resumes once the disk
+has room.
 ``one_line`` serves the command line's last resort for write failures from elsewhere (a checkpoint
 saved by transformers or torch).
 """

@@ -89,9 +89,9 @@ def test_csr_flags_reach_the_method_config():
     args = build_parser().parse_args(["run", "--iterations", "1", "--lora-targets", "q_proj,v_proj", "--num-beams", "3",
                                       "--lambda", "0", "--calibration", "paper", "--dpo-batch-size", "2",
                                       "--batch-size", "4", "--prompts", "7", "--beta", "0.2",
-                                      "--prompts-per-batch", "4", "--search-batch-tokens", "1000"])
+                                      "--prompts-per-batch", "4", "--search-batch-tokens", "1000", "--save-steps", "5"])
     config = _csr_config_from_args(args)
-    assert (config.prompts_per_batch, config.search.batch_tokens) == (4, 1000)
+    assert (config.prompts_per_batch, config.search.batch_tokens, config.training.save_steps) == (4, 1000, 5)
     assert config.training.lora_targets == ["q_proj", "v_proj"] and config.training.batch_size == 2
     assert config.training.beta == 0.2 and config.lam == 0.0 and config.calibration == "paper"
     assert (config.search.num_beams, config.search.num_beam_groups) == (3, 3) and config.prompts == 7
