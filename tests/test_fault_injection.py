@@ -14,8 +14,8 @@ import pytest
 
 from csr_bench import faults
 from csr_bench.csr.training import checkpoint_is_complete
-from csr_bench.faults import (compare_models, compare_runs, dpo_command, run_until_done, small_run_command, summarize,
-                              temporary_files)
+from csr_bench.fault_harness import (compare_models, compare_runs, dpo_command, run_once, run_until_done,
+                                     small_run_command, summarize, temporary_files)
 
 RUN_NAME = "w"
 
@@ -95,7 +95,7 @@ def test_an_append_a_crash_interrupts_is_dropped_whole(tmp_path, point):
     from csr_bench.io import append_jsonl, read_jsonl_records
 
     path = tmp_path / "samples.jsonl"
-    attempt = faults.run_once([sys.executable, "-c", APPEND_TWO_BATCHES.format(path=path)], point)
+    attempt = run_once([sys.executable, "-c", APPEND_TWO_BATCHES.format(path=path)], point)
     assert attempt.killed and (tmp_path / ".samples.jsonl.appending").exists()
     assert read_jsonl_records(path, repair=False) == read_jsonl_records(path) == \
         [{"doc_id": 1, "text": "héllo"}, {"doc_id": 2}]
@@ -118,7 +118,7 @@ def test_a_stale_append_marker_is_ignored(tmp_path):
     assert read_jsonl_records(path) == [{"a": 5}] and not (tmp_path / ".trees.jsonl.appending").exists()
 
 
-WRITE_WORLD = "from csr_bench.faults import write_small_world; write_small_world({root!r})"
+WRITE_WORLD = "from csr_bench.fault_harness import write_small_world; write_small_world({root!r})"
 
 
 def test_a_world_write_killed_midway_is_written_again_by_the_rerun(small_world, tmp_path):
