@@ -16,9 +16,9 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.io import atomic_write_json
-from csr_bench.redaction import redact_config
 from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
 from csr_bench.progress import get_logger
+from csr_bench.redaction import redact_config
 
 log = get_logger()
 # Tasks a run evaluates after every iteration unless --tasks says otherwise.
@@ -112,11 +112,11 @@ def _method(config: RunConfig):
 def _evaluate(config: EvalConfig) -> dict:
     """Evaluate, unless a rerun finds this evaluation finished (results.json of the same config,
     every task scored): then its results, without loading the model again."""
-    finished = distributed.gather(finished_evaluation(config) is not None)[0]  # the main one decides
-    if finished:
-        log.info("iteration %d: evaluation already finished in %s, not redone", config.iteration,
-                 iteration_dir(config) / "results.json")
-        return json.loads((iteration_dir(config) / "results.json").read_text(encoding="utf-8"))
+    finished = finished_evaluation(config)
+    if distributed.gather(finished is not None)[0]:  # the main one decides
+        path = iteration_dir(config) / "results.json"
+        log.info("iteration %d: evaluation already finished in %s, not redone", config.iteration, path)
+        return finished if finished is not None else json.loads(path.read_text(encoding="utf-8"))
     return evaluate(config)
 
 
