@@ -46,7 +46,9 @@ def mmvet_data(root: Path, n: int = 3) -> Path:
     folder = root / "mmvet"
     folder.mkdir(parents=True)
     images = REPO / "csr_bench" / "bundled" / "pope" / "images"
-    rows = [{"question_id": f"v1_{i}", "question": "What is in the image?", "answer": "a shape",
+    # distinct questions: a judge prompt per sample (the random tiny-llava answers all alike, and the
+    # judge's cache would make equal prompts one request or several, depending on thread timing)
+    rows = [{"question_id": f"v1_{i}", "question": f"What is in image {i}?", "answer": "a shape",
              "capability": "rec", "image": str(images / f"00000{i}.png")} for i in range(n)]
     (folder / "mmvet.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
