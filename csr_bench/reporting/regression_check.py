@@ -1,6 +1,6 @@
 """`csr-bench check`: is a run's iteration worse than a baseline on the hallucination metrics?
 
-Both sides are recomputed from their per-sample records by the official rules (sample_stats), so
+Both sides are recomputed from their per-sample records by the official rules (evaluation.unit_stats), so
 an edited predictions file cannot hide behind a stale results.json. Each difference gets a
 bootstrap confidence interval: paired (the same documents resampled on both sides) when both sides
 scored the same documents, independent otherwise; POPE is resampled within its splits. A metric
@@ -20,17 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import atomic_write_json
 from csr_bench.reporting.run_data import IterationData, load_iteration, load_run
-from csr_bench.reporting.sample_stats import TaskStats, task_stats
+from csr_bench.evaluation.uncertainty import EPSILON, BootstrapSettings, differences
+from csr_bench.evaluation.unit_stats import TaskStats, task_stats
 
 BASELINE_FORMAT = "csr-bench-check-baseline/1"
 DEFAULT_METRICS = ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i")
 GATES = ("point", "ci")
-EPSILON = 1e-9  # differences below this are float noise, not change
 
 
 @dataclass
@@ -94,17 +93,6 @@ def write_baseline(side: Side, output: str | Path, source: dict[str, Any]) -> Pa
     return output
 
 
-def _resample(n: int, strata: np.ndarray | None, rounds: int, rng: np.random.Generator) -> np.ndarray:
-    """``rounds`` bootstrap index rows over ``n`` documents, each stratum keeping its size."""
-    if strata is None:
-        return rng.integers(0, n, size=(rounds, n))
-    index = np.empty((rounds, n), dtype=np.int64)
-    for value in np.unique(strata):
-        members = np.flatnonzero(strata == value)
-        index[:, members] = members[rng.integers(0, len(members), size=(rounds, len(members)))]
-    return index
-
-
 @dataclass
 class MetricResult:
     name: str  # task.metric
@@ -124,31 +112,6 @@ class MetricResult:
     def worse_by(self, difference: float) -> float:
         """How much worse ``difference`` (current - baseline) is, in the metric's units (negative: better)."""
         return -difference if self.higher_is_better else difference
-
-
-def _pairing(base: TaskStats, current: TaskStats) -> tuple[np.ndarray, np.ndarray] | None:
-    """Index arrays aligning both sides on the same documents, when they scored the same set."""
-    if len(base.doc_ids) != len(current.doc_ids) or set(base.doc_ids) != set(current.doc_ids):
-        return None
-    if base.split_names != current.split_names:
-        return None
-    position = {doc: i for i, doc in enumerate(current.doc_ids)}
-    return np.arange(len(base.doc_ids)), np.array([position[doc] for doc in base.doc_ids])
-
-
-def _bootstrap(name: str, base: TaskStats, current: TaskStats, rounds: int, confidence: float,
-               seed: int) -> tuple[tuple[float, float], bool]:
-    rng = np.random.default_rng(seed)
-    pairing = _pairing(base, current)
-    if pairing is not None:
-        index = _resample(len(base.doc_ids), base.strata, rounds, rng)
-        differences = current.value(name, pairing[1][index]) - base.value(name, pairing[0][index])
-    else:
-        differences = (current.value(name, _resample(len(current.doc_ids), current.strata, rounds, rng))
-                       - base.value(name, _resample(len(base.doc_ids), base.strata, rounds, rng)))
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(differences, [tail, 1 - tail])
-    return (float(low), float(high)), pairing is not None
 
 
 def _allowed(name: str, max_drop: dict[str, float]) -> float:
@@ -192,7 +155,8 @@ def compare(baseline: Side, current: Side, metrics: list[str], max_drop: dict[st
         result = MetricResult(name, cur.metrics()[metric][1], float(base.value(metric)), float(cur.value(metric)),
                               _allowed(name, max_drop or {}))
         if bootstrap > 0:
-            result.ci, result.paired = _bootstrap(metric, base, cur, bootstrap, confidence, seed)
+            found = differences(base, cur, [metric], BootstrapSettings(bootstrap, confidence, seed))[metric]
+            result.ci, result.paired = (found.low, found.high), found.paired
         worse = result.worse_by(result.difference)
         if gate == "ci" and result.ci is not None:  # the interval's best end is still too much worse
             judged = min(result.worse_by(result.ci[0]), result.worse_by(result.ci[1]))

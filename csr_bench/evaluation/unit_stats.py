@@ -56,11 +56,16 @@ class TaskStats:
     doc_ids: list[str]
     columns: Columns
     split_names: list[str] = field(default_factory=list)  # POPE: the split of code i
+    unit: str = "question"  # what one row is, and what the bootstrap resamples
 
     @property
     def strata(self) -> np.ndarray | None:
         """Resampling strata: POPE's splits (each keeps its size), else none."""
         return self.columns.get("split")
+
+    @property
+    def strata_name(self) -> str | None:
+        return "split" if self.strata is not None else None
 
     def metrics(self) -> dict[str, tuple[MetricFn, bool]]:
         """name -> (function of the columns, higher is better)."""
@@ -135,7 +140,7 @@ def task_stats(task: str, samples: list[dict[str, Any]], where: str) -> TaskStat
                 "hallucinated": np.array([sum(o not in t for o in m) for m, t in zip(mentioned, truth)]),
                 "recalled": np.array([len(t & set(m)) for m, t in zip(mentioned, truth)]),
                 "ground_truth": np.array([len(t) for t in truth]),
-            })
+            }, unit="image")
         if not all(isinstance(r.get("correct"), bool) for r in samples):
             raise CsrBenchError(f"{where}: {task} samples have no per-sample 'correct' to recompute accuracy from")
         return TaskStats(task, doc_ids, {"correct": np.array([r["correct"] for r in samples])})
