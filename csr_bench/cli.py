@@ -104,6 +104,9 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--search-batch-tokens", dest="batch_tokens", type=_positive,
                        help="KV-cache positions per forward pass of the CSR search (beam rows x sequence length; "
                        "default 65536): lower it when the search runs out of GPU memory")
+    group.add_argument("--search-image", dest="image", choices=["crop", "pad"],
+                       help="the image the generator sees in the CSR search: the processor's centre crop, as the "
+                       "reference (default crop), or LLaVA-1.5's pad to square, as evaluation and DPO (pad)")
     group.add_argument("--max-length", type=_positive,
                        help="characters (prompt + response) at which a response ends (default 1024)")
     group.add_argument("--beta", type=float, help="DPO beta (default 0.1)")
@@ -112,6 +115,15 @@ def _add_csr_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--learning-rate", type=float, help="DPO learning rate (default 1e-7; 1e-4 for world)")
     group.add_argument("--num-epochs", type=float, help="DPO epochs (default 1)")
     group.add_argument("--dpo-batch-size", type=_positive, help="DPO batch size per device (default 1)")
+    group.add_argument("--gradient-accumulation-steps", type=_positive, metavar="N",
+                       help="DPO gradient accumulation (default 1, as the reference); effective batch = "
+                       "batch x N x processes; the reference's was its GPU count (4 in step1.sh)")
+    group.add_argument("--merge-dtype", choices=["float32", "float16", "bfloat16"],
+                       help="dtype of the saved merged model (default float32: keeps the whole LoRA update; "
+                       "the merge itself is always fp32; model/merge_check.json says what each dtype keeps)")
+    group.add_argument("--dpo-prompt", choices=["clean", "reference"],
+                       help="DPO prompt: clean = the evaluation prompt (default); reference = the reference's, "
+                       "system message twice and 'ASSISTANT: ASSISTANT:'")
     group.add_argument("--lora-r", type=_positive, help="LoRA rank (default 128; 16 for world)")
     group.add_argument("--lora-alpha", type=_positive, help="LoRA alpha (default 256; 32 for world)")
     group.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")

@@ -5,8 +5,16 @@ trl renders prompt and prompt + completion with the processor's chat template an
 common prefix; the template here makes the prompt exactly ``llava_v1_prompt(prompt)`` (system
 message once) and each completion ``" " + answer + "</s>"``, as LLaVA-1.5 trains. trl tokenizes with
 ``add_special_tokens=False``; the collator puts back the tokens the tokenizer adds in front of a text
-(Llama's BOS), so training sees the prompt tokens evaluation feeds the model. Images are padded with
+(Llama's BOS), so training sees the prompt tokens evaluation feeds the model: the prompt's ids follow
+LLaVA's ``tokenizer_image_token`` rule (``models.llava.llava_prompt_ids``). Images are padded with
 the processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``), as evaluation does.
+
+``prompt_form="reference"`` (``--dpo-prompt reference``, an ablation) trains on the text the reference
+trained on instead: its ``construct.py`` put the whole templated search prompt into the human turn and
+its ``train_dpo_lora.py`` moved ``<image>`` to the front and templated it again, so each side is
+``SYS USER: <image>\nSYS USER: \nQ ASSISTANT: ASSISTANT: <answer></s>`` with ``ASSISTANT: <answer></s>``
+labelled (the extra "ASSISTANT:" is the same on both sides, so it cancels in the DPO log-ratio; it
+does not cancel in the "sft" loss term). The default "clean" form trains in the evaluation's context.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from typing import Any, Sequence
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import read_jsonl_objects
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM
-from csr_bench.models.llava import pad_colour
+from csr_bench.models.llava import LlavaPromptProcessor, pad_colour
+
+DPO_PROMPTS = ("clean", "reference")
 
 
 # -- the chat template -------------------------------------------------------------------------
@@ -93,15 +103,31 @@ def resolve_image(image: str | Path, images_root: Path | None) -> Path:
     return path
 
 
-def build_preference_dataset(records: Sequence[dict], images_root: Path | None):
+def reference_turns(question: str, answer: str, system: str = VICUNA_V1_SYSTEM) -> tuple[str, str]:
+    """(user text, assistant text) that ``vicuna_v1_chat_template`` renders as the reference's DPO text.
+
+    The reference's human turn is its search prompt ``llava_v1_prompt(question)`` with ``<image>``
+    removed, stripped, and ``"<image>\n"`` put in front (``preprocess_multimodal``), i.e.
+    ``"<image>\n" + system + " USER: \n" + question + " ASSISTANT:"``; its template then adds
+    ``" ASSISTANT: " + answer + "</s>"``. Our template writes the image and the first " ASSISTANT:"
+    itself, so the user text stops before that " ASSISTANT:" and the reference's second one opens the
+    answer: trl's prompt ends at the first "ASSISTANT:" and the completion, the labelled part, is
+    ``" ASSISTANT: " + answer + "</s>"``, the tokens the reference labels."""
+    return f"{system} USER: \n{question}", f"ASSISTANT: {answer}"
+
+
+def build_preference_dataset(records: Sequence[dict], images_root: Path | None, prompt_form: str = "clean"):
     """A ``datasets.Dataset`` in trl's conversational vision-preference format.
 
     Columns: ``images`` (a one-element list with the image *path*; the collator loads and pads it),
     ``prompt`` ([user message]), ``chosen`` and ``rejected`` ([assistant message]). Answers are stripped:
-    the template writes the single space after "ASSISTANT:".
+    the template writes the single space after "ASSISTANT:". ``prompt_form`` "reference": the
+    reference's doubled prompt (``reference_turns``).
     """
     from datasets import Dataset
 
+    if prompt_form not in DPO_PROMPTS:
+        raise CsrBenchError(f"--dpo-prompt {prompt_form!r}: choose from {', '.join(DPO_PROMPTS)}")
     if not records:
         raise CsrBenchError("no preference records: nothing to train on")
     rows = {"images": [], "prompt": [], "chosen": [], "rejected": []}
@@ -116,9 +142,13 @@ def build_preference_dataset(records: Sequence[dict], images_root: Path | None):
         if not image.is_file():
             raise CsrBenchError(f"{name}: image {image} not found")
         rows["images"].append([str(image)])
-        rows["prompt"].append([{"role": "user", "content": record["prompt"].strip()}])
-        rows["chosen"].append([{"role": "assistant", "content": record["chosen"].strip()}])
-        rows["rejected"].append([{"role": "assistant", "content": record["rejected"].strip()}])
+        prompt, chosen, rejected = record["prompt"].strip(), record["chosen"].strip(), record["rejected"].strip()
+        if prompt_form == "reference":
+            _, chosen = reference_turns(prompt, chosen)
+            prompt, rejected = reference_turns(prompt, rejected)
+        rows["prompt"].append([{"role": "user", "content": prompt}])
+        rows["chosen"].append([{"role": "assistant", "content": chosen}])
+        rows["rejected"].append([{"role": "assistant", "content": rejected}])
     return Dataset.from_dict(rows)
 
 
@@ -160,7 +190,8 @@ class PaddedImageCollator:
         inner_max = max_length - len(self.prefix) if max_length is not None else None
         if inner_max is not None and inner_max < 1:
             raise CsrBenchError(f"DPO max_length {max_length} is too short")
-        self.inner = DataCollatorForVisionPreference(processor=processor, max_length=inner_max)
+        # the prompt call (text + image) builds its ids as LLaVA's tokenizer_image_token, as evaluation does
+        self.inner = DataCollatorForVisionPreference(processor=LlavaPromptProcessor(processor), max_length=inner_max)
         self.pad_colour = pad_colour(processor)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`` + ``run_train.sh``):
 
 * Model: a llava-hf format checkpoint (``LlavaForConditionalGeneration`` + its processor, PIL image
-  backend, safetensors weights only). fp32 on the CPU; on a GPU bf16 weights with bf16 mixed precision
-  (the reference's ``--bf16 True``), fp32 where the GPU has no bf16.
+  backend, safetensors weights only). Training: fp32 on the CPU; on a GPU bf16 weights with bf16 mixed
+  precision and fp32 LoRA weights (the reference's ``--bf16 True``, there with DeepSpeed's fp32 master
+  weights), fp32 where the GPU has no bf16. Only the adapter is trained, so the bf16 copy of the base
+  is never saved: see the merge below.
 * LoRA r 128, alpha 256, dropout 0.05 on every ``nn.Linear`` of the *language model* only: the names are
   resolved from the loaded model (full module paths, so the vision tower's ``q_proj``/``fc1`` and the
   projector are never matched), never the ``lm_head``.
@@ -14,13 +16,21 @@ What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`
   the reference log-probs under ``model.disable_adapter()``. (Handing trl an already wrapped PeftModel
   would instead make it copy the adapter into a second "ref" adapter.)
 * Data (dpo_data.py): LLaVA-1.5's vicuna_v1 prompt with the system message once (the reference
-  repeats it), completions ``" " + answer + "</s>"``, images padded square as evaluation does.
+  repeats it; ``dpo_prompt="reference"`` trains on its doubled prompt), completions
+  ``" " + answer + "</s>"``, images padded square as evaluation does.
+* Effective batch: per-device batch x ``gradient_accumulation_steps`` x processes, recorded in
+  ``dpo_inputs.json`` ("batch"). The reference's was its number of GPUs (batch 1, accumulation 1).
 * trl's ``disable_dropout`` (default True, as in the old trl the reference patched) switches every dropout
   off, the LoRA dropout included; set ``DpoLoraConfig.disable_dropout=False`` to train with it.
 
 Outputs under ``output_dir``: ``trainer/`` (trl/transformers checkpoints, logs, final adapter) and
 ``model/`` (the adapter merged into the weights, saved with ``save_pretrained(safe_serialization=True)``
-together with the processor). The merged model is written into ``model.partial/``, its marker
+together with the processor). The merge is done in fp32 into the checkpoint's own weights (read again
+from disk in fp32, not the bf16 training copy) and saved in ``merge_dtype``, fp32 by default: at lr
+1e-7 the update is ~1e-5 on weights of ~0.02, which bf16 mostly rounds away and fp16 keeps ~97% of
+(the reference merged and evaluated in fp16). ``model/merge_check.json`` says, per merged layer and
+overall, which share of the fp32 update the saved weights keep (and would keep loaded as fp16/bf16);
+below 99% the run warns. The merged model is written into ``model.partial/``, its marker
 ``csr_dpo.json`` last, and the folder then renamed to ``model/``: a ``model/`` with its marker is
 finished (a second call returns it at once), and a crash mid-save leaves only ``model.partial/``,
 which the next call discards.
@@ -50,7 +60,7 @@ from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.faults import active as faults_active, fault_point
 from csr_bench.io import atomic_write_json, partial_dir, replace_dir
-from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
+from csr_bench.csr.dpo_data import (DPO_PROMPTS, PaddedImageCollator, build_preference_dataset, load_preferences,
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
 from csr_bench.redaction import redact_config
@@ -59,6 +69,9 @@ DONE_MARKER = "csr_dpo.json"
 INPUTS_FILE = "dpo_inputs.json"
 TRAINER_DIR = "trainer"
 MODEL_DIR = "model"
+MERGE_CHECK = "merge_check.json"
+MERGE_DTYPES = ("float32", "float16", "bfloat16")
+KEEP_THRESHOLD = 0.99  # a saved model keeping less of its LoRA update than this warns
 
 
 @dataclass
@@ -84,6 +97,8 @@ class DpoLoraConfig:
     max_length: int | None = None  # tokens per sequence (prompt + completion); None: no truncation
     disable_dropout: bool = True  # trl's default: also switches the LoRA dropout off
     save_steps: int = 100  # checkpoint interval (optimizer steps) for resume
+    merge_dtype: str = "float32"  # dtype of the saved merged model (MERGE_DTYPES); the merge itself is fp32
+    dpo_prompt: str = "clean"  # "clean": the evaluation prompt; "reference": the reference's doubled one (dpo_data)
     logging_steps: int = 10
     dataloader_num_workers: int = 0
     extra_args: dict[str, Any] = field(default_factory=dict)  # passed to trl's DPOConfig as is
@@ -111,6 +126,17 @@ def language_model_linear_names(model) -> list[str]:
 
 # -- bookkeeping -------------------------------------------------------------------------------
 
+def effective_batch(config: DpoLoraConfig) -> dict:
+    """Pairs per optimizer step: per-device batch x gradient accumulation x processes (world size).
+
+    The reference ran batch 1, accumulation 1 on each of its GPUs (``step1.sh`` uses 4), so its
+    effective batch was its number of GPUs; ``--gradient-accumulation-steps 4`` on one GPU matches 4."""
+    world = distributed.world_size()
+    return {"per_device_batch_size": config.batch_size,
+            "gradient_accumulation_steps": config.gradient_accumulation_steps,
+            "world_size": world, "effective_batch": config.batch_size * config.gradient_accumulation_steps * world}
+
+
 def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None, config: DpoLoraConfig) -> dict:
     digest = hashlib.sha256()
     for record in records:
@@ -119,7 +145,9 @@ def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None,
     return {"model_dir": str(Path(model_dir).resolve()),
             "images_root": str(Path(images_root).resolve()) if images_root else None,
             "preferences_sha256": digest.hexdigest(), "num_preferences": len(records),
-            "config": redact_config(asdict(config))}  # e.g. a hub_token among extra_args
+            "config": redact_config(asdict(config)),  # e.g. a hub_token among extra_args
+            # part of the fingerprint: a resume on another number of processes would change the training
+            "batch": effective_batch(config)}
 
 
 def completed_model(output_dir: Path) -> Path | None:
@@ -192,6 +220,12 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
     config = config or DpoLoraConfig()
     if not 0.0 <= config.warmup_ratio < 1.0:
         raise CsrBenchError(f"DPO warmup_ratio {config.warmup_ratio} must be in [0, 1)")
+    if config.merge_dtype not in MERGE_DTYPES:
+        raise CsrBenchError(f"--merge-dtype {config.merge_dtype!r}: choose from {', '.join(MERGE_DTYPES)}")
+    if config.dpo_prompt not in DPO_PROMPTS:
+        raise CsrBenchError(f"--dpo-prompt {config.dpo_prompt!r}: choose from {', '.join(DPO_PROMPTS)}")
+    if config.gradient_accumulation_steps < 1:
+        raise CsrBenchError(f"--gradient-accumulation-steps {config.gradient_accumulation_steps} must be 1 or more")
     output_dir = Path(output_dir)
     done = completed_model(output_dir)
     if done is not None:
@@ -209,7 +243,7 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         if previous != json.loads(json.dumps(fingerprint, default=str)):
             raise CsrBenchError(f"{output_dir} holds a DPO run started with other inputs (model, preferences or "
                                 f"config, see {inputs_file}); use another output folder or delete it")
-    dataset = build_preference_dataset(records, images_root)
+    dataset = build_preference_dataset(records, images_root, prompt_form=config.dpo_prompt)
 
     from csr_bench.models.llava import check_llava_checkpoint, pick_device
 
@@ -237,7 +271,7 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         model, processor, metrics = _train(model_dir, dataset, output_dir, config, device)
     # In a data-parallel run every process trained the same weights (trl/accelerate's DDP); the main one saves.
     if distributed.is_main():
-        _save_merged(model, processor, output_dir, fingerprint, metrics)
+        _save_merged(model, processor, model_dir, output_dir, fingerprint, metrics, config.merge_dtype, device)
     distributed.barrier()
     return output_dir / MODEL_DIR
 
@@ -334,15 +368,131 @@ def _install_fault_points(trainer) -> None:
     trainer._save_optimizer_and_scheduler = save_optimizer_with_fault
 
 
-def _save_merged(peft_model, processor, output_dir: Path, fingerprint: dict, metrics: dict) -> Path:
-    """Merge the adapter and save the model into model.partial/, marker last, then rename it to model/."""
+def lora_updates(peft_model) -> dict[str, tuple]:
+    """{base module name: (A, B, scaling, fan_in_fan_out)} of every LoRA layer, A and B as fp32 CPU copies.
+
+    The update of a layer is ``B @ A * scaling`` (peft's ``get_delta_weight``), scaling alpha/r."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    updates = {}
+    for name, module in peft_model.named_modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        adapters = [a for a in module.active_adapters if a in module.lora_A]
+        if len(adapters) != 1:
+            raise CsrBenchError(f"DPO merge: {name} has adapters {adapters}; expected exactly one")
+        adapter = adapters[0]
+        if module.use_dora.get(adapter) or not isinstance(module.lora_A[adapter], torch.nn.Linear):
+            raise CsrBenchError(f"DPO merge: {name} is not a plain LoRA linear layer (DoRA or conv)")
+        key = name.removeprefix("base_model.model.")
+        updates[key] = (module.lora_A[adapter].weight.detach().float().cpu(),
+                        module.lora_B[adapter].weight.detach().float().cpu(),
+                        float(module.scaling[adapter]), bool(getattr(module, "fan_in_fan_out", False)))
+    if not updates:
+        raise CsrBenchError("DPO merge: the trained model holds no LoRA layer")
+    return updates
+
+
+def merge_in_fp32(base_model, updates: dict[str, tuple], save_dtype, device: str = "cpu") -> dict:
+    """Add each LoRA update to ``base_model``'s weights in fp32, store them in ``save_dtype``; returns the check.
+
+    ``base_model`` holds the checkpoint's own weights read in fp32 (not the bf16 copy training ran on),
+    so a fp16 or fp32 checkpoint loses nothing but what ``save_dtype`` cannot hold. For every merged
+    weight, W_exact = W_base + B @ A * scaling in fp32 and W_saved = W_exact rounded to ``save_dtype``
+    (what is written to disk). The check reports, per layer and overall,
+
+        kept = 1 - ||W_saved - W_exact||_F / ||B @ A * scaling||_F
+
+    the share of the update the saved weights keep: 1 when nothing is lost (fp32), 0 when W_saved is as
+    far from W_exact as the base weights are (the update rounded away), below 0 when rounding moves the
+    weights further than the update did. "overall" takes the norms over all merged weights together
+    (a norm-weighted mean). ``kept_if_loaded_as`` is the same for W_saved cast again to each dtype a
+    later search or evaluation may load it in (LLaVA on a GPU runs fp16 by default). Norms in fp64."""
+    import torch
+
+    def share(error_sq: float, delta_sq: float) -> float | None:
+        return None if delta_sq == 0 else 1.0 - (error_sq / delta_sq) ** 0.5
+
+    load_dtypes = {name: getattr(torch, name) for name in MERGE_DTYPES}
+    layers, total_delta, total_error = {}, 0.0, 0.0
+    total_loaded = dict.fromkeys(load_dtypes, 0.0)
+    with torch.no_grad():
+        for name, (lora_a, lora_b, scaling, fan_in_fan_out) in updates.items():
+            module = base_model.get_submodule(name)
+            delta = (lora_b @ lora_a) * scaling
+            if fan_in_fan_out:
+                delta = delta.T
+            exact = module.weight.detach().float().cpu() + delta
+            saved = exact.to(save_dtype)
+            delta_sq = float(delta.double().square().sum())
+            error_sq = float((saved.double() - exact.double()).square().sum())
+            loaded = {}
+            for dtype_name, dtype in load_dtypes.items():
+                loaded_sq = float((saved.to(dtype).double() - exact.double()).square().sum())
+                total_loaded[dtype_name] += loaded_sq
+                loaded[dtype_name] = share(loaded_sq, delta_sq)
+            layers[name] = {"update_norm": delta_sq ** 0.5, "kept": share(error_sq, delta_sq),
+                            "kept_if_loaded_as": loaded}
+            total_delta += delta_sq
+            total_error += error_sq
+            module.weight.data = saved.to(module.weight.device)
+    base_model.to(save_dtype)
+    from csr_bench.models.llava import pick_dtype
+
+    overall = share(total_error, total_delta)
+    return {
+        "definition": "kept = 1 - ||W_saved - W_exact||_F / ||B @ A * alpha/r||_F, W_exact = W_base + B @ A * "
+                      "alpha/r in fp32 (W_base: the checkpoint's weights read in fp32); overall: norms over all "
+                      "merged weights together",
+        "merged_in": "float32", "saved_dtype": str(save_dtype).removeprefix("torch."),
+        "overall": {"kept": overall, "update_norm": total_delta ** 0.5,
+                    "kept_if_loaded_as": {name: share(value, total_delta) for name, value in total_loaded.items()}},
+        "default_load_dtype": str(pick_dtype(None, device)).removeprefix("torch."),
+        "threshold": KEEP_THRESHOLD,
+        "below_threshold": overall is not None and overall < KEEP_THRESHOLD,
+        "layers": layers,
+    }
+
+
+def _report_merge(check: dict, path: Path) -> None:
+    from csr_bench.progress import get_logger
+
+    log = get_logger()
+    overall = check["overall"]
+    if overall["kept"] is None:
+        log.info("DPO merge: the LoRA update is zero (nothing trained); %s", path)
+        return
+    loaded = ", ".join(f"{name} {value:.1%}" for name, value in overall["kept_if_loaded_as"].items())
+    if check["below_threshold"]:
+        log.warning("DPO merge: THE SAVED MODEL (%s) KEEPS ONLY %.1f%% OF THE LoRA UPDATE (below %.0f%%): "
+                    "most of what DPO learned is rounded away; rerun with --merge-dtype float32 (see %s)",
+                    check["saved_dtype"], 100 * overall["kept"], 100 * check["threshold"], path)
+    else:
+        log.info("DPO merge: the saved model (%s) keeps %.2f%% of the LoRA update; loaded as %s (%s)",
+                 check["saved_dtype"], 100 * overall["kept"], loaded, path)
+
+
+def _save_merged(peft_model, processor, model_dir: Path, output_dir: Path, fingerprint: dict, metrics: dict,
+                 merge_dtype: str = "float32", device: str = "cpu") -> Path:
+    """Merge the adapter in fp32 into the checkpoint's own weights and save the model in ``merge_dtype``.
+
+    Written into model.partial/ (weights, processor, merge_check.json, the marker last), then renamed
+    to model/. The base weights are read again from ``model_dir`` in fp32 on the CPU rather than taken
+    from the model training ran on (bf16 on a GPU): a bf16 merge rounds a small update away (audit 6.4),
+    and rounding an fp16 or fp32 checkpoint to bf16 would itself move the weights more than the update.
+    The reference merges into its fp16 base in fp16 (LLaVA's merge_lora_weights.py)."""
     import peft
+    import torch
     import transformers
     import trl
 
+    save_dtype = getattr(torch, merge_dtype)
+    updates = lora_updates(peft_model)
     model_path = output_dir / MODEL_DIR
     partial = partial_dir(model_path)  # what a crash mid-save left there is discarded
-    merged = peft_model.merge_and_unload()
+    merged, _ = load_llava_checkpoint(model_dir, torch.float32)
+    check = merge_in_fp32(merged, updates, save_dtype, device)
     merged.config.use_cache = True
     text_config = merged.config.get_text_config()
     if text_config is not merged.config:
@@ -350,7 +500,10 @@ def _save_merged(peft_model, processor, output_dir: Path, fingerprint: dict, met
     merged.save_pretrained(partial, safe_serialization=True)
     fault_point("merge:weights")
     processor.save_pretrained(partial)
-    marker = {**fingerprint, "train_metrics": metrics,
+    atomic_write_json(partial / MERGE_CHECK, check)
+    _report_merge(check, model_path / MERGE_CHECK)
+    marker = {**fingerprint, "train_metrics": metrics, "merge": {"merged_in": "float32", "saved_dtype": merge_dtype,
+                                                                 "kept": check["overall"]["kept"]},
               "versions": {"transformers": transformers.__version__, "trl": trl.__version__,
                            "peft": peft.__version__}}
     atomic_write_json(partial / DONE_MARKER, json.loads(json.dumps(marker, default=str)))
