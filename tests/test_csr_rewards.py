@@ -126,30 +126,83 @@ def test_reference_drops_short_and_junk_sentences_with_their_subtrees(junk_tree)
     assert select_pair(junk_tree, "paper", 0.9).chosen == "Ok."
 
 
-def test_an_end_of_sequence_after_the_period_is_a_scored_final_node():
-    """A model that ends "... mat.</s>" yields a last node with no text. The reference's final node
-    there holds what follows the end-of-sequence token and is scored like a sentence; so is the
-    empty one here, though under 4 characters (else every cleanly ended response would be lost)."""
-    eos = [node("", beam=-0.01, img=0.5, logprob=-0.01, finished=True, depth=2) for _ in range(2)]
-    more = node(" It is black.", beam=-0.3, img=22, logprob=-2.0, finished=True, depth=2)
-    a = node(" A cat sits on a mat.", beam=-0.5, img=20, logprob=-3.0, children=[eos[0], more, eos[1]])
-    end_b = node("", beam=0.0, img=0.3, finished=True, depth=2)
-    b = node(" A dog runs.", beam=-0.2, img=25, logprob=-1.0, children=[end_b])
-    candidate = tree(a, b)
-    scores = calibrate(candidate, "reference", 0.9)
-    # roots: a ranks last on both (1.0), b first (0.5). a's children by beam: eos0 1/3, eos1 2/3,
-    # more 1; by image: more 1/3, eos0 2/3, eos1 1. b's ending is an only child: 1.0.
-    assert scores[id(eos[0])] == pytest.approx(0.9 * 2 / 3 + 0.1 / 3)
-    assert scores[id(eos[1])] == pytest.approx(0.9 + 0.1 * 2 / 3)
-    assert scores[id(more)] == pytest.approx(0.9 / 3 + 0.1) and scores[id(end_b)] == pytest.approx(1.0)
-    paths = scored_paths(candidate, "reference", 0.9)
-    assert [p.text for p in paths] == ["A cat sits on a mat.", "A cat sits on a mat. It is black.",
-                                       "A cat sits on a mat.", "A dog runs."]
-    assert [p.score for p in paths] == pytest.approx(
-        [(1.0 + 0.63333) / 3, (1.0 + 0.4) / 3, (1.0 + 0.96667) / 3, (0.5 + 1.0) / 3], abs=1e-4)
-    pair = select_pair(candidate, "reference", 0.9)
-    assert (pair.chosen, pair.rejected) == ("A cat sits on a mat. It is black.", "A cat sits on a mat.")
-    assert [p.text for p in scored_paths(candidate, "paper", 0.9)] == [p.text for p in paths]
+LAMP = (" A lamp stands on a small table by the window, and a cup sits next to it, as if someone had just"
+        " left the room for a moment.")  # the response reaches the length cap here
+
+
+def ending_tree(ending):
+    """Two cleanly ended responses and one cut by the length cap. ``ending``: the text of the node
+    the old rule (csr-bench before issue 15) put after a sentence when the model emitted the
+    end-of-sequence token right after its period, with the scores it got: R_T = log p(</s>) close
+    to 0, R_I = CLIP of nearly nothing. "" is how old trees.jsonl files stored it."""
+    def end(beam):
+        return node(ending, beam=beam, img=12, logprob=beam, finished=True, depth=2)
+
+    a2 = node(" The mat is red.", beam=-0.5, img=20, logprob=-2.0, depth=2, children=[
+        node(LAMP, beam=-0.6, img=19, logprob=-6.0, finished=True, depth=3),
+        node(" It is warm.", beam=-0.8, img=21, logprob=-2.5, depth=3)])  # pruned
+    a = node(" A cat sits on a mat.", beam=-0.2, img=26, logprob=-3.0, children=[
+        end(-0.02), a2, node(" It looks calm.", beam=-0.7, img=15, logprob=-2.2, depth=2)])  # the last: pruned
+    b = node(" A dog sleeps.", beam=-0.4, img=18, logprob=-1.5, children=[end(-0.03)])
+    return tree(a, b)
+
+
+SHORT, LONG, DOG = "A cat sits on a mat.", "A cat sits on a mat. The mat is red." + LAMP, "A dog sleeps."
+
+
+def test_the_old_ranked_ending_chose_the_response_cut_by_the_length_cap():
+    """The old rule, emulated: the ending ranked as a sentence (a placeholder text, so the reference's
+    short-sentence filter keeps it, as the old rule did). Roots: A 0.5, B 1.0. A's candidates by
+    R_T: end 1/3, "The mat is red." 2/3, "It looks calm." 1; by R_I: red 1/3, calm 2/3, end 1:
+    end 0.9 + 0.1/3, red 0.3 + 0.1 * 2/3, calm 0.6 + 0.1. Under "The mat is red.": lamp (R_T 1/2,
+    R_I 1) 0.95, warm 0.55. B's ending is an only child: 1.0. Paths: (0.5 + 0.93333) / 3 for the
+    short one, (0.5 + 0.36667 + 0.95) / 4 for the capped one, (1.0 + 1.0) / 3 for the dog."""
+    old = ending_tree(" </s>")
+    paths = scored_paths(old, "reference", 0.9)
+    assert [p.text for p in paths] == [SHORT + " </s>", LONG, DOG + " </s>"]
+    assert [p.score for p in paths] == pytest.approx([1.43333 / 3, 1.81667 / 4, 2 / 3], abs=1e-4)
+    pair = select_pair(old, "reference", 0.9)
+    assert (pair.chosen, pair.rejected) == (LONG, DOG + " </s>")  # the long, capped response wins by its missing ending
+
+
+def test_the_end_of_a_response_is_neither_ranked_nor_averaged():
+    """The same tree as an old trees.jsonl held it (empty ending nodes), read back: each ending
+    becomes its parent's ``finished`` flag. A's candidates are now only the two sentences: red 0.5,
+    calm 1.0; lamp 0.95 as before. Paths: 0.5 / 2, (0.5 + 0.5 + 0.95) / 4, 1.0 / 2."""
+    new = CandidateTree.from_dict(ending_tree("").to_dict())
+    a, b = new.roots
+    assert a.finished and b.finished and not b.children and [c.text for c in a.children] == [
+        " The mat is red.", " It looks calm."]
+    assert all(n.text.strip() for n in new.nodes())  # no node is an ending
+    scores = calibrate(new, "reference", 0.9)
+    assert (scores[id(a.children[0])], scores[id(a.children[1])]) == pytest.approx((0.5, 1.0))
+    paths = scored_paths(new, "reference", 0.9)
+    assert [p.text for p in paths] == [SHORT, LONG, DOG]  # a response ending at A comes before those through it
+    assert [len(p.nodes) for p in paths] == [1, 3, 1]
+    assert [p.score for p in paths] == pytest.approx([0.25, 1.95 / 4, 0.5])
+    pair = select_pair(new, "reference", 0.9)
+    assert (pair.chosen, pair.rejected) == (SHORT, DOG)
+    assert (pair.chosen_reward, pair.rejected_reward) == pytest.approx((0.25, 0.5))
+    assert (pair.chosen_mean_r_i, pair.chosen_mean_r_t) == pytest.approx((26.0, -0.2))  # one sentence, no ending
+    assert pair.tree_stats["complete_responses"] == pair.tree_stats["scored_responses"] == 3
+    # paper mode: no ending term either. R = 0.9 R_I + 0.1 log p: A 23.1, red 17.8, lamp 16.5, dog 16.05
+    paper = scored_paths(new, "paper", 0.9)
+    assert [p.score for p in paper] == pytest.approx([23.1, 23.1 + 17.8 + 16.5, 16.05])
+    assert (select_pair(new, "paper", 0.9).chosen, select_pair(new, "paper", 0.9).rejected) == (LONG, DOG)
+
+
+def test_old_trees_fold_their_endings_and_new_trees_round_trip():
+    old = ending_tree("").to_dict()
+    old["roots"].append(node("", beam=-0.1, img=11, finished=True).to_dict())  # </s> first: an empty response
+    folded = CandidateTree.from_dict(old)
+    assert [r.text for r in folded.roots] == [" A cat sits on a mat.", " A dog sleeps."]
+    assert [CandidateTree.response(p) for p in folded.paths()] == [SHORT, LONG, DOG]
+    assert folded.stats() == {"nodes": 6, "complete_responses": 3, "max_depth": 3}
+    assert CandidateTree.from_dict(folded.to_dict()).to_dict() == folded.to_dict()
+    # a sentence with text that ends with the end-of-sequence token (no period) stays a sentence
+    last = node(" It is red", beam=-0.1, img=9, finished=True, depth=2)
+    kept = CandidateTree.from_dict(tree(node(" A cat.", children=[last])).to_dict())
+    assert [c.text for c in kept.roots[0].children] == [" It is red"] and not kept.roots[0].finished
 
 
 def test_text_filters_follow_the_reference():

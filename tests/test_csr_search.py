@@ -7,7 +7,7 @@ from PIL import Image
 
 from csr_bench.csr.clip_scorer import build_tiny_clip
 from csr_bench.csr.group_beam import group_beam_search
-from csr_bench.csr.rewards import clip_text, prune
+from csr_bench.csr.rewards import clip_text, kept_by_reference, prune
 from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
 
 PAD, END, A, B, C = range(5)
@@ -135,3 +135,38 @@ def test_first_sentences_carry_the_models_own_log_probabilities(tiny_model):
         expected = sum(float(logprobs[start + k - 1, t]) for k, t in enumerate(root.token_ids))
         assert root.logprob == pytest.approx(expected, abs=1e-3)
         assert root.beam_score <= root.logprob / len(root.token_ids) + 1e-6  # penalties only lower it
+
+
+def test_an_end_of_sequence_step_marks_its_node_finished_and_is_no_sentence(small_world):
+    """The world VLM ends its descriptions with "." then </s>, and there every one of the 5 groups'
+    candidates is </s> alone (its probability outweighs the diversity penalty). None becomes a node:
+    the sentence before it is ``finished``, ranked only among its own siblings, and it is the last
+    sentence of exactly one complete response."""
+    from conftest import WORLD_VLM
+    from csr_bench.csr.rewards import calibrate
+    from csr_bench.models.llava import LlavaModel
+
+    model = LlavaModel.from_pretrained(str(WORLD_VLM), name="world-vlm")
+    images = sorted((small_world / "prompts" / "images").iterdir())[:1]
+    requests = [SearchRequest(f"p{i}", Image.open(path).convert("RGB"), path.name, "Describe the image.")
+                for i, path in enumerate(images)]
+    search = SentenceBeamSearch(model, SearchConfig(sentence_max_new_tokens=30))
+    ended = []  # (node, its hypotheses) where a hypothesis was the end-of-sequence token alone
+    children = search._children
+
+    def spy(row, prefix, hyps):
+        if row.parent is not None and any(h.tokens == [search.eos] for h in hyps):
+            ended.append((row.parent, hyps))
+        return children(row, prefix, hyps)
+
+    search._children = spy
+    trees = search.search(requests, _reference_prune, image_scorer=build_tiny_clip(seed=0))
+    assert ended and all(len(hyps) == 5 for _, hyps in ended)
+    assert all(parent.finished and parent.text.endswith(".") for parent, _ in ended)
+    for tree in trees:
+        nodes = list(tree.nodes())
+        assert all(n.text.strip() for n in nodes)  # no ending node, so none is ranked
+        assert set(calibrate(tree, "reference", 0.9)) == {id(n) for n in nodes if kept_by_reference(n.text)}
+        finished = [n for n in nodes if n.finished]
+        assert len(tree.paths()) == len(finished)  # one complete response per finished sentence
+        assert sorted(len(p) for p in tree.paths()) == sorted(n.depth for n in finished)

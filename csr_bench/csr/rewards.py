@@ -16,6 +16,22 @@ disagree (shared/csr_spec.md, "paper vs reference code"):
 
 ``lam`` is the reference's ``clip_alpha`` (default 0.9); 0 means only ``R_T``, 1 only ``R_I``.
 
+The end of a response is not a sentence (both modes). When the model ends its response right after
+a sentence's period, the search marks that sentence's node ``finished`` (csr.tree): the ending is
+not ranked among the node's other candidate sentences (neither by ``R_T`` nor by ``R_I``), not
+counted in the path's sentences and not averaged (reference) or summed (paper) into its score; the
+node's other candidates continue as other paths. A sentence that has text and ends with the
+end-of-sequence token (no period) is a real sentence, scored and ranked, and it ends its response.
+The reference differs (audit §2b): it stops each call at the period only, so when its model ends the
+response the call runs on past ``</s>`` to the next period or 70 tokens, and the final node holds
+that continuation (``</s>`` removed), scored and ranked like a sentence and kept in the DPO text, or
+dropped with its path when under 4 characters. What a model writes after it has ended its answer is
+not part of the answer, and cannot be checked without running LLaVA-1.5. csr-bench up to issue 15
+ranked an empty ending node instead: its ``R_T`` (log p(``</s>``), near 0) ranked first and its
+``R_I`` (CLIP of "") near last, about 0.9 + 0.1/n in all, near the worst, so every cleanly ended
+response carried one near-worst "sentence" that responses cut by the length cap did not, and the
+chosen side leaned to long, cap-ended responses (audit §5.3).
+
 A NaN among the scores a prompt's pair would be ranked on (a CLIP score or a log-probability
 that overflowed) makes the order of its candidates arbitrary, so that prompt gives no pair:
 ``select_pair`` returns None and ``no_pair_reason`` names the sentence and the score.
@@ -107,24 +123,14 @@ def _ranks(nodes: Sequence[SentenceNode], key: Callable[[SentenceNode], float]) 
     return {id(node): (index + 1) / len(ordered) for index, node in enumerate(ordered)}
 
 
-def ends_response(node: SentenceNode) -> bool:
-    """A finished "sentence" with no text: the end-of-sequence token right after the previous
-    sentence's period."""
-    return node.finished and not clip_text(node.text)
-
-
 def _kept_children(children: Sequence[SentenceNode], mode: str) -> list[SentenceNode]:
     """The sentences that are scored: all (paper), or those that pass the reference's filters.
 
-    An end of the response right after a period (``ends_response``) is kept and scored like any
-    sentence, ranked among its siblings. The reference stops each call at the period only, so when
-    its model ends the response the call runs on past the end-of-sequence token and the final node
-    holds whatever follows it, which the reference scores as a sentence (CLIP rates such text low,
-    so ending is a low-ranked choice among the siblings). csr-bench stops at the end-of-sequence
-    token and scores the empty ending in its place; dropping it with the short-sentence filter
-    would lose every response that ends cleanly, and not counting it would make the path score
-    (the mean over sentences) favour stopping early."""
-    return [c for c in children if ends_response(c) or mode != "reference" or kept_by_reference(c.text)]
+    Every child is a sentence: an end of the response right after a period is not a child but its
+    parent's ``finished`` flag (csr.tree), so it is neither ranked nor averaged (module docstring,
+    "The end of a response"). Trees of older csr-bench versions held it as a child with empty
+    text; ``CandidateTree.from_dict`` folds those into their parents."""
+    return [c for c in children if mode != "reference" or kept_by_reference(c.text)]
 
 
 def calibrate(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT_LAMBDA) -> dict[int, float]:
@@ -187,7 +193,8 @@ class ScoredPath:
 
 def scored_paths(tree: CandidateTree, mode: str = "reference", lam: float = DEFAULT_LAMBDA) -> list[ScoredPath]:
     """Complete root-to-finished paths that survive the mode's filters, in the tree's depth-first
-    order (the order ``construct.py``'s ``dfs`` visits them, which decides ties)."""
+    order (the order ``construct.py``'s ``dfs`` visits them, which decides ties; a response that
+    ends at a node comes before the longer ones through its children)."""
     scores = calibrate(tree, mode, lam)
     found: list[ScoredPath] = []
 
@@ -203,9 +210,8 @@ def scored_paths(tree: CandidateTree, mode: str = "reference", lam: float = DEFA
 
     def walk(node: SentenceNode, path: list[SentenceNode]) -> None:
         path = path + [node]
-        if node.finished:
+        if node.finished:  # a response ends here; other candidates after it may go on (csr.tree)
             found.append(summary(path))
-            return  # construct.py's dfs stops at a final node
         for child in _kept_children(node.children, mode):
             walk(child, path)
 

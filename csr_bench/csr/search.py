@@ -3,11 +3,13 @@
 Each step, every active node (a partial response) gets ``num_beams`` candidate next sentences from
 one diverse group beam search that stops at the sentence end; candidates that end the response
 (end-of-sequence, or the length cap) are leaves, the others are pruned to a few before the next
-step (``prune``). The reference does this one node at a time at batch size 1, re-encoding the image
-and the prompt for every sentence. Here the image + prompt prefixes of all prompts of a search are
-encoded together once and their KV cache reused; the active nodes of all prompts go through one
-padded forward pass per token (as many nodes as ``batch_tokens`` of KV cache allow), beams of
-finished sentences leave the batch, and the new sentences of a step are scored by CLIP together.
+step (``prune``). A candidate that is only the end-of-sequence token is no sentence: it marks its
+node's response complete (csr.tree, "Where a response ends"). The reference does this one node at
+a time at batch size 1, re-encoding the image and the prompt for every sentence. Here the image +
+prompt prefixes of all prompts of a search are encoded together once and their KV cache reused;
+the active nodes of all prompts go through one padded forward pass per token (as many nodes as
+``batch_tokens`` of KV cache allow), beams of finished sentences leave the batch, and the new
+sentences of a step are scored by CLIP together.
 ``prune(new_unfinished_nodes, tree)`` chooses the nodes that grow further (csr.rewards.prune).
 ``search_one_at_a_time`` is the straightforward version (for tests and benchmarks): same beam
 search, no batching, full re-encoding.
@@ -343,12 +345,20 @@ class SentenceBeamSearch:
 
     # -- tree building -------------------------------------------------------------------------
     def _children(self, row: _Row, prefix: _Prompt, hypotheses: list[Hypothesis]) -> list[SentenceNode]:
+        """The new sentences of one node. A hypothesis that is only the end-of-sequence token (no
+        text before it) is not a sentence: it makes the node's response complete (``finished``)
+        and adds no child; the node's other hypotheses still become children (other paths). An
+        end-of-sequence before any sentence (an empty response) is dropped."""
         decode = self.vlm.tokenizer.decode
         before = decode(row.response, skip_special_tokens=True)
         children = []
         for hyp in hypotheses:
             response = row.response + hyp.tokens
             text = decode(response, skip_special_tokens=True)
+            if hyp.end_token == self.eos and not text[len(before):].strip():
+                if row.parent is not None:
+                    row.parent.finished = True
+                continue
             finished = (hyp.end_token == self.eos or len(prefix.prompt_text) + len(text) >= self.config.max_length
                         or (self.config.max_sentences is not None and row.depth + 1 >= self.config.max_sentences))
             children.append(SentenceNode(

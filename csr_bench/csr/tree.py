@@ -1,8 +1,19 @@
 """Candidate trees of the sentence-level beam search, and their JSON form (saved for resume).
 
 A node is one sentence appended to its parent's response. A complete response is a path from a
-root to a ``finished`` node (its sentence ended with end-of-sequence, or the response hit the length
-cap). Pruned branches stop growing and are not responses.
+root to a ``finished`` node. Pruned branches stop growing and are not responses.
+
+Where a response ends. A node is ``finished`` when its sentence ended with end-of-sequence (text
+then ``</s>``, no period), when the response reached the length cap or the sentence cap, or when
+one of the search's candidates *after* it was the end-of-sequence token alone (the model ended the
+response right after this sentence's period). That last kind of ending is not a sentence, so it is
+not a node: it is not ranked among the node's other candidates, not counted among the response's
+sentences and not averaged into its score. Such a node can still have children: the other
+candidates of that step are other, longer responses, and grow as usual.
+
+Trees written before this rule (csr-bench up to issue 15) stored that ending as a finished child
+with empty text; ``CandidateTree.from_dict`` folds it into its parent, so an old ``trees.jsonl``
+resumes with the same complete responses and the current scoring.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ class SentenceNode:
     token_ids: list[int]
     logprob: float  # summed token log-probabilities of the sentence (the paper's R_T)
     beam_score: float  # length-normalised beam score, diversity penalty included (the reference's R_T)
-    finished: bool  # the response ends here (end-of-sequence or length cap)
+    finished: bool  # a complete response ends here (end-of-sequence, length or sentence cap); may have children
     depth: int  # 1 for the first sentence
     image_score: float | None = None  # R_I: 100 x CLIP cosine(image, sentence); None until scored
     cumulative_beam_score: float = 0.0  # sum of beam scores from the root (the reference's ranking key)
@@ -80,5 +91,19 @@ class CandidateTree:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CandidateTree":
-        return cls(prompt_id=data["prompt_id"], image=data["image"], prompt=data["prompt"],
-                   roots=[SentenceNode.from_dict(root) for root in data["roots"]])
+        roots = _fold_endings([SentenceNode.from_dict(root) for root in data["roots"]], None)
+        return cls(prompt_id=data["prompt_id"], image=data["image"], prompt=data["prompt"], roots=roots)
+
+
+def _fold_endings(nodes: list[SentenceNode], parent: SentenceNode | None) -> list[SentenceNode]:
+    """``nodes`` without the old files' ending nodes (finished, no text, no children): each marks
+    ``parent`` finished instead; one before any sentence (an empty response) is dropped."""
+    kept = []
+    for node in nodes:
+        if node.finished and not node.text.strip() and not node.children:
+            if parent is not None:
+                parent.finished = True
+            continue
+        node.children = _fold_endings(node.children, node)
+        kept.append(node)
+    return kept
