@@ -259,3 +259,76 @@ def test_missing_image_and_empty_preferences_are_one_line_errors(workspace, tmp_
     with pytest.raises(CsrBenchError, match="missing or empty 'chosen'"):
         train_dpo(workspace["checkpoint"], [{**workspace["records"][0], "chosen": " "}], workspace["root"],
                   tmp_path / "e")
+
+
+def test_trained_model_is_merged_in_fp32_and_checked(trained):
+    check = json.loads((trained["model"] / training.MERGE_CHECK).read_text())
+    assert check["saved_dtype"] == "float32" and check["overall"]["kept"] == 1.0
+    assert check["overall"]["update_norm"] > 0 and len(check["layers"]) == 2 * 7
+    inputs = json.loads((trained["output"] / training.INPUTS_FILE).read_text())
+    assert inputs["batch"] == {"per_device_batch_size": 1, "gradient_accumulation_steps": 1, "world_size": 1,
+                               "effective_batch": 1}
+    assert inputs["config"]["merge_dtype"] == "float32" and inputs["config"]["dpo_prompt"] == "clean"
+
+
+def test_effective_batch_counts_processes_and_accumulation(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    batch = training.effective_batch(DpoLoraConfig(batch_size=2, gradient_accumulation_steps=3))
+    assert batch == {"per_device_batch_size": 2, "gradient_accumulation_steps": 3, "world_size": 4,
+                     "effective_batch": 24}
+
+
+def test_a_changed_accumulation_or_world_size_is_refused_on_resume(workspace, tmp_path, monkeypatch):
+    records = workspace["records"]
+    fingerprint = training._fingerprint(workspace["checkpoint"], records, workspace["root"], DpoLoraConfig(**FAST))
+    (tmp_path / training.INPUTS_FILE).write_text(json.dumps(fingerprint, default=str))
+    with pytest.raises(CsrBenchError, match="other inputs"):
+        train_dpo(workspace["checkpoint"], records, workspace["root"], tmp_path,
+                  DpoLoraConfig(**FAST, gradient_accumulation_steps=4), device="cpu")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert training._fingerprint(workspace["checkpoint"], records, workspace["root"],
+                                 DpoLoraConfig(**FAST)) != fingerprint
+
+
+@pytest.mark.parametrize("field, value", [("merge_dtype", "float64"), ("dpo_prompt", "raw"),
+                                          ("gradient_accumulation_steps", 0)])
+def test_bad_dpo_options_are_one_line_errors(workspace, tmp_path, field, value):
+    with pytest.raises(CsrBenchError) as error:
+        train_dpo(workspace["checkpoint"], workspace["records"], workspace["root"], tmp_path,
+                  DpoLoraConfig(**{**FAST, field: value}), device="cpu")
+    assert "\n" not in str(error.value) and str(value) in str(error.value)
+
+
+def test_reference_dpo_prompt_is_the_references_doubled_text(workspace):
+    """The reference's text (construct.py + preprocess_multimodal + preprocess_v1), written out by hand."""
+    processor = build_processor()
+    processor.chat_template = vicuna_v1_chat_template(processor.image_token)
+    records = workspace["records"]
+    dataset = build_preference_dataset(records, workspace["root"], prompt_form="reference")
+    row, record = dataset[1], records[1]  # "What is in the picture?"
+    image = Image.open(workspace["root"] / record["image"]).convert("RGB")
+    rendered = render_example(processor, {**row, "images": [image]})
+    system = ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+              "helpful, detailed, and polite answers to the user's questions.")  # LLaVA's conv_vicuna_v1
+    assert VICUNA_V1_SYSTEM == system
+    expected_prompt = f"{system} USER: <image>\n{system} USER: \nWhat is in the picture? ASSISTANT:"
+    assert rendered["prompt"] == expected_prompt
+    assert rendered["chosen"] == " ASSISTANT: A green square.</s>"  # labelled, as the reference labels it
+    assert rendered["rejected"] == " ASSISTANT: A cat on a bed.</s>"
+    # the reference's whole text: its human turn is its search prompt, <image> moved to the front
+    search_prompt = llava_v1_prompt(record["prompt"])
+    human = "<image>\n" + search_prompt.replace("<image>", "").strip()
+    assert rendered["prompt"] + rendered["chosen"] == f"{system} USER: {human} ASSISTANT: {record['chosen']}</s>"
+
+    # the ids the collator feeds: the evaluation's ids of that text (it is llava_v1_prompt of the user
+    # text "SYS USER: \nQ"), then the completion, the only part trained on
+    batch = PaddedImageCollator(processor)([dict(row)])
+    assert llava_v1_prompt(f"{system} USER: \n{record['prompt']}") == expected_prompt
+    model, eval_processor = build_tiny_llava()
+    evaluator = LlavaModel(model, eval_processor, name="tiny", source="tiny", device="cpu")
+    expected = evaluator._encode([image], [f"{system} USER: \n{record['prompt']}"])["input_ids"][0].tolist()
+    completion = processor.tokenizer(" ASSISTANT: A green square.</s>", add_special_tokens=False)["input_ids"]
+    ids = batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist()
+    assert ids == expected + completion and expected[0] == processor.tokenizer.bos_token_id
+    mask = batch["completion_mask"][0][batch["attention_mask"][0].bool()].tolist()
+    assert mask == [0] * len(expected) + [1] * len(completion)
