@@ -125,7 +125,7 @@ def test_first_sentences_carry_the_models_own_log_probabilities(tiny_model):
     prompt = "Describe the following image."
     search = SentenceBeamSearch(tiny_model, SearchConfig(max_sentences=1, sentence_max_new_tokens=8))
     [tree] = search.search([SearchRequest("p", image, "im.png", prompt)], _reference_prune)
-    inputs = tiny_model._encode([image], [prompt])
+    inputs = tiny_model._encode([image], [prompt], image="crop")  # the search's default, as the reference
     for root in tree.roots:
         ids = torch.cat([inputs["input_ids"], torch.tensor([root.token_ids])], dim=1)
         with torch.no_grad():

@@ -46,6 +46,10 @@ class SearchConfig:
     # included): nodes are batched until this is reached, so memory stays bounded whatever the
     # model; 65536 is about 16 nodes of LLaVA-1.5 (32 GiB of fp16 KV cache for the 7B)
     batch_tokens: int = 65536
+    # What the generator sees (--search-image): "crop", the processor's resize + centre crop of the raw
+    # image, as the reference's generator (processor(text, images) on the PIL image); "pad", LLaVA-1.5's
+    # pad-to-square, as evaluation and DPO. Square images (the world's) give the same pixels either way.
+    image: str = "crop"
 
 
 @dataclass
@@ -205,6 +209,10 @@ class SentenceBeamSearch:
 
             raise CsrBenchError(f"--num-beams {self.config.num_beams} must be a multiple of the beam groups "
                                 f"({self.config.num_beam_groups})")
+        if self.config.image not in ("crop", "pad"):
+            from csr_bench.errors import CsrBenchError
+
+            raise CsrBenchError(f"--search-image must be 'crop' or 'pad', got {self.config.image!r}")
         tokenizer = model.tokenizer
         period = tokenizer.convert_tokens_to_ids(".")
         self.sentence_end = {period} if period is not None and period != tokenizer.unk_token_id else set()
@@ -214,14 +222,14 @@ class SentenceBeamSearch:
     # -- model state ---------------------------------------------------------------------------
     def _prompt(self, request: SearchRequest) -> _Prompt:
         """One prompt encoded alone, for the one-at-a-time search (which re-encodes it every sentence)."""
-        inputs = self.vlm._encode([request.image], [request.prompt])
+        inputs = self.vlm._encode([request.image], [request.prompt], image=self.config.image)
         ids = inputs["input_ids"]
         return _Prompt(self.vlm._text(request.prompt), int(ids[0, -1]), ids.shape[1] - 1, ids, inputs["pixel_values"])
 
     def _prompt_cache(self, requests: Sequence[SearchRequest]) -> tuple[list[_Prompt], _PromptCache]:
         """Every prompt of the search through the model once, together (left-padded, positions
         counted from each prompt's first token): the KV cache all its nodes start from."""
-        inputs = self.vlm._encode([r.image for r in requests], [r.prompt for r in requests])
+        inputs = self.vlm._encode([r.image for r in requests], [r.prompt for r in requests], image=self.config.image)
         ids, mask = inputs["input_ids"][:, :-1], inputs["attention_mask"][:, :-1]
         with torch.inference_mode():
             out = self.vlm.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),

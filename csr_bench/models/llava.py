@@ -1,8 +1,11 @@
 """LLaVA-1.5 through transformers' ``LlavaForConditionalGeneration`` and its processor.
 
 Matches LLaVA-1.5's evaluation: the vicuna_v1 prompt, images padded to a square with the image
-processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``; the llava-hf processor alone
-would centre-crop), PIL image processing, greedy decoding, left padding. fp16 on GPU by default, as
+processor's mean colour as ``int(x*255)`` (LLaVA-1.5's ``image_aspect_ratio: pad``; the llava-hf
+processor alone would centre-crop, which the CSR search asks for with ``image="crop"``), prompt ids
+built as LLaVA's ``tokenizer_image_token`` builds them (``llava_prompt_ids``: text split at
+``<image>``, each piece tokenised alone, so the ``\n`` after the image keeps the ``▁`` LLaVA-1.5 was
+trained with, whatever the tokenizer's ``legacy`` flag), PIL image processing, greedy decoding, left padding. fp16 on GPU by default, as
 LLaVA-1.5 and the CSR reference ran (``--dtype bfloat16`` stays available), fp32 on CPU. Weights load
 from safetensors only, with no remote code, unless --allow-pickle / --trust-remote-code say otherwise
 (``csr_bench.safety``).
@@ -56,9 +59,112 @@ def expand_to_square(image, background: tuple[int, int, int]):
 
 
 def pad_colour(processor) -> tuple[int, int, int]:
-    """LLaVA-1.5 pads images with the image processor's mean colour."""
+    """LLaVA-1.5 pads images with the image processor's mean colour, truncated as its ``expand2square``
+    call does (``int(x*255)``: (122, 116, 104) for CLIP's mean)."""
     mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
-    return tuple(int(round(255 * m)) for m in mean)
+    return tuple(int(m * 255) for m in mean)
+
+
+IMAGE_MODES = ("pad", "crop")
+
+
+def prepare_images(images: Sequence[Any], mode: str, background: tuple[int, int, int]) -> list:
+    """RGB images as the processor should get them: "pad", padded to a square first (LLaVA-1.5's
+    ``image_aspect_ratio: pad``: evaluation, DPO); "crop", as they are, so the processor's own resize
+    of the shortest side and centre crop decide what the model sees (the CSR reference's generator)."""
+    if mode not in IMAGE_MODES:
+        raise CsrBenchError(f"unknown image mode {mode!r} (choose from {', '.join(IMAGE_MODES)})")
+    rgb = [image.convert("RGB") for image in images]
+    return [expand_to_square(image, background) for image in rgb] if mode == "pad" else rgb
+
+
+def llava_prompt_ids(tokenizer, text: str, image_token: str, image_ids: Sequence[int],
+                     add_special_tokens: bool = True) -> list[int]:
+    """``text``'s input ids as LLaVA's ``tokenizer_image_token`` (llava/mm_utils.py) builds them, with
+    ``image_ids`` (the processor's expanded run of image tokens) where each ``image_token`` stands.
+
+    LLaVA splits the text at the image token, tokenises each piece on its own and joins them; when the
+    first piece starts with BOS it keeps that BOS once and drops the first token (BOS) of every other
+    piece. Each piece being a text of its own, Llama's tokenizer starts it with ``▁``: the ``\n``
+    after ``<image>`` is ``▁ <0x0A>`` (29871, 13), as LLaVA-1.5 trained. transformers 5 tokenising the
+    whole text with ``legacy: false`` adds no ``▁`` after a special token, hence this function.
+    ``add_special_tokens=False`` (trl's prompt call) is the same rule with pieces tokenised without BOS.
+    """
+    chunks = [tokenizer(chunk, add_special_tokens=add_special_tokens)["input_ids"]
+              for chunk in text.split(image_token)]
+    ids: list[int] = []
+    offset = 0
+    if chunks and chunks[0] and chunks[0][0] == tokenizer.bos_token_id:
+        offset = 1
+        ids.append(chunks[0][0])
+    for index, chunk in enumerate(chunks):
+        if index:
+            ids.extend(image_ids)
+        ids.extend(chunk[offset:])
+    return list(ids)
+
+
+def image_token_id(processor) -> int:
+    token_id = getattr(processor, "image_token_id", None)
+    return int(token_id) if token_id is not None else processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+
+
+def encode_llava(processor, images: Sequence[Any], texts: Sequence[str], *, add_special_tokens: bool = True,
+                 padding_side: str = "left"):
+    """Pixel values and padded input ids (``BatchFeature`` of tensors) for one image per text: pixels
+    and the length of each image's run of image tokens are the processor's own; the ids around it
+    follow ``llava_prompt_ids``."""
+    import torch
+    from transformers import BatchFeature
+
+    image_token = processor.image_token
+    token_id = image_token_id(processor)
+    # the processor expands each image token into the run the model's features fill (576 for LLaVA-1.5;
+    # the same for every image: one crop size)
+    expanded = processor(images=images, text=[image_token] * len(texts), return_tensors="pt",
+                         add_special_tokens=False)
+    runs = (expanded["input_ids"] == token_id).sum(-1).tolist()
+    rows = []
+    for text, run in zip(texts, runs):
+        occurrences = text.count(image_token)
+        if occurrences != 1:
+            raise CsrBenchError(f"a LLaVA prompt holds one {image_token} per image, found {occurrences} in {text[:60]!r}")
+        rows.append(llava_prompt_ids(processor.tokenizer, text, image_token, [token_id] * run, add_special_tokens))
+    pad = processor.tokenizer.pad_token_id
+    if pad is None:
+        pad = processor.tokenizer.eos_token_id
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        span = slice(width - len(row), width) if padding_side == "left" else slice(0, len(row))
+        ids[index, span] = torch.tensor(row, dtype=torch.long)
+        mask[index, span] = 1
+    data = {key: value for key, value in expanded.items() if key not in ("input_ids", "attention_mask")}
+    return BatchFeature({"input_ids": ids, "attention_mask": mask, **data})
+
+
+class LlavaPromptProcessor:
+    """A LLaVA processor whose calls with images and text build the ids with ``encode_llava`` (LLaVA's
+    rule, as evaluation); every other call and attribute is the processor's own. For trl's vision
+    collator, which tokenises each prompt with its image in one call and the completions in others."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __getattr__(self, name: str):
+        if name == "processor":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.processor, name)
+
+    def __call__(self, images=None, text=None, **kwargs):
+        if images is None or text is None:
+            return self.processor(images=images, text=text, **kwargs)
+        if kwargs.get("return_tensors", "pt") != "pt":
+            raise CsrBenchError(f"LLaVA prompt encoding returns torch tensors, not {kwargs['return_tensors']!r}")
+        texts = [text] if isinstance(text, str) else list(text)
+        return encode_llava(self.processor, images, texts, add_special_tokens=kwargs.get("add_special_tokens", True),
+                            padding_side=kwargs.get("padding_side") or self.processor.tokenizer.padding_side)
 
 
 def load_llava_checkpoint(name_or_path, torch_dtype):
@@ -121,10 +227,11 @@ class LlavaModel(VisionLanguageModel):
     def _text(self, prompt: str) -> str:
         return llava_v1_prompt(prompt, image_token=self.processor.image_token)
 
-    def _encode(self, images: Sequence[Any], prompts: Sequence[str]):
-        squared = [expand_to_square(image.convert("RGB"), self.pad_colour) for image in images]
-        inputs = self.processor(images=squared, text=[self._text(p) for p in prompts],
-                                return_tensors="pt", padding=True)
+    def _encode(self, images: Sequence[Any], prompts: Sequence[str], image: str = "pad"):
+        """Model inputs for (image, prompt) pairs, left-padded. ``image``: "pad" (evaluation, as
+        LLaVA-1.5) or "crop" (the processor's centre crop, as the CSR reference's search)."""
+        inputs = encode_llava(self.processor, prepare_images(images, image, self.pad_colour),
+                              [self._text(p) for p in prompts])
         inputs = inputs.to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
         return inputs
@@ -182,7 +289,8 @@ class LlavaModel(VisionLanguageModel):
         return scores
 
     def prompt_length(self, prompt: str) -> int:
-        return len(self.tokenizer(self._text(prompt))["input_ids"])
+        image_token = self.processor.image_token
+        return len(llava_prompt_ids(self.tokenizer, self._text(prompt), image_token, [image_token_id(self.processor)]))
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "class": type(self.model).__name__,
