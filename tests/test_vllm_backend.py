@@ -22,7 +22,7 @@ from PIL import Image
 from conftest import assert_one_line_error, run_cli
 from csr_bench.errors import CsrBenchError
 from csr_bench.models.base import ContinuationRequest, GenerationRequest
-from csr_bench.models.llava import expand_to_square, pad_colour
+from csr_bench.models.llava import expand_to_square, llava_prompt_ids, pad_colour
 from csr_bench.models.registry import MODELS, resolve_model, run_name_for
 from csr_bench.models.vllm_llava import (CONTINUATION_SAMPLING, ENGINE_ARGS_ENV, EXTRA_MESSAGE, build_requests,
                                          check_device, continuation_prompt, engine_args_from_env, sampling_kwargs,
@@ -231,7 +231,8 @@ def test_generate_and_logprobs_wiring_with_a_fake_vllm(fake_vllm, tiny_checkpoin
     assert call["params"] == CONTINUATION_SAMPLING
     for request, prompt, score in zip(continuations, call["prompts"], scores):
         cont = tiny_model.tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
-        head = tiny_model.tokenizer(tiny_model._text(request.prompt))["input_ids"]
+        head = llava_prompt_ids(tiny_model.tokenizer, tiny_model._text(request.prompt), "<image>",
+                                [tiny_model.tokenizer.convert_tokens_to_ids("<image>")])  # LLaVA's rule
         assert prompt["prompt_token_ids"] == head + cont
         assert score == pytest.approx(-0.5 * len(cont))
 

@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 from csr_bench.errors import CsrBenchError
 from csr_bench.models.base import ContinuationRequest, GenerationRequest, VisionLanguageModel
 from csr_bench.models.conversation import llava_v1_prompt
-from csr_bench.models.llava import DTYPES, expand_to_square
+from csr_bench.models.llava import DTYPES, expand_to_square, image_token_id, llava_prompt_ids
 from csr_bench.safety import ALLOW_PICKLE_FLAG, hf_kwargs, loading_policy
 
 EXTRA_MESSAGE = ("the vLLM backend needs the `vllm` extra: pip install -c constraints.txt 'csr-bench[vllm]' "
@@ -210,14 +210,19 @@ class VllmLlava(VisionLanguageModel):
             if not ids:
                 raise CsrBenchError(f"empty continuation for prompt {request.prompt[:60]!r}")
             image = expand_to_square(request.image.convert("RGB"), self.pad_colour)
-            prompts.append(continuation_prompt(self.tokenizer(self._text(request.prompt))["input_ids"], ids, image))
+            prompts.append(continuation_prompt(self._prompt_ids(request.prompt), ids, image))
             continuations.append(ids)
         outputs = self.llm.generate(prompts, self.sampling_params_cls(**CONTINUATION_SAMPLING), use_tqdm=False)
         return [sum_continuation_logprobs(output.prompt_logprobs, ids, getattr(output, "prompt_token_ids", None))
                 for output, ids in zip(outputs, continuations)]
 
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        """The templated prompt's ids with one image token (vLLM expands it), built as LLaVA's
+        ``tokenizer_image_token`` (``models.llava.llava_prompt_ids``), as the transformers adapter."""
+        return llava_prompt_ids(self.tokenizer, self._text(prompt), self.image_token, [image_token_id(self.processor)])
+
     def prompt_length(self, prompt: str) -> int:
-        return len(self.tokenizer(self._text(prompt))["input_ids"])
+        return len(self._prompt_ids(prompt))
 
     def identity(self) -> dict[str, Any]:
         # "backend" and the vllm version keep samples of the two backends (or of two vllm releases)
