@@ -31,6 +31,8 @@ def test_two_csr_iterations_write_every_stage(tmp_path):
         assert "USER:" not in pairs[0]["prompt"]  # the user prompt once, no chat template
         summary = json.loads((iteration / "csr" / "summary.json").read_text())
         assert summary["pairs"] == 3 and summary["mean_chosen_reward"] is not None
+        for side in ("chosen", "rejected"):  # whitespace words of the pairs' responses, averaged
+            assert summary[f"mean_{side}_words"] == sum(len(p[side].split()) for p in pairs) / 3
         assert len(_lines(iteration / "csr" / "trees.jsonl")) == 3
         assert list((iteration / "model").glob("*.safetensors")) and not list((iteration / "model").glob("*.bin"))
         results = json.loads((iteration / "results.json").read_text())

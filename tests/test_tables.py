@@ -10,6 +10,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from csr_bench.reporting.baselines import available_baselines, load_baseline
+from csr_bench.reporting.iteration_table import iteration_table
 from csr_bench.reporting.paper_table import average_score, paper_table
 from csr_bench.reporting.run_data import load_run
 from csr_bench.reporting.table_format import render
@@ -105,20 +106,37 @@ def test_iteration_table_of_a_real_run(tiny_run):
     text = render_run_tables([tiny_run], "markdown")
     grid = text[text.index("**CSR iterations"):].split("\n\n")[1].splitlines()
     assert cells(grid[0]) == ["iteration", "POPE acc", "POPE F1", "CHAIR_S↓", "CHAIR_I↓", "CHAIR recall",
-                              "avg length", "pairs", "chosen R", "rejected R"]
+                              "avg length", "pairs", "chosen R", "rejected R", "chosen words", "rejected words"]
     run = load_run(tiny_run)
     assert [cells(line)[0] for line in grid[2:]] == ["0", "1", "2"]
     for line, iteration in zip(grid[2:], run.iterations):
         row = cells(line)
-        assert row[1] == f"{iteration.metric('pope', 'accuracy'):.2f}"
-        assert row[4] == f"{iteration.metric('chair', 'chair_i'):.2f}"
+        for cell, (task, metric) in ((row[1], ("pope", "accuracy")), (row[4], ("chair", "chair_i"))):
+            value, interval = cell.split(" [")  # the value, † when it differs from iteration 0, its interval
+            assert value.rstrip("†") == f"{iteration.metric(task, metric):.2f}" and interval.endswith("]")
         if iteration.iteration:
             assert row[7] == str(iteration.summary["pairs"])
             assert row[8] == f"{iteration.summary['mean_chosen_reward']:.3f}¹"
+            assert row[10:] == [f"{iteration.summary[f'mean_{side}_words']:.1f}" for side in ("chosen", "rejected")]
         else:
-            assert row[7:] == ["–", "–", "–"]
+            assert row[7:] == ["–"] * 5
     assert "¹ chosen R / rejected R: mean of the reference code's rank score" in text and "(lower is better)" in text
     assert "λ ablation" not in text  # one run
+
+
+def test_iteration_table_shows_the_pairs_lengths_in_words(tmp_path):
+    """summary.json's mean_chosen_words / mean_rejected_words, in every format; "–" without pairs."""
+    summary = {**SUMMARY, "mean_chosen_words": 42.36, "mean_rejected_words": 30.0}
+    run = load_run(write_run(tmp_path / "m", [(BASE, None), (ITER1, summary), (ITER1, SUMMARY)]))
+    table = iteration_table([run])
+    assert table.headers[-2:] == ["chosen words", "rejected words"]
+    grid = render(table, "markdown").split("\n\n")[1].splitlines()
+    assert [cells(line)[-2:] for line in grid[2:]] == [["–", "–"], ["42.4", "30.0"], ["–", "–"]]
+    assert "& 42.4 & 30.0 \\\\" in " ".join(render(table, "latex").split())
+    assert "<td>42.4</td><td>30.0</td>" in render(table, "html").replace(" ", "").replace('style="text-align:right;"', "")
+    rows = list(csv.reader(line for line in io.StringIO(render(table, "csv")) if not line.startswith("#")))
+    assert rows[0][-2:] == ["chosen words", "rejected words"]
+    assert [row[-2:] for row in rows[1:]] == [["", ""], ["42.36", "30.0"], ["", ""]]
 
 
 def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
@@ -132,7 +150,8 @@ def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
     assert cells(table[0]) == ["λ", "iterations", "LLaVA-W", "POPE", "CHAIR_S↓", "CHAIR_I↓"]
     assert [cells(line)[0] for line in table[2:]] == [
         "0.1 (LLaVA-1.5-7B (CSR paper))¹", "0.5 (LLaVA-1.5-7B (CSR paper))¹", "0.9 (LLaVA-1.5-7B (CSR paper))¹",
-        "0.0", "0.5", "0.9"]
+        "base", "0.0", "0.5", "0.9"]
+    assert cells(table[5]) == ["base", "0", "–", "80.00", "50.00", "20.00"]  # the first run's iteration 0, not in bold
     assert cells(table[-1]) == ["0.9", "1", "–", "82.50", "40.00", "22.00"]  # all equal: none in bold
     assert cells(table[4])[4:] == ["**21.00**", "**6.00**"]  # the paper's λ 0.9 row is best on CHAIR
     other = copy.deepcopy(CONFIG)

@@ -3,7 +3,8 @@
 Stages and their files under ``<run>/iter_<k>/``, each resumed on rerun:
   csr/trees.jsonl        candidate trees, appended a batch of prompts at a time (finished prompts skipped)
   csr/preferences.jsonl  one chosen/rejected pair per prompt (image, prompt once, rewards, tree stats)
-  csr/summary.json       mean chosen/rejected reward (the paper's reward trend), response length, skips
+  csr/summary.json       mean chosen/rejected reward (the paper's reward trend), mean chosen/rejected
+                         length in words (mean_chosen_words / mean_rejected_words), skips
   trainer/, model/       DPO + LoRA checkpoints, then the merged model (safetensors) of iteration k
 """
 

@@ -1,6 +1,7 @@
 """The iteration table, as the paper's: per CSR iteration, POPE accuracy and F1, CHAIR_S and CHAIR_I,
 plus what explains them: CHAIR's object recall, the average response length, and the preference
-pairs with their mean chosen / rejected reward. Baseline rows (the paper's iterations) come first.
+pairs with their mean chosen / rejected reward and length in words. Baseline rows (the paper's
+iterations) come first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
 # (header, key of csr/summary.json)
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pairs", "pairs"), ("chosen R", "mean_chosen_reward"), ("rejected R", "mean_rejected_reward"))
+# the pairs' mean response length in whitespace words: which way the choice leans (long or short)
+WORD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("chosen words", "mean_chosen_words"), ("rejected words", "mean_rejected_words"))
 REWARD_MEANING = {
     "reference": "the reference code's rank score of the pair's paths (lower is better)",
     "paper": "the paper's calibrated reward λ·R_I + (1 − λ)·R_T summed over sentences (higher is better)",
@@ -28,7 +32,7 @@ REWARD_MEANING = {
 
 
 def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
-    headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS]
+    headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
     table = Table("CSR iterations: hallucination metrics, response length and rewards", headers)
     for baseline in baselines:
         if not baseline.iterations:
@@ -37,7 +41,7 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
         for row in baseline.iterations:
             cells = [Cell(f"{baseline.title} iter {row['iteration']}", note=note)]
             cells += [Cell(None if key is None else row.get(key)) for _, _, _, key in METRIC_COLUMNS]
-            table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS])
+            table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS + WORD_COLUMNS])
     for run in runs:
         for iteration in run.iterations:
             label = str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
@@ -51,8 +55,9 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
             for _, key in REWARD_COLUMNS[1:]:
                 value = summary.get(key)
                 cells.append(Cell(value, decimals=3, note=note if value is not None else None))
+            cells += [Cell(summary.get(key), decimals=1) for _, key in WORD_COLUMNS]
             table.rows.append(cells)
     return table
 
 
-__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "iteration_table"]
+__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_table"]
