@@ -50,12 +50,58 @@ def scoring_context(data: TaskData, task_dir: Path, config: EvalConfig) -> Scori
     return ScoringContext(annotations=annotations, judge=judge, output_dir=task_dir)
 
 
-def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext) -> dict[str, Any]:
-    """{"metrics": ...} or, when the task cannot be scored here, {"metrics": {}, "skipped": reason}."""
+def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext, *, seed: int = 0,
+                  where: str = "") -> dict[str, Any]:
+    """{"metrics": ..., "intervals": ..., "interval_method": ...} or, when the task cannot be scored
+    here, {"metrics": {}, "skipped": reason}.
+
+    A scorer whose per-item outcome comes from a judge also returns those outcomes; they are merged
+    into ``records`` (in place, replacing earlier ones), so the bootstrap resamples the judge's own
+    decisions and the caller can store them in samples.jsonl."""
     try:
-        return {"metrics": scorer.aggregate(records, context)}
+        with_items = getattr(scorer, "aggregate_items", None)
+        if with_items is None:
+            metrics = scorer.aggregate(records, context)
+        else:
+            metrics, items = with_items(records, context)
+            for record, item in zip(records, items):
+                for name in scorer.judge_fields:
+                    record.pop(name, None)
+                record.update(item)
     except ScoringSkipped as skipped:
         return {"metrics": {}, "skipped": str(skipped)}
+    return {"metrics": metrics, **metric_intervals(scorer.name, records, metrics, seed, where)}
+
+
+def metric_intervals(scorer_name: str, records: list[dict[str, Any]], metrics: dict[str, float], seed: int,
+                     where: str = "") -> dict[str, Any]:
+    """The 95% bootstrap interval of each reported metric the task's unit statistics recompute
+    (evaluation.unit_stats, evaluation.uncertainty), and how it was made; {} when there are none."""
+    from csr_bench.evaluation.uncertainty import BootstrapSettings, intervals
+    from csr_bench.evaluation.unit_stats import task_stats
+
+    where = where or scorer_name
+    try:
+        stats = task_stats(scorer_name, records, where, scorer=scorer_name)
+        names = []
+        for name in stats.metrics():
+            if name not in metrics:
+                continue
+            point = float(stats.value(name))
+            if abs(point - metrics[name]) > 1e-6:  # never an interval around another number than the one reported
+                log.warning("%s: %s is %.6f by its unit statistics but %.6f as scored; no interval for it",
+                            where, name, point, metrics[name])
+                continue
+            names.append(name)
+        settings = BootstrapSettings(seed=seed)
+        found = intervals(stats, names, settings)
+    except CsrBenchError as exc:
+        log.warning("%s: no confidence intervals: %s", where, exc)
+        return {}
+    if not found:
+        return {}
+    return {"intervals": {name: interval.to_json() for name, interval in found.items()},
+            "interval_method": settings.describe(stats)}
 
 
 def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, config: EvalConfig,
@@ -110,19 +156,31 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     store.consolidate()
 
     ordered = [store.get(data.doc_id(i)) for i in range(count)]
+    judged = [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]
     try:
-        scored = score_records(scorer, ordered, context)
+        scored = score_records(scorer, ordered, context, seed=config.seed, where=str(task_dir))
     except CsrBenchError as exc:  # e.g. the judge is down: keep the other tasks' results, fail at the end
         log.error("%s: scoring failed: %s", task.name, exc)
         scored = {"metrics": {}, "error": str(exc)}
+    if judged != [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]:
+        _store_judged(store)
     if "skipped" in scored:
         log.warning("%s: not scored: %s", task.name, scored["skipped"])
     else:
         metrics = scored["metrics"]
         log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
-    return {**scored, "n_samples": count, "n_documents": len(data), "n_generated": len(pending), "data_source": data.source,
+    return {**scored, "scorer": task.scorer, "n_samples": count, "n_documents": len(data), "n_generated": len(pending), "data_source": data.source,
             "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
             "seconds": round(seconds, 3)}
+
+
+def _store_judged(store: SampleStore) -> None:
+    """Rewrite samples.jsonl (atomically, document order) with the judge's per-item decisions that
+    scoring merged into its records, so reports and `csr-bench check` bootstrap them from the samples."""
+    from csr_bench.io import atomic_write_text
+
+    records = sorted(store.done.values(), key=lambda r: r.get("doc_index", 0))
+    atomic_write_text(store.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 def discard_evaluation(out_dir: Path) -> None:

@@ -33,7 +33,8 @@ def read_predictions(path: Path, required: tuple[str, ...]) -> list[tuple[int, d
 
 def rescore(task_name: str, predictions: Path, *, annotations: str | None = None, judge_url: str | None = None,
             judge_model: str | None = None, include_tasks: list[str] | None = None) -> dict[str, Any]:
-    """{"task", "n", "metrics"} (plus "skipped" with the reason when the task cannot be scored here)."""
+    """{"task", "n", "metrics", "intervals", "interval_method"} (intervals seeded with 0), or "skipped"
+    with the reason when the task cannot be scored here."""
     from csr_bench.evaluation.evaluator import score_records
     from csr_bench.judge import JudgeSettings, make_judge
     from csr_bench.tasks.registry import get_tasks
@@ -48,11 +49,11 @@ def rescore(task_name: str, predictions: Path, *, annotations: str | None = None
         output_dir=folder)
     for number, record in numbered:  # per-record checks, so a bad value is reported with its line
         try:
-            scorer.score_sample(record, context)
+            record.update(scorer.score_sample(record, context))  # fresh per-sample fields (CHAIR's objects)
         except CsrBenchError as exc:
             raise CsrBenchError(f"{predictions}:{number}: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CsrBenchError(f"{predictions}:{number}: record does not fit task '{task.name}' "
                                 f"({type(exc).__name__}: {exc})") from None
     records = [record for _, record in numbered]
-    return {"task": task.name, "n": len(records), **score_records(scorer, records, context)}
+    return {"task": task.name, "n": len(records), **score_records(scorer, records, context, where=str(predictions))}

@@ -131,8 +131,7 @@ def intervals(stats: TaskStats, metrics: Iterable[str] | None = None,
         return {}
 
     def statistic(*parts: np.ndarray) -> np.ndarray:
-        index = np.concatenate(parts, axis=-1)
-        return np.stack([stats.value(name, index) for name in names])
+        return stats.values(names, np.concatenate(parts, axis=-1))
 
     low, high = _percentile_interval(_parts(stats), statistic, settings)
     return {name: Interval(float(lo), float(hi)) for name, lo, hi in zip(names, low, high)}
@@ -163,7 +162,7 @@ def differences(base: TaskStats, current: TaskStats, metrics: Iterable[str] | No
 
         def statistic(*resampled: np.ndarray) -> np.ndarray:
             index = np.concatenate(resampled, axis=-1)
-            return np.stack([current.value(name, aligned[index]) - base.value(name, index) for name in names])
+            return current.values(names, aligned[index]) - base.values(names, index)
     else:
         base_parts, current_parts = _parts(base), _parts(current)
         parts = base_parts + current_parts
@@ -171,7 +170,7 @@ def differences(base: TaskStats, current: TaskStats, metrics: Iterable[str] | No
         def statistic(*resampled: np.ndarray) -> np.ndarray:
             base_index = np.concatenate(resampled[:len(base_parts)], axis=-1)
             current_index = np.concatenate(resampled[len(base_parts):], axis=-1)
-            return np.stack([current.value(name, current_index) - base.value(name, base_index) for name in names])
+            return current.values(names, current_index) - base.values(names, base_index)
 
     low, high = _percentile_interval(parts, statistic, settings)
     return {name: Difference(name, float(base.value(name)), float(current.value(name)), float(lo), float(hi),

@@ -1,16 +1,34 @@
-"""Per-sample numbers behind the hallucination metrics, as arrays, so a metric can be recomputed on
-any resample of the documents (the regression check's bootstrap) by the official rule.
+"""Per-unit numbers behind each task's metrics, as arrays, so a metric can be recomputed on any
+resample of the benchmark's units (the bootstrap of evaluation.uncertainty) by the official rule.
 
-POPE: the label, the answer parsed by POPE's rule, and the split. CHAIR: per caption the objects
-mentioned, hallucinated and recalled, and the ground-truth count, from CHAIR's word rule. Other
-tasks: the stored per-sample ``correct`` (their ``accuracy``). Every metric function takes the
-columns indexed by one resample (shape ``(n,)``) or many (``(B, n)``) and sums over the last axis.
+One row per *unit*, the thing the benchmark counts (and what the bootstrap resamples):
+
+- POPE (question, strata: split): the label, the answer parsed by POPE's rule, the split.
+- CHAIR (image): objects mentioned, hallucinated and recalled, ground-truth count, tokens (``len``).
+- MME (image, strata: category): the image's questions and how many are right (``question_id``
+  groups the two questions of an image within a category, as MME's calculation.py).
+- MMBench (circular group, strata: category): whether every copy of the question is right, the
+  answer read by MMBench's rules or, where they fail, by the judge (the ``judge_choice`` the
+  evaluator stored in samples.jsonl from the same scoring, so the outcome is the aggregate's).
+- SEED (image questions only), ScienceQA, GQA (question): right or wrong by the scorer's rule.
+- VizWiz (question): the soft VQA accuracy. VizWiz test (submission only): no metrics.
+- MM-Vet, LLaVA-Bench (judged item, LLaVA-Bench strata: category): the judge's per-item scores
+  (``judge_score`` / ``judge_scores`` that scoring stored in samples.jsonl; never a new request).
+- Any other scorer: the stored per-sample ``correct`` (its ``accuracy``).
+
+Tasks dispatch on their *scorer* (``vizwiz`` is scored by ``vqa_accuracy``): see ``scorer_of``.
+Every metric function takes the columns indexed by one resample (shape ``(n,)``) or many
+(``(B, n)``) and reduces the last axis. No torch: reporting commands import this.
 """
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -18,7 +36,11 @@ from csr_bench.errors import CsrBenchError
 
 Columns = dict[str, np.ndarray]
 MetricFn = Callable[[Columns], np.ndarray]
-POPE_MEASURES = ("accuracy", "precision", "recall", "f1")
+POPE_MEASURES = ("accuracy", "precision", "recall", "f1", "yes_ratio")
+STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category"}
+UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
+         "llava_bench": "judged item"}  # else "question"
+CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -28,78 +50,174 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
                      where=denominator != 0)
 
 
-def _pope_measures(columns: Columns, mask: np.ndarray | None) -> dict[str, np.ndarray]:
-    label, pred = columns["label_yes"], columns["pred_yes"]
-    keep = np.ones_like(label, dtype=bool) if mask is None else mask
-    tp = np.sum(label & pred & keep, axis=-1)
-    fp = np.sum(~label & pred & keep, axis=-1)
-    tn = np.sum(~label & ~pred & keep, axis=-1)
-    fn = np.sum(label & ~pred & keep, axis=-1)
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    return {"accuracy": 100 * _ratio(tp + tn, tp + fp + tn + fn), "precision": 100 * precision,
-            "recall": 100 * recall, "f1": 100 * _ratio(2 * precision * recall, precision + recall)}
+class _Resampled(dict):
+    """Columns of one resample batch, with a memo so metrics sharing work (POPE's counts) do it once."""
+
+    def __init__(self, columns: Columns):
+        super().__init__(columns)
+        self.memo: dict[Any, Any] = {}
+
+
+def _memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
+    memo = getattr(columns, "memo", None)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _pope_measures(columns: Columns, split: int | None) -> dict[str, np.ndarray]:
+    def compute() -> dict[str, np.ndarray]:
+        label, pred = columns["label_yes"], columns["pred_yes"]
+        keep = np.ones_like(label, dtype=bool) if split is None else columns["split"] == split
+        tp = np.sum(label & pred & keep, axis=-1)
+        fp = np.sum(~label & pred & keep, axis=-1)
+        tn = np.sum(~label & ~pred & keep, axis=-1)
+        fn = np.sum(label & ~pred & keep, axis=-1)
+        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+        return {"accuracy": 100 * _ratio(tp + tn, tp + fp + tn + fn), "precision": 100 * precision,
+                "recall": 100 * recall, "f1": 100 * _ratio(2 * precision * recall, precision + recall),
+                "yes_ratio": 100 * _ratio(tp + fp, tp + fp + tn + fn)}
+    return _memo(columns, ("pope", split), compute)
 
 
 def _pope_metric(measure: str, split: int | None) -> MetricFn:
-    return lambda c: _pope_measures(c, None if split is None else c["split"] == split)[measure]
+    return lambda c: _pope_measures(c, split)[measure]
 
 
 def _pope_split_mean_f1(n_splits: int) -> MetricFn:
-    return lambda c: sum(_pope_measures(c, c["split"] == s)["f1"] for s in range(n_splits)) / n_splits
+    return lambda c: sum(_pope_measures(c, s)["f1"] for s in range(n_splits)) / n_splits
+
+
+def _in(columns: Columns, name: str, code: int) -> np.ndarray:
+    return _memo(columns, (name, code), lambda: columns[name] == code)
+
+
+def _mme_measures(code: int) -> dict[str, MetricFn]:
+    def acc(c: Columns) -> np.ndarray:
+        mask = _in(c, "category", code)
+        return 100 * _ratio(np.sum(c["n_correct"] * mask, -1), np.sum(c["n_questions"] * mask, -1))
+
+    def acc_plus(c: Columns) -> np.ndarray:
+        mask = _in(c, "category", code)
+        return 100 * _ratio(np.sum((c["n_correct"] == c["n_questions"]) & mask, -1), np.sum(mask, -1))
+
+    return {"": lambda c: acc(c) + acc_plus(c), "_acc": acc, "_acc_plus": acc_plus}
+
+
+def _masked_mean(value: str, mask_of: Callable[[Columns], np.ndarray]) -> MetricFn:
+    return lambda c: 100 * _ratio(np.sum(c[value] * mask_of(c), -1), np.sum(mask_of(c), -1))
+
+
+def _llava_ratio(code: int | None) -> MetricFn:
+    def ratio(c: Columns) -> np.ndarray:
+        mask = True if code is None else _in(c, "category", code)
+        return 100 * _ratio(np.sum(c["model_score"] * mask, -1), np.sum(c["reference_score"] * mask, -1))
+    return ratio
 
 
 @dataclass
 class TaskStats:
-    """One task's per-sample columns (aligned with ``doc_ids``) and the metrics they give."""
+    """One task's per-unit columns (aligned with ``doc_ids``, one id per unit) and the metrics they give."""
 
     task: str
     doc_ids: list[str]
     columns: Columns
-    split_names: list[str] = field(default_factory=list)  # POPE: the split of code i
+    split_names: list[str] = field(default_factory=list)  # the name of each code of the strata column
     unit: str = "question"  # what one row is, and what the bootstrap resamples
+    scorer: str = ""  # the task's scorer (default: the task's name)
+
+    @property
+    def kind(self) -> str:
+        return self.scorer or self.task
 
     @property
     def strata(self) -> np.ndarray | None:
-        """Resampling strata: POPE's splits (each keeps its size), else none."""
-        return self.columns.get("split")
+        """Resampling strata (each keeps its size): POPE's splits, MME's / MMBench's / LLaVA-Bench's
+        categories; else none."""
+        name = STRATA.get(self.kind)
+        return None if name is None else self.columns.get(name)
 
     @property
     def strata_name(self) -> str | None:
-        return "split" if self.strata is not None else None
+        return STRATA.get(self.kind) if self.strata is not None else None
 
     def metrics(self) -> dict[str, tuple[MetricFn, bool]]:
-        """name -> (function of the columns, higher is better)."""
-        if self.task == "pope":
+        """name -> (function of the columns, higher is better), named as the scorer's aggregate names them."""
+        kind = self.kind
+        if kind == "pope":
             found: dict[str, tuple[MetricFn, bool]] = {m: (_pope_metric(m, None), True) for m in POPE_MEASURES}
             for code, split in enumerate(self.split_names):
                 found.update({f"{split}_{m}": (_pope_metric(m, code), True) for m in POPE_MEASURES})
             if self.split_names:
                 found["f1_split_mean"] = (_pope_split_mean_f1(len(self.split_names)), True)
             return found
-        if self.task == "chair":
-            return {
+        if kind == "chair":
+            found = {
                 "chair_s": (lambda c: 100 * np.mean(c["hallucinated"] > 0, axis=-1), False),
                 "chair_i": (lambda c: 100 * _ratio(np.sum(c["hallucinated"], -1), np.sum(c["mentioned"], -1)), False),
                 "recall": (lambda c: 100 * _ratio(np.sum(c["recalled"], -1), np.sum(c["ground_truth"], -1)), True),
             }
+            if "tokens" in self.columns:  # baselines written before it lack the column
+                found["len"] = (lambda c: np.mean(c["tokens"], axis=-1), True)
+            return found
+        if kind == "mme":
+            from csr_bench.scorers.mme import COGNITION, PERCEPTION
+
+            found = {}
+            for code, category in enumerate(self.split_names):
+                found.update({f"{category}{suffix}": (fn, True) for suffix, fn in _mme_measures(code).items()})
+            for group, members in (("perception", PERCEPTION), ("cognition", COGNITION)):
+                parts = [found[c][0] for c in members if c in self.split_names]  # 0 when none is present
+                found[group] = (lambda c, parts=parts: sum((f(c) for f in parts), np.zeros(c["n_correct"].shape[:-1])),
+                                True)
+            return found
+        if kind == "mmbench":
+            found = {"accuracy": (lambda c: 100 * np.mean(c["correct"], axis=-1), True)}
+            for code, category in enumerate(self.split_names):
+                if category:
+                    found[f"category_{category}"] = (_masked_mean("correct", lambda c, k=code: _in(c, "category", k)),
+                                                     True)
+            return found
+        if kind == "mmvet":
+            found = {"score": (lambda c: 100 * np.mean(c["score"], axis=-1), True)}
+            for name in sorted(n for n in self.columns if n.startswith(CAPABILITY)):
+                found[f"score_{name[len(CAPABILITY):]}"] = (_masked_mean("score", lambda c, n=name: c[n]), True)
+            return found
+        if kind == "llava_bench":
+            found = {}
+            if np.sum(self.columns["reference_score"]) != 0:  # the scorer leaves the score out otherwise
+                found["score"] = (_llava_ratio(None), True)
+            for code, category in enumerate(self.split_names):
+                if np.sum(self.columns["reference_score"][self.columns["category"] == code]) != 0:
+                    found[f"score_{category}"] = (_llava_ratio(code), True)
+            return found
+        if kind == "vqa_accuracy":
+            return {"accuracy": (lambda c: np.mean(c["accuracy"], axis=-1), True)}
         return {"accuracy": (lambda c: 100 * np.mean(c["correct"], axis=-1), True)}
 
     def value(self, metric: str, index: np.ndarray | None = None) -> np.ndarray:
-        """The metric on the documents (or on each row of a resample ``index``)."""
-        function, _ = self.metrics()[metric]
-        columns = self.columns if index is None else {k: v[index] for k, v in self.columns.items()}
-        return function(columns)
+        """The metric on the units (or on each row of a resample ``index``)."""
+        return self.values([metric], index)[0]
+
+    def values(self, metrics: Iterable[str], index: np.ndarray | None = None) -> np.ndarray:
+        """Several metrics at once (``(len(metrics), ...)``), indexing the columns once."""
+        found = self.metrics()
+        columns = _Resampled(self.columns if index is None else {k: v[index] for k, v in self.columns.items()})
+        return np.stack([np.asarray(found[name][0](columns), dtype=float) for name in metrics])
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc_ids": self.doc_ids, "split_names": self.split_names,
+        return {"scorer": self.kind, "unit": self.unit, "doc_ids": self.doc_ids, "split_names": self.split_names,
                 "columns": {name: values.tolist() for name, values in self.columns.items()}}
 
     @classmethod
     def from_json(cls, task: str, data: dict[str, Any], where: str) -> "TaskStats":
         try:
-            columns = {name: np.asarray(values, dtype=bool if name in _BOOLEAN else int)
-                       for name, values in data["columns"].items()}
-            stats = cls(task, [str(d) for d in data["doc_ids"]], columns, list(data.get("split_names", [])))
+            columns = {name: _column(name, values) for name, values in data["columns"].items()}
+            scorer = str(data.get("scorer") or scorer_of(task))
+            stats = cls(task, [str(d) for d in data["doc_ids"]], columns, list(data.get("split_names", [])),
+                        str(data.get("unit") or UNITS.get(scorer, "question")), scorer)
         except (KeyError, TypeError, ValueError) as exc:
             raise CsrBenchError(f"{where}: malformed per-sample data for {task} ({exc})") from None
         if any(len(values) != len(stats.doc_ids) for values in columns.values()):
@@ -110,42 +228,188 @@ class TaskStats:
 _BOOLEAN = {"label_yes", "pred_yes", "correct"}
 
 
+def _column(name: str, values: list) -> np.ndarray:
+    """A column as JSON gave it back: booleans, integers, or floats (judge scores, VQA accuracy)."""
+    if name in _BOOLEAN or name.startswith(CAPABILITY):
+        return np.asarray(values, dtype=bool)
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"column {name} is not numeric")
+    return array.astype(float if array.dtype.kind == "f" else int)
+
+
+@lru_cache(maxsize=1)
+def _builtin_scorers() -> dict[str, str]:
+    from csr_bench.tasks.registry import load_registry
+
+    try:
+        return {name: task.scorer for name, task in load_registry().items()}
+    except CsrBenchError:
+        return {}
+
+
+def scorer_of(task: str, entry: dict[str, Any] | None = None, folder: str | Path | None = None) -> str:
+    """The scorer of ``task``: its results.json entry's ``scorer``, else the task folder's
+    task_run.json, else the built-in task of that name, else the name itself."""
+    if isinstance(entry, dict) and isinstance(entry.get("scorer"), str):
+        return entry["scorer"]
+    if folder is not None:
+        try:
+            recorded = json.loads((Path(folder) / "task_run.json").read_text(encoding="utf-8"))["task"]["scorer"]
+            if isinstance(recorded, str):
+                return recorded
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return _builtin_scorers().get(task, task)
+
+
 def _doc_key(record: dict[str, Any]) -> str:
     return str(record.get("doc_id"))
 
 
-def task_stats(task: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
-    """The per-sample columns of ``task`` from its samples.jsonl records, by the official rules."""
+def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of ``values`` (sorted names; "" gets -1 and no name)."""
+    names = sorted({v for v in values if v})
+    return np.array([names.index(v) if v else -1 for v in values], dtype=int), names
+
+
+def task_stats(task: str, samples: list[dict[str, Any]], where: str, *, scorer: str | None = None) -> TaskStats:
+    """The per-unit columns of ``task`` from its samples.jsonl records, by the official rules of its
+    scorer (``scorer``, default ``scorer_of(task)``). Units are in document order (``doc_index``),
+    so the bootstrap of the same samples gives the same interval however the file was written."""
     if not samples:
         raise CsrBenchError(f"{where}: no samples for {task}")
-    doc_ids = [_doc_key(r) for r in samples]
+    kind = scorer or scorer_of(task)
+    samples = sorted(samples, key=lambda r: r.get("doc_index", 0))  # document order, however they were written
     try:
-        if task == "pope":
-            from csr_bench.scorers.pope import parse_yes_no
-
-            split_names = sorted({str(r["category"]) for r in samples if r.get("category")})
-            return TaskStats(task, doc_ids, {
-                "label_yes": np.array([str(r["answer"]).strip().lower() == "yes" for r in samples]),
-                "pred_yes": np.array([parse_yes_no(str(r["prediction"])) == "yes" for r in samples]),
-                "split": np.array([split_names.index(str(r["category"])) if r.get("category") else -1
-                                   for r in samples]),
-            }, split_names)
-        if task == "chair":
-            from csr_bench.scorers.chair_words import caption_objects
-
-            mentioned = [caption_objects(str(r["prediction"])).objects for r in samples]
-            truth = [set(r["ground_truth_objects"]) for r in samples]
-            return TaskStats(task, doc_ids, {
-                "mentioned": np.array([len(m) for m in mentioned]),
-                "hallucinated": np.array([sum(o not in t for o in m) for m, t in zip(mentioned, truth)]),
-                "recalled": np.array([len(t & set(m)) for m, t in zip(mentioned, truth)]),
-                "ground_truth": np.array([len(t) for t in truth]),
-            }, unit="image")
-        if not all(isinstance(r.get("correct"), bool) for r in samples):
-            raise CsrBenchError(f"{where}: {task} samples have no per-sample 'correct' to recompute accuracy from")
-        return TaskStats(task, doc_ids, {"correct": np.array([r["correct"] for r in samples])})
+        return _BUILDERS.get(kind, _stored_correct)(task, kind, samples, where)
     except KeyError as exc:
         raise CsrBenchError(f"{where}: {task} samples lack the field {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise CsrBenchError(f"{where}: {task} samples do not fit its scorer {kind} ({exc})") from None
 
 
-__all__ = ["TaskStats", "task_stats"]
+def _pope(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    from csr_bench.scorers.pope import parse_yes_no
+
+    split, split_names = _codes([str(r["category"]) if r.get("category") else "" for r in samples])
+    return TaskStats(task, [_doc_key(r) for r in samples], {
+        "label_yes": np.array([str(r["answer"]).strip().lower() == "yes" for r in samples]),
+        "pred_yes": np.array([parse_yes_no(str(r["prediction"])) == "yes" for r in samples]),
+        "split": split,
+    }, split_names, scorer=kind)
+
+
+def _chair(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    from csr_bench.scorers.chair_words import caption_objects
+
+    captions = [caption_objects(str(r["prediction"])) for r in samples]
+    truth = [set(r["ground_truth_objects"]) for r in samples]
+    return TaskStats(task, [_doc_key(r) for r in samples], {
+        "mentioned": np.array([len(c.objects) for c in captions]),
+        "hallucinated": np.array([sum(o not in t for o in c.objects) for c, t in zip(captions, truth)]),
+        "recalled": np.array([len(t & set(c.objects)) for c, t in zip(captions, truth)]),
+        "ground_truth": np.array([len(t) for t in truth]),
+        "tokens": np.array([len(c.tokens) for c in captions]),
+    }, unit="image", scorer=kind)
+
+
+def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per image of a category: its questions and how many are right (MME's acc / acc_plus)."""
+    from csr_bench.scorers.mme import MmeScorer
+
+    images: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for record in samples:
+        images[(str(record["category"]), str(record["question_id"]))].append(
+            MmeScorer().score_sample(record)["correct"])
+    category, names = _codes([c for c, _ in images])
+    return TaskStats(task, [f"{c}/{q}" for c, q in images], {
+        "category": category,
+        "n_questions": np.array([len(a) for a in images.values()]),
+        "n_correct": np.array([sum(a) for a in images.values()]),
+    }, names, unit="image", scorer=kind)
+
+
+def _mmbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per circular group: right iff every copy is, with the judge's reading where the rules fail."""
+    from csr_bench.scorers.mmbench import CIRCULAR_OFFSET, infer_choice
+    from csr_bench.tasks.prompts import mmbench_options
+
+    groups: dict[int, list[bool]] = defaultdict(list)
+    category_of: dict[int, str] = {}
+    for record in samples:
+        choice = infer_choice(record["prediction"], mmbench_options(record))
+        if choice is None:
+            choice = record.get("judge_choice")  # stored by the scoring that consulted the judge
+        base = int(record["index"]) % CIRCULAR_OFFSET
+        groups[base].append(choice == record["answer"])
+        if int(record["index"]) < CIRCULAR_OFFSET or base not in category_of:
+            category_of[base] = str(record.get("category", ""))
+    category, names = _codes([category_of[base] for base in groups])
+    return TaskStats(task, [str(base) for base in groups], {
+        "correct": np.array([all(g) for g in groups.values()]), "category": category,
+    }, names, unit="circular group", scorer=kind)
+
+
+def _judged(samples: list[dict[str, Any]], field_name: str, task: str, where: str) -> list[Any]:
+    missing = [r.get("doc_id") for r in samples if field_name not in r]
+    if missing:
+        raise CsrBenchError(f"{where}: {task} sample(s) {', '.join(map(str, missing[:3]))} carry no '{field_name}' "
+                            "(the per-item judge scores are stored when the task is scored with a judge)")
+    return [r[field_name] for r in samples]
+
+
+def _mmvet(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    from csr_bench.scorers.mmvet import capabilities
+
+    scores = _judged(samples, "judge_score", task, where)
+    caps = [capabilities(r) for r in samples]
+    columns: Columns = {"score": np.array(scores, dtype=float)}
+    for name in sorted({c for found in caps for c in found}):
+        columns[CAPABILITY + name] = np.array([name in found for found in caps])
+    return TaskStats(task, [_doc_key(r) for r in samples], columns, unit="judged item", scorer=kind)
+
+
+def _llava_bench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    from csr_bench.scorers.llava_bench import CATEGORIES
+
+    pairs = np.array(_judged(samples, "judge_scores", task, where), dtype=float).reshape(len(samples), 2)
+    names = [c for c in CATEGORIES if any(r["category"] == c for r in samples)]  # the scorer's order
+    return TaskStats(task, [_doc_key(r) for r in samples], {
+        "reference_score": pairs[:, 0], "model_score": pairs[:, 1],
+        "category": np.array([names.index(r["category"]) for r in samples]),
+    }, names, unit="judged item", scorer=kind)
+
+
+def _rescored(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """Per-question tasks whose scorer's ``score_sample`` is the official per-question rule."""
+    from csr_bench.scorers import SCORERS
+
+    scorer = SCORERS[kind]
+    if kind == "seed":  # LLaVA's SEED score counts image questions only
+        samples = [r for r in samples if r.get("data_type", "image") == "image"]
+        if not samples:
+            raise CsrBenchError(f"{where}: {task} has no image questions")
+    scored = [scorer.score_sample(r) for r in samples]
+    column = {"correct": np.array([bool(s["correct"]) for s in scored])} if kind != "vqa_accuracy" else \
+        {"accuracy": np.array([float(s["accuracy"]) for s in scored])}
+    return TaskStats(task, [_doc_key(r) for r in samples], column, scorer=kind)
+
+
+def _no_metrics(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    raise CsrBenchError(f"{where}: {task} (scorer {kind}) reports no metrics")
+
+
+def _stored_correct(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    if not all(isinstance(r.get("correct"), bool) for r in samples):
+        raise CsrBenchError(f"{where}: {task} samples have no per-sample 'correct' to recompute accuracy from")
+    return TaskStats(task, [_doc_key(r) for r in samples], {"correct": np.array([r["correct"] for r in samples])},
+                     scorer=kind)
+
+
+_BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
+             "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
+             "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics}
+
+
+__all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]

@@ -84,6 +84,7 @@ class LlavaBenchScorer:
     name = "llava_bench"
     required_fields = ("question_id", "question", "caption", "gpt_answer", "category")
     headline = ("score",)
+    judge_fields = ("judge_scores",)  # per-item, stored in samples.jsonl by the evaluator (for the bootstrap)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
@@ -91,6 +92,11 @@ class LlavaBenchScorer:
         return {}
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        return self.aggregate_items(records, context)[0]
+
+    def aggregate_items(self, records: Sequence[dict[str, Any]],
+                        context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """The metrics and, per record, the parsed review behind them (``judge_scores``: [reference, model])."""
         judge = context.judge if context is not None else None
         if judge is None:
             from csr_bench.judge import NO_JUDGE
@@ -128,7 +134,7 @@ class LlavaBenchScorer:
             else:
                 metrics[key] = value
         metrics["judge_unparsed"] = float(len(failed))  # reviews counted as [-1, -1]
-        return metrics
+        return metrics, [{"judge_scores": list(pair)} for pair in pairs]
 
 
 def _write_reviews(path, records, reviews, pairs, judge) -> None:

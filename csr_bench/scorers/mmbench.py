@@ -67,6 +67,7 @@ class MmbenchScorer:
     name = "mmbench"
     required_fields = ("index", "answer")
     headline = ("accuracy", "unresolved")
+    judge_fields = ("judge_choice",)  # stored in samples.jsonl where the judge read the answer (for the bootstrap)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         choice = infer_choice(record["prediction"], mmbench_options(record))
@@ -82,14 +83,24 @@ class MmbenchScorer:
         return infer_choice(reply, choices) if reply else None
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        return self.aggregate_items(records, context)[0]
+
+    def aggregate_items(self, records: Sequence[dict[str, Any]],
+                        context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """The metrics and, per record the rules could not read, the judge's reading
+        (``judge_choice``, None when the judge's reply is unreadable too; nothing without a judge)."""
         groups: dict[int, list[bool]] = defaultdict(list)
         category_of: dict[int, str] = {}
         unresolved = 0
+        items: list[dict[str, Any]] = []
         for record in records:
             choice = infer_choice(record["prediction"], mmbench_options(record))
+            items.append({})
             if choice is None:
                 choice = self._judge_choice(record, context)
                 unresolved += choice is None
+                if context is not None and context.judge is not None:
+                    items[-1] = {"judge_choice": choice}
             base = int(record["index"]) % CIRCULAR_OFFSET
             groups[base].append(choice == record["answer"])
             if int(record["index"]) < CIRCULAR_OFFSET or base not in category_of:
@@ -102,4 +113,4 @@ class MmbenchScorer:
                 per_category[category_of[base]].append(all(results))
         for category, results in sorted(per_category.items()):
             metrics[f"category_{category}"] = 100 * sum(results) / len(results)
-        return metrics
+        return metrics, items

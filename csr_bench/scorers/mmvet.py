@@ -93,6 +93,7 @@ class MMVetScorer:
     name = "mmvet"
     required_fields = ("question_id", "question", "answer", "capability")
     headline = ("score",)
+    judge_fields = ("judge_score",)  # per-item, stored in samples.jsonl by the evaluator (for the bootstrap)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
@@ -103,6 +104,11 @@ class MMVetScorer:
         return {}
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        return self.aggregate_items(records, context)[0]
+
+    def aggregate_items(self, records: Sequence[dict[str, Any]],
+                        context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """The metrics and, per record, the judge's score behind them (``judge_score``, 0-1)."""
         judge = context.judge if context is not None else None
         if judge is None:
             raise ScoringSkipped(_no_judge())
@@ -128,7 +134,7 @@ class MMVetScorer:
         for cap in sorted(per_cap):
             metrics[f"score_{cap}"] = 100 * sum(per_cap[cap]) / len(per_cap[cap])
         metrics["judge_unparsed"] = float(len(failed))  # samples scored 0 for want of a judge score
-        return metrics
+        return metrics, [{"judge_score": g["score"]} for g in grades]
 
 
 def _no_judge() -> str:
