@@ -314,8 +314,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     if "skipped" in outcome:
         print(f"  skipped: {outcome['skipped']}")
     width = max((len(k) for k in outcome["metrics"]), default=0)
+    intervals = outcome.get("intervals", {})
     for key, value in outcome["metrics"].items():
-        print(f"  {key:<{width}}  {value:.2f}")
+        interval = f"  [{intervals[key][0]:.2f}, {intervals[key][1]:.2f}]" if key in intervals else ""
+        print(f"  {key:<{width}}  {value:.2f}{interval}")
+    if intervals:
+        method = outcome["interval_method"]
+        print(f"  [ ]: {method['confidence']:.0%} percentile bootstrap over {method['n_units']} {method['unit']}s, "
+              f"{method['resamples']} resamples")
     return 0
 
 
