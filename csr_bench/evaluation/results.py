@@ -28,7 +28,10 @@ def package_versions() -> dict[str, str]:
 
 def write_results(path: Path, *, run: dict[str, Any], model: dict[str, Any], config: dict[str, Any],
                   task_results: dict[str, dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """Write results.json, keeping tasks evaluated earlier in the same iteration folder."""
+    """Write results.json, keeping tasks evaluated earlier in the same iteration folder.
+
+    ``model`` is the model's ``identity()``: ``results["model"]["dtype"]`` is the dtype it ran in
+    (fp16 by default on a GPU, fp32 on the CPU), ``["device"]`` where."""
     path = Path(path)
     merged: dict[str, Any] = {}
     if path.exists():
