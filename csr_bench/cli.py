@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--format", choices=["markdown", "latex", "csv", "html"], default="markdown")
     table.add_argument("--baselines", type=_task_list, default=[], metavar="NAME[,NAME]",
                        help="published rows to add: names in results/baselines/ (llava15-7b, llava15-13b) or YAML paths")
+    table.add_argument("--no-ci", action="store_true",
+                       help="hide each cell's 95%% bootstrap interval (the † marks of significant change stay)")
 
     plot = commands.add_parser("plot", parents=[quiet], help="plots of a run (radar, metric curves, rewards)",
                                description="Write RUN_DIR/plots/: the radar chart of the benchmarks, metric curves "
@@ -391,13 +393,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\n{outcome['iteration_table']}")
     written = [*outcome["tables"].values(), *outcome.get("plots", []), outcome.get("report")]
     print("written:\n" + "\n".join(f"  {path}" for path in written if path))
+    if outcome.get("significance"):  # last, for a script to read: base -> last iteration, Δ, paired interval
+        print("\n" + "\n".join(outcome["significance"]))
     return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     from csr_bench.reporting.tables import render_run_tables
 
-    print(render_run_tables(args.run_dirs, args.format, args.baselines), end="")
+    print(render_run_tables(args.run_dirs, args.format, args.baselines, ci=not args.no_ci), end="")
     return 0
 
 

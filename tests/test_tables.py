@@ -111,8 +111,9 @@ def test_iteration_table_of_a_real_run(tiny_run):
     assert [cells(line)[0] for line in grid[2:]] == ["0", "1", "2"]
     for line, iteration in zip(grid[2:], run.iterations):
         row = cells(line)
-        assert row[1] == f"{iteration.metric('pope', 'accuracy'):.2f}"
-        assert row[4] == f"{iteration.metric('chair', 'chair_i'):.2f}"
+        for cell, (task, metric) in ((row[1], ("pope", "accuracy")), (row[4], ("chair", "chair_i"))):
+            value, interval = cell.split(" [")  # the value, † when it differs from iteration 0, its interval
+            assert value.rstrip("†") == f"{iteration.metric(task, metric):.2f}" and interval.endswith("]")
         if iteration.iteration:
             assert row[7] == str(iteration.summary["pairs"])
             assert row[8] == f"{iteration.summary['mean_chosen_reward']:.3f}¹"
@@ -150,7 +151,8 @@ def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
     assert cells(table[0]) == ["λ", "iterations", "LLaVA-W", "POPE", "CHAIR_S↓", "CHAIR_I↓"]
     assert [cells(line)[0] for line in table[2:]] == [
         "0.1 (LLaVA-1.5-7B (CSR paper))¹", "0.5 (LLaVA-1.5-7B (CSR paper))¹", "0.9 (LLaVA-1.5-7B (CSR paper))¹",
-        "0.0", "0.5", "0.9"]
+        "base", "0.0", "0.5", "0.9"]
+    assert cells(table[5]) == ["base", "0", "–", "80.00", "50.00", "20.00"]  # the first run's iteration 0, not in bold
     assert cells(table[-1]) == ["0.9", "1", "–", "82.50", "40.00", "22.00"]  # all equal: none in bold
     assert cells(table[4])[4:] == ["**21.00**", "**6.00**"]  # the paper's λ 0.9 row is best on CHAIR
     other = copy.deepcopy(CONFIG)

@@ -36,6 +36,7 @@ table { border-collapse: collapse; margin: 8px 0; background: #fff; }
 th, td { border: 1px solid #d5dae0; padding: 4px 8px; vertical-align: top; text-align: left; }
 thead th { background: #eef1f5; }
 .tables { overflow-x: auto; } .table-note { color: #5b6570; font-size: 12px; }
+.ci { color: #5b6570; font-size: 11px; white-space: nowrap; }
 figure { display: inline-block; margin: 8px 12px 8px 0; background: #fff; border: 1px solid #dde1e6; padding: 6px; }
 figure img { max-width: 100%; height: auto; display: block; } figcaption { color: #5b6570; font-size: 12px; }
 details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }

@@ -2,12 +2,15 @@
 plus what explains them: CHAIR's object recall, the average response length, and the preference
 pairs with their mean chosen / rejected reward and length in words. Baseline rows (the paper's
 iterations) come first.
+A run's metric cells show their bootstrap interval and † where the paired difference from iteration 0
+excludes 0; the Δ table after it gives those differences with their intervals.
 """
 
 from __future__ import annotations
 
 from csr_bench.reporting.baselines import Baseline
-from csr_bench.reporting.run_data import RunData
+from csr_bench.reporting.run_data import IterationData, RunData
+from csr_bench.reporting.significance import describe, measured_cell, significance
 from csr_bench.reporting.table_format import Cell, Table
 
 # (header, task, metric, key in the baselines' "iterations" rows); ↓ marks lower-is-better.
@@ -42,11 +45,12 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
             cells = [Cell(f"{baseline.title} iter {row['iteration']}", note=note)]
             cells += [Cell(None if key is None else row.get(key)) for _, _, _, key in METRIC_COLUMNS]
             table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS + WORD_COLUMNS])
+    comparison = significance(runs)
     for run in runs:
         for iteration in run.iterations:
             label = str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
             cells = [Cell(label)]
-            cells += [Cell(iteration.metric(task, metric)) for _, task, metric, _ in METRIC_COLUMNS]
+            cells += [measured_cell(comparison, iteration, task, metric) for _, task, metric, _ in METRIC_COLUMNS]
             summary = iteration.summary or {}
             cells.append(Cell(summary.get("pairs")))
             calibration = summary.get("calibration")
@@ -57,7 +61,44 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
                 cells.append(Cell(value, decimals=3, note=note if value is not None else None))
             cells += [Cell(summary.get(key), decimals=1) for _, key in WORD_COLUMNS]
             table.rows.append(cells)
+    describe(table, comparison, [task for _, task, _, _ in METRIC_COLUMNS])
     return table
 
 
-__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_table"]
+def _label(runs: list[RunData], run: RunData, iteration: IterationData) -> str:
+    return str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
+
+
+def iteration_delta_table(runs: list[RunData]) -> Table | None:
+    """Δ of the iteration table's metrics from the base row (iteration 0; the first run's in a multi-run
+    table), each with its paired bootstrap interval and † where that excludes 0; a plain Δ where there are
+    no unit statistics. None when there is no row but the base."""
+    comparison = significance(runs)
+    if comparison is None:
+        return None
+    columns = [column for column in METRIC_COLUMNS if column[2] != "len"]  # a length is not a benchmark score
+    base = comparison.base
+    table = Table(f"CSR iterations: change from {comparison.base_label} (paired bootstrap)",
+                  ["iteration"] + [f"Δ {header}" for header, _, _, _ in columns])
+    for run in runs:
+        for iteration in run.iterations:
+            if iteration.folder == base.folder:
+                continue
+            cells = [Cell(_label(runs, run, iteration))]
+            for _, task, metric, _ in columns:
+                before, after = base.metric(task, metric), iteration.metric(task, metric)
+                difference = comparison.difference(iteration, task, metric)
+                cell = Cell(None if before is None or after is None else after - before, signed=True)
+                if difference is not None and cell.value is not None:
+                    cell.interval, cell.significant = (difference.low, difference.high), difference.significant
+                cells.append(cell)
+            table.rows.append(cells)
+    if not table.rows:
+        return None
+    describe(table, comparison, [task for _, task, _, _ in columns])
+    table.interval_legend = (f"Δ [low, high]: the paired {round(100 * comparison.settings.confidence)}% interval "
+                             f"of the difference, {table.method_legend}")
+    return table
+
+
+__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table", "iteration_table"]

@@ -3,6 +3,9 @@ per λ at the runs' last iteration, with the paper's columns (LLaVA-W, CHAIR_S, 
 
 Runs are an ablation only when their configs agree on everything but λ and where they were written;
 anything else differing would confound the comparison, so no table is made then.
+
+The base row (the first run's iteration 0, the model before any CSR iteration) comes before the λ rows;
+their cells show their bootstrap interval and † where the paired difference from it excludes 0.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from csr_bench.reporting.baselines import Baseline
 from csr_bench.reporting.columns import COLUMNS_BY_HEADER
 from csr_bench.reporting.run_data import RunData
+from csr_bench.reporting.significance import base_iteration, describe, measured_cell, significance
 from csr_bench.reporting.table_format import Cell, Table
 
 COLUMNS = ("LLaVA-W", "POPE", "CHAIR_S", "CHAIR_I")
@@ -43,13 +47,19 @@ def lambda_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
         for row in baseline.lambdas:
             table.rows.append([Cell(f"{row['lambda']} ({baseline.title})", note=note), Cell(row.get("iterations"))]
                               + [Cell(row.get(header)) for header in COLUMNS])
-    for run in sorted(runs, key=lambda run: run.method_config["lam"]):
-        last = run.last
-        cells = [Cell(str(run.method_config["lam"])), Cell(last.iteration)]
-        cells += [Cell(last.metric(COLUMNS_BY_HEADER[h].task, COLUMNS_BY_HEADER[h].metric)) for h in COLUMNS]
+    comparison = significance(runs)
+    rows = [("base", base_iteration(runs[0]))] + [(str(run.method_config["lam"]), run.last)
+                                                 for run in sorted(runs, key=lambda run: run.method_config["lam"])]
+    for label, iteration in rows:
+        cells = [Cell(label), Cell(iteration.iteration)]
+        cells += [measured_cell(comparison, iteration, COLUMNS_BY_HEADER[h].task, COLUMNS_BY_HEADER[h].metric)
+                  for h in COLUMNS]
         table.rows.append(cells)
+    describe(table, comparison, [COLUMNS_BY_HEADER[h].task for h in COLUMNS])
+    base_row = len(table.rows) - len(rows)  # the base row is the reference, not a contender for best
     for index, header in enumerate(COLUMNS, start=2):
-        table.mark_best(index, COLUMNS_BY_HEADER[header].lower_is_better)
+        table.mark_best(index, COLUMNS_BY_HEADER[header].lower_is_better,
+                        among=[i for i in range(len(table.rows)) if i != base_row])
     return table
 
 

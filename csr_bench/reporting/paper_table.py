@@ -5,6 +5,10 @@ Average score (the paper's reward ablation): MME-P / 16, MME-C / 4, CHAIR as 100
 columns as they are, averaged over the columns a row has; the count is shown with it, since rows
 averaged over different columns do not compare. Tasks not run are '–'; tasks run but not scored
 (a judge task with no judge) are '–' with the reason in a footnote, never 0.
+
+A run's cells show their bootstrap interval and a † where the paired difference from the base row (the
+first run's iteration 0) excludes 0 (``csr_bench.reporting.significance``); baseline rows and the
+average are plain.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from csr_bench.reporting.baselines import Baseline
 from csr_bench.reporting.columns import PAPER_COLUMNS, Column
 from csr_bench.reporting.run_data import IterationData, RunData
+from csr_bench.reporting.significance import Significance, describe, measured_cell, significance
 from csr_bench.reporting.table_format import Cell, Table
 
 AVERAGE_HEADER = "Avg (n)"
@@ -35,12 +40,17 @@ def _decimals(column: Column) -> int:
     return 1 if column.header in ("MME-P", "MME-C") else 2
 
 
-def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str, str]) -> list[Cell]:
+def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str, str],
+         measured: tuple[Significance | None, IterationData] | None = None) -> list[Cell]:
+    """A row of ``values``; with ``measured`` (a run's iteration) its cells carry intervals and marks."""
     row = [label]
     for column in PAPER_COLUMNS:
         note = table.note(f"{column.header} ({column.task}) not scored: {skipped[column.task]}") \
             if column.task in skipped and column.header not in values else None
-        row.append(Cell(values.get(column.header), _decimals(column), note=note))
+        cell = Cell(values.get(column.header), _decimals(column), note=note) if measured is None \
+            else measured_cell(*measured, column.task, column.metric, _decimals(column))
+        cell.note = note
+        row.append(cell)
     average, count = average_score(values) or (None, 0)
     row.append(Cell(average, suffix=f" ({count})"))
     return row
@@ -54,11 +64,14 @@ def paper_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
         for row in baseline.rows:
             values = {key: float(value) for key, value in row.items() if key != "method"}
             table.rows.append(_row(Cell(str(row["method"]), note=note), values, table, {}))
+    comparison = significance(runs)
     for run in runs:
         for iteration in run.iterations:
             values = {column.header: value for column in PAPER_COLUMNS
                       if (value := iteration.metric(column.task, column.metric)) is not None}
-            table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped()))
+            table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped(),
+                                   (comparison, iteration)))
+    describe(table, comparison, [column.task for column in PAPER_COLUMNS])
     for index, column in enumerate(PAPER_COLUMNS, start=1):
         table.mark_best(index, column.lower_is_better)
     _mark_best_average(table)

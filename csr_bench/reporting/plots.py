@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from csr_bench.reporting.columns import PAPER_COLUMNS, Column
 from csr_bench.reporting.run_data import RunData, load_run
+from csr_bench.reporting.significance import significance
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,6 +35,12 @@ class RadarAxis:
     column: Column
     best: float  # the best iteration's own value (the lowest, for a lower-is-better column)
     shares: dict[int, float | None]  # iteration -> share of the best, in [0, 1]; None: not measured there
+    changed: frozenset[int] = frozenset()  # iterations whose paired difference from iteration 0 excludes 0
+
+    @property
+    def label(self) -> str:
+        """The column's label, with * when some iteration changed significantly from iteration 0."""
+        return self.column.label + ("*" if self.changed else "")
 
 
 def radar_axes(run: RunData) -> list[RadarAxis]:
@@ -42,8 +49,10 @@ def radar_axes(run: RunData) -> list[RadarAxis]:
     Normalisation: a column's score is its value, or ``100 − value`` for a lower-is-better one
     (CHAIR_S, CHAIR_I, as the paper's average score treats them); each iteration's point on the axis
     is its score divided by the best iteration's score, so the best iteration sits at 1. An axis
-    where every score is 0 puts every iteration at 1 (they tie; none is behind).
+    where every score is 0 puts every iteration at 1 (they tie; none is behind). ``changed``: the
+    iterations whose paired bootstrap interval of the change from iteration 0 excludes 0.
     """
+    comparison = significance([run])
     axes = []
     for column in PAPER_COLUMNS:
         values = {item.iteration: item.metric(column.task, column.metric) for item in run.iterations}
@@ -54,7 +63,10 @@ def radar_axes(run: RunData) -> list[RadarAxis]:
         top = max(s for s in scores.values() if s is not None)
         shares = {k: None if s is None else (s / top if top > 0 else 1.0) for k, s in scores.items()}
         best = min(present) if column.lower_is_better else max(present)
-        axes.append(RadarAxis(column, best, shares))
+        changed = frozenset() if comparison is None else frozenset(
+            item.iteration for item in run.iterations
+            if (found := comparison.difference(item, column.task, column.metric)) is not None and found.significant)
+        axes.append(RadarAxis(column, best, shares, changed))
     return axes
 
 
@@ -127,7 +139,7 @@ def _radar_figure(run: RunData) -> Figure | None:
         x, y = math.cos(angle) * 1.1, math.sin(angle) * 1.1
         ha = "center" if abs(x) < 0.1 else "left" if x > 0 else "right"
         va = "center" if abs(y) < 0.1 else "bottom" if y > 0 else "top"
-        ax.text(x, y, f"{axis.column.label}\nbest {axis.best:.1f}", ha=ha, va=va, multialignment="center")
+        ax.text(x, y, f"{axis.label}\nbest {axis.best:.1f}", ha=ha, va=va, multialignment="center")
     colours = _iteration_colours([item.iteration for item in run.iterations])
     for item in run.iterations:
         points = [xy(a, axis.shares[item.iteration]) for a, axis in zip(angles, axes)
@@ -139,9 +151,24 @@ def _radar_figure(run: RunData) -> Figure | None:
                 label=f"iter {item.iteration}")
         if len(points) == len(axes):
             ax.fill(*zip(*points), color=colour, alpha=0.07)
+        starred = [xy(a, axis.shares[item.iteration]) for a, axis in zip(angles, axes)
+                   if item.iteration in axis.changed and axis.shares[item.iteration] is not None]
+        if starred:  # the points that changed significantly from iteration 0
+            ax.plot(*zip(*starred), linestyle="none", marker="*", markersize=10, color=colour,
+                    markeredgecolor="black", markeredgewidth=0.5)
     ax.set_xlim(-1.5, 1.5)
     ax.set_ylim(-1.3, 1.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    handles, labels = ax.get_legend_handles_labels()
+    comparison = significance([run])
+    if comparison is not None and any(comparison.difference(item, axis.column.task, axis.column.metric) is not None
+                                      for axis in axes for item in run.iterations):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], linestyle="none", marker="*", markersize=9, color="0.6",
+                              markeredgecolor="black", markeredgewidth=0.5))
+        labels.append(f"* / ★: the paired bootstrap\n{round(100 * comparison.settings.confidence)}% interval of "
+                      "the change\nvs iteration 0 excludes 0\n(no correction for\nmultiple comparisons)")
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.suptitle(f"{run.name}: benchmarks per iteration\n({RADAR_RULE}; centre {inner:.2f})")
     return figure
 
@@ -153,9 +180,13 @@ def _ticks(inner: float) -> list[float]:
     return [round(1.0 - i * step, 6) for i in range(math.ceil(span / step - 1e-9))][::-1]
 
 
-def _metric_panels(run: RunData) -> list[tuple[str, list[tuple[str, list[tuple[int, float]]]]]]:
-    """(panel title, [(curve label, [(iteration, value)])]) for each panel with data: POPE, CHAIR, then
-    the other paper benchmarks the run has."""
+Point = tuple[int, float, "tuple[float, float] | None"]  # iteration, value, its bootstrap interval
+
+
+def _metric_panels(run: RunData) -> list[tuple[str, list[tuple[str, list[Point]]]]]:
+    """(panel title, [(curve label, [(iteration, value, interval)])]) for each panel with data: POPE,
+    CHAIR, then the other paper benchmarks the run has. The interval is None without unit statistics."""
+    comparison = significance([run])
     groups = [("POPE", [("accuracy", "pope", "accuracy"), ("F1 (mean of splits)", "pope", "f1_split_mean")]),
               ("CHAIR (lower is better)", [("CHAIR_S", "chair", "chair_s"), ("CHAIR_I", "chair", "chair_i")])]
     groups += [(c.label, [(c.header, c.task, c.metric)]) for c in PAPER_COLUMNS if c.task not in ("pope", "chair")]
@@ -163,8 +194,12 @@ def _metric_panels(run: RunData) -> list[tuple[str, list[tuple[str, list[tuple[i
     for title, metrics in groups:
         curves = []
         for label, task, metric in metrics:
-            points = [(item.iteration, item.metric(task, metric)) for item in run.iterations]
-            points = [(k, v) for k, v in points if v is not None]
+            points = []
+            for item in run.iterations:
+                value = item.metric(task, metric)
+                if value is not None:
+                    interval = comparison.interval(item, task, metric) if comparison is not None else None
+                    points.append((item.iteration, value, None if interval is None else (interval.low, interval.high)))
             if points:
                 curves.append((label, points))
         if curves:
@@ -182,15 +217,24 @@ def _metrics_figure(run: RunData) -> Figure | None:
     rows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(3.0 * columns, 2.3 * rows + 0.5), layout="constrained")
     iterations = [item.iteration for item in run.iterations]
+    with_bars = False
     for index, (title, curves) in enumerate(panels):
         ax = figure.add_subplot(rows, columns, index + 1)
-        for (label, points), style in zip(curves, ("-o", "--s")):
-            ax.plot([k for k, _ in points], [v for _, v in points], style, markersize=4, linewidth=1.5,
-                    label=label)
+        for number, ((label, points), style) in enumerate(zip(curves, ("-o", "--s"))):
+            # Two curves in a panel are nudged apart so that their error bars do not hide each other.
+            xs = [k + (0.06 * (number - (len(curves) - 1) / 2) if len(curves) > 1 else 0) for k, _, _ in points]
+            ys = [v for _, v, _ in points]
+            bars = [(v - ci[0], ci[1] - v) if ci is not None else (0.0, 0.0) for _, v, ci in points]
+            if any(ci is not None for _, _, ci in points):
+                with_bars = True
+                ax.errorbar(xs, ys, yerr=[[max(b[0], 0.0) for b in bars], [max(b[1], 0.0) for b in bars]],
+                            fmt=style, markersize=4, linewidth=1.5, capsize=3, elinewidth=1, label=label)
+            else:
+                ax.plot(xs, ys, style, markersize=4, linewidth=1.5, label=label)
         ax.set_title(title)
         ax.set_xticks(iterations)
         ax.margins(x=0.08, y=0.15)
-        values = {v for _, points in curves for _, v in points}
+        values = {x for _, points in curves for _, v, ci in points for x in (v, *(ci or ()))}
         if len(values) == 1:  # a flat line: one tick at its value, not matplotlib's ±0.06 ticks around it
             (value,) = values
             ax.set_ylim(value - 1.0, value + 1.0)
@@ -199,7 +243,11 @@ def _metrics_figure(run: RunData) -> Figure | None:
             ax.set_xlabel("iteration")
         if len(curves) > 1:
             ax.legend(loc="best")
-    figure.suptitle(f"{run.name}: benchmark metrics over iterations")
+    comparison = significance([run])
+    figure.suptitle(f"{run.name}: benchmark metrics over iterations"
+                    + (f"\n(bars: {round(100 * comparison.settings.confidence)}% bootstrap interval over the "
+                       f"benchmark's units, {comparison.settings.resamples} resamples)"
+                       if with_bars and comparison is not None else ""))
     return figure
 
 

@@ -11,6 +11,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.progress import get_logger
 from csr_bench.reporting.iteration_table import iteration_table
 from csr_bench.reporting.run_data import load_run
+from csr_bench.reporting.significance import summary_lines
 from csr_bench.reporting.table_format import render
 from csr_bench.reporting.tables import write_run_tables
 
@@ -18,11 +19,13 @@ log = get_logger()
 
 
 def write_run_outputs(run_dir: str | Path) -> dict[str, object]:
-    """Write every table, the plots and the report; returns their paths and the iteration table (markdown)."""
+    """Write every table, the plots and the report; returns their paths, the iteration table (markdown) and
+    the summary lines of the change from iteration 0 to the last (``significance``)."""
     from csr_bench.reporting.html_report import write_report
 
     run = load_run(run_dir)
-    outputs: dict[str, object] = {"tables": write_run_tables(run), "iteration_table": render(iteration_table([run]))}
+    outputs: dict[str, object] = {"tables": write_run_tables(run), "iteration_table": render(iteration_table([run])),
+                                  "significance": summary_lines(run)}
     try:
         outputs["report"] = write_report(run)  # draws the plots into plots/ too
     except (CsrBenchError, OSError, ValueError) as exc:

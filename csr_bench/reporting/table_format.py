@@ -3,6 +3,11 @@ LaTeX, CSV and HTML. The paper, iteration and λ tables are built once and rende
 
 tabulate lays out markdown, LaTeX and HTML; CSV goes through the csv module with raw numbers
 (no marks), one ``# title`` line before each table and ``# note`` lines after it.
+
+A cell may carry its confidence interval, shown after the value (``68.79 [67.1, 70.4]``; in LaTeX in
+``\\scriptsize``; in CSV as ``<column> low`` / ``<column> high`` columns) unless rendered with
+``ci=False``, and a mark (``†``) when its paired difference from the table's base row excludes 0
+(in CSV a ``<column> significant`` column). The table's unnumbered legend lines say what both mean.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 FORMATS = ("markdown", "latex", "csv", "html")
 MISSING = "–"
+MARK = "†"  # the cell's paired difference from the base row excludes 0
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -25,13 +31,30 @@ class Cell:
     best: bool = False
     note: int | None = None  # footnote number (1-based) into Table.notes
     suffix: str = ""  # shown after the value (not in CSV), e.g. the column count of an average
+    interval: tuple[float, float] | None = None  # the value's confidence interval (low, high)
+    significant: bool | None = None  # its paired difference from the base row excludes 0; None: not compared
+    signed: bool = False  # a difference: +/- shown, and the interval at the value's decimals
 
     def text(self) -> str:
         if self.value is None:
             return MISSING
         if isinstance(self.value, float):
-            return f"{self.value:.{self.decimals}f}{self.suffix}"
+            return f"{self.value:{'+' if self.signed else ''}.{self.decimals}f}{self.suffix}"
         return f"{self.value}{self.suffix}"
+
+    @property
+    def mark(self) -> str:
+        return MARK if self.significant else ""
+
+    def interval_text(self) -> str:
+        """' [low, high]', one decimal fewer than the value (the interval's ends are not known finer),
+        or '' without an interval."""
+        if self.interval is None or self.value is None:
+            return ""
+        decimals = self.decimals if self.signed else max(self.decimals - 1, 0)
+        sign = "+" if self.signed else ""
+        low, high = self.interval
+        return f" [{low:{sign}.{decimals}f}, {high:{sign}.{decimals}f}]"
 
 
 @dataclass
@@ -40,6 +63,18 @@ class Table:
     headers: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    interval_legend: str | None = None  # what the [low, high] after a value is (shown with the intervals)
+    mark_legend: str | None = None  # what the mark means (the test, the base row)
+    method_legend: str | None = None  # the bootstrap's units and resamples, told with the mark without intervals
+
+    def legend(self, ci: bool = True) -> list[str]:
+        """The unnumbered lines after the footnotes: the intervals' method (when shown) and the mark's test."""
+        intervals = ci and self.interval_legend is not None and any(
+            cell.interval is not None for row in self.rows for cell in row)
+        lines = [self.interval_legend] if intervals else []
+        if self.mark_legend and any(cell.significant is not None for row in self.rows for cell in row):
+            lines.append(self.mark_legend + (f"; {self.method_legend}" if self.method_legend and not intervals else ""))
+        return lines
 
     def note(self, text: str) -> int:
         """The footnote number of ``text``, adding it once."""
@@ -63,56 +98,83 @@ class Table:
 def _latex_escape(text: str) -> str:
     replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "↓": r"$\downarrow$",
-                    "λ": r"$\lambda$", MISSING: "--"}
+                    "λ": r"$\lambda$", "Δ": r"$\Delta$", MARK: r"$^{\dagger}$", MISSING: "--"}
     return "".join(replacements.get(char, char) for char in text)
 
 
-def _render_cell(cell: Cell, fmt: str) -> str:
-    text = cell.text()
+def _render_cell(cell: Cell, fmt: str, ci: bool = True) -> str:
+    text, interval = cell.text(), cell.interval_text() if ci else ""
     if fmt == "markdown":
         text = f"**{text}**" if cell.best else text
-        return text + (str(cell.note).translate(_SUPERSCRIPT) if cell.note else "")
+        return text + cell.mark + interval + (str(cell.note).translate(_SUPERSCRIPT) if cell.note else "")
     if fmt == "latex":
         text = _latex_escape(text)
         text = rf"\textbf{{{text}}}" if cell.best else text
+        text += r"$^{\dagger}$" if cell.mark else ""
+        text += rf" {{\scriptsize{_latex_escape(interval)}}}" if interval else ""
         return text + (rf"$^{{{cell.note}}}$" if cell.note else "")
     text = html.escape(text)
     text = f"<strong>{text}</strong>" if cell.best else text
+    text += cell.mark + (f' <span class="ci">{html.escape(interval.strip())}</span>' if interval else "")
     return text + (f"<sup>{cell.note}</sup>" if cell.note else "")
 
 
-def _csv(table: Table) -> str:
+def _csv_value(value: float | int | str | None) -> float | int | str:
+    return "" if value is None else round(value, 4) if isinstance(value, float) else value
+
+
+def _csv(table: Table, ci: bool = True) -> str:
+    """Raw numbers; after each column with intervals its ``low`` and ``high`` columns (with ``ci``), after
+    each compared column its ``significant`` column (yes / no; empty where not compared)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     buffer.write(f"# {table.title}\n")
-    writer.writerow(table.headers)
+    columns = range(len(table.headers))
+    with_interval = {i for i in columns if ci and any(row[i].interval is not None for row in table.rows)}
+    compared = {i for i in columns if any(row[i].significant is not None for row in table.rows)}
+    headers = []
+    for i, header in enumerate(table.headers):
+        headers += [header] + ([f"{header} low", f"{header} high"] if i in with_interval else []) \
+            + ([f"{header} significant"] if i in compared else [])
+    writer.writerow(headers)
     for row in table.rows:
-        writer.writerow(["" if c.value is None else round(c.value, 4) if isinstance(c.value, float) else c.value
-                         for c in row])
+        values = []
+        for i, cell in enumerate(row):
+            values.append(_csv_value(cell.value))
+            if i in with_interval:
+                values += ["", ""] if cell.interval is None else [_csv_value(float(v)) for v in cell.interval]
+            if i in compared:
+                values.append("" if cell.significant is None else "yes" if cell.significant else "no")
+        writer.writerow(values)
     for number, note in enumerate(table.notes, 1):
         buffer.write(f"# [{number}] {note}\n")
+    for line in table.legend(ci):
+        buffer.write(f"# {line}\n")
     return buffer.getvalue()
 
 
-def render(table: Table, fmt: str = "markdown") -> str:
-    """The table in ``fmt`` (one of FORMATS), with its title and footnotes."""
+def render(table: Table, fmt: str = "markdown", ci: bool = True) -> str:
+    """The table in ``fmt`` (one of FORMATS), with its title and footnotes; ``ci``: the cells' intervals."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "csv":
-        return _csv(table)
+        return _csv(table, ci)
     from tabulate import tabulate
 
-    body = [[_render_cell(cell, fmt) for cell in row] for row in table.rows]
+    body = [[_render_cell(cell, fmt, ci) for cell in row] for row in table.rows]
     align = ["left"] + ["right"] * (len(table.headers) - 1)
+    legend = table.legend(ci)
     if fmt == "markdown":
         grid = tabulate(body, headers=table.headers, tablefmt="github", disable_numparse=True, colalign=align)
         notes = "".join(f"\n{str(n).translate(_SUPERSCRIPT)} {note}" for n, note in enumerate(table.notes, 1))
+        notes += "".join(f"\n{line}" for line in legend)
         return f"**{table.title}**\n\n{grid}\n{notes}".rstrip() + "\n"
     if fmt == "latex":
         headers = [_latex_escape(h) for h in table.headers]
         grid = tabulate(body, headers=headers, tablefmt="latex_raw", disable_numparse=True, colalign=align)
-        notes = "\\\\[2pt]\n".join(f"\\footnotesize $^{{{n}}}$ {_latex_escape(note)}"
-                                   for n, note in enumerate(table.notes, 1))
+        notes = "\\\\[2pt]\n".join([f"\\footnotesize $^{{{n}}}$ {_latex_escape(note)}"
+                                    for n, note in enumerate(table.notes, 1)]
+                                   + [f"\\footnotesize {_latex_escape(line)}" for line in legend])
         return ("% needs \\usepackage{graphicx} (\\resizebox)\n"
                 f"\\begin{{table}}[t]\n\\centering\n\\caption{{{_latex_escape(table.title)}}}\n"
                 f"\\resizebox{{\\linewidth}}{{!}}{{%\n{grid}}}\n"
@@ -122,7 +184,8 @@ def render(table: Table, fmt: str = "markdown") -> str:
                     disable_numparse=True, colalign=align)
     notes = "".join(f'<p class="table-note"><sup>{n}</sup> {html.escape(note)}</p>\n'
                     for n, note in enumerate(table.notes, 1))
+    notes += "".join(f'<p class="table-note">{html.escape(line)}</p>\n' for line in legend)
     return f'<h3>{html.escape(table.title)}</h3>\n{grid.replace("<table>", "<table class=csr-table>", 1)}\n{notes}'
 
 
-__all__ = ["FORMATS", "MISSING", "Cell", "Table", "render"]
+__all__ = ["FORMATS", "MARK", "MISSING", "Cell", "Table", "render"]

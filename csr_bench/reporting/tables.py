@@ -1,5 +1,6 @@
 """All tables of one or more runs, in one format: Table 1 (paper layout, with baseline rows), the
-iteration table, and the λ ablation when the runs differ only in λ. `csr-bench table` prints this;
+iteration table with its Δ table (change from iteration 0, paired intervals), and the λ ablation when the
+runs differ only in λ. `csr-bench table` prints this;
 `csr-bench run` writes it into the run folder as tables.md and tables.tex.
 """
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from csr_bench.io import atomic_write_text
 from csr_bench.reporting.baselines import load_baseline
-from csr_bench.reporting.iteration_table import iteration_table
+from csr_bench.reporting.iteration_table import iteration_delta_table, iteration_table
 from csr_bench.reporting.lambda_table import is_lambda_ablation, lambda_table
 from csr_bench.reporting.paper_table import paper_table
 from csr_bench.reporting.run_data import RunData, load_run
@@ -21,16 +22,20 @@ TABLE_FILES = {"markdown": "tables.md", "latex": "tables.tex"}
 def run_tables(runs: list[RunData], baselines: list[str] | None = None) -> list[Table]:
     chosen = [load_baseline(name) for name in baselines or []]
     tables = [paper_table(runs, chosen), iteration_table(runs, chosen)]
+    deltas = iteration_delta_table(runs)
+    if deltas is not None:
+        tables.append(deltas)
     if is_lambda_ablation(runs):
         tables.append(lambda_table(runs, chosen))
     return tables
 
 
 def render_run_tables(runs: list[RunData | str | Path], fmt: str = "markdown",
-                      baselines: list[str] | None = None) -> str:
-    """Every table of ``runs`` (RunData or run folders) rendered in ``fmt``, separated by a blank line."""
+                      baselines: list[str] | None = None, ci: bool = True) -> str:
+    """Every table of ``runs`` (RunData or run folders) rendered in ``fmt``, separated by a blank line;
+    ``ci``: show each cell's interval (the significance marks show either way)."""
     loaded = [run if isinstance(run, RunData) else load_run(run) for run in runs]
-    return "\n".join(render(table, fmt) for table in run_tables(loaded, baselines))
+    return "\n".join(render(table, fmt, ci) for table in run_tables(loaded, baselines))
 
 
 def write_run_tables(run: RunData | str | Path) -> dict[str, Path]:

@@ -1,0 +1,246 @@
+"""The uncertainty of a run's numbers, for every table, plot and the run's final summary: each
+iteration's interval of each metric, and its paired difference from the base row.
+
+The base row is the first run's iteration 0 (the starting model): in a single run every iteration is
+compared with iteration 0; in a multi-run table (a λ ablation, several models) every row is compared
+with the first run's iteration 0, and the footnotes name it. Intervals and differences come from
+``csr_bench.evaluation.uncertainty`` (percentile bootstrap over the benchmark's units, seeded with the
+run's ``seed``), on the unit statistics of each task's samples.jsonl, so they are reproducible. A task
+or metric with no unit statistics (no samples, a skipped judge task, a metric the statistics do not
+cover) has no interval: the reports show its plain value.
+
+Everything is cached per process, keyed by the files' identity (path, size, mtime): the tables, the
+plots, the report and the final summary of one `csr-bench run` bootstrap each number once. No torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.evaluation.uncertainty import BootstrapSettings, Difference, Interval, differences, intervals
+from csr_bench.evaluation.unit_stats import TaskStats, task_stats
+from csr_bench.reporting.run_data import IterationData, RunData
+from csr_bench.reporting.table_format import MARK
+
+if TYPE_CHECKING:
+    from csr_bench.reporting.table_format import Cell, Table
+
+TASK_NAMES = {"pope": "POPE", "chair": "CHAIR", "mme": "MME", "mmbench": "MMBench", "seed": "SEED",
+              "scienceqa": "SQA-I", "vizwiz": "VizWiz", "gqa": "GQA", "llava_bench": "LLaVA-W", "mmvet": "MM-Vet"}
+
+COUNTS = {"unresolved"}  # headline numbers that count events (MMBench's unresolved answers): not in the summary
+UNDIRECTED = {"yes_ratio"}  # neither higher nor lower is better (POPE's aim is 50%)
+_StatsKey = tuple[str, int, int]  # samples file: path, size, mtime
+_STATS: dict[_StatsKey, TaskStats | None] = {}
+_INTERVALS: dict[tuple[_StatsKey, BootstrapSettings, str], Interval | None] = {}
+_DIFFERENCES: dict[tuple[_StatsKey, _StatsKey, BootstrapSettings, str], Difference | None] = {}
+
+
+def _metrics_of(task: str) -> set[str]:
+    """The metrics the reports show for ``task``: bootstrapped together, in one call per task."""
+    from csr_bench.reporting.columns import PAPER_COLUMNS
+    from csr_bench.reporting.iteration_table import METRIC_COLUMNS
+
+    return ({c.metric for c in PAPER_COLUMNS if c.task == task}
+            | {metric for _, name, metric, _ in METRIC_COLUMNS if name == task})
+
+
+def _stats_key(iteration: IterationData, task: str) -> _StatsKey | None:
+    entry = iteration.results.get(task)
+    if not isinstance(entry, dict) or entry.get("skipped"):
+        return None
+    path = iteration.folder / entry.get("samples", f"{task}/samples.jsonl")
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), status.st_size, status.st_mtime_ns
+
+
+def stats_of(iteration: IterationData, task: str) -> tuple[_StatsKey, TaskStats] | None:
+    """The task's unit statistics in this iteration (cached); None when there are none to be had."""
+    key = _stats_key(iteration, task)
+    if key is None:
+        return None
+    if key not in _STATS:
+        try:
+            _STATS[key] = task_stats(task, iteration.samples(task), str(iteration.folder / task))
+        except CsrBenchError:  # no per-unit data for this task: its numbers are shown without interval
+            _STATS[key] = None
+    stats = _STATS[key]
+    return None if stats is None else (key, stats)
+
+
+def _wanted(stats: TaskStats, task: str, metric: str) -> list[str]:
+    available = stats.metrics()
+    return [name for name in dict.fromkeys([metric, *sorted(_metrics_of(task))]) if name in available]
+
+
+@dataclass(frozen=True)
+class Significance:
+    """Intervals and paired differences from the base row, for the runs of one table or plot."""
+
+    base: IterationData
+    base_label: str
+    settings: BootstrapSettings
+
+    def interval(self, iteration: IterationData, task: str, metric: str) -> Interval | None:
+        found = stats_of(iteration, task)
+        if found is None or metric not in found[1].metrics():
+            return None
+        key, stats = found
+        if (key, self.settings, metric) not in _INTERVALS:
+            names = [n for n in _wanted(stats, task, metric) if (key, self.settings, n) not in _INTERVALS]
+            for name, value in intervals(stats, names, self.settings).items():
+                _INTERVALS[key, self.settings, name] = value
+        return _INTERVALS[key, self.settings, metric]
+
+    def difference(self, iteration: IterationData, task: str, metric: str) -> Difference | None:
+        """``iteration - base`` of the metric with its interval; None for the base row itself and where
+        either side has no unit statistics."""
+        if iteration is self.base or iteration.folder == self.base.folder:
+            return None
+        base, current = stats_of(self.base, task), stats_of(iteration, task)
+        if base is None or current is None or metric not in base[1].metrics() or metric not in current[1].metrics():
+            return None
+        key = (base[0], current[0], self.settings)
+        if (*key, metric) not in _DIFFERENCES:
+            names = [n for n in _wanted(current[1], task, metric) if (*key, n) not in _DIFFERENCES]
+            found = differences(base[1], current[1], names, self.settings)
+            for name in names:
+                _DIFFERENCES[(*key, name)] = found.get(name)
+        return _DIFFERENCES[(*key, metric)]
+
+    def units(self, tasks: Iterable[str]) -> str:
+        """'POPE question per split, CHAIR image' for the tasks (of the base row) with unit statistics."""
+        parts = []
+        for task in tasks:
+            found = stats_of(self.base, task)
+            if found is not None:
+                unit = found[1].unit + (f" per {found[1].strata_name}" if found[1].strata is not None else "")
+                parts.append(f"{TASK_NAMES.get(task, task)} {unit}")
+        return ", ".join(parts)
+
+    def method_note(self, tasks: Iterable[str]) -> str:
+        return (f"percentile bootstrap over the benchmark's units ({self.units(tasks) or 'none'}), "
+                f"{self.settings.resamples} resamples, seed {self.settings.seed}")
+
+    def interval_note(self, tasks: Iterable[str]) -> str:
+        return (f"[low, high]: {round(100 * self.settings.confidence)}% interval, {self.method_note(tasks)}; "
+                "published rows and numbers without per-sample records are plain")
+
+    def mark_note(self) -> str:
+        return (f"{MARK} the paired {round(100 * self.settings.confidence)}% interval of the difference from "
+                f"{self.base_label} excludes 0 (the same units resampled on both sides); no correction for "
+                "multiple comparisons")
+
+
+def settings_of(run: RunData) -> BootstrapSettings:
+    """Default resamples and confidence, seeded with the run's seed (config "seed") so reruns agree."""
+    seed = run.config.get("seed", 0)
+    return BootstrapSettings(seed=seed if isinstance(seed, int) and seed >= 0 else 0)
+
+
+def base_iteration(run: RunData) -> IterationData:
+    return next((item for item in run.iterations if item.iteration == 0), run.iterations[0])
+
+
+def significance(runs: list[RunData]) -> Significance | None:
+    """The comparison layer of ``runs`` (None without runs): base row = the first run's iteration 0."""
+    if not runs:
+        return None
+    from csr_bench.reporting.paper_table import iteration_label
+
+    base = base_iteration(runs[0])
+    label = (f"iteration {base.iteration}" if len(runs) == 1
+             else f"{iteration_label(runs[0], base)} (iteration {base.iteration} of the first run)")
+    return Significance(base, label, settings_of(runs[0]))
+
+
+def _headline(run: RunData, task: str) -> tuple[str, ...] | None:
+    from csr_bench.scorers import SCORERS
+    from csr_bench.tasks.registry import load_registry
+
+    try:
+        config = load_registry(run.config.get("include_tasks") or None).get(task)
+    except CsrBenchError:
+        return None
+    scorer = SCORERS.get(config.scorer) if config is not None else None
+    return tuple(scorer.headline) if scorer is not None else None
+
+
+def summary_lines(run: RunData) -> list[str]:
+    """One line per headline metric: base (iteration 0) → last iteration, Δ, its paired interval and
+    whether it is significant (and better or worse). Counts (MMBench's unresolved answers) are left out;
+    a metric without unit statistics is shown without interval. Empty when the run has only its base
+    iteration."""
+    comparison = significance([run])
+    last = run.last
+    if comparison is None or last.folder == comparison.base.folder:
+        return []
+    base = comparison.base
+    lines = [f"change from iteration {base.iteration} to iteration {last.iteration} (paired bootstrap over the "
+             f"benchmark's units, {comparison.settings.resamples} resamples, "
+             f"{round(100 * comparison.settings.confidence)}% interval):"]
+    for task, entry in last.results.items():
+        if entry.get("skipped") or task not in base.results:
+            continue
+        metrics = entry.get("metrics", {})
+        names = _headline(run, task) or tuple(sorted(metrics))
+        for name in names:
+            before, after = base.results[task].get("metrics", {}).get(name), metrics.get(name)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after)):
+                continue
+            if name in COUNTS:
+                continue
+            head = f"{task} {name}: {before:.2f} → {after:.2f}  Δ {after - before:+.2f}"
+            found = comparison.difference(last, task, name)
+            if found is None:
+                lines.append(f"{head}  (no interval: no per-unit statistics)")
+                continue
+            verdict = "not significant" if not found.significant else "significant" if name in UNDIRECTED \
+                else "significant, " + ("better" if found.better else "worse")
+            lines.append(f"{head} [{found.low:+.2f}, {found.high:+.2f}]  {verdict}"
+                         + ("" if found.paired else " (unpaired: the iterations scored different units)"))
+    return lines if len(lines) > 1 else []
+
+
+def clear_cache() -> None:
+    """Forget every cached statistic (tests that rewrite files within the same second)."""
+    _STATS.clear()
+    _INTERVALS.clear()
+    _DIFFERENCES.clear()
+
+
+
+
+def measured_cell(comparison: Significance | None, iteration: IterationData, task: str, metric: str,
+                  decimals: int = 2) -> Cell:
+    """The metric's cell with its interval and, off the base row, whether its change from the base row
+    is significant (a plain value where there are no unit statistics)."""
+    from csr_bench.reporting.table_format import Cell
+
+    cell = Cell(iteration.metric(task, metric), decimals)
+    if cell.value is None or comparison is None:
+        return cell
+    interval = comparison.interval(iteration, task, metric)
+    difference = comparison.difference(iteration, task, metric)
+    cell.interval = None if interval is None else (interval.low, interval.high)
+    cell.significant = None if difference is None else difference.significant
+    return cell
+
+
+def describe(table: Table, comparison: Significance | None, tasks: Iterable[str]) -> None:
+    """Set the table's legend: the intervals' method and the mark's test, naming the base row."""
+    if comparison is not None:
+        tasks = list(dict.fromkeys(tasks))
+        table.interval_legend = comparison.interval_note(tasks)
+        table.mark_legend = comparison.mark_note()
+        table.method_legend = comparison.method_note(tasks)
+
+
+__all__ = ["Significance", "base_iteration", "clear_cache", "describe", "measured_cell", "settings_of",
+           "significance", "stats_of", "summary_lines"]
