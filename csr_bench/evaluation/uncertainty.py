@@ -114,10 +114,19 @@ def _percentile_interval(parts: Sequence[np.ndarray], statistic: Callable[..., n
 
     if any(len(part) == 0 for part in parts):
         raise CsrBenchError("cannot bootstrap a task with no units")
-    if any(len(part) == 1 for part in parts):  # scipy needs two; one unit resamples to itself
+    varying = [part for part in parts if len(part) > 1]
+    if not varying:  # every stratum is one unit: each resamples to itself
         value = statistic(*[part[None, :] for part in parts])[:, 0]
         return value, value
-    result = bootstrap(tuple(parts), lambda *resampled, axis=-1: statistic(*resampled), vectorized=True,
+
+    def resampled_statistic(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+        """scipy needs two units per sample: a one-unit stratum resamples to itself, so it stays fixed
+        (broadcast to the batch) and the other strata are resampled as usual."""
+        drawn = iter(resampled)
+        batch = resampled[0].shape[:-1]
+        return statistic(*[next(drawn) if len(part) > 1 else np.broadcast_to(part, batch + (1,)) for part in parts])
+
+    result = bootstrap(tuple(varying), resampled_statistic, vectorized=True,
                        n_resamples=settings.resamples, method="percentile", confidence_level=settings.confidence,
                        rng=np.random.default_rng(settings.seed), batch=min(settings.resamples, 500))
     return np.atleast_1d(result.confidence_interval.low), np.atleast_1d(result.confidence_interval.high)
