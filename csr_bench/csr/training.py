@@ -27,8 +27,8 @@ Outputs under ``output_dir``: ``trainer/`` (trl/transformers checkpoints, logs, 
 ``model/`` (the adapter merged into the weights, saved with ``save_pretrained(safe_serialization=True)``
 together with the processor). The merge is done in fp32 into the checkpoint's own weights (read again
 from disk in fp32, not the bf16 training copy) and saved in ``merge_dtype``, fp32 by default: at lr
-1e-7 the update is ~1e-5 on weights of ~0.02, which bf16 mostly rounds away and fp16 keeps ~97% of
-(the reference merged and evaluated in fp16). ``model/merge_check.json`` says, per merged layer and
+1e-7 the update is ~1e-5 on weights of ~0.02, which bf16 mostly rounds away and fp16 partly (the
+reference merged and evaluated in fp16). ``model/merge_check.json`` says, per merged layer and
 overall, which share of the fp32 update the saved weights keep (and would keep loaded as fp16/bf16);
 below 99% the run warns. The merged model is written into ``model.partial/``, its marker
 ``csr_dpo.json`` last, and the folder then renamed to ``model/``: a ``model/`` with its marker is
