@@ -286,3 +286,21 @@ def test_cli_score_json_has_intervals(tmp_path, pope_rows):
     text = run_cli("score", "pope", str(path), check=True).stdout
     f1_low, f1_high = expected["f1"].to_json()
     assert f"[{f1_low:.2f}, {f1_high:.2f}]" in text and "percentile bootstrap over 141 questions" in text
+
+
+def test_check_finds_the_scorer_of_a_renamed_task(tmp_path, pope_rows):
+    """A user task `my_pope` scored by `pope`: results.json's entry names the scorer, so `csr-bench
+    check` (and reports) recompute POPE's metrics, not a generic accuracy."""
+    from csr_bench.reporting.regression_check import load_side
+
+    folder = tmp_path / "iter_0"
+    (folder / "my_pope").mkdir(parents=True)
+    rows = [{**row, "doc_id": row["question_id"], "doc_index": i, "prediction": "Yes" if i % 4 else "No"}
+            for i, row in enumerate(pope_rows)]
+    (folder / "my_pope" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    metrics = SCORERS["pope"].aggregate(rows)
+    (folder / "results.json").write_text(json.dumps({"run": {"iteration": 0}, "results": {"my_pope": {
+        "scorer": "pope", "metrics": metrics, "samples": "my_pope/samples.jsonl"}}}))
+    stats = load_side(folder, tasks=["my_pope"]).stats["my_pope"]
+    assert stats.kind == "pope" and stats.strata_name == "split"
+    assert float(stats.value("f1_split_mean")) == pytest.approx(metrics["f1_split_mean"], abs=1e-9)
