@@ -332,3 +332,15 @@ def test_reference_dpo_prompt_is_the_references_doubled_text(workspace):
     assert ids == expected + completion and expected[0] == processor.tokenizer.bos_token_id
     mask = batch["completion_mask"][0][batch["attention_mask"][0].bool()].tolist()
     assert mask == [0] * len(expected) + [1] * len(completion)
+
+
+def test_dpo_flags_reach_the_training_config():
+    from csr_bench.cli import _csr_config_from_args, build_parser
+
+    args = build_parser().parse_args(["run", "--model", "llava15", "--gradient-accumulation-steps", "4",
+                                      "--merge-dtype", "float16", "--dpo-prompt", "reference"])
+    training_config = _csr_config_from_args(args).training
+    assert (training_config.gradient_accumulation_steps, training_config.merge_dtype,
+            training_config.dpo_prompt) == (4, "float16", "reference")
+    defaults = _csr_config_from_args(build_parser().parse_args(["run", "--model", "llava15"])).training
+    assert (defaults.gradient_accumulation_steps, defaults.merge_dtype, defaults.dpo_prompt) == (1, "float32", "clean")
