@@ -2,7 +2,10 @@
 
 Same architecture and processor as LLaVA-1.5 (CLIP vision tower -> projector -> Llama), with a
 tokenizer trained in process by the ``tokenizers`` library. Weights are random but fixed by the
-seed, so tests and the offline default run the full code path with stable outputs. Saved with
+seed, so tests and the offline default run the full code path with stable outputs. Its Metaspace
+pre-tokenizer prepends ``▁`` to the first piece only (like transformers 5's Llama with ``legacy:
+false``); ``LlavaModel`` builds its prompt ids piece by piece as LLaVA does, so ``▁`` precedes the
+``\n`` after ``<image>`` here too. Saved with
 ``save_tiny_llava`` it is a llava-hf format checkpoint that ``--model DIR`` loads like LLaVA-1.5.
 """
 
