@@ -221,19 +221,20 @@ def test_world_tokenizer_ids_are_unchanged():
                 tokenizer(text, add_special_tokens=special)["input_ids"]
 
 
-def test_tiny_llava_gets_llavas_space_after_the_image(tiny_model):
-    """tiny-llava's tokenizer (Metaspace, prepend "first", as transformers 5's legacy false) drops the
-    ``▁`` after ``<image>`` in a plain call; the model is fed LLaVA's ids, one ``▁`` more."""
+def test_tiny_llava_tokenises_whole_prompts_as_llavas_rule(tiny_model):
+    """tiny-llava's tokenizer starts every piece with ``▁`` (as LLaVA-1.5's legacy one): the rule is
+    harmless there, and the processor's own ids (what lmms-eval's llava_hf feeds) are the model's."""
     tokenizer = tiny_model.tokenizer
     text = tiny_model._text("Describe it.")
     image_id = tokenizer.convert_tokens_to_ids("<image>")
     plain = tokenizer(text)["input_ids"]
-    ruled = llava_prompt_ids(tokenizer, text, "<image>", [image_id])
-    at = plain.index(image_id)
-    assert ruled == plain[:at + 1] + [tokenizer.convert_tokens_to_ids("\u2581")] + plain[at + 1:]
-    fed = tiny_model._encode([_striped(32, 32)], ["Describe it."])["input_ids"][0].tolist()
-    run = fed.count(image_id)
-    assert fed == ruled[:at] + [image_id] * run + ruled[at + 1:]
+    assert llava_prompt_ids(tokenizer, text, "<image>", [image_id]) == plain
+    assert tokenizer.convert_ids_to_tokens(plain[plain.index(image_id) + 1:plain.index(image_id) + 3]) == \
+        ["\u2581", "\n"]
+    image = _striped(48, 32)
+    fed = tiny_model._encode([image], ["Describe it."])["input_ids"][0].tolist()
+    square = expand_to_square(image, (122, 116, 104))
+    assert fed == tiny_model.processor(images=[square], text=[text], return_tensors="pt")["input_ids"][0].tolist()
 
 
 def test_dpo_prompt_ids_are_the_evaluations(tiny_model, tmp_path):

@@ -183,7 +183,7 @@ def _square_pope(tmp_path: Path, pope_rows: list[dict], count: int) -> Path:
     root = tmp_path / "square" / "pope"
     (root / "images").mkdir(parents=True)
     bundled = REPO / "csr_bench" / "bundled" / "pope"
-    background = (123, 117, 104)  # CLIP's mean colour, as the LLaVA adapter pads
+    background = (122, 116, 104)  # CLIP's mean colour, int(x*255), as the LLaVA adapter pads
     for row in pope_rows[:count]:
         image = Image.open(bundled / row["image"]).convert("RGB")
         side = max(image.size)

@@ -3,9 +3,9 @@
 Same architecture and processor as LLaVA-1.5 (CLIP vision tower -> projector -> Llama), with a
 tokenizer trained in process by the ``tokenizers`` library. Weights are random but fixed by the
 seed, so tests and the offline default run the full code path with stable outputs. Its Metaspace
-pre-tokenizer prepends ``▁`` to the first piece only (like transformers 5's Llama with ``legacy:
-false``); ``LlavaModel`` builds its prompt ids piece by piece as LLaVA does, so ``▁`` precedes the
-``\n`` after ``<image>`` here too. Saved with
+pre-tokenizer prepends ``▁`` to every piece between special tokens, as LLaVA-1.5's (legacy, slow)
+Llama tokenizer did: a whole prompt tokenises to the ids ``LlavaModel`` builds piece by piece
+(``llava_prompt_ids``), so other harnesses (lmms-eval's ``llava_hf``) feed the same ids. Saved with
 ``save_tiny_llava`` it is a llava-hf format checkpoint that ``--model DIR`` loads like LLaVA-1.5.
 """
 
@@ -42,7 +42,8 @@ def build_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    # "always": "▁" after <image> too, as LLaVA-1.5's legacy Llama tokenizer ("first" would drop it)
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     alphabet = sorted(set(string.printable) - set(" \t\r\x0b\x0c") | {"▁"})
     trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=SPECIAL_TOKENS, initial_alphabet=alphabet,
