@@ -96,10 +96,10 @@ def test_engine_arguments_dtype_and_device():
     for value, message in bad:
         with pytest.raises(CsrBenchError, match=message):
             engine_args_from_env({ENGINE_ARGS_ENV: value})
-    assert vllm_dtype(None, cuda_bf16=True) == "bfloat16" and vllm_dtype("auto", cuda_bf16=False) == "float16"
-    assert vllm_dtype("float32", cuda_bf16=True) == "float32"
+    assert vllm_dtype(None) == "float16" and vllm_dtype("auto") == "float16"
+    assert vllm_dtype("float32") == "float32" and vllm_dtype("bfloat16") == "bfloat16"
     with pytest.raises(CsrBenchError, match="unknown --dtype"):
-        vllm_dtype("int8", cuda_bf16=True)
+        vllm_dtype("int8")
     check_device(None), check_device("cuda")
     with pytest.raises(CsrBenchError, match="CUDA_VISIBLE_DEVICES"):
         check_device("cpu")

@@ -132,13 +132,14 @@ def engine_args_from_env(environ: Mapping[str, str] | None = None) -> dict[str, 
     return args
 
 
-def vllm_dtype(dtype: str | None, cuda_bf16: bool) -> str:
-    """The dtype name for vLLM, by ``LlavaModel``'s rule: bf16 on a GPU that supports it, else fp16."""
+def vllm_dtype(dtype: str | None) -> str:
+    """The dtype name for vLLM, by ``LlavaModel``'s rule: fp16 unless --dtype says otherwise (LLaVA-1.5's
+    own evaluation and the CSR reference ran in fp16)."""
     if dtype and dtype != "auto":
         if dtype not in DTYPES:
             raise CsrBenchError(f"unknown --dtype {dtype} (choose from {', '.join(DTYPES)})")
         return dtype
-    return "bfloat16" if cuda_bf16 else "float16"
+    return "float16"
 
 
 def check_device(device: str | None) -> None:
@@ -272,12 +273,6 @@ def _load_processor(source: str):
         raise CsrBenchError(f"cannot load model {source}: {reason}") from None
 
 
-def _cuda_bf16() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
 def load_vllm_llava(source: str, *, name: str, local: bool, device: str | None = None,
                     dtype: str | None = None) -> VllmLlava:
     vllm = _import_vllm()  # first: without the extra, say so before anything else is loaded
@@ -288,7 +283,7 @@ def load_vllm_llava(source: str, *, name: str, local: bool, device: str | None =
 
         check_llava_checkpoint(Path(source))
     processor = _load_processor(source)
-    torch_dtype = vllm_dtype(dtype, _cuda_bf16())
+    torch_dtype = vllm_dtype(dtype)
     try:
         llm = vllm.LLM(model=source, dtype=torch_dtype, limit_mm_per_prompt={"image": 1},
                        # The processor's PIL backend, as LlavaModel (transformers 5 would pick torchvision).
