@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation.uncertainty import BootstrapSettings, Difference, Interval, differences, intervals
-from csr_bench.evaluation.unit_stats import TaskStats, task_stats
+from csr_bench.evaluation.unit_stats import TaskStats, scorer_of, task_stats
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.table_format import MARK
 
@@ -32,7 +32,12 @@ TASK_NAMES = {"pope": "POPE", "chair": "CHAIR", "mme": "MME", "mmbench": "MMBenc
               "scienceqa": "SQA-I", "vizwiz": "VizWiz", "gqa": "GQA", "llava_bench": "LLaVA-W", "mmvet": "MM-Vet"}
 
 COUNTS = {"unresolved"}  # headline numbers that count events (MMBench's unresolved answers): not in the summary
-UNDIRECTED = {"yes_ratio"}  # neither higher nor lower is better (POPE's aim is 50%)
+UNDIRECTED = {"yes_ratio", "len"}  # neither higher nor lower is better (POPE's yes ratio aims at 50%)
+
+
+def undirected(metric: str) -> bool:
+    """A metric with no better direction: POPE's yes ratio (pooled or per split), CHAIR's length."""
+    return metric in UNDIRECTED or metric.endswith("_yes_ratio")
 _StatsKey = tuple[str, int, int]  # samples file: path, size, mtime
 _STATS: dict[_StatsKey, TaskStats | None] = {}
 _INTERVALS: dict[tuple[_StatsKey, BootstrapSettings, str], Interval | None] = {}
@@ -67,7 +72,9 @@ def stats_of(iteration: IterationData, task: str) -> tuple[_StatsKey, TaskStats]
         return None
     if key not in _STATS:
         try:
-            _STATS[key] = task_stats(task, iteration.samples(task), str(iteration.folder / task))
+            folder = iteration.folder / task
+            _STATS[key] = task_stats(task, iteration.samples(task), str(folder),
+                                     scorer=scorer_of(task, iteration.results.get(task), folder))
         except CsrBenchError:  # no per-unit data for this task: its numbers are shown without interval
             _STATS[key] = None
     stats = _STATS[key]
@@ -201,7 +208,7 @@ def summary_lines(run: RunData) -> list[str]:
             if found is None:
                 lines.append(f"{head}  (no interval: no per-unit statistics)")
                 continue
-            verdict = "not significant" if not found.significant else "significant" if name in UNDIRECTED \
+            verdict = "not significant" if not found.significant else "significant" if undirected(name) \
                 else "significant, " + ("better" if found.better else "worse")
             lines.append(f"{head} [{found.low:+.2f}, {found.high:+.2f}]  {verdict}"
                          + ("" if found.paired else " (unpaired: the iterations scored different units)"))
