@@ -407,8 +407,10 @@ def merge_in_fp32(base_model, updates: dict[str, tuple], save_dtype, device: str
     the share of the update the saved weights keep: 1 when nothing is lost (fp32), 0 when W_saved is as
     far from W_exact as the base weights are (the update rounded away), below 0 when rounding moves the
     weights further than the update did. "overall" takes the norms over all merged weights together
-    (a norm-weighted mean). ``kept_if_loaded_as`` is the same for W_saved cast again to each dtype a
-    later search or evaluation may load it in (LLaVA on a GPU runs fp16 by default). Norms in fp64."""
+    (a norm-weighted mean). ``kept_if_loaded_as`` asks the same of the *change between iterations*
+    when a later search or evaluation loads both models in another dtype d (LLaVA on a GPU runs fp16
+    by default): 1 - ||(d(W_saved) - d(W_base)) - B @ A * scaling||_F / ||B @ A * scaling||_F, so the
+    rounding of the base weights, which both iterations share, does not count as a loss. Norms in fp64."""
     import torch
 
     def share(error_sq: float, delta_sq: float) -> float | None:
@@ -423,13 +425,15 @@ def merge_in_fp32(base_model, updates: dict[str, tuple], save_dtype, device: str
             delta = (lora_b @ lora_a) * scaling
             if fan_in_fan_out:
                 delta = delta.T
-            exact = module.weight.detach().float().cpu() + delta
+            base = module.weight.detach().float().cpu()
+            exact = base + delta
             saved = exact.to(save_dtype)
             delta_sq = float(delta.double().square().sum())
             error_sq = float((saved.double() - exact.double()).square().sum())
             loaded = {}
             for dtype_name, dtype in load_dtypes.items():
-                loaded_sq = float((saved.to(dtype).double() - exact.double()).square().sum())
+                change = saved.to(dtype).double() - base.to(dtype).double()
+                loaded_sq = float((change - delta.double()).square().sum())
                 total_loaded[dtype_name] += loaded_sq
                 loaded[dtype_name] = share(loaded_sq, delta_sq)
             layers[name] = {"update_norm": delta_sq ** 0.5, "kept": share(error_sq, delta_sq),
@@ -443,8 +447,9 @@ def merge_in_fp32(base_model, updates: dict[str, tuple], save_dtype, device: str
     overall = share(total_error, total_delta)
     return {
         "definition": "kept = 1 - ||W_saved - W_exact||_F / ||B @ A * alpha/r||_F, W_exact = W_base + B @ A * "
-                      "alpha/r in fp32 (W_base: the checkpoint's weights read in fp32); overall: norms over all "
-                      "merged weights together",
+                      "alpha/r in fp32 (W_base: the checkpoint's weights read in fp32); kept_if_loaded_as[d] = "
+                      "1 - ||(d(W_saved) - d(W_base)) - B @ A * alpha/r||_F / ||B @ A * alpha/r||_F (the change "
+                      "between iterations when both run in dtype d); overall: norms over all merged weights together",
         "merged_in": "float32", "saved_dtype": str(save_dtype).removeprefix("torch."),
         "overall": {"kept": overall, "update_norm": total_delta ** 0.5,
                     "kept_if_loaded_as": {name: share(value, total_delta) for name, value in total_loaded.items()}},
