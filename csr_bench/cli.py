@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (default 1000; 0: none)")
     check.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     check.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    check.add_argument("--allow-missing", action="store_true",
+                       help="pass when a gated metric of the baseline is missing from the run (a task not "
+                       "evaluated, a POPE split left out); by default that fails the gate")
     check.add_argument("--fail-on-change", action="store_true",
                        help="fail on any difference, better or worse (a CI that pins the numbers exactly)")
     check.add_argument("--update-baseline", action="store_true",
@@ -430,17 +433,31 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"baseline written: {check.write_baseline(current, args.baseline, source)} (from {current.label})")
         return 0
     baseline = check.load_side(args.baseline, tasks=tasks)
-    metrics = check.select_metrics(baseline, current, args.metrics)
+    missing, unbaselined = check.unmatched_metrics(baseline, current, args.metrics)
+    try:
+        metrics = check.select_metrics(baseline, current, args.metrics)
+    except CsrBenchError:
+        if not missing or args.allow_missing:
+            raise
+        print(f"{PROG} check: FAILED: the current run ({current.label}) has none of the baseline's gated "
+              f"metrics: {', '.join(missing)}")
+        return 1
     results = check.compare(baseline, current, metrics, dict(args.max_drop), gate=args.gate, bootstrap=args.bootstrap,
                             confidence=args.confidence, seed=args.seed, fail_on_change=args.fail_on_change)
     print(f"current:  {current.label}\nbaseline: {baseline.label}\n")
     print(check.format_results(results, args.confidence))
     for note in check.stale_results(current) + check.stale_results(baseline):
         print(f"note: {note}")
-    failed = [r.name for r in results if r.failed]
+    if unbaselined:
+        print(f"note: not in the baseline, so not checked: {', '.join(unbaselined)}")
+    if missing:
+        print(f"{'note' if args.allow_missing else 'missing'}: in the baseline but not in the current run: "
+              f"{', '.join(missing)}" + (" (--allow-missing)" if args.allow_missing else ""))
+    gone = [] if args.allow_missing else missing  # a gated metric the run lacks fails like a regression
+    failed = [r.name for r in results if r.failed] + gone
     if failed:
-        print(f"\n{PROG} check: FAILED: {len(failed)} of {len(results)} metrics "
-              f"{'changed' if args.fail_on_change else 'regressed'}: {', '.join(failed)}")
+        verb = ("changed" if args.fail_on_change else "regressed") + (" or missing" if gone else "")
+        print(f"\n{PROG} check: FAILED: {len(failed)} of {len(results) + len(gone)} metrics {verb}: {', '.join(failed)}")
         if args.fail_on_change:
             print(f"If the change is intended, update the baseline: {PROG} check {args.run_dir} "
                   f"--baseline {args.baseline} --update-baseline")

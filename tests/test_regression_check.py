@@ -131,6 +131,49 @@ def test_unpaired_interval_when_the_documents_differ(tiny_run):
     assert not result.paired and result.ci[0] < result.difference < result.ci[1]
 
 
+def _drop_task(run_dir, task):
+    """The last iteration as if ``task`` had not been evaluated."""
+    last = load_run(run_dir).last.folder
+    results = json.loads((last / "results.json").read_text())
+    del results["results"][task]
+    (last / "results.json").write_text(json.dumps(results))
+    shutil.rmtree(last / task)
+
+
+def test_a_task_missing_from_the_run_fails_the_gate(tiny_run, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    run_cli("check", str(tiny_run), "--baseline", str(baseline), "--update-baseline", check=True)
+    current = _copy(tiny_run, tmp_path)
+    _drop_task(current, "chair")
+    for flags in ([], ["--fail-on-change"]):
+        result = run_cli("check", str(current), "--baseline", str(baseline), *flags)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert "missing: in the baseline but not in the current run: chair.chair_i, chair.chair_s" in result.stdout
+        assert "regressed or missing" in result.stdout or "changed or missing" in result.stdout
+    allowed = run_cli("check", str(current), "--baseline", str(baseline), "--fail-on-change", "--allow-missing")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "chair.chair_s" in allowed.stdout and "(--allow-missing)" in allowed.stdout
+    # a run holding none of the baseline's gated metrics fails too (was: "nothing to compare", exit 2)
+    _drop_task(current, "pope")
+    nothing = run_cli("check", str(current), "--baseline", str(baseline))
+    assert nothing.returncode == 1 and "has none of the baseline's gated metrics" in nothing.stdout
+
+
+def test_a_partial_baseline_is_compared_on_what_it_has(tiny_run, tmp_path):
+    """A baseline without POPE's random split (the current run has it) used to crash with a KeyError."""
+    partial = _copy(tiny_run, tmp_path, "partial")
+    samples = load_run(partial).last.folder / "pope" / "samples.jsonl"
+    kept = [line for line in samples.read_text().splitlines() if json.loads(line)["category"] != "random"]
+    assert kept and len(kept) < len(samples.read_text().splitlines())
+    samples.write_text("".join(line + "\n" for line in kept))
+    result = run_cli("check", str(tiny_run), "--baseline", str(partial))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "note: not in the baseline, so not checked: pope.random_accuracy, pope.random_f1" in result.stdout
+    assert "pope.popular_f1" in result.stdout and "pope.random_f1 " not in result.stdout.split("note:")[0]
+
+
 def test_bad_inputs_are_one_line_errors(tiny_run, tmp_path):
     junk = tmp_path / "junk.json"
     junk.write_text("{]")

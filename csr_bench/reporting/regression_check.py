@@ -125,10 +125,26 @@ def _allowed(name: str, max_drop: dict[str, float]) -> float:
     return allowed
 
 
+def _metric_names(side: Side) -> list[str]:
+    return [f"{task}.{metric}" for task, stats in side.stats.items() for metric in stats.metrics()]
+
+
+def unmatched_metrics(baseline: Side, current: Side, requested: list[str] | None) -> tuple[list[str], list[str]]:
+    """Gated metrics (the defaults and the requested patterns) that only one side has: (in the
+    baseline but missing from the current run, in the current run but not in the baseline)."""
+    patterns = list(DEFAULT_METRICS) + list(requested or [])
+
+    def gated(side: Side) -> set[str]:
+        return {name for name in _metric_names(side) if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
+
+    base, cur = gated(baseline), gated(current)
+    return sorted(base - cur), sorted(cur - base)
+
+
 def select_metrics(baseline: Side, current: Side, requested: list[str] | None) -> list[str]:
     """The task.metric names to compare: the defaults (those both sides have) plus the requested."""
-    available = [f"{task}.{metric}" for task in current.stats if task in baseline.stats
-                 for metric in current.stats[task].metrics()]
+    in_baseline = set(_metric_names(baseline))
+    available = [name for name in _metric_names(current) if name in in_baseline]
     chosen = [name for pattern in DEFAULT_METRICS for name in available if fnmatch.fnmatchcase(name, pattern)]
     for pattern in requested or []:
         matches = [name for name in available if fnmatch.fnmatchcase(name, pattern)]
@@ -204,4 +220,4 @@ def format_results(results: list[MetricResult], confidence: float) -> str:
 
 
 __all__ = ["BASELINE_FORMAT", "DEFAULT_METRICS", "GATES", "MetricResult", "Side", "compare", "format_results",
-           "load_side", "select_metrics", "stale_results", "wanted_tasks", "write_baseline"]
+           "load_side", "select_metrics", "stale_results", "unmatched_metrics", "wanted_tasks", "write_baseline"]
