@@ -25,7 +25,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.io import atomic_write_json
 from csr_bench.reporting.run_data import IterationData, load_iteration, load_run
 from csr_bench.evaluation.uncertainty import EPSILON, BootstrapSettings, differences
-from csr_bench.evaluation.unit_stats import TaskStats, scorer_of, task_stats
+from csr_bench.evaluation.unit_stats import TaskStats
 
 BASELINE_FORMAT = "csr-bench-check-baseline/1"
 DEFAULT_METRICS = ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i")
@@ -54,9 +54,7 @@ def _iteration_side(iteration: IterationData, tasks: list[str]) -> Side:
     stats = {}
     for task in iteration.results:
         if _wanted(task, tasks) and not iteration.results[task].get("skipped"):
-            folder = iteration.folder / task
-            stats[task] = task_stats(task, iteration.samples(task), str(folder),
-                                     scorer=scorer_of(task, iteration.results[task], folder))
+            stats[task] = iteration.unit_stats(task)
     reported = {task: entry.get("metrics", {}) for task, entry in iteration.results.items()}
     return Side(str(iteration.folder), stats, reported)
 

@@ -55,6 +55,14 @@ class IterationData:
         records = read_jsonl_records(path, repair=False)  # the run may still be writing
         return sorted(records, key=lambda r: r.get("doc_index", 0))
 
+    def unit_stats(self, task: str):
+        """The task's per-unit statistics (evaluation.unit_stats) from its samples, by its own scorer:
+        what the intervals, the table marks and `csr-bench check` resample."""
+        from csr_bench.evaluation.unit_stats import scorer_of, task_stats
+
+        folder = self.folder / task
+        return task_stats(task, self.samples(task), str(folder), scorer=scorer_of(task, self.results.get(task), folder))
+
     def preferences(self) -> list[dict[str, Any]]:
         """The preference pairs the method built in this iteration (csr/preferences.jsonl)."""
         return read_jsonl_records(self.folder / "csr" / "preferences.jsonl", repair=False)

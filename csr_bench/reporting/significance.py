@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation.uncertainty import BootstrapSettings, Difference, Interval, differences, intervals
-from csr_bench.evaluation.unit_stats import TaskStats, scorer_of, task_stats
+from csr_bench.evaluation.unit_stats import TaskStats
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.table_format import MARK
 
@@ -72,9 +72,7 @@ def stats_of(iteration: IterationData, task: str) -> tuple[_StatsKey, TaskStats]
         return None
     if key not in _STATS:
         try:
-            folder = iteration.folder / task
-            _STATS[key] = task_stats(task, iteration.samples(task), str(folder),
-                                     scorer=scorer_of(task, iteration.results.get(task), folder))
+            _STATS[key] = iteration.unit_stats(task)
         except CsrBenchError:  # no per-unit data for this task: its numbers are shown without interval
             _STATS[key] = None
     stats = _STATS[key]
