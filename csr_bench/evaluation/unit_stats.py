@@ -332,19 +332,12 @@ def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> Tas
 
 def _mmbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     """One row per circular group: right iff every copy is, with the judge's reading where the rules fail."""
-    from csr_bench.scorers.mmbench import CIRCULAR_OFFSET, infer_choice
+    from csr_bench.scorers.mmbench import circular_groups, infer_choice
     from csr_bench.tasks.prompts import mmbench_options
 
-    groups: dict[int, list[bool]] = defaultdict(list)
-    category_of: dict[int, str] = {}
-    for record in samples:
-        choice = infer_choice(record["prediction"], mmbench_options(record))
-        if choice is None:
-            choice = record.get("judge_choice")  # stored by the scoring that consulted the judge
-        base = int(record["index"]) % CIRCULAR_OFFSET
-        groups[base].append(choice == record["answer"])
-        if int(record["index"]) < CIRCULAR_OFFSET or base not in category_of:
-            category_of[base] = str(record.get("category", ""))
+    # the rules' reading, else the judge's, stored by the scoring that consulted it
+    choices = [infer_choice(r["prediction"], mmbench_options(r)) or r.get("judge_choice") for r in samples]
+    groups, category_of = circular_groups(samples, choices)
     category, names = _codes([category_of[base] for base in groups])
     return TaskStats(task, [str(base) for base in groups], {
         "correct": np.array([all(g) for g in groups.values()]), "category": category,

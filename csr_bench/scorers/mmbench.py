@@ -63,6 +63,20 @@ def infer_choice(answer: str, choices: dict[str, str]) -> str | None:
     return _infer_option(answer, choices) or _infer_text(answer, choices)
 
 
+def circular_groups(records: Sequence[dict[str, Any]],
+                    choices: Sequence[str | None]) -> tuple[dict[int, list[bool]], dict[int, str]]:
+    """Per circular group (``index % 1,000,000``, in order of first appearance): whether each copy's
+    choice is right, and the group's category (its unrotated row's, else its first copy's)."""
+    groups: dict[int, list[bool]] = defaultdict(list)
+    category_of: dict[int, str] = {}
+    for record, choice in zip(records, choices):
+        base = int(record["index"]) % CIRCULAR_OFFSET
+        groups[base].append(choice == record["answer"])
+        if int(record["index"]) < CIRCULAR_OFFSET or base not in category_of:
+            category_of[base] = str(record.get("category", ""))
+    return groups, category_of
+
+
 class MmbenchScorer:
     name = "mmbench"
     required_fields = ("index", "answer")
@@ -89,9 +103,8 @@ class MmbenchScorer:
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record the rules could not read, the judge's reading
         (``judge_choice``, None when the judge's reply is unreadable too; nothing without a judge)."""
-        groups: dict[int, list[bool]] = defaultdict(list)
-        category_of: dict[int, str] = {}
         unresolved = 0
+        choices: list[str | None] = []
         items: list[dict[str, Any]] = []
         for record in records:
             choice = infer_choice(record["prediction"], mmbench_options(record))
@@ -101,10 +114,8 @@ class MmbenchScorer:
                 unresolved += choice is None
                 if context is not None and context.judge is not None:
                     items[-1] = {"judge_choice": choice}
-            base = int(record["index"]) % CIRCULAR_OFFSET
-            groups[base].append(choice == record["answer"])
-            if int(record["index"]) < CIRCULAR_OFFSET or base not in category_of:
-                category_of[base] = str(record.get("category", ""))
+            choices.append(choice)
+        groups, category_of = circular_groups(records, choices)
         metrics = {"accuracy": 100 * sum(all(g) for g in groups.values()) / len(groups),
                    "unresolved": float(unresolved)}
         per_category: dict[str, list[bool]] = defaultdict(list)
