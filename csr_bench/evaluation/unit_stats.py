@@ -125,8 +125,11 @@ class TaskStats:
     doc_ids: list[str]
     columns: Columns
     split_names: list[str] = field(default_factory=list)  # the name of each code of the strata column
-    unit: str = "question"  # what one row is, and what the bootstrap resamples
+    unit: str = ""  # what one row is, and what the bootstrap resamples (default: UNITS of the scorer)
     scorer: str = ""  # the task's scorer (default: the task's name)
+
+    def __post_init__(self) -> None:
+        self.unit = self.unit or UNITS.get(self.kind, "question")
 
     @property
     def kind(self) -> str:
@@ -217,7 +220,7 @@ class TaskStats:
             columns = {name: _column(name, values) for name, values in data["columns"].items()}
             scorer = str(data.get("scorer") or scorer_of(task))
             stats = cls(task, [str(d) for d in data["doc_ids"]], columns, list(data.get("split_names", [])),
-                        str(data.get("unit") or UNITS.get(scorer, "question")), scorer)
+                        str(data.get("unit") or ""), scorer)
         except (KeyError, TypeError, ValueError) as exc:
             raise CsrBenchError(f"{where}: malformed per-sample data for {task} ({exc})") from None
         if any(len(values) != len(stats.doc_ids) for values in columns.values()):
@@ -311,7 +314,7 @@ def _chair(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> T
         "recalled": np.array([len(t & set(c.objects)) for c, t in zip(captions, truth)]),
         "ground_truth": np.array([len(t) for t in truth]),
         "tokens": np.array([len(c.tokens) for c in captions]),
-    }, unit="image", scorer=kind)
+    }, scorer=kind)
 
 
 def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
@@ -327,7 +330,7 @@ def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> Tas
         "category": category,
         "n_questions": np.array([len(a) for a in images.values()]),
         "n_correct": np.array([sum(a) for a in images.values()]),
-    }, names, unit="image", scorer=kind)
+    }, names, scorer=kind)
 
 
 def _mmbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
@@ -341,7 +344,7 @@ def _mmbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) ->
     category, names = _codes([category_of[base] for base in groups])
     return TaskStats(task, [str(base) for base in groups], {
         "correct": np.array([all(g) for g in groups.values()]), "category": category,
-    }, names, unit="circular group", scorer=kind)
+    }, names, scorer=kind)
 
 
 def _judged(samples: list[dict[str, Any]], field_name: str, task: str, where: str) -> list[Any]:
@@ -360,7 +363,7 @@ def _mmvet(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> T
     columns: Columns = {"score": np.array(scores, dtype=float)}
     for name in sorted({c for found in caps for c in found}):
         columns[CAPABILITY + name] = np.array([name in found for found in caps])
-    return TaskStats(task, [_doc_key(r) for r in samples], columns, unit="judged item", scorer=kind)
+    return TaskStats(task, [_doc_key(r) for r in samples], columns, scorer=kind)
 
 
 def _llava_bench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
@@ -371,7 +374,7 @@ def _llava_bench(task: str, kind: str, samples: list[dict[str, Any]], where: str
     return TaskStats(task, [_doc_key(r) for r in samples], {
         "reference_score": pairs[:, 0], "model_score": pairs[:, 1],
         "category": np.array([names.index(r["category"]) for r in samples]),
-    }, names, unit="judged item", scorer=kind)
+    }, names, scorer=kind)
 
 
 def _rescored(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
