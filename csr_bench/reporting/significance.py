@@ -165,15 +165,13 @@ def significance(runs: list[RunData]) -> Significance | None:
     return Significance(base, label, settings_of(runs[0]))
 
 
-def _headline(run: RunData, task: str) -> tuple[str, ...] | None:
+def _headline(iteration: IterationData, task: str) -> tuple[str, ...] | None:
+    """The headline metrics of the task's scorer (as the unit statistics find it: results.json's
+    ``scorer``, else task_run.json, else the built-in task), None for an unknown scorer."""
+    from csr_bench.evaluation.unit_stats import scorer_of
     from csr_bench.scorers import SCORERS
-    from csr_bench.tasks.registry import load_registry
 
-    try:
-        config = load_registry(run.config.get("include_tasks") or None).get(task)
-    except CsrBenchError:
-        return None
-    scorer = SCORERS.get(config.scorer) if config is not None else None
+    scorer = SCORERS.get(scorer_of(task, iteration.results.get(task), iteration.folder / task))
     return tuple(scorer.headline) if scorer is not None else None
 
 
@@ -194,7 +192,7 @@ def summary_lines(run: RunData) -> list[str]:
         if entry.get("skipped") or task not in base.results:
             continue
         metrics = entry.get("metrics", {})
-        names = _headline(run, task) or tuple(sorted(metrics))
+        names = _headline(last, task) or tuple(sorted(metrics))
         for name in names:
             before, after = base.results[task].get("metrics", {}).get(name), metrics.get(name)
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after)):
