@@ -156,13 +156,16 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     store.consolidate()
 
     ordered = [store.get(data.doc_id(i)) for i in range(count)]
-    judged = [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]
+    def judged() -> list[dict[str, Any]]:  # the judge's per-item decisions the records carry
+        return [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]
+
+    before = judged()
     try:
         scored = score_records(scorer, ordered, context, seed=config.seed, where=str(task_dir))
     except CsrBenchError as exc:  # e.g. the judge is down: keep the other tasks' results, fail at the end
         log.error("%s: scoring failed: %s", task.name, exc)
         scored = {"metrics": {}, "error": str(exc)}
-    if judged != [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]:
+    if judged() != before:
         _store_judged(store)
     if "skipped" in scored:
         log.warning("%s: not scored: %s", task.name, scored["skipped"])
