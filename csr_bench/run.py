@@ -121,6 +121,18 @@ def _evaluate(config: EvalConfig) -> dict:
 
 
 def run(config: RunConfig) -> dict:
+    """The whole run (every iteration's stages and evaluation, the reports) holding the run folder's
+    lock; --device is checked first, for DPO's devices too when there are iterations."""
+    from csr_bench.models.devices import check_device
+    from csr_bench.run_lock import run_lock
+
+    check_device(config.device, training=config.iterations > 0 and config.method == "csr",
+                 backend=resolve_model(config.model).backend)
+    with run_lock(iteration_dir(config).parent):
+        return _run(config)
+
+
+def _run(config: RunConfig) -> dict:
     if config.iterations < 0:
         raise CsrBenchError(f"--iterations must be 0 or more (got {config.iterations})")
     spec = resolve_model(config.model)

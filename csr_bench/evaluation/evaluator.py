@@ -226,7 +226,18 @@ def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
 
 
 def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> dict[str, Any]:
-    """Evaluate ``config.model`` (or an already loaded ``model``) on ``config.tasks``."""
+    """Evaluate ``config.model`` (or an already loaded ``model``) on ``config.tasks``. --device is
+    checked and the run folder made and locked (one process per folder) before any work."""
+    from csr_bench.models.devices import check_device
+    from csr_bench.run_lock import run_lock
+
+    if model is None:
+        check_device(config.device, backend=resolve_model(config.model).backend)
+    with run_lock(iteration_dir(config).parent):
+        return _evaluate_locked(config, model)
+
+
+def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> dict[str, Any]:
     if config.batch_size < 1:
         raise CsrBenchError(f"--batch-size must be at least 1 (got {config.batch_size})")
     if config.num_workers < 0:
