@@ -426,3 +426,161 @@ def test_write_errors_name_the_file():
         "command to resume once it can be written")
     assert one_line(OSError(errno.ENOENT, "No such file or directory", "/x")) is None  # not a disk failure
     assert one_line(ValueError("x")) is None
+
+
+# -- one run per folder; device and --output errors before any work -------------------------------
+
+HOLD_PATCH = """
+import os, time
+from pathlib import Path
+from csr_bench.evaluation import evaluator
+evaluate_locked = evaluator._evaluate_locked
+def held(config, model):  # the run folder's lock is taken: say so, wait for the test's go
+    Path(os.environ["HOLD_READY"]).touch()
+    deadline = time.time() + 300
+    while not Path(os.environ["HOLD_GO"]).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return evaluate_locked(config, model)
+evaluator._evaluate_locked = held
+"""
+
+
+def test_a_second_run_on_a_folder_in_use_fails_at_once_naming_the_first(pope_root, tmp_path):
+    out, ready, go = tmp_path / "out", tmp_path / "ready", tmp_path / "go"
+    args = ["eval", "--model", str(WORLD_VLM), "--tasks", "pope", "--data-root", str(pope_root), "--output", str(out),
+            "--run-name", "w", "--quiet", "--limit", "20"]
+    code = f"import sys\n{HOLD_PATCH}\nfrom csr_bench.cli import main\nsys.exit(main({args!r}))\n"
+    first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "HOLD_READY": str(ready), "HOLD_GO": str(go)})
+    try:
+        for _ in range(2400):
+            if ready.exists() or first.poll() is not None:
+                break
+            import time
+
+            time.sleep(0.05)
+        assert ready.exists(), first.communicate(timeout=60)[1]
+        holder = json.loads((out / "w" / ".lock").read_text())
+        assert holder["pid"] == first.pid and holder["command"].startswith("csr-bench")
+        for command in ("eval", "run"):  # a whole run takes the same lock
+            extra = ["--iterations", "0"] if command == "run" else []
+            second = run_cli(command, *args[1:], *extra)
+            assert second.returncode == 2
+            assert_one_line_error(second, f"{out / 'w'} is in use by another csr-bench (pid {first.pid} on ",
+                                  "wait for it to finish, or choose another --run-name/--output")
+        assert not (out / "w" / "iter_0" / "pope").exists()  # the second did nothing
+    finally:
+        go.touch()
+        _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    records = lines(out / "w" / "iter_0" / "pope" / "samples.jsonl")
+    assert len(records) == 20 and len({r["doc_id"] for r in records}) == 20  # was 2 x 20 lines
+    assert not (out / "w" / ".lock").exists()  # removed when released
+
+
+KILLED_HOLDER = """
+import os, signal, sys
+from pathlib import Path
+from csr_bench.run_lock import run_lock
+with run_lock(Path(sys.argv[1])):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_lock_of_a_killed_run_is_taken_by_the_next(pope_root, tmp_path):
+    out = tmp_path / "out"
+    killed = subprocess.run([sys.executable, "-c", KILLED_HOLDER, str(out / "w")], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert json.loads((out / "w" / ".lock").read_text())["pid"]  # left behind, the flock gone with its process
+    assert evaluate(pope_root, out, "--limit", "8").returncode == 0
+    assert len(lines(out / "w" / "iter_0" / "pope" / "samples.jsonl")) == 8
+    assert not (out / "w" / ".lock").exists()
+
+
+def _skip_where_the_device_exists(device: str) -> None:
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.device_count() > index:
+        pytest.skip(f"{device} exists on this machine")
+
+
+@pytest.mark.parametrize("command", ["eval", "run"])
+@pytest.mark.parametrize("device, fragment", [
+    ("cuda", "has no CUDA: install a CUDA build of torch (https://pytorch.org/get-started/locally/), or pass --device cpu"),
+    ("cuda:3", "or pass --device cpu"),
+    ("tpu", "is not a device csr-bench runs on: use cpu, cuda, cuda:N or mps"),
+    ("gpu0", "is not a device csr-bench runs on"),
+])
+def test_a_device_that_is_not_there_is_one_line_before_any_folder(pope_root, tmp_path, command, device, fragment):
+    _skip_where_the_device_exists(device)
+    out = tmp_path / "out"
+    extra = ["--iterations", "1", "--prompt-source", str(pope_root / "pope" / "images"), "--clip-model", "tiny"] \
+        if command == "run" else []
+    result = run_cli(command, "--model", str(WORLD_VLM), "--tasks", "pope", "--data-root", str(pope_root),
+                     "--output", str(out), "--run-name", "w", "--device", device, "--quiet", *extra)
+    assert result.returncode == 2
+    assert_one_line_error(result, f"--device {device}", fragment)
+    assert not out.exists()
+
+
+FAKE_GPUS = """
+import torch
+torch.version.cuda = torch.version.cuda or "12.4"
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: 2
+"""
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["eval", "--device", "cuda:3"], "--device cuda:3: only 2 GPU(s) visible here (cuda:0 to cuda:1): pass one of "
+                                     "them, or --device cuda"),
+    (["run", "--iterations", "1", "--device", "cuda:1"], "--device cuda:1: CSR's DPO training runs on 'cuda' (select "
+                                                        "the GPU with CUDA_VISIBLE_DEVICES) or 'cpu'"),
+])
+def test_a_gpu_index_past_the_gpus_or_that_dpo_cannot_train_on_is_one_line(pope_root, tmp_path, args, fragment):
+    """Two GPUs as torch reports them (patched: no GPU here); the check refuses before anything touches one."""
+    out = tmp_path / "out"
+    result = run_patched(FAKE_GPUS, *args, "--model", str(WORLD_VLM), "--tasks", "pope", "--data-root",
+                         str(pope_root), "--output", str(out), "--run-name", "w", "--quiet")
+    assert result.returncode == 2
+    assert_one_line_error(result, fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "run"])
+def test_an_output_under_a_file_is_one_line_naming_it(pope_root, tmp_path, command):
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder\n")
+    extra = ["--iterations", "0"] if command == "run" else []
+    result = run_cli(command, "--model", str(WORLD_VLM), "--tasks", "pope", "--data-root", str(pope_root),
+                     "--output", str(blocker / "sub"), "--run-name", "w", "--quiet", *extra)
+    assert result.returncode == 2
+    assert_one_line_error(result, f"cannot create the run folder {blocker / 'sub' / 'w'}: {blocker} is a file, "
+                                  "not a folder; choose another --output")
+    assert blocker.read_text() == "not a folder\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into a chmod 0o555 folder anyway, so there is no read-only folder to test")
+def test_an_output_in_a_read_only_folder_is_one_line_with_the_reason(pope_root, tmp_path):
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = evaluate(pope_root, locked / "out")
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 2
+    assert_one_line_error(result, f"cannot create the run folder {locked / 'out' / 'w'}: Permission denied; "
+                                  "choose another --output")
+    assert not (locked / "out").exists()
+
+
+def test_bad_input_found_after_the_lock_leaves_no_run_folder(pope_root, tmp_path):
+    """Taking the lock makes the run folder; a bad flag found after it leaves none (as before the lock)."""
+    out = tmp_path / "deeper" / "out"
+    result = evaluate(pope_root, out, "--tasks", "nosuch")
+    assert_one_line_error(result, "unknown task(s): nosuch")
+    assert not (tmp_path / "deeper").exists()
