@@ -44,7 +44,8 @@ def _max_drop(value: str) -> tuple[str, float]:
 
 
 def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=_positive, help="evaluate only the first N documents of each task")
+    parser.add_argument("--limit", type=_positive, help="evaluate only N documents of each task: spread over "
+                        "the task's strata (POPE's splits, MME's subtasks), else the first N; results say so")
     parser.add_argument("--batch-size", type=_positive, default=8,
                         help="generation batch size; predictions are the same for any value (default 8)")
     parser.add_argument("--num-workers", type=int, default=1, metavar="N",
@@ -302,7 +303,9 @@ def _print_summary(results: dict) -> None:
         shown = "  ".join(f"{k} {entry['metrics'][k]:.2f}" for k in keys if k in entry["metrics"])
         if "skipped" in entry:
             shown = f"skipped: {entry['skipped']}"
-        print(f"  {name:<12} n={entry['n_samples']:<6} {shown}")
+        # a --limit subset says so: n=50 of 9000
+        count = f"{entry['n_samples']} of {entry.get('n_documents')}" if entry.get("subset") else f"{entry['n_samples']}"
+        print(f"  {name:<12} n={count:<6} {shown}")
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from csr_bench.progress import get_logger, progress_bar
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
 from csr_bench.tasks.data import TaskData, load_task_data
 from csr_bench.tasks.registry import get_tasks
+from csr_bench.tasks.subset import select_documents
 
 log = get_logger()
 
@@ -118,9 +119,10 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     store = SampleStore(task_dir, {"task": task.to_dict(), "model": identity,
                                    "generation": asdict(settings), "data": data.source})
 
-    count = len(data) if config.limit is None else min(config.limit, len(data))
-    prompts = [task.render_prompt(data.rows[i]) for i in range(count)]
-    pending = [i for i in range(count) if data.doc_id(i) not in store]
+    subset = select_documents(task, data.rows, config.limit)  # --limit: spread over the task's strata
+    selected, count = subset.indices, len(subset.indices)
+    prompts = {i: task.render_prompt(data.rows[i]) for i in selected}
+    pending = [i for i in selected if data.doc_id(i) not in store]
     if count - len(pending):
         log.info("%s: %d of %d samples already done in %s, resuming", task.name, count - len(pending), count,
                  store.path)
@@ -155,7 +157,7 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
         return None
     store.consolidate()
 
-    ordered = [store.get(data.doc_id(i)) for i in range(count)]
+    ordered = [store.get(data.doc_id(i)) for i in selected]
     def judged() -> list[dict[str, Any]]:  # the judge's per-item decisions the records carry
         return [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]
 
@@ -172,8 +174,11 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     else:
         metrics = scored["metrics"]
         log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
+    # On a subset, which documents were scored: samples.jsonl may hold more (an earlier, larger
+    # --limit), and every reader of the samples takes only these (reporting.run_data.read_samples).
+    scope = {"subset": subset.describe(), "doc_ids": [data.doc_id(i) for i in selected]} if subset.is_subset else {}
     return {**scored, "scorer": task.scorer, "n_samples": count, "n_documents": len(data), "n_generated": len(pending), "data_source": data.source,
-            "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
+            **scope, "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
             "seconds": round(seconds, 3)}
 
 

@@ -68,6 +68,10 @@ class TaskConfig:
     annotations: str | None = None  # COCO-format annotation folder under --data-root (CHAIR)
     prompt_builder: str | None = None  # ... or the name of a builder in csr_bench/tasks/prompts.py
     filter: dict[str, Any] = field(default_factory=dict)  # keep rows whose columns equal these values
+    # --limit N spreads its documents over this column's values (tasks/subset.py); strata_unit keeps
+    # documents sharing that column's value within a stratum together (MME's image pairs).
+    strata: str | None = None
+    strata_unit: str | None = None
     source_file: str = ""
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
@@ -78,8 +82,11 @@ class TaskConfig:
         return self.prompt.format(**doc)
 
     def to_dict(self) -> dict[str, Any]:
+        """What makes a task's samples (their fingerprint in task_run.json). The strata only choose
+        which documents --limit takes, never a document's sample, so they are left out."""
         data = asdict(self)
-        data.pop("source_file")
+        for key in ("source_file", "strata", "strata_unit"):
+            data.pop(key)
         return data
 
 
@@ -109,7 +116,7 @@ def task_from_yaml(path: Path) -> TaskConfig:
     if not isinstance(data, dict):
         raise CsrBenchError(f"{where}: a task file must be a YAML mapping")
 
-    optional = {"generation", "images", "annotations", "prompt", "prompt_builder", "filter"}
+    optional = {"generation", "images", "annotations", "prompt", "prompt_builder", "filter", "strata", "strata_unit"}
     top = {"task", "description", "dataset", "doc_id", "image_field", "scorer", "fields"} | optional
     _check_keys(where, data, top, top - optional)
 
@@ -157,6 +164,11 @@ def task_from_yaml(path: Path) -> TaskConfig:
     row_filter = data.get("filter") or {}
     if not isinstance(row_filter, dict):
         raise CsrBenchError(f"{where}: 'filter' must be a mapping of column: value")
+    for key in ("strata", "strata_unit"):
+        if key in data and (not isinstance(data[key], str) or data[key] not in record_fields):
+            raise CsrBenchError(f"{where}: '{key}' must be one of the columns listed in 'fields' (got {data[key]!r})")
+    if "strata_unit" in data and "strata" not in data:
+        raise CsrBenchError(f"{where}: 'strata_unit' needs 'strata'")
 
     from csr_bench.scorers import SCORERS
 
@@ -180,6 +192,8 @@ def task_from_yaml(path: Path) -> TaskConfig:
         prompt=data.get("prompt"),
         prompt_builder=data.get("prompt_builder"),
         filter=dict(row_filter),
+        strata=data.get("strata"),
+        strata_unit=data.get("strata_unit"),
         source_file=where,
     )
 
