@@ -8,7 +8,7 @@ plug in the same way, without touching the harness.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -21,6 +21,9 @@ class IterationInput:
     model_source: str  # what trainers load: a hub id or a llava-hf checkpoint folder
     load_model: Callable[[], Any]  # loads the current model for generation (a VisionLanguageModel)
     work_dir: Path  # <run>/iter_<k>: the method's artefacts go here, the next model in work_dir/"model"
+    # How load_model loads it (dtype, device type): settings a method's generation stage depends on,
+    # so they belong in its recorded settings (csr_bench.stage_settings).
+    model_settings: dict[str, Any] = field(default_factory=dict)
 
 
 class AlignmentMethod(Protocol):

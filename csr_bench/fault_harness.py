@@ -288,10 +288,12 @@ def _dpo_main(inputs: str, preferences: str, output: str, save_steps: str) -> No
 
     ensure_torchvision_importable()
     from csr_bench.csr.training import DpoLoraConfig, train_dpo
+    from csr_bench.stage_settings import from_run_relative
 
     recorded = json.loads(Path(inputs).read_text(encoding="utf-8"))
     config = DpoLoraConfig(**{**recorded["config"], "save_steps": int(save_steps)})
-    train_dpo(Path(recorded["model_dir"]), Path(preferences), recorded["images_root"], Path(output), config,
+    model_dir = from_run_relative(recorded["model_dir"], Path(inputs).resolve().parent.parent)  # <run>/iter_k/dpo_inputs.json
+    train_dpo(Path(model_dir), Path(preferences), recorded["images_root"], Path(output), config,
               device="cpu")
 
 

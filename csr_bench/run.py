@@ -16,7 +16,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.io import atomic_write_json
-from csr_bench.models.registry import DEFAULT_MODEL, resolve_model
+from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model
 from csr_bench.progress import get_logger
 from csr_bench.redaction import redact_config
 
@@ -109,6 +109,40 @@ def _method(config: RunConfig):
     return get_method("csr", config=csr, device=config.device)
 
 
+def _model_settings(config: RunConfig) -> dict:
+    """How generation loads the model (device type, dtype): part of a method's generation settings."""
+    from csr_bench.models.llava import pick_device, pick_dtype
+
+    device = pick_device(config.device).split(":")[0]
+    return {"device": device, "dtype": str(pick_dtype(config.dtype, device)).removeprefix("torch.")}
+
+
+def discard_run(run_dir: Path) -> None:
+    """What ``run --overwrite`` discards: everything the run folder holds (every iteration's
+    evaluation, pairs, checkpoints and models, run.json, the reports), except the folder's lock."""
+    if not run_dir.is_dir():
+        return
+    log.info("--overwrite: discarding the earlier work in %s", run_dir)
+    for child in sorted(run_dir.iterdir()):
+        if child.name == ".lock":
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def record_origin(model_dir: Path, config: RunConfig, run_name: str, iteration: int, data_root: str | None) -> None:
+    """Write what a method's checkpoint came from into it (models.registry.ORIGIN_FILE), so that
+    ``eval --model RUN/iter_k/model`` finds the data root and the model's defaults by itself and is
+    named after the run and the iteration."""
+    from csr_bench.models.registry import ORIGIN_FILE
+
+    base = config.model if config.model in MODELS else str(Path(config.model).expanduser().resolve())
+    atomic_write_json(model_dir / ORIGIN_FILE, {"run": run_name, "iteration": iteration, "method": config.method,
+                                                "base_model": base, "data_root": data_root})
+
+
 def _evaluate(config: EvalConfig) -> dict:
     """Evaluate, unless a rerun finds this evaluation finished (results.json of the same config,
     every task scored): then its results, without loading the model again."""
@@ -145,6 +179,14 @@ def _run(config: RunConfig) -> dict:
     run_dir = iteration_dir(first).parent
     run_name = run_dir.name
     method = _method(config) if config.iterations else None  # bad method options fail before any work
+    if config.overwrite:  # every stage redone: discard the run's earlier work once, here, not per evaluation
+        distributed.init()
+        if distributed.is_main():
+            discard_run(run_dir)
+        distributed.barrier()
+        config = replace(config, overwrite=False)
+        first = config.eval_config(0, data_root=data_root)
+    model_settings = _model_settings(config) if config.iterations else {}
     iterations = [_evaluate(first)]
     train_source = _initial_checkpoint(config, run_dir) if config.iterations else config.model
     model_name = config.model  # what generation loads (a registered name or a checkpoint folder)
@@ -156,7 +198,10 @@ def _run(config: RunConfig) -> dict:
             return spec.loader(spec.name, device=config.device, dtype=config.dtype)
 
         model_dir = method.run_iteration(IterationInput(iteration=k, model_source=train_source,
-                                                        load_model=load_model, work_dir=run_dir / f"iter_{k}"))
+                                                        load_model=load_model, work_dir=run_dir / f"iter_{k}",
+                                                        model_settings=model_settings))
+        if distributed.is_main():
+            record_origin(Path(model_dir), config, run_name, k, data_root)
         iterations.append(_evaluate(config.eval_config(k, model=str(model_dir), data_root=data_root,
                                                        run_name=run_name)))
         train_source = model_name = str(model_dir)

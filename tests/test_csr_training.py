@@ -234,7 +234,7 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(trained, workspac
 
 def test_other_inputs_in_the_same_output_folder_are_refused(workspace, tmp_path):
     (tmp_path / training.INPUTS_FILE).write_text(json.dumps({"model_dir": "elsewhere"}))
-    with pytest.raises(CsrBenchError, match="other inputs"):
+    with pytest.raises(CsrBenchError, match=r"the DPO training in .* was made with other settings \(.*\): .*--overwrite.*--run-name"):
         train_dpo(workspace["checkpoint"], workspace["records"], workspace["root"], tmp_path,
                   DpoLoraConfig(**FAST), device="cpu")
 

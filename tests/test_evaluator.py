@@ -131,7 +131,7 @@ def test_resume_refuses_other_settings_unless_overwritten(tmp_path, tiny_model):
     evaluate(EvalConfig(**base), model=tiny_model)
     from csr_bench.errors import CsrBenchError
 
-    with pytest.raises(CsrBenchError, match="different generation; pass --overwrite"):
+    with pytest.raises(CsrBenchError, match=r"other settings \(generation.max_new_tokens 8 -> 9\).*--overwrite.*--run-name"):
         evaluate(EvalConfig(**{**base, "max_new_tokens": 9}), model=tiny_model)
     results = evaluate(EvalConfig(**{**base, "max_new_tokens": 9, "overwrite": True}), model=tiny_model)
     assert results["results"]["pope"]["n_generated"] == 4

@@ -1,10 +1,12 @@
 """One CSR iteration as an alignment method: search -> calibrated rewards -> preference pairs -> DPO.
 
 Stages and their files under ``<run>/iter_<k>/``, each resumed on rerun:
+  csr/search_settings.json  every setting the search depends on; a rerun with others is refused
   csr/trees.jsonl        candidate trees, appended a batch of prompts at a time (finished prompts skipped)
   csr/preferences.jsonl  one chosen/rejected pair per prompt (image, prompt once, rewards, tree stats)
   csr/summary.json       mean chosen/rejected reward (the paper's reward trend), mean chosen/rejected
                          length in words (mean_chosen_words / mean_rejected_words), skips
+  dpo_inputs.json        what the DPO training depends on (model, pairs' digest, hyper-parameters), likewise
   trainer/, model/       DPO + LoRA checkpoints, then the merged model (safetensors) of iteration k
 """
 
@@ -21,13 +23,17 @@ from csr_bench.alignment import IterationInput
 from csr_bench.csr.prompts import PromptItem, build_prompt_set
 from csr_bench.csr.rewards import DEFAULT_LAMBDA, no_pair_reason, prune, select_pair
 from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
-from csr_bench.csr.training import DpoLoraConfig, completed_model, train_dpo
+from csr_bench.csr.training import DpoLoraConfig, completed_model, require_same_training, train_dpo
 from csr_bench.csr.tree import CandidateTree
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text
 from csr_bench.progress import get_logger
+from csr_bench.stage_settings import require_same_settings, run_relative
 
 log = get_logger()
+SEARCH_SETTINGS = "search_settings.json"
+# Search settings that change how the work is batched, never its result (batch-invariance is tested).
+BATCHING_ONLY = ("prompts_per_batch", "search.batch_tokens")
 
 
 @dataclass
@@ -151,14 +157,30 @@ class CsrMethod:
             "mean_chosen_words": mean_words("chosen"), "mean_rejected_words": mean_words("rejected"),
         }
 
+    def search_settings(self, current: IterationInput) -> dict[str, Any]:
+        """Every setting the candidate trees depend on: the model searched (and how it is loaded),
+        the prompts, the search, the CLIP of R_I and the calibration its pruning uses."""
+        config = asdict(self.config)
+        return {"model": run_relative(current.model_source, Path(current.work_dir).parent),
+                "model_settings": current.model_settings,
+                **{key: config[key] for key in ("prompt_source", "prompt_images", "prompts", "prompt_seed",
+                                                "prompts_per_batch", "calibration", "lam", "clip_model",
+                                                "clip_pretrained", "search")}}
+
     def run_iteration(self, current: IterationInput) -> Path:
         work = Path(current.work_dir)
+        folder = work / "csr"
+        stage = f"iteration {current.iteration}'s CSR search"
+        settings = self.search_settings(current)
+        # A finished iteration is returned only if it was made with these settings (never relabelled).
+        require_same_settings(folder / SEARCH_SETTINGS, settings, stage, ignore=BATCHING_ONLY, write=False)
         finished = completed_model(work)
         if finished is not None:
+            require_same_training(work, current.model_source, self.config.training)
             return finished
-        folder = work / "csr"
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / "config.json", {"iteration": current.iteration, "model": current.model_source,
+        require_same_settings(folder / SEARCH_SETTINGS, settings, stage, ignore=BATCHING_ONLY)
+        atomic_write_json(folder / "config.json", {"iteration": current.iteration, **settings,
                                                    **asdict(self.config)})
         trees = self._search(current, self._prompts(), folder / "trees.jsonl")
         pairs = self._pairs(trees, folder)

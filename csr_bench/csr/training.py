@@ -64,6 +64,7 @@ from csr_bench.csr.dpo_data import (DPO_PROMPTS, PaddedImageCollator, build_pref
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
 from csr_bench.redaction import redact_config
+from csr_bench.stage_settings import differences, require_same_settings, run_relative, settings_changed
 
 DONE_MARKER = "csr_dpo.json"
 INPUTS_FILE = "dpo_inputs.json"
@@ -137,17 +138,47 @@ def effective_batch(config: DpoLoraConfig) -> dict:
             "world_size": world, "effective_batch": config.batch_size * config.gradient_accumulation_steps * world}
 
 
-def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None, config: DpoLoraConfig) -> dict:
+# DPO settings recorded in dpo_inputs.json that do not change the trained model (resume is exact
+# whatever the checkpoint interval: tests/test_fault_injection.py), so a rerun may change them.
+NOT_AFFECTING_TRAINING = ("config.save_steps", "config.logging_steps", "config.dataloader_num_workers")
+
+
+def _model_settings(model_dir: Path, config: DpoLoraConfig, output_dir: Path) -> dict:
+    """The settings of a training other than its data: the model (relative to the run folder when
+    inside it, so a moved run resumes), the hyper-parameters and the effective batch."""
+    return {"model_dir": run_relative(Path(model_dir).resolve(), Path(output_dir).parent),
+            "config": redact_config(asdict(config)),  # e.g. a hub_token among extra_args
+            # a resume on another number of processes would change the training
+            "batch": effective_batch(config)}
+
+
+def require_same_training(output_dir: Path, model_dir: Path | str, config: DpoLoraConfig) -> None:
+    """Refuse a finished model trained with other settings than these (the model it started from,
+    the hyper-parameters, the merge dtype), naming them: never return it under the new settings' name."""
+    marker = Path(output_dir) / MODEL_DIR / DONE_MARKER
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    current = json.loads(json.dumps(_model_settings(Path(model_dir), config, Path(output_dir)), default=str))
+    if Path(str(recorded.get("model_dir", ""))).is_absolute():  # written before paths were run-relative
+        recorded = {**recorded, "model_dir": run_relative(recorded["model_dir"], Path(output_dir).parent)}
+    changes = differences({key: recorded.get(key) for key in current}, current, NOT_AFFECTING_TRAINING)
+    if changes:
+        raise settings_changed("the DPO training and merge", Path(output_dir) / MODEL_DIR, changes)
+
+
+def _fingerprint(model_dir: Path, records: list[dict], images_root: Path | None, config: DpoLoraConfig,
+                 output_dir: Path) -> dict:
     digest = hashlib.sha256()
     for record in records:
         digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode())
         digest.update(b"\n")
-    return {"model_dir": str(Path(model_dir).resolve()),
+    settings = _model_settings(model_dir, config, output_dir)
+    return {"model_dir": settings["model_dir"],
             "images_root": str(Path(images_root).resolve()) if images_root else None,
             "preferences_sha256": digest.hexdigest(), "num_preferences": len(records),
-            "config": redact_config(asdict(config)),  # e.g. a hub_token among extra_args
-            # part of the fingerprint: a resume on another number of processes would change the training
-            "batch": effective_batch(config)}
+            "config": settings["config"], "batch": settings["batch"]}
 
 
 def completed_model(output_dir: Path) -> Path | None:
@@ -233,16 +264,9 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
 
     model_dir = Path(model_dir)
     records = load_preferences(preferences)
-    fingerprint = _fingerprint(model_dir, records, images_root, config)
+    fingerprint = _fingerprint(model_dir, records, images_root, config, output_dir)
     inputs_file = output_dir / INPUTS_FILE
-    if inputs_file.is_file():
-        try:
-            previous = json.loads(inputs_file.read_text(encoding="utf-8"))
-        except ValueError:
-            previous = None
-        if previous != json.loads(json.dumps(fingerprint, default=str)):
-            raise CsrBenchError(f"{output_dir} holds a DPO run started with other inputs (model, preferences or "
-                                f"config, see {inputs_file}); use another output folder or delete it")
+    require_same_settings(inputs_file, fingerprint, "the DPO training", ignore=NOT_AFFECTING_TRAINING, write=False)
     dataset = build_preference_dataset(records, images_root, prompt_form=config.dpo_prompt)
 
     from csr_bench.models.llava import check_llava_checkpoint, pick_device

@@ -28,6 +28,7 @@ from csr_bench.models.base import GenerationRequest, VisionLanguageModel
 from csr_bench.models.registry import resolve_model, run_name_for
 from csr_bench.progress import get_logger, progress_bar
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
+from csr_bench.stage_settings import run_relative
 from csr_bench.tasks.data import TaskData, load_task_data
 from csr_bench.tasks.registry import get_tasks
 from csr_bench.tasks.subset import select_documents
@@ -38,6 +39,19 @@ log = get_logger()
 def iteration_dir(config: EvalConfig) -> Path:
     run_name = config.run_name or run_name_for(resolve_model(config.model).name)
     return Path(config.output) / run_name / f"iter_{config.iteration}"
+
+
+def run_identity(model: VisionLanguageModel, run_dir: Path) -> dict[str, Any]:
+    """The model's identity with a checkpoint inside the run folder written relative to it (a moved run resumes)."""
+    identity = dict(model.identity())
+    if isinstance(identity.get("source"), str):
+        identity["source"] = run_relative(identity["source"], run_dir)
+    return identity
+
+
+def recorded_config(config: EvalConfig, data_root: str | None, run_dir: Path) -> dict[str, Any]:
+    """The config as results.json records it: the data root resolved, a model inside the run folder run-relative."""
+    return {**asdict(config), "data_root": data_root, "model": run_relative(config.model, run_dir)}
 
 
 def scoring_context(data: TaskData, task_dir: Path, config: EvalConfig) -> ScoringContext:
@@ -114,7 +128,7 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     settings = task.generation
     if config.max_new_tokens is not None:
         settings = replace(settings, max_new_tokens=config.max_new_tokens)
-    identity = {k: v for k, v in model.identity().items() if k != "name"}
+    identity = {k: v for k, v in run_identity(model, task_dir.parent.parent).items() if k != "name"}
     identity["device"] = str(identity.get("device", "")).split(":")[0]  # cuda:0 and cuda:1 make the same samples
     store = SampleStore(task_dir, {"task": task.to_dict(), "model": identity,
                                    "generation": asdict(settings), "data": data.source})
@@ -201,6 +215,15 @@ def discard_evaluation(out_dir: Path) -> None:
             shutil.rmtree(child)
 
 
+# EvalConfig fields that never change results: where the run folder is (a moved run is the same
+# run) and how the work is batched (predictions do not depend on it).
+NOT_AFFECTING_RESULTS = ("output", "batch_size", "num_workers")
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in NOT_AFFECTING_RESULTS}
+
+
 def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
     """The results.json of an evaluation that already finished with exactly this config (every
     task scored, none failed or skipped), else None. ``csr-bench run`` returns it instead of
@@ -215,8 +238,9 @@ def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
         return None
     from csr_bench.redaction import redact_config
 
-    if not isinstance(results, dict) or results.get("config") != redact_config(json.loads(json.dumps(
-            {**asdict(config), "data_root": data_root}))):  # results.json holds the config redacted
+    wanted = redact_config(json.loads(json.dumps(recorded_config(config, data_root, path.parent.parent))))
+    if not isinstance(results, dict) or not isinstance(results.get("config"), dict) or \
+            _settings(results["config"]) != _settings(wanted):  # results.json holds the config redacted
         return None
     tasks = results.get("results") or {}
     try:
@@ -290,7 +314,8 @@ def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> d
         results = write_results(out_dir / "results.json",
                                 run={"name": out_dir.parent.name, "iteration": config.iteration,
                                      "dir": str(out_dir)},
-                                model=model.identity(), config={**asdict(config), "data_root": data_root},
+                                model=run_identity(model, out_dir.parent),
+                                config=recorded_config(config, data_root, out_dir.parent),
                                 task_results=task_results, seconds=time.perf_counter() - started)
         log.info("results written to %s", out_dir / "results.json")
         failed = {name: entry["error"] for name, entry in task_results.items() if "error" in entry}

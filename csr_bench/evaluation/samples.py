@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from csr_bench.errors import CsrBenchError
 from csr_bench import distributed
 from csr_bench.io import append_jsonl, atomic_write_json
+from csr_bench.stage_settings import differences, settings_changed
 
 
 class SampleStore:
@@ -32,12 +33,9 @@ class SampleStore:
                 previous = json.loads(meta_path.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise CsrBenchError(f"{meta_path}: unreadable ({exc}); pass --overwrite to start over") from None
-            changed = [key for key in sorted(set(previous) | set(fingerprint))
-                       if previous.get(key) != fingerprint.get(key)]
-            if changed:
-                raise CsrBenchError(
-                    f"{self.task_dir}: earlier samples were produced with different {', '.join(changed)}; "
-                    f"pass --overwrite to replace them, or choose another --run-name/--output")
+            changes = differences(previous, fingerprint)
+            if changes:
+                raise settings_changed(f"{self.task_dir.name}: the earlier samples", self.task_dir, changes)
         else:
             atomic_write_json(meta_path, fingerprint)
         self.done: dict[str, dict[str, Any]] = {}

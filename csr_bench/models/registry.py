@@ -98,6 +98,9 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 DEFAULT_MODEL = "world"
+# Written by `csr-bench run` into each checkpoint a method makes: the run, the iteration, the model
+# the run started from and its data root (csr_bench.run.record_origin).
+ORIGIN_FILE = "csr_bench_origin.json"
 
 
 def _vllm_llava(source: str, local: bool) -> Callable[..., object]:
@@ -122,10 +125,39 @@ def resolve_model(name: str) -> ModelSpec:
                          backend="vllm")
     path = Path(name).expanduser()
     if path.is_dir():
+        origin = _origin_spec(path.resolve())
+        if origin is not None:
+            return origin
         return ModelSpec(path.resolve().name, f"LLaVA checkpoint at {path}", _local_llava(path.resolve()))
     hint = " (no such folder)" if ("/" in name or name.startswith(".")) else ""
     raise CsrBenchError(f"unknown model '{name}'{hint}; known: {', '.join(MODELS)}, a checkpoint folder, "
                       f"or vllm:MODEL")
+
+
+def _origin_spec(path: Path, depth: int = 0) -> ModelSpec | None:
+    """A checkpoint that a run wrote (it holds ORIGIN_FILE): the defaults of the model the run started
+    from (data root, tasks, CLIP, CSR settings), named ``<run>-iter<k>``; None for any other folder."""
+    import json
+
+    try:
+        origin = json.loads((path / ORIGIN_FILE).read_text(encoding="utf-8"))
+        run, iteration, base = str(origin["run"]), int(origin["iteration"]), str(origin["base_model"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if base in MODELS:
+        spec = MODELS[base]
+    elif depth < 8 and (Path(base) / ORIGIN_FILE).is_file():  # a run that started from another run's checkpoint
+        spec = _origin_spec(Path(base), depth + 1)
+    else:
+        spec = None
+    fields = {} if spec is None else {"default_data_root": spec.default_data_root, "clip_model": spec.clip_model,
+                                      "clip_pretrained": spec.clip_pretrained,
+                                      "default_prompt_source": spec.default_prompt_source,
+                                      "default_tasks": spec.default_tasks, "csr_defaults": spec.csr_defaults}
+    if origin.get("data_root") is not None:
+        fields["default_data_root"] = str(origin["data_root"])
+    return ModelSpec(f"{run}-iter{iteration}", f"iteration {iteration} of run {run} (from {base}), at {path}",
+                     _local_llava(path), **fields)
 
 
 def run_name_for(model_name: str) -> str:
