@@ -11,6 +11,7 @@ from csr_bench.interop.lmms_eval_export import (LMMS_EVAL_FILTER, OFFICIAL_FILTE
                                                 export_lmms_eval_results, metrics_of)
 from csr_bench.interop.lmms_eval_run import LOCAL_POPE_TASK
 from csr_bench.io import read_jsonl_records
+from csr_bench.reporting.run_data import read_samples
 
 
 
@@ -30,7 +31,7 @@ def compare_pope(iteration_dir: str | Path, lmms_results_path: str | Path) -> di
                      "csr_bench_official": metrics_of(ours, "pope", OFFICIAL_FILTER).get(metric)})
 
     entry = json.loads((Path(iteration_dir) / "results.json").read_text(encoding="utf-8"))["results"]["pope"]
-    ours = read_jsonl_records(Path(iteration_dir) / entry["samples"], repair=False)
+    ours = read_samples(Path(iteration_dir) / entry["samples"], entry)  # those results.json scored
     our_samples = {str(r["question_id"]): r for r in ours}
     date = lmms_results_path.name[: -len("_results.json")]
     their_samples = {}

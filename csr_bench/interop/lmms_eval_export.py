@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json, read_jsonl_records
+from csr_bench.io import atomic_write_json
+from csr_bench.reporting.run_data import read_samples
 
 OFFICIAL_FILTER = "official"
 LMMS_EVAL_FILTER = "none"
@@ -99,7 +100,7 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
             row[f"{name},{OFFICIAL_FILTER}"] = value * mapping.scale if isinstance(value, (int, float)) else value
             row[f"{name}_stderr,{OFFICIAL_FILTER}"] = "N/A"
             directions[name] = mapping.higher_is_better(metric)
-        samples = read_jsonl_records(iteration_dir / entry["samples"], repair=False) if entry.get("samples") else []
+        samples = read_samples(iteration_dir / entry["samples"], entry) if entry.get("samples") else []  # those scored
         if task == "pope" and samples:
             for name, value in lmms_eval_pope_metrics(samples).items():
                 row[f"{name},{LMMS_EVAL_FILTER}"] = value

@@ -86,6 +86,16 @@ def _tables(run: RunData) -> str:
     return f'<div class="tables">{render_run_tables([run], "html")}</div>'
 
 
+def _subset_note(run: RunData) -> str:
+    """A note above the tables when some results were computed on a --limit subset of a task."""
+    notes = [f"iter_{item.iteration}: {note}" for item in run.iterations for task in item.results
+             if (note := item.subset_note(task))]
+    if not notes:
+        return ""
+    return ('<p class="note">Computed on a subset of the documents (<code>--limit</code>), not comparable with '
+            f'full-benchmark numbers: {escape("; ".join(notes))}.</p>')
+
+
 def _plots(run: RunData) -> str:
     from csr_bench.reporting.plots import write_plots
 
@@ -118,7 +128,7 @@ def render_report(run: RunData, max_samples: int = MAX_SAMPLES) -> str:
     toc.append('<a href="#pairs">Preference pairs</a>')
     body = [
         _header(run), f"<nav>{''.join(toc)}</nav><main>",
-        '<section id="tables"><h2>Tables</h2>', _tables(run), "</section>",
+        '<section id="tables"><h2>Tables</h2>', _subset_note(run), _tables(run), "</section>",
         '<section id="plots"><h2>Plots</h2>', _plots(run), "</section>",
         '<section id="samples"><h2>Samples</h2>',
         '<p class="note">Each document\'s image beside the answer of every iteration. In captions, '

@@ -50,7 +50,8 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
         for iteration in run.iterations:
             label = str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
             cells = [Cell(label)]
-            cells += [measured_cell(comparison, iteration, task, metric) for _, task, metric, _ in METRIC_COLUMNS]
+            cells += [measured_cell(comparison, iteration, task, metric, table=table)
+                      for _, task, metric, _ in METRIC_COLUMNS]
             summary = iteration.summary or {}
             cells.append(Cell(summary.get("pairs")))
             calibration = summary.get("calibration")
@@ -89,6 +90,9 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
                 before, after = base.metric(task, metric), iteration.metric(task, metric)
                 difference = comparison.difference(iteration, task, metric)
                 cell = Cell(None if before is None or after is None else after - before, signed=True)
+                subset = iteration.subset_note(task) or base.subset_note(task)  # a --limit subset on either side
+                if cell.value is not None and subset:
+                    cell.note = table.note(subset)
                 if difference is not None and cell.value is not None:
                     cell.interval, cell.significant = (difference.low, difference.high), difference.significant
                 cells.append(cell)

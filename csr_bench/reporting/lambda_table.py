@@ -52,8 +52,8 @@ def lambda_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
                                                  for run in sorted(runs, key=lambda run: run.method_config["lam"])]
     for label, iteration in rows:
         cells = [Cell(label), Cell(iteration.iteration)]
-        cells += [measured_cell(comparison, iteration, COLUMNS_BY_HEADER[h].task, COLUMNS_BY_HEADER[h].metric)
-                  for h in COLUMNS]
+        cells += [measured_cell(comparison, iteration, COLUMNS_BY_HEADER[h].task, COLUMNS_BY_HEADER[h].metric,
+                                table=table) for h in COLUMNS]
         table.rows.append(cells)
     describe(table, comparison, [COLUMNS_BY_HEADER[h].task for h in COLUMNS])
     base_row = len(table.rows) - len(rows)  # the base row is the reference, not a contender for best

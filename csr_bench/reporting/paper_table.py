@@ -48,8 +48,8 @@ def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str,
         note = table.note(f"{column.header} ({column.task}) not scored: {skipped[column.task]}") \
             if column.task in skipped and column.header not in values else None
         cell = Cell(values.get(column.header), _decimals(column), note=note) if measured is None \
-            else measured_cell(*measured, column.task, column.metric, _decimals(column))
-        cell.note = note
+            else measured_cell(*measured, column.task, column.metric, _decimals(column), table)
+        cell.note = note or cell.note
         row.append(cell)
     average, count = average_score(values) or (None, 0)
     row.append(Cell(average, suffix=f" ({count})"))

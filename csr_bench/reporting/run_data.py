@@ -31,6 +31,50 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def read_samples(path: Path, entry: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The records of a samples.jsonl that its results.json ``entry`` scored, in document order.
+
+    A rerun with a smaller --limit keeps the earlier samples on disk, so the file may hold more
+    documents than were scored: only those in the entry's ``doc_ids`` (present when it scored a
+    subset) are taken, and every reader (check, tables' intervals, report, plots) sees what
+    results.json counted. A document id that repeats (two writers, a hand-made file) is an error."""
+    records = read_jsonl_records(path, repair=False)  # the run may still be writing
+    check_unique_ids(path, records)
+    wanted = (entry or {}).get("doc_ids")
+    if isinstance(wanted, list):
+        keys = {json.dumps(doc_id) for doc_id in wanted}
+        records = [r for r in records if json.dumps(r.get("doc_id")) in keys]
+    return sorted(records, key=lambda r: r.get("doc_index", 0))
+
+
+def check_unique_ids(path: Path, records: list[dict[str, Any]], key: str = "doc_id",
+                     lines: list[int] | None = None) -> None:
+    """One line naming the file, the id and both lines when a document id repeats in ``records``
+    (``lines``: each record's line number; by default the file's non-blank lines, in order)."""
+    seen: dict[str, int] = {}
+    for position, record in enumerate(records):
+        if key not in record:
+            continue
+        doc_id = json.dumps(record[key])
+        if doc_id in seen:
+            if lines is None:
+                lines = [n for n, line in enumerate(Path(path).read_bytes().split(b"\n"), 1) if line.strip()]
+            first, again = lines[seen[doc_id]], lines[position]
+            raise CsrBenchError(f"{path}: document {key} {record[key]!r} repeats (lines {first} and {again}); "
+                                f"each document must appear once")
+        seen[doc_id] = position
+
+
+def subset_note(task: str, entry: dict[str, Any] | None) -> str | None:
+    """How a results.json task entry computed on a subset (``--limit``) was taken, for a footnote."""
+    subset = (entry or {}).get("subset")
+    if not isinstance(subset, dict):
+        return None
+    how = f", spread over {subset['strata']}" if subset.get("strata") else ", the first in file order"
+    return (f"{task}: {entry.get('n_samples')} of {entry.get('n_documents')} documents "
+            f"(--limit {subset.get('limit')}{how})")
+
+
 @dataclass
 class IterationData:
     """One ``iter_<k>`` folder: evaluation results and, for k > 0, what the alignment method left."""
@@ -49,11 +93,14 @@ class IterationData:
         return {task: entry["skipped"] for task, entry in self.results.items() if entry.get("skipped")}
 
     def samples(self, task: str) -> list[dict[str, Any]]:
-        """The task's per-sample records (samples.jsonl), in document order."""
+        """The task's per-sample records that results.json scored (samples.jsonl), in document order."""
         entry = self.results.get(task, {})
-        path = self.folder / entry.get("samples", f"{task}/samples.jsonl")
-        records = read_jsonl_records(path, repair=False)  # the run may still be writing
-        return sorted(records, key=lambda r: r.get("doc_index", 0))
+        return read_samples(self.folder / entry.get("samples", f"{task}/samples.jsonl"), entry)
+
+    def subset_note(self, task: str) -> str | None:
+        """'pope: 50 of 1800 documents (--limit 50, spread over category)' when the task's results
+        were computed on a subset of its documents; None otherwise."""
+        return subset_note(task, self.results.get(task))
 
     def unit_stats(self, task: str):
         """The task's per-unit statistics (evaluation.unit_stats) from its samples, by its own scorer:
@@ -138,4 +185,4 @@ def load_run(path: str | Path) -> RunData:
     return RunData(folder, iterations, _read_json(folder / "run.json") or {})
 
 
-__all__ = ["IterationData", "RunData", "load_iteration", "load_run"]
+__all__ = ["IterationData", "RunData", "check_unique_ids", "load_iteration", "load_run", "read_samples", "subset_note"]

@@ -221,12 +221,15 @@ def clear_cache() -> None:
 
 
 def measured_cell(comparison: Significance | None, iteration: IterationData, task: str, metric: str,
-                  decimals: int = 2) -> Cell:
+                  decimals: int = 2, table: Table | None = None) -> Cell:
     """The metric's cell with its interval and, off the base row, whether its change from the base row
-    is significant (a plain value where there are no unit statistics)."""
+    is significant (a plain value where there are no unit statistics); with ``table``, a footnote
+    saying so when the task was scored on a --limit subset."""
     from csr_bench.reporting.table_format import Cell
 
     cell = Cell(iteration.metric(task, metric), decimals)
+    if cell.value is not None and table is not None and (note := iteration.subset_note(task)):
+        cell.note = table.note(note)
     if cell.value is None or comparison is None:
         return cell
     interval = comparison.interval(iteration, task, metric)
