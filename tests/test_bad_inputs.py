@@ -191,6 +191,71 @@ def test_empty_predictions_file(tmp_path):
     assert_one_line_error(run_cli("score", "pope", str(path)), f"{path}: no predictions")
 
 
+def test_score_refuses_a_file_of_another_task(pope_root, tmp_path):
+    """A POPE samples.jsonl scored as SEED (was: accuracy 0.00, exit 0): it lacks SEED's fields."""
+    assert evaluate(pope_root, tmp_path / "out", "--limit", "3").returncode == 0
+    samples = tmp_path / "out" / "w" / "iter_0" / "pope" / "samples.jsonl"
+    result = run_cli("score", "seed", str(samples))
+    assert_one_line_error(result, f"{samples}:1: missing field(s) choice_a, choice_b, choice_c, choice_d, data_type "
+                          "of task 'seed'; it sits next to task_run.json of task 'pope'")
+    assert result.returncode == 2
+    assert run_cli("score", "pope", str(samples), check=True).stdout.startswith("pope  n=3")
+
+
+def test_score_refuses_a_repeated_document_id(tmp_path):
+    rows = POPE_PREDICTIONS + [{**POPE_PREDICTIONS[1], "prediction": "No."}]  # question 2 again, on line 5
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    result = run_cli("score", "pope", str(path))
+    assert_one_line_error(result, f"{path}: document question_id 2 repeats (lines 2 and 5)")
+    assert result.returncode == 2
+
+
+def test_check_refuses_samples_with_a_repeated_document_id(pope_root, tmp_path):
+    """Two writers on one samples.jsonl leave a document twice: check would recompute from both."""
+    out = tmp_path / "out"
+    assert evaluate(pope_root, out, "--limit", "6").returncode == 0
+    samples = out / "w" / "iter_0" / "pope" / "samples.jsonl"
+    text = samples.read_text().splitlines()
+    samples.write_text("\n".join(text + [text[1]]) + "\n")  # line 2's document again, as line 7
+    doc_id = json.loads(text[1])["doc_id"]
+    result = run_cli("check", str(out / "w"), "--baseline", str(out / "w"))
+    assert_one_line_error(result, f"{samples}: document doc_id {doc_id!r} repeats (lines 2 and 7)")
+    assert result.returncode == 2
+
+
+def test_a_rerun_with_a_smaller_limit_scores_and_reports_on_its_documents_only(pope_root, tmp_path):
+    """--limit 50 then --limit 20 (was: results.json n=20 beside 50 samples, and check, the tables'
+    intervals and the report recomputed on all 50): the 50 samples stay, results.json names the 20
+    it scored, all reused, and every reader of the samples takes those 20."""
+    out = tmp_path / "out"
+    assert evaluate(pope_root, out, "--limit", "50").returncode == 0
+    iteration = out / "w" / "iter_0"
+    first = json.loads((iteration / "results.json").read_text())["results"]["pope"]
+    smaller = evaluate(pope_root, out, "--limit", "20")
+    assert smaller.returncode == 0, smaller.stderr
+    assert "n=20 of 108" in smaller.stdout
+    entry = json.loads((iteration / "results.json").read_text())["results"]["pope"]
+    assert entry["n_samples"] == 20 and entry["n_generated"] == 0 and len(entry["doc_ids"]) == 20
+    assert set(entry["doc_ids"]) < set(first["doc_ids"]) and len(first["doc_ids"]) == 50
+    assert entry["subset"] == {"limit": 20, "strata": "category",
+                               "per_stratum": {"adversarial": 7, "popular": 7, "random": 6}}
+    assert len(lines(iteration / "pope" / "samples.jsonl")) == 50  # no finished work lost
+
+    baseline = tmp_path / "baseline.json"
+    run_cli("check", str(out / "w"), "--baseline", str(baseline), "--update-baseline", check=True)
+    recomputed = json.loads(baseline.read_text())
+    assert recomputed["tasks"]["pope"]["doc_ids"] == [str(d) for d in entry["doc_ids"]]  # check: on the 20
+    assert recomputed["metrics"]["pope"]["accuracy"] == pytest.approx(entry["metrics"]["accuracy"])
+
+    table = run_cli("table", str(out / "w"), check=True).stdout
+    low, high = entry["intervals"]["accuracy"]  # the bootstrap over the 20, as scoring made it
+    assert f"{entry['metrics']['accuracy']:.2f} [{low:.1f}, {high:.1f}]¹" in table
+    assert "¹ pope: 20 of 108 documents (--limit 20, spread over category)" in table
+    run_cli("report", str(out / "w"), check=True)
+    report = (out / "w" / "report.html").read_text()
+    assert "Computed on a subset of the documents" in report and "pope: 20 of 108 documents" in report
+
+
 # -- resuming a run whose files were damaged by something else -----------------------------------------
 
 def test_malformed_line_in_samples_of_a_resumed_run_names_it_and_leaves_the_file(pope_root, tmp_path):

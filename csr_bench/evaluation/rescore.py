@@ -1,34 +1,53 @@
 """``csr-bench score``: re-score a predictions file without a model.
 
-Each line is one JSON object: the task's dataset fields (image left out) plus ``prediction``.
-A samples.jsonl written by the evaluator is such a file. Imports no torch.
+Each line is one JSON object: the task's dataset fields (image left out) plus ``prediction``, one
+line per document. A samples.jsonl written by the evaluator is such a file. Imports no torch.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import read_jsonl_objects
+from csr_bench.reporting.run_data import check_unique_ids
 from csr_bench.scorers import SCORERS, ScoringContext
+from csr_bench.tasks.config import TaskConfig
 
 
-def read_predictions(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]:
+def read_predictions(path: Path, task: TaskConfig) -> list[tuple[int, dict[str, Any]]]:
     """(line number, record) for every line: a JSON object with ``prediction`` (a string) and the
-    scorer's fields, or an error naming the line."""
+    task's record fields (its image left out), or an error naming the line. A scorer may need fewer
+    fields, but a file lacking the task's own is another task's, whose scores would mean nothing
+    (a POPE file scored as SEED gave accuracy 0.00). A document id that repeats is refused too."""
     path = Path(path)
+    required = ["prediction", *dict.fromkeys(f for f in (*task.fields, *SCORERS[task.scorer].required_fields)
+                                             if f != task.image_field)]
     records = []
     for number, record in read_jsonl_objects(path, "predictions"):
-        missing = [f for f in ("prediction", *required) if f not in record]
+        missing = [f for f in required if f not in record]
         if missing:
-            raise CsrBenchError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+            raise CsrBenchError(f"{path}:{number}: missing field(s) {', '.join(missing)} of task '{task.name}'"
+                                + _other_task(path, task))
         if not isinstance(record["prediction"], str):
             raise CsrBenchError(f"{path}:{number}: 'prediction' must be a string")
         records.append((number, record))
     if not records:
         raise CsrBenchError(f"{path}: no predictions")
+    key = task.doc_id if task.doc_id in task.fields else "doc_id"  # "@index" tasks: the evaluator's doc_id
+    check_unique_ids(path, [record for _, record in records], key, [number for number, _ in records])
     return records
+
+
+def _other_task(path: Path, task: TaskConfig) -> str:
+    """'; it sits next to task_run.json of task 'pope'' when the evaluator wrote it for another task."""
+    try:
+        written_for = json.loads((path.parent / "task_run.json").read_text(encoding="utf-8"))["task"]["name"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return ""
+    return f"; it sits next to task_run.json of task '{written_for}'" if written_for != task.name else ""
 
 
 def rescore(task_name: str, predictions: Path, *, annotations: str | None = None, judge_url: str | None = None,
@@ -41,7 +60,7 @@ def rescore(task_name: str, predictions: Path, *, annotations: str | None = None
 
     [task] = get_tasks([task_name], include_tasks)
     scorer = SCORERS[task.scorer]
-    numbered = read_predictions(Path(predictions), scorer.required_fields)
+    numbered = read_predictions(Path(predictions), task)
     folder = Path(predictions).resolve().parent
     context = ScoringContext(
         annotations=Path(annotations) if annotations else None,
