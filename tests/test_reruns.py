@@ -120,5 +120,5 @@ def test_a_checkpoint_of_a_run_is_evaluated_with_no_extra_flags(tiny_run, small_
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "world-vlm-iter1" / "iter_0" / "results.json").read_text())
     assert results["model"]["name"] == "world-vlm-iter1"
-    assert results["results"]["pope"]["data_source"] == str(small_world / "pope")  # the run's data, found by itself
+    assert results["results"]["pope"]["data_source"] == f"local:{small_world / 'pope'}"  # the run's data, found by itself
     run_cli("models", check=True)  # the registry still lists
