@@ -64,7 +64,8 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                         help="also load task YAMLs from DIR (repeatable)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="discard finished samples of this run instead of resuming")
+                        help="redo instead of resuming: eval discards the iteration's results and samples, run "
+                        "the whole run folder (the way to rerun with settings other than the finished work's)")
     _add_scoring_options(parser)
     _add_loading_options(parser)
 
