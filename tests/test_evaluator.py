@@ -44,7 +44,12 @@ def test_eval_writes_the_results_layout(tmp_path, pope_rows):
     assert pope["n_samples"] == 20 and pope["n_documents"] == 141 and pope["data_source"] == "bundled:pope"
 
     samples = _samples(iteration / "pope" / "samples.jsonl")
-    assert sorted(s["doc_id"] for s in samples) == [r["question_id"] for r in pope_rows[:20]]
+    # --limit 20 on the bundled POPE (47 questions per split, split by split): dealt round-robin over
+    # the splits, so the first 7 adversarial, 7 popular and 6 random (tasks/subset.py)
+    chosen = pope_rows[0:7] + pope_rows[47:54] + pope_rows[94:100]
+    assert sorted(s["doc_id"] for s in samples) == sorted(r["question_id"] for r in chosen)
+    assert pope["subset"] == {"limit": 20, "strata": "category",
+                              "per_stratum": {"adversarial": 7, "popular": 7, "random": 6}}
     for sample in samples:
         row = pope_rows[sample["doc_index"]]
         assert sample["prompt"] == row["question"] + "\nAnswer the question using a single word or phrase."
