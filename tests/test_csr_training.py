@@ -280,14 +280,16 @@ def test_effective_batch_counts_processes_and_accumulation(monkeypatch):
 
 def test_a_changed_accumulation_or_world_size_is_refused_on_resume(workspace, tmp_path, monkeypatch):
     records = workspace["records"]
-    fingerprint = training._fingerprint(workspace["checkpoint"], records, workspace["root"], DpoLoraConfig(**FAST))
+    fingerprint = training._fingerprint(workspace["checkpoint"], records, workspace["root"], DpoLoraConfig(**FAST),
+                                        tmp_path)
     (tmp_path / training.INPUTS_FILE).write_text(json.dumps(fingerprint, default=str))
-    with pytest.raises(CsrBenchError, match="other inputs"):
+    with pytest.raises(CsrBenchError, match=r"\(batch.effective_batch 1 -> 4; batch.gradient_accumulation_steps 1 -> 4; "
+                       r"config.gradient_accumulation_steps 1 -> 4\)"):
         train_dpo(workspace["checkpoint"], records, workspace["root"], tmp_path,
                   DpoLoraConfig(**FAST, gradient_accumulation_steps=4), device="cpu")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert training._fingerprint(workspace["checkpoint"], records, workspace["root"],
-                                 DpoLoraConfig(**FAST)) != fingerprint
+                                 DpoLoraConfig(**FAST), tmp_path) != fingerprint
 
 
 @pytest.mark.parametrize("field, value", [("merge_dtype", "float64"), ("dpo_prompt", "raw"),
