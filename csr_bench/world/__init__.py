@@ -20,7 +20,7 @@ from csr_bench.world.scenes import (CATEGORIES, PAIRS, Scene, SceneObject, World
                                     partner_rate, png_bytes, render)
 from csr_bench.world.text import coco_captions, detailed_caption, qa_pairs, short_captions
 
-WORLD_VERSION = 3  # bumped when the data or the trained models change: a new cache folder
+WORLD_VERSION = 4  # bumped when the data or the trained models change: a new cache folder (4: the CLIP trimmed, shipped)
 
 __all__ = ["BenchmarkSizes", "CATEGORIES", "PAIRS", "Scene", "SceneObject", "WORLD_VERSION", "World",
            "coco_captions", "cooccurrence", "detailed_caption", "generate_world", "partner_rate", "png_bytes",

@@ -33,7 +33,7 @@ import random
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,7 @@ from csr_bench.csr.clip_scorer import ClipScorer, _open_clip, _pil
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
+SOT, EOT = "<start_of_text>", "<end_of_text>"  # open_clip's SimpleTokenizer's special tokens
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -229,20 +230,27 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
 
 
 def save_world_clip(scorer: ClipScorer, path: str | Path) -> Path:
-    """Write ``open_clip_config.json`` and ``open_clip_model.safetensors`` into the folder ``path``."""
-    from safetensors.torch import save_file
-
-    from csr_bench.io import atomic_write_text
-
+    """Write ``open_clip_config.json`` and ``open_clip_model.safetensors`` (and a trimmed CLIP's
+    tokenizer files) into the folder ``path``."""
     config = getattr(scorer, "world_config", None)
     if config is None:
         raise ValueError("not a scorer from train_world_clip or load_world_clip (no world_config)")
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in scorer.model.state_dict().items()}
+    if hasattr(scorer.tokenizer, "save_pretrained"):  # a trimmed CLIP's own tokenizer (open_clip's HFTokenizer)
+        scorer.tokenizer.save_pretrained(str(path))
+    _write_clip(path, {name: tensor.detach().to("cpu").contiguous() for name, tensor in scorer.model.state_dict().items()},
+                config)
+    return path
+
+
+def _write_clip(path: Path, state: dict, config: dict) -> None:
+    from safetensors.torch import save_file
+
+    from csr_bench.io import atomic_write_text
+
     save_file(state, str(path / WEIGHTS_FILE))
     atomic_write_text(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
-    return path
 
 
 def load_world_clip(path: str | Path, device: str | torch.device | None = "cpu", **kwargs: Any) -> ClipScorer:
@@ -255,3 +263,108 @@ def load_world_clip(path: str | Path, device: str | torch.device | None = "cpu",
     scorer = ClipScorer.from_pretrained(f"local-dir:{path.resolve()}", pretrained=None, device=device, **kwargs)
     scorer.world_config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     return scorer
+
+
+# -- a vocabulary of the world's words ---------------------------------------------------------
+# open_clip's BPE has 49,408 tokens; a world of a few hundred words uses a few hundred of them, and the
+# rest of the token embedding (12.6 of the default CLIP's 18 MB) is never trained: a row gets no
+# gradient unless its token is in a training text, and AdamW leaves it at its initial value (no weight
+# decay on embeddings). Trimming keeps the rows of the tokens the world's words are made of, in
+# open_clip's order (the 512 byte symbols, the merges those words use, then <start_of_text> and
+# <end_of_text>, so the end token keeps the highest id that open_clip's argmax pooling looks for), and
+# ships the matching BPE as a Hugging Face tokenizer in the same folder, which open_clip loads for a
+# ``local-dir:`` model whose text_cfg names ``hf_tokenizer_name``. A text made of those words gets the
+# same tokens, hence the same embedding, as in the untrimmed model; another word falls apart into
+# smaller pieces (down to bytes, all kept) that the untrimmed model would have tokenized otherwise,
+# both with untrained rows.
+
+def _bpe_merges(tokenizer, piece: str) -> list[tuple[str, str]]:
+    """The merges open_clip's ``SimpleTokenizer.bpe`` applies to one pre-tokenized ``piece``, in order
+    (the same loop: the lowest-ranked pair first, every occurrence left to right)."""
+    word = tuple(piece[:-1]) + (piece[-1] + "</w>",)
+    applied = []
+    while len(word) > 1:
+        pairs = set(zip(word, word[1:]))
+        bigram = min(pairs, key=lambda pair: tokenizer.bpe_ranks.get(pair, float("inf")))
+        if bigram not in tokenizer.bpe_ranks:
+            break
+        applied.append(bigram)
+        merged, i = [], 0
+        while i < len(word):
+            if i < len(word) - 1 and (word[i], word[i + 1]) == bigram:
+                merged.append(word[i] + word[i + 1])
+                i += 2
+            else:
+                merged.append(word[i])
+                i += 1
+        word = tuple(merged)
+    return applied
+
+
+def world_vocabulary_merges(texts: Iterable[str]) -> list[tuple[str, str]]:
+    """The merges of open_clip's BPE that tokenizing ``texts`` uses, in their rank order."""
+    import regex
+
+    _open_clip()
+    from open_clip.tokenizer import SimpleTokenizer
+
+    tokenizer = SimpleTokenizer()
+    pieces = {piece for text in set(texts) for piece in regex.findall(tokenizer.pat, tokenizer.clean_fn(text))}
+    used: set[tuple[str, str]] = set()
+    for piece in pieces:
+        used.update(_bpe_merges(tokenizer, "".join(tokenizer.byte_encoder[b] for b in piece.encode("utf-8"))))
+    return sorted(used, key=tokenizer.bpe_ranks.__getitem__)
+
+
+def trimmed_tokenizer(merges: Sequence[tuple[str, str]], context_length: int):
+    """open_clip's BPE with only ``merges``, as a ``PreTrainedTokenizerFast``; with ``clean="lower"``
+    (applied by open_clip's HFTokenizer, as SimpleTokenizer does) it gives SimpleTokenizer's tokens
+    for any text those merges cover, renumbered: bytes, merges, <start_of_text>, <end_of_text>; padding
+    with <end_of_text> after the real one, which argmax pooling and the causal mask both ignore."""
+    _open_clip()
+    from open_clip.tokenizer import bytes_to_unicode
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    symbols = list(bytes_to_unicode().values())
+    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [SOT, EOT]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=list(merges), end_of_word_suffix="</w>"))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([  # SimpleTokenizer's pattern: its matches, no whitespace
+        pre_tokenizers.Split(Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
+                             behavior="removed", invert=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = decoders.BPEDecoder(suffix="</w>")
+    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in (SOT, EOT)])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{SOT} $A {EOT}", special_tokens=[(SOT, vocab[SOT]), (EOT, vocab[EOT])])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=SOT, eos_token=EOT, pad_token=EOT,
+                                   model_max_length=context_length, clean_up_tokenization_spaces=False)
+
+
+def trim_world_clip(scorer: ClipScorer, texts: Iterable[str], path: str | Path) -> Path:
+    """Save the untrimmed ``scorer`` (from ``train_world_clip``) into the folder ``path`` with its
+    token embedding cut to the tokens of ``texts`` and the matching tokenizer (see above); reload it
+    with ``load_world_clip``. Only the token embedding's row count (``vocab_size``) changes."""
+    _open_clip()
+    from open_clip.tokenizer import SimpleTokenizer
+
+    config = getattr(scorer, "world_config", None)
+    if config is None or not isinstance(scorer.tokenizer, SimpleTokenizer):
+        raise ValueError("not an untrimmed scorer from train_world_clip")
+    merges = world_vocabulary_merges(texts)
+    tokenizer = trimmed_tokenizer(merges, config["model_cfg"]["text_cfg"]["context_length"])
+    old_ids = [scorer.tokenizer.encoder[token] for token, _ in sorted(tokenizer.get_vocab().items(),
+                                                                        key=lambda item: item[1])]
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in scorer.model.state_dict().items()}
+    state["token_embedding.weight"] = state["token_embedding.weight"][torch.tensor(old_ids)].contiguous()
+    text_cfg = {**config["model_cfg"]["text_cfg"], "vocab_size": len(old_ids), "hf_tokenizer_name": "world",
+                "tokenizer_kwargs": {"clean": "lower"}}
+    trimmed = {**config, "model_cfg": {**config["model_cfg"], "text_cfg": text_cfg},
+               "world_training": {**config["world_training"], "trimmed_from_vocab_size": len(scorer.tokenizer.encoder)}}
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(path))
+    _write_clip(path, state, trimmed)
+    return path
