@@ -40,6 +40,17 @@ def test_radar_normalisation_by_hand(tmp_path):
     assert by_header["CHAIR_I"].shares[1] == pytest.approx(80 / 90)  # (100-20)/(100-10)
 
 
+def test_radar_leaves_out_an_unmeasured_mme_group(tmp_path):
+    """MME cognition from an empty sum (perception categories only; results.json before the scorer
+    left it out) is no radar axis; a cognition category scored 0 is a measured 0 and an axis."""
+    legacy = {"perception": 240.0, "cognition": 0, "existence": 90.0, "count": 150.0}
+    run = hand_run(tmp_path, metrics(pope={"accuracy": 80.0}, chair={"chair_s": 40.0, "chair_i": 10.0}, mme=legacy))
+    assert [axis.column.header for axis in radar_axes(run)] == ["MME-P", "POPE", "CHAIR_S", "CHAIR_I"]
+    measured = {**legacy, "code_reasoning": 0.0}
+    run = hand_run(tmp_path, metrics(pope={"accuracy": 80.0}, chair={"chair_s": 40.0, "chair_i": 10.0}, mme=measured))
+    assert [axis.column.header for axis in radar_axes(run)] == ["MME-P", "MME-C", "POPE", "CHAIR_S", "CHAIR_I"]
+
+
 def test_plots_of_a_tiny_run_are_images(tiny_run, tmp_path):
     run_dir = tmp_path / "world-vlm"
     shutil.copytree(tiny_run, run_dir)

@@ -74,6 +74,32 @@ def test_table1_layout_marks_best_and_footnotes_skipped_judge_tasks(tmp_path):
     assert lines[-1] == "¹ MM-Vet (mmvet) not scored: no judge configured (--judge-url)"
 
 
+def test_mme_cognition_without_categories_is_absent_not_zero(tmp_path):
+    """The world's MME has only perception categories: MME-C is '–' with a footnote, in no average.
+    Iteration 0 as the scorer writes it now (no cognition key); iteration 1 as results.json held it
+    before (cognition 0 from the empty sum, beside perception categories only): both absent."""
+    base = {"pope": {"metrics": {"accuracy": 80.0}}, "chair": {"metrics": {"chair_s": 50.0, "chair_i": 20.0}},
+            "mme": {"metrics": {"perception": 240.0, "existence": 90.0, "count": 150.0}}}
+    legacy = {"pope": {"metrics": {"accuracy": 82.0}}, "chair": {"metrics": {"chair_s": 40.0, "chair_i": 22.0}},
+              "mme": {"metrics": {"perception": 320.0, "cognition": 0, "existence": 160.0, "count": 160.0}}}
+    run = load_run(write_run(tmp_path / "w", [(base, None), (legacy, SUMMARY)]))
+    lines = render(paper_table([run]), "markdown").splitlines()
+    # by hand: iter 0: 240/16 = 15, POPE 80, 100-50 = 50, 100-20 = 80 -> 225/4 = 56.25 over 4 columns;
+    # iter 1: 320/16 = 20, 82, 100-40 = 60, 100-22 = 78 -> 240/4 = 60.00 over 4 (MME-C in neither)
+    assert cells(lines[4]) == ["w", "240.0", "–¹", "–", "–", "–", "–", "–", "–", "–", "80.00", "50.00",
+                               "**20.00**", "56.25 (4)"]
+    assert cells(lines[5]) == ["w + CSR (iter 1)", "**320.0**", "–¹", "–", "–", "–", "–", "–", "–", "–",
+                               "**82.00**", "**40.00**", "22.00", "**60.00 (4)**"]
+    assert lines[-1] == ("¹ MME-C (mme) not reported: the evaluated MME data has none of the 4 cognition "
+                         "categories (commonsense_reasoning, numerical_calculation, text_translation, "
+                         "code_reasoning); an empty sum is not reported as 0")
+    # a measured 0 stays a 0: a cognition category scored 0
+    measured = copy.deepcopy(legacy)
+    measured["mme"]["metrics"]["code_reasoning"] = 0.0
+    run = load_run(write_run(tmp_path / "m0", [(base, None), (measured, SUMMARY)]))
+    assert cells(render(paper_table([run]), "markdown").splitlines()[5])[2] == "0.0"
+
+
 def test_baseline_rows_render_with_their_source_and_caveat(tmp_path):
     run = load_run(write_run(tmp_path / "m", [(BASE, None)]))
     text = render_run_tables([run], "markdown", ["llava15-7b"])

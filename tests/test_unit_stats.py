@@ -126,6 +126,24 @@ def test_mme_units_are_images_within_categories(world):
     assert int(stats.columns["n_questions"].sum()) == len(records)
 
 
+def test_mme_group_without_categories_is_absent_as_in_the_scorer():
+    """Perception categories only: no cognition metric (not a 0) in the statistics, as in the scorer;
+    perception by hand: existence (acc 75 + acc+ 50 = 125) + count (acc 50 + acc+ 0 = 50) = 175."""
+    rows = [("a", "existence", "Yes", "Yes"), ("a", "existence", "No", "Yes"), ("b", "existence", "Yes", "Yes"),
+            ("b", "existence", "No", "No"), ("c", "count", "Yes", "Yes"), ("c", "count", "No", "Yes")]
+    records = []
+    for i, (image, category, answer, prediction) in enumerate(rows):
+        record = {"doc_id": i, "doc_index": i, "question_id": f"{image}.jpg", "category": category,
+                  "answer": answer, "prediction": prediction}
+        records.append({**record, **SCORERS["mme"].score_sample(record)})
+    official = SCORERS["mme"].aggregate(records)
+    stats = task_stats("mme", records, "mme")
+    assert "cognition" not in official and "cognition" not in stats.metrics()
+    assert official["perception"] == pytest.approx(175.0) and float(stats.value("perception")) == pytest.approx(175.0)
+    with_cognition = records + [{**records[0], "doc_id": 9, "doc_index": 9, "category": "code_reasoning"}]
+    assert "cognition" in task_stats("mme", with_cognition, "mme").metrics()
+
+
 def test_seed_leaves_out_non_image_questions(world):
     records, context, _ = _records(world, "seed")
     video = {**records[0], "doc_id": "video-1", "data_type": "video", "prediction": records[0]["answer"]}

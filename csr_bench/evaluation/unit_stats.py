@@ -166,15 +166,16 @@ class TaskStats:
                 found["len"] = (lambda c: np.mean(c["tokens"], axis=-1), True)
             return found
         if kind == "mme":
-            from csr_bench.scorers.mme import COGNITION, PERCEPTION
+            from csr_bench.scorers.mme import GROUPS
 
             found = {}
             for code, category in enumerate(self.split_names):
                 found.update({f"{category}{suffix}": (fn, True) for suffix, fn in _mme_measures(code).items()})
-            for group, members in (("perception", PERCEPTION), ("cognition", COGNITION)):
-                parts = [found[c][0] for c in members if c in self.split_names]  # 0 when none is present
-                found[group] = (lambda c, parts=parts: sum((f(c) for f in parts), np.zeros(c["n_correct"].shape[:-1])),
-                                True)
+            for group, members in GROUPS.items():
+                parts = [found[c][0] for c in members if c in self.split_names]
+                if parts:  # a group with no category present is not measured (the scorer leaves it out)
+                    found[group] = (lambda c, parts=parts: sum((f(c) for f in parts), np.zeros(c["n_correct"].shape[:-1])),
+                                    True)
             return found
         if kind == "mmbench":
             found = {"accuracy": (lambda c: 100 * np.mean(c["correct"], axis=-1), True)}

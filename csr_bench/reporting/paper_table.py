@@ -4,7 +4,8 @@ best value of each column in bold, and the paper's average score.
 Average score (the paper's reward ablation): MME-P / 16, MME-C / 4, CHAIR as 100 - x, the other
 columns as they are, averaged over the columns a row has; the count is shown with it, since rows
 averaged over different columns do not compare. Tasks not run are '–'; tasks run but not scored
-(a judge task with no judge) are '–' with the reason in a footnote, never 0.
+(a judge task with no judge) and metrics a task could not measure (MME-C on data without cognition
+categories) are '–' with the reason in a footnote, never 0, and stay out of the average.
 
 A run's cells show their bootstrap interval and a † where the paired difference from the base row (the
 first run's iteration 0) excludes 0 (``csr_bench.reporting.significance``); baseline rows and the
@@ -47,6 +48,9 @@ def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str,
     for column in PAPER_COLUMNS:
         note = table.note(f"{column.header} ({column.task}) not scored: {skipped[column.task]}") \
             if column.task in skipped and column.header not in values else None
+        absent = None if measured is None or column.header in values \
+            else measured[1].absent_reason(column.task, column.metric)
+        note = table.note(f"{column.header} ({column.task}) not reported: {absent}") if absent else note
         cell = Cell(values.get(column.header), _decimals(column), note=note) if measured is None \
             else measured_cell(*measured, column.task, column.metric, _decimals(column), table)
         cell.note = note or cell.note

@@ -49,7 +49,8 @@ def radar_axes(run: RunData) -> list[RadarAxis]:
     Normalisation: a column's score is its value, or ``100 − value`` for a lower-is-better one
     (CHAIR_S, CHAIR_I, as the paper's average score treats them); each iteration's point on the axis
     is its score divided by the best iteration's score, so the best iteration sits at 1. An axis
-    where every score is 0 puts every iteration at 1 (they tie; none is behind). ``changed``: the
+    where every score is 0 puts every iteration at 1 (they tie; none is behind). A metric a run does not
+    report (MME-C on data without cognition categories) is no axis, never an axis at 0. ``changed``: the
     iterations whose paired bootstrap interval of the change from iteration 0 excludes 0.
     """
     comparison = significance([run])

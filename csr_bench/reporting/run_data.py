@@ -85,8 +85,29 @@ class IterationData:
     summary: dict[str, Any] | None = None  # csr/summary.json (pairs, mean rewards, lambda, ...)
 
     def metric(self, task: str, name: str) -> float | None:
-        value = self.results.get(task, {}).get("metrics", {}).get(name)
+        """The reported value; None when absent, and for an MME group with no category scored (results
+        written before the scorer left such a group out hold 0 for it: absent, not measured)."""
+        entry = self.results.get(task, {})
+        metrics = entry.get("metrics", {})
+        value = metrics.get(name)
+        if name in ("perception", "cognition") and entry.get("scorer", task) == "mme":
+            from csr_bench.scorers.mme import unmeasured_zero
+
+            if unmeasured_zero(metrics, name):
+                return None
         return float(value) if isinstance(value, (int, float)) else None
+
+    def absent_reason(self, task: str, name: str) -> str | None:
+        """Why a task that was run and scored has no ``name`` (an MME group without categories); None
+        when the task was not run, was skipped, or has the metric."""
+        entry = self.results.get(task)
+        if not isinstance(entry, dict) or entry.get("skipped") or self.metric(task, name) is not None:
+            return None
+        if name in ("perception", "cognition") and entry.get("scorer", task) == "mme":
+            from csr_bench.scorers.mme import absent_reason
+
+            return absent_reason(name)
+        return f"{task} reports no {name!r}"
 
     def skipped(self) -> dict[str, str]:
         """Tasks run but not scored here (a judge task without a judge), with the reason."""

@@ -5,10 +5,11 @@ characters means yes, else "no" within them means no, else "other" (always wrong
 is" is yes, "Not really" and "None" are no, "The answer is yes" is other.
 Per category: accuracy×100 + acc_plus×100, where acc_plus is the share of images whose questions
 (two per image) are all right. Perception is the sum over its ten categories (max 2000),
-cognition over its four (max 800). Both are always reported, summed over the categories present
-(0 for a group none of whose categories is in the records, as lmms-eval reports it).
+cognition over its four (max 800), each summed over the categories present. A group none of whose
+categories is in the records (the embedded world has no cognition categories) is not reported:
+lmms-eval reports it as 0 from the empty sum, which tables would show and average as a measured 0.
 
-lmms-eval's MME follows the same rule.
+lmms-eval's MME follows the same rule (but for the empty group).
 """
 
 from __future__ import annotations
@@ -22,6 +23,21 @@ from csr_bench.scorers.base import ScoringContext
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
               "artwork", "OCR")
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
+GROUPS = {"perception": PERCEPTION, "cognition": COGNITION}
+
+
+def unmeasured_zero(metrics: dict[str, object], group: str) -> bool:
+    """Whether MME metrics (a results.json entry's) hold a 0 for ``group`` from an empty sum: the
+    scorer listed its categories and none is of the group. Results written before the scorer left
+    such a group out hold that 0; it is not a measurement."""
+    listed = any(category in metrics for members in GROUPS.values() for category in members)
+    return metrics.get(group) == 0 and listed and not any(category in metrics for category in GROUPS[group])
+
+
+def absent_reason(group: str) -> str:
+    """Why a table shows '–' for ``group``: the data has none of its categories."""
+    return (f"the evaluated MME data has none of the {len(GROUPS[group])} {group} categories "
+            f"({', '.join(GROUPS[group])}); an empty sum is not reported as 0")
 
 
 def parse_mme_answer(prediction: str) -> str:
@@ -65,6 +81,7 @@ class MmeScorer:
             metrics[category] = 100 * accuracy + 100 * acc_plus
             metrics[f"{category}_acc"] = 100 * accuracy
             metrics[f"{category}_acc_plus"] = 100 * acc_plus
-        for group, members in (("perception", PERCEPTION), ("cognition", COGNITION)):
-            metrics[group] = sum(metrics[c] for c in members if c in by_category)
+        for group, members in GROUPS.items():
+            if any(c in by_category for c in members):  # no categories of the group: not measured, no key
+                metrics[group] = sum(metrics[c] for c in members if c in by_category)
         return dict(sorted(metrics.items(), key=lambda kv: (kv[0] not in ("perception", "cognition"), kv[0])))
