@@ -1,4 +1,4 @@
-"""The embedded world end to end: a default build (data, the shipped VLM, a briefly trained CLIP),
+"""The embedded world end to end: a default build (data, the shipped VLM and CLIP),
 then `csr-bench run` with no model named, which is the world: a CSR iteration with the world's own
 CLIP, prompt images, CSR defaults and every world benchmark."""
 
@@ -17,7 +17,7 @@ def world_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     old = os.environ.get("CSR_BENCH_HOME")
     os.environ["CSR_BENCH_HOME"] = str(home)
-    build_world(0, world_dir(0), clip={"steps": 20})  # the default world, with the shipped VLM
+    build_world(0, world_dir(0))  # the default world, with the shipped VLM and CLIP: seconds
     yield home
     if old is None:
         os.environ.pop("CSR_BENCH_HOME")

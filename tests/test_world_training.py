@@ -243,6 +243,45 @@ def test_clip_save_and_load_round_trip_scores(trained_clip, tmp_path):
         pytest.approx(expected, abs=1e-4)
 
 
+def test_trimmed_clip_keeps_the_world_tokens_and_scores_like_the_untrimmed_one(trained_clip, tmp_path):
+    """The token embedding cut to the tokens of the world's texts: open_clip loads it as any local-dir
+    model (its config, safetensors, the tokenizer in the folder), every kept row is the untrimmed row of
+    the same token, the world's texts get the same tokens renumbered, and so the same scores."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.world.train_clip import EOT, SOT, trim_world_clip, world_vocabulary_merges
+
+    scorer, _ = trained_clip
+    world = CAPTIONS + CORPUS
+    folder = trim_world_clip(scorer, world, tmp_path / "trimmed")
+    assert {"open_clip_config.json", "open_clip_model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    trimmed = load_world_clip(folder)
+    merges = world_vocabulary_merges(world)
+    vocab = trimmed.tokenizer.tokenizer.get_vocab()
+    assert len(vocab) == 256 + 256 + len(merges) + 2 == trimmed.world_config["model_cfg"]["text_cfg"]["vocab_size"]
+    assert vocab[EOT] == len(vocab) - 1 and vocab[SOT] == len(vocab) - 2  # argmax pooling finds the end token
+    full, small = scorer.model.token_embedding.weight, trimmed.model.token_embedding.weight
+    assert small.shape == (len(vocab), full.shape[1])
+    old = SimpleTokenizer().encoder
+    for token, new_id in vocab.items():
+        assert torch.equal(small[new_id], full[old[token]]), token
+
+    renumber = {old[token]: new_id for token, new_id in vocab.items()}
+    before, after = scorer.tokenizer(world), trimmed.tokenizer(world)
+    for b, a in zip(before.tolist(), after.tolist()):
+        end = b.index(old[EOT]) + 1
+        assert [renumber[i] for i in b[:end]] == a[:end] and set(a[end:]) <= {vocab[EOT]}
+    image = caption_pairs(1, seed=3)[0][0]
+    expected = scorer.score(image, world)
+    assert trimmed.score(image, world) == pytest.approx(expected, abs=1e-5)
+    assert ClipScorer.from_pretrained(f"local-dir:{folder}", device="cpu").score(image, world) == \
+        pytest.approx(expected, abs=1e-5)
+    assert len(trimmed.score(image, ["a green triangle!"])) == 1  # other words: smaller pieces, still scored
+    resaved = save_world_clip(trimmed, tmp_path / "again")  # a trimmed CLIP saves with its tokenizer
+    assert load_world_clip(resaved).score(image, world) == pytest.approx(expected, abs=1e-5)
+
+
 def test_clip_same_seed_same_scores():
     pairs = caption_pairs(16, seed=5)
     knobs = dict(TINY_CLIP, steps=3)
