@@ -212,3 +212,51 @@ def test_report_in_headless_chromium(browser, report, run_copy, tmp_path):
     shot = tmp_path / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def _css_rule(selector: str) -> dict[str, str]:
+    """The declarations of ``selector``'s rule in the report's stylesheet."""
+    import re
+
+    from csr_bench.reporting.html_report import STYLE
+
+    [body] = re.findall(rf"(?m)^{re.escape(selector)} {{([^}}]*)}}", STYLE)
+    return {k.strip(): v.strip() for k, v in (d.split(":", 1) for d in body.split(";") if d.strip())}
+
+
+def test_thumbnail_keeps_its_aspect_ratio_in_the_flex_row():
+    """A .thumb sits in a flex row (.sample) whose height its answers set: it must not stretch to it
+    (align-self), and were it ever boxed, its content scales inside the box (object-fit)."""
+    rule = _css_rule(".thumb")
+    assert rule["height"] == "auto" and rule["align-self"] == "flex-start" and rule["object-fit"] == "contain"
+    assert rule["flex"] == "none"
+
+
+def test_thumbnails_keep_their_aspect_ratio_in_chromium(browser, report, tmp_path):
+    """Rendered, every thumbnail's width / height is its image's natural one: the report's square
+    world images, and a 2:1 image beside a tall answer, as in a real sample row."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from csr_bench.reporting.html_report import STYLE
+
+    ratios = "return [...document.querySelectorAll('img.thumb')].map(i => [i.clientWidth / i.clientHeight, " \
+             "i.naturalWidth / i.naturalHeight]);"
+    browser.get(report.as_uri())
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true);")
+    shown = browser.execute_script(ratios)
+    assert shown and all(rendered == pytest.approx(natural, rel=0.02) for rendered, natural in shown)
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 100), (200, 40, 40)).save(buffer, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    answer = "<br>".join(f"a long answer, line {i}" for i in range(30))
+    page = tmp_path / "wide.html"
+    page.write_text(f'<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}</style></head><body>'
+                    f'<div class="sample"><img class="thumb" src="{uri}" alt=""><div class="body">{answer}</div>'
+                    "</div></body></html>", encoding="utf-8")
+    browser.get(page.as_uri())
+    [(rendered, natural)] = browser.execute_script(ratios)
+    assert natural == 2.0 and rendered == pytest.approx(2.0, rel=0.02)  # 128 x 64, not 128 x the row's height

@@ -41,7 +41,8 @@ figure { display: inline-block; margin: 8px 12px 8px 0; background: #fff; border
 figure img { max-width: 100%; height: auto; display: block; } figcaption { color: #5b6570; font-size: 12px; }
 details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
 .sample { display: flex; gap: 14px; padding: 10px 0; border-top: 1px solid #eceff2; }
-.thumb { width: 128px; height: auto; image-rendering: pixelated; border: 1px solid #ccd2d8; flex: none; }
+.thumb { width: 128px; height: auto; image-rendering: pixelated; border: 1px solid #ccd2d8; flex: none;
+  align-self: flex-start; object-fit: contain; }
 .noimage { width: 128px; min-height: 64px; flex: none; background: #eef0f2; color: #6b7580; font-size: 12px;
   display: flex; align-items: center; justify-content: center; text-align: center; word-break: break-all; }
 .body { flex: 1; min-width: 0; } .doc { color: #6b7580; font-size: 12px; }
