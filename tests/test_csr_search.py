@@ -170,3 +170,32 @@ def test_an_end_of_sequence_step_marks_its_node_finished_and_is_no_sentence(smal
         finished = [n for n in nodes if n.finished]
         assert len(tree.paths()) == len(finished)  # one complete response per finished sentence
         assert sorted(len(p) for p in tree.paths()) == sorted(n.depth for n in finished)
+
+
+def test_progress_counts_each_prompt_once_when_it_is_complete(small_world, tiny_model, capsys):
+    """``progress(n)`` (a bar's update, for one bar over many batches) is told of every prompt once,
+    when its search ends: also a prompt whose last step made only end-of-sequence candidates (the
+    world VLM's way to end, which no new sentence marks). transformers' ``past_key_values``
+    FutureWarning of every forward pass is not shown; used alone, the search shows its own bar."""
+    import warnings
+
+    from conftest import WORLD_VLM
+    from csr_bench.models.llava import LlavaModel
+
+    model = LlavaModel.from_pretrained(str(WORLD_VLM), name="world-vlm")
+    images = sorted((small_world / "prompts" / "images").iterdir())[:2]
+    requests = [SearchRequest(f"p{i}", Image.open(path).convert("RGB"), path.name, "Describe the image.")
+                for i, path in enumerate(images)]
+    search = SentenceBeamSearch(model, SearchConfig(sentence_max_new_tokens=30))
+    calls = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trees = search.search(requests, _reference_prune, progress=calls.append)
+    assert sum(calls) == len(requests) and all(n > 0 for n in calls)
+    assert all(any(n.finished for n in tree.nodes()) for tree in trees)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
+    capsys.readouterr()
+    alone = SentenceBeamSearch(tiny_model, SearchConfig(max_sentences=1, sentence_max_new_tokens=4))
+    alone.search([SearchRequest("p", Image.new("RGB", (32, 32)), "im.png", "Describe.")], _reference_prune)
+    bars = capsys.readouterr().err
+    assert "csr search" in bars and "1/1" in bars

@@ -27,7 +27,7 @@ from csr_bench.csr.training import DpoLoraConfig, completed_model, require_same_
 from csr_bench.csr.tree import CandidateTree
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text
-from csr_bench.progress import get_logger
+from csr_bench.progress import get_logger, progress_bar
 from csr_bench.stage_settings import require_same_settings, run_relative
 
 log = get_logger()
@@ -102,12 +102,18 @@ class CsrMethod:
                                             keep_top=self.config.search.keep_top,
                                             keep_bottom=self.config.search.keep_bottom)
             step = self.config.prompts_per_batch
-            for start in range(0, len(pending), step):
-                batch = pending[start:start + step]
-                requests = [SearchRequest(p.prompt_id, p.load_image(), str(p.image_path), p.question) for p in batch]
-                trees = search.search(requests, lambda nodes, tree: prune_nodes(nodes, tree=tree), image_scorer=clip)
-                append_jsonl(own, [tree.to_dict() for tree in trees])
-                done.update((tree.prompt_id, tree) for tree in trees)
+            # one bar over the iteration's prompts (this process's share of them in a data-parallel run),
+            # those searched before a resume counted as done, fed by the searches of every batch
+            with progress_bar(total=len(done) + len(pending), initial=len(done), unit="prompt",
+                              desc=f"iter {current.iteration} csr search") as bar:
+                for start in range(0, len(pending), step):
+                    batch = pending[start:start + step]
+                    requests = [SearchRequest(p.prompt_id, p.load_image(), str(p.image_path), p.question)
+                                for p in batch]
+                    trees = search.search(requests, lambda nodes, tree: prune_nodes(nodes, tree=tree),
+                                          image_scorer=clip, progress=bar.update)
+                    append_jsonl(own, [tree.to_dict() for tree in trees])
+                    done.update((tree.prompt_id, tree) for tree in trees)
             del model, clip, search
         if distributed.is_distributed():
             distributed.barrier()  # every process's trees are written: read them all
@@ -185,4 +191,5 @@ class CsrMethod:
         trees = self._search(current, self._prompts(), folder / "trees.jsonl")
         pairs = self._pairs(trees, folder)
         log.info("csr: %d preference pairs, training DPO + LoRA", len(pairs))
-        return train_dpo(Path(current.model_source), pairs, None, work, self.config.training, device=self.device)
+        return train_dpo(Path(current.model_source), pairs, None, work, self.config.training, device=self.device,
+                         label=f"iter {current.iteration} dpo")

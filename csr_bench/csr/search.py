@@ -17,7 +17,10 @@ search, no batching, full re-encoding.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -27,6 +30,31 @@ from csr_bench.csr.group_beam import Hypothesis, group_beam_search
 from csr_bench.csr.rewards import clip_text
 from csr_bench.csr.tree import CandidateTree, SentenceNode
 from csr_bench.progress import progress_bar
+
+# transformers' FutureWarning on every forward pass given ``past_key_values`` (ignored during the search)
+PAST_KEY_VALUES_WARNING = r"`past_key_values` is deprecated"
+
+
+class _NotTheCacheRename(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`past_key_values`/`cache_params` are deprecated" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _cache_rename_unannounced():
+    """transformers 5.25 deprecates the name ``past_key_values`` (argument and output field) for
+    ``cache``, with a FutureWarning on every forward pass and a log record; the search keeps the old
+    name, which every transformers version pyproject allows accepts, and silences just those two
+    messages while it runs."""
+    logger = logging.getLogger("transformers.utils.generic")
+    quiet = _NotTheCacheRename()
+    logger.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=PAST_KEY_VALUES_WARNING, category=FutureWarning)
+            yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 @dataclass
@@ -376,47 +404,66 @@ class SentenceBeamSearch:
 
     def _search(self, requests: Sequence[SearchRequest],
                 prune: Callable[[list[SentenceNode], CandidateTree], list[SentenceNode]],
-                image_scorer: Callable[[Any, list[str]], list[float]] | None, batched: bool) -> list[CandidateTree]:
+                image_scorer: Callable[[Any, list[str]], list[float]] | None, batched: bool,
+                progress: Callable[[int], None] | None = None) -> list[CandidateTree]:
+        if progress is None:  # used alone: its own bar
+            with progress_bar(total=len(requests), desc="csr search", unit="prompt") as bar:
+                return self._search(requests, prune, image_scorer, batched, bar.update)
         trees = [CandidateTree(r.prompt_id, r.image_ref, r.prompt) for r in requests]
-        if batched:
-            prefixes, cached = self._prompt_cache(requests)
-        else:
-            prefixes, cached = [self._prompt(r) for r in requests], None
-        score_images = _image_scoring(image_scorer, requests, batched=batched)
-        active = [_Row(i, [], None, 0, 0.0) for i in range(len(requests))]
-        with progress_bar(total=len(requests), desc="csr search", unit="prompt") as bar:
-            while active:
-                new_nodes: dict[int, list[tuple[SentenceNode, _Row]]] = {i: [] for i in range(len(requests))}
-                for rows in (self._passes(active, prefixes, cached) if batched else [[row] for row in active]):
-                    state = (self._start_batched(rows, prefixes, cached) if batched
-                             else self._start_plain(rows[0], prefixes[rows[0].request_index]))
-                    for row, hyps in zip(rows, self._candidates(*state, batched=batched)):
-                        children = self._children(row, prefixes[row.request_index], hyps)
-                        (row.parent.children if row.parent else trees[row.request_index].roots).extend(children)
-                        new_nodes[row.request_index].extend((child, row) for child in children)
-                active = []
-                if image_scorer is not None:
-                    scores = score_images({index: [clip_text(n.text) for n, _ in produced]
-                                           for index, produced in new_nodes.items()})
-                    for index, values in scores.items():
-                        for (node, _), score in zip(new_nodes[index], values):
-                            node.image_score = float(score)
-                for index, produced in new_nodes.items():
-                    if not produced:
-                        continue
-                    parents = {id(node): row for node, row in produced}
-                    unfinished = [node for node, _ in produced if not node.finished]
-                    kept = prune(unfinished, trees[index])
-                    active += [_Row(index, parents[id(n)].response + n.token_ids, n, n.depth, n.cumulative_beam_score)
-                               for n in kept]
-                    if not kept:
-                        bar.update(1)
+        with _cache_rename_unannounced():
+            if batched:
+                prefixes, cached = self._prompt_cache(requests)
+            else:
+                prefixes, cached = [self._prompt(r) for r in requests], None
+            score_images = (_image_scoring(image_scorer, requests, batched=batched)
+                            if image_scorer is not None else None)
+            active = [_Row(i, [], None, 0, 0.0) for i in range(len(requests))]
+            self._grow(requests, prune, trees, prefixes, cached, score_images, active, batched, progress)
         return trees
 
-    def search(self, requests: Sequence[SearchRequest], prune, image_scorer=None) -> list[CandidateTree]:
-        """Candidate trees for many prompts, all active nodes batched, prompt prefixes encoded once."""
-        return self._search(requests, prune, image_scorer, batched=True)
+    def _grow(self, requests, prune, trees, prefixes, cached, score_images, active: list[_Row], batched: bool,
+              progress: Callable[[int], None]) -> None:
+        """The search steps until no node is active; ``progress(n)`` when n more prompts are complete."""
+        while active:
+            searching = {row.request_index for row in active}
+            new_nodes: dict[int, list[tuple[SentenceNode, _Row]]] = {i: [] for i in range(len(requests))}
+            for rows in (self._passes(active, prefixes, cached) if batched else [[row] for row in active]):
+                state = (self._start_batched(rows, prefixes, cached) if batched
+                         else self._start_plain(rows[0], prefixes[rows[0].request_index]))
+                for row, hyps in zip(rows, self._candidates(*state, batched=batched)):
+                    children = self._children(row, prefixes[row.request_index], hyps)
+                    (row.parent.children if row.parent else trees[row.request_index].roots).extend(children)
+                    new_nodes[row.request_index].extend((child, row) for child in children)
+            active = []
+            if score_images is not None:
+                scores = score_images({index: [clip_text(n.text) for n, _ in produced]
+                                       for index, produced in new_nodes.items()})
+                for index, values in scores.items():
+                    for (node, _), score in zip(new_nodes[index], values):
+                        node.image_score = float(score)
+            for index, produced in new_nodes.items():
+                if not produced:
+                    continue
+                parents = {id(node): row for node, row in produced}
+                unfinished = [node for node, _ in produced if not node.finished]
+                kept = prune(unfinished, trees[index])
+                active += [_Row(index, parents[id(n)].response + n.token_ids, n, n.depth, n.cumulative_beam_score)
+                           for n in kept]
+            # a prompt is complete when none of its nodes grows further (also when its last step made
+            # no new sentence at all: only end-of-sequence candidates)
+            complete = len(searching - {row.request_index for row in active})
+            if complete:
+                progress(complete)
 
-    def search_one_at_a_time(self, requests: Sequence[SearchRequest], prune, image_scorer=None) -> list[CandidateTree]:
+    def search(self, requests: Sequence[SearchRequest], prune, image_scorer=None,
+               progress: Callable[[int], None] | None = None) -> list[CandidateTree]:
+        """Candidate trees for many prompts, all active nodes batched, prompt prefixes encoded once.
+
+        ``progress(n)`` is called as n more prompts are complete (e.g. a bar's ``update``, so that one
+        bar counts the searches of many batches); without it the search shows its own bar."""
+        return self._search(requests, prune, image_scorer, batched=True, progress=progress)
+
+    def search_one_at_a_time(self, requests: Sequence[SearchRequest], prune, image_scorer=None,
+                             progress: Callable[[int], None] | None = None) -> list[CandidateTree]:
         """The reference's loop: one node at a time, batch size 1, image and prompt re-encoded per sentence."""
-        return self._search(requests, prune, image_scorer, batched=False)
+        return self._search(requests, prune, image_scorer, batched=False, progress=progress)

@@ -148,11 +148,12 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     batches = [mine[start:start + config.batch_size] for start in range(0, len(mine), config.batch_size)]
 
     started = time.perf_counter()
+    label = f"iter {config.iteration} {task.name}"  # the run's iteration folder it fills
     if distributed.is_distributed():
         process = f"[process {distributed.rank()} of {distributed.world_size()}]"
-        bar = progress_bar(total=len(mine), desc=f"{task.name} {process}")
+        bar = progress_bar(total=len(mine), desc=f"{label} {process}")
     else:
-        bar = progress_bar(total=count, initial=count - len(pending), desc=task.name)
+        bar = progress_bar(total=count, initial=count - len(pending), desc=label)
     with bar:
         for batch, images in batch_images(data, batches, config.num_workers):
             requests = [GenerationRequest(image=image, prompt=prompts[i]) for i, image in zip(batch, images)]
