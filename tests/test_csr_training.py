@@ -232,6 +232,66 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(trained, workspac
         assert torch.allclose(resumed[name], straight[name], atol=1e-6), name
 
 
+def test_one_labelled_bar_and_the_log_dicts_in_train_log(workspace, tmp_path, capsys):
+    """transformers' own bar and its PrinterCallback are replaced by one DpoConsole: one bar over the
+    optimizer steps, labelled, the last log's loss and reward margin in its postfix; every log dict
+    of the training (the trainer state's log_history) is a JSON line of train.log, none on stdout."""
+    import re
+
+    import trl
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(trl, "DPOTrainer", _Recorder.subclass(trl.DPOTrainer))
+    output = tmp_path / "out"
+    try:
+        train_dpo(workspace["checkpoint"], workspace["jsonl"], workspace["root"], output,
+                  DpoLoraConfig(**FAST, logging_steps=1), device="cpu", label="iter 7 dpo")
+    finally:
+        patch.undo()
+    trainer = _Recorder.trainers[-1]
+    kinds = [type(callback).__name__ for callback in trainer.callback_handler.callbacks]
+    assert kinds.count("DpoConsole") == 1 and "PrinterCallback" not in kinds and "ProgressCallback" not in kinds
+    out, err = capsys.readouterr()
+    assert "{'" not in out and "{'" not in err
+
+    logged = [json.loads(line) for line in (output / training.TRAIN_LOG).read_text().splitlines()
+              if line.startswith("{")]
+    # 4 pairs, batch 1, 1 epoch: 4 steps, one log each, then the training's summary
+    assert [record["step"] for record in logged] == [1, 2, 3, 4, 4]
+    assert all("loss" in record and "rewards/margins" in record for record in logged[:4])
+    assert logged == [{k: v for k, v in entry.items() if k != "total_flos"} for entry in trainer.state.log_history]
+
+    segments = [part.strip() for part in re.split(r"[\r\n]", err) if "%|" in part]
+    assert segments and all(part.startswith(("iter 7 dpo:", "Loading weights:", "Writing model shards:"))
+                            for part in segments)
+    bar = [part for part in segments if part.startswith("iter 7 dpo:")]
+    assert sum(" 0/4 " in part for part in bar) == 1  # one bar: it starts once
+    # the postfix: the latest of each, the summary's mean loss last
+    margin = [record["rewards/margins"] for record in logged if "rewards/margins" in record][-1]
+    assert "4/4" in bar[-1] and f"loss={logged[-1]['train_loss']:.4g}" in bar[-1] and f"margin={margin:.4g}" in bar[-1]
+
+
+def test_training_log_takes_library_warnings_and_records_off_the_console(tmp_path, capsys):
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in training.TRAINING_LOGGERS]
+    before = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    path = tmp_path / training.TRAIN_LOG
+    with training.training_log(path):
+        warnings.warn("a library warning", FutureWarning)
+        logging.getLogger("trl.trainer.dpo_trainer").warning("a trl warning")
+        logging.getLogger("transformers.trainer").info("***** Running training *****")
+        logging.getLogger("peft.tuners").debug("below INFO")
+    text = path.read_text()
+    assert "FutureWarning: a library warning" in text and "WARNING trl.trainer.dpo_trainer: a trl warning" in text
+    assert "INFO transformers.trainer: ***** Running training *****" in text and "below INFO" not in text
+    assert capsys.readouterr() == ("", "")
+    assert [(logger.handlers, logger.propagate, logger.level) for logger in loggers] == before
+    logging.getLogger("trl.after").warning("after training")
+    assert "after training" not in path.read_text()
+
+
 def test_other_inputs_in_the_same_output_folder_are_refused(workspace, tmp_path):
     (tmp_path / training.INPUTS_FILE).write_text(json.dumps({"model_dir": "elsewhere"}))
     with pytest.raises(CsrBenchError, match=r"the DPO training in .* was made with other settings \(.*\): .*--overwrite.*--run-name"):

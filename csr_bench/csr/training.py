@@ -23,6 +23,10 @@ What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`
 * trl's ``disable_dropout`` (default True, as in the old trl the reference patched) switches every dropout
   off, the LoRA dropout included; set ``DpoLoraConfig.disable_dropout=False`` to train with it.
 
+Console: one progress bar over the optimizer steps (labelled, loss and reward margin in its postfix;
+none with ``--quiet``). What trl and transformers would print (their log dicts, warnings and log
+records) goes to ``output_dir/train.log`` instead (``training_log``, ``DpoConsole``), appended on resume.
+
 Outputs under ``output_dir``: ``trainer/`` (trl/transformers checkpoints, logs, final adapter) and
 ``model/`` (the adapter merged into the weights, saved with ``save_pretrained(safe_serialization=True)``
 together with the processor). The merge is done in fp32 into the checkpoint's own weights (read again
@@ -48,8 +52,10 @@ records the inputs a run started with; a different model, preference set or conf
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -71,6 +77,9 @@ INPUTS_FILE = "dpo_inputs.json"
 TRAINER_DIR = "trainer"
 MODEL_DIR = "model"
 MERGE_CHECK = "merge_check.json"
+TRAIN_LOG = "train.log"  # in output_dir: trl's log dicts (one JSON per line), trl/transformers warnings
+# The libraries whose log records and warnings a training writes to TRAIN_LOG rather than the console.
+TRAINING_LOGGERS = ("transformers", "trl", "peft", "accelerate")
 MERGE_DTYPES = ("float32", "float16", "bfloat16")
 KEEP_THRESHOLD = 0.99  # a saved model keeping less of its LoRA update than this warns
 
@@ -241,12 +250,13 @@ def _training_precision(device: str):
 # -- training ----------------------------------------------------------------------------------
 
 def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path | None, output_dir: Path,
-              config: DpoLoraConfig | None = None, device: str | None = None) -> Path:
+              config: DpoLoraConfig | None = None, device: str | None = None, label: str = "dpo") -> Path:
     """DPO + LoRA on ``preferences``, then merge the adapter; returns ``output_dir/model``.
 
     Each record has "image" (a path, relative to ``images_root`` unless absolute), "prompt" (the user
     text, no template), "chosen" and "rejected". Returns at once if ``output_dir/model`` is complete;
-    resumes from the newest ``output_dir/trainer/checkpoint-*`` otherwise.
+    resumes from the newest ``output_dir/trainer/checkpoint-*`` otherwise. ``label``: the progress
+    bar's; the training's log goes to ``output_dir/train.log``.
     """
     config = config or DpoLoraConfig()
     if not 0.0 <= config.warmup_ratio < 1.0:
@@ -289,15 +299,88 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         atomic_write_json(inputs_file, json.loads(json.dumps(fingerprint, default=str)))
         discard_incomplete_checkpoints(output_dir / TRAINER_DIR)
     distributed.barrier()  # every process resumes from the same, complete, checkpoint
-    with warnings.catch_warnings():
+    with training_log(output_dir / TRAIN_LOG), warnings.catch_warnings():
         # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
-        model, processor, metrics = _train(model_dir, dataset, output_dir, config, device)
+        model, processor, metrics = _train(model_dir, dataset, output_dir, config, device, label)
     # In a data-parallel run every process trained the same weights (trl/accelerate's DDP); the main one saves.
     if distributed.is_main():
         _save_merged(model, processor, model_dir, output_dir, fingerprint, metrics, config.merge_dtype, device)
     distributed.barrier()
     return output_dir / MODEL_DIR
+
+
+@contextlib.contextmanager
+def training_log(path: Path):
+    """While training, the log records of trl, transformers, peft and accelerate (INFO and above) and
+    every Python warning go to ``path`` (appended), not to the console, where they would land between
+    the progress bars; the loggers' own settings and the warning display are restored afterwards."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_file = logging.getLogger("csr_bench.train_log")  # the warnings' way into the file
+    saved = [(logger, logger.handlers[:], logger.propagate, logger.level)
+             for logger in map(logging.getLogger, (*TRAINING_LOGGERS, to_file.name))]
+    for logger, *_ in saved:
+        logger.handlers, logger.propagate = [handler], False
+        logger.setLevel(logging.INFO)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        to_file.warning("%s:%d: %s: %s", filename, lineno, category.__name__, message)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield path
+    finally:
+        for logger, handlers, propagate, level in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
+        handler.close()
+
+
+def dpo_console(log_path: Path, label: str):
+    """A transformers ``TrainerCallback`` in place of transformers' console output (its tqdm bar or
+    PrinterCallback's ``print`` of every log dict): one bar over all optimizer steps, labelled
+    ``label``, with the last logged loss and reward margin (trl's ``rewards/margins``) as postfix; a
+    resumed training starts it at the checkpoint's step. Every log dict is appended to ``log_path``
+    as one JSON object per line, ``step`` first. Only the main process shows and writes."""
+    from transformers import TrainerCallback
+
+    from csr_bench.progress import get_logger, progress_bar
+
+    class DpoConsole(TrainerCallback):
+        def __init__(self):
+            self.bar, self.postfix = None, {}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                get_logger().info("%s: %d optimizer steps%s; training log in %s", label, state.max_steps,
+                                  f", resumed at step {state.global_step}" if state.global_step else "", log_path)
+                self.bar = progress_bar(total=state.max_steps, initial=state.global_step, desc=label, unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            record = {"step": state.global_step, **{k: v for k, v in logs.items() if k != "total_flos"}}
+            with open(log_path, "a", encoding="utf-8") as file:
+                file.write(json.dumps(record, default=str) + "\n")
+            values = {"loss": logs.get("loss", logs.get("train_loss")),  # the last dict: the training's mean
+                      "margin": logs.get("rewards/margins")}
+            latest = {name: f"{value:.4g}" for name, value in values.items() if isinstance(value, (int, float))}
+            if self.bar is not None and latest:
+                self.postfix.update(latest)  # the latest of each (the last dict may lack the margin)
+                self.bar.set_postfix(self.postfix)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    return DpoConsole()
 
 
 def _check_token_boundary(processor, dataset) -> None:
@@ -318,9 +401,10 @@ def _check_token_boundary(processor, dataset) -> None:
                                  tokenizer.convert_ids_to_tokens(together[-8:]))
 
 
-def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, device: str):
+def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, device: str, label: str = "dpo"):
     dtype, bf16 = _training_precision(device)
     model, processor = load_llava_checkpoint(model_dir, dtype)
+    logging.getLogger("transformers").setLevel(logging.INFO)  # the loader quietens it for the console; here: train.log
     original_template = processor.chat_template
     processor.chat_template = vicuna_v1_chat_template(processor.image_token)
     if processor.tokenizer.pad_token is None:
@@ -329,8 +413,6 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
 
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
-
-    from csr_bench.progress import is_quiet
 
     targets = config.lora_targets or language_model_linear_names(model)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -350,7 +432,8 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
         disable_dropout=config.disable_dropout,
         bf16=bf16, fp16=False, use_cpu=(device == "cpu"),
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=1,
-        logging_steps=config.logging_steps, report_to="none", disable_tqdm=is_quiet(),
+        # transformers' own bar and log printing off: dpo_console shows one bar and writes the logs to a file
+        logging_steps=config.logging_steps, report_to="none", disable_tqdm=True,
         dataloader_num_workers=config.dataloader_num_workers,
         remove_unused_columns=False,  # the collator needs images/prompt/chosen/rejected
         **config.extra_args,
@@ -358,6 +441,11 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
                          data_collator=PaddedImageCollator(processor, config.max_length),
                          processing_class=processor, peft_config=lora)
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for printer in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(printer)
+    trainer.add_callback(dpo_console(output_dir / TRAIN_LOG, label))
     if faults_active():
         _install_fault_points(trainer)
     checkpoint = _last_checkpoint(trainer_dir)
