@@ -398,7 +398,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for results in outcome["iterations"]:
         _print_summary(results)
     print(f"\n{outcome['iteration_table']}")
-    written = [*outcome["tables"].values(), *outcome.get("plots", []), outcome.get("report")]
+    written = [*outcome["tables"].values(), *outcome.get("plots", []), outcome.get("report"),
+               *outcome.get("training_logs", [])]
     print("written:\n" + "\n".join(f"  {path}" for path in written if path))
     if outcome.get("significance"):  # last, for a script to read: base -> last iteration, Δ, paired interval
         print("\n" + "\n".join(outcome["significance"]))

@@ -216,4 +216,8 @@ def _run(config: RunConfig) -> dict:
     })
     from csr_bench.reporting.run_outputs import write_run_outputs
 
-    return {"run_dir": str(run_dir), "iterations": iterations, **write_run_outputs(run_dir)}
+    # each training's log (what trl and transformers would print: csr.training.TRAIN_LOG), for the run's last lines
+    training_logs = [str(path) for k in range(1, config.iterations + 1)
+                     if (path := run_dir / f"iter_{k}" / "train.log").is_file()]
+    return {"run_dir": str(run_dir), "iterations": iterations, "training_logs": training_logs,
+            **write_run_outputs(run_dir)}

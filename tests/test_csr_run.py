@@ -3,6 +3,7 @@ killed mid-iteration that resumes without redoing finished stages and ends as an
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,6 +46,39 @@ def test_two_csr_iterations_write_every_stage(tmp_path):
     assert [i["iteration"] for i in manifest["iterations"]] == [0, 1, 2]
     assert manifest["config"]["method_config"]["clip_model"] == "tiny"
     assert "iter_2" in result.stdout
+
+
+def test_console_has_one_bar_per_stage_and_quiet_has_none_and_no_trl_dicts(tmp_path):
+    """Bars (tqdm writes them to stderr, tty or not): one search bar over the iteration's 4 prompts,
+    though they are searched 2 at a time; one DPO bar; every bar labelled. trl's log dicts go to
+    iter_1/train.log, which the run's last lines name, never to the console, --quiet or not; with
+    --quiet no bar, and stdout holds the summary and tables only (log lines go to stderr)."""
+    flags = [flag for flag in QUICK if flag != "--quiet"]
+    flags[flags.index("--prompts") + 1] = "4"
+    # 3 epochs: enough optimizer steps for one of trl's periodic loss logs (every 10 steps)
+    args = ["run", "--model", "tiny-llava", "--iterations", "1", *flags, "--prompts-per-batch", "2",
+            "--num-epochs", "3"]
+    quiet = run_cli(*args, "--quiet", "--output", str(tmp_path / "quiet"), check=True)
+    log = tmp_path / "quiet" / "tiny-llava" / "iter_1" / "train.log"
+    steps = 3 * len(_lines(log.parent / "csr" / "preferences.jsonl"))  # batch 1
+    for stream in (quiet.stdout, quiet.stderr):
+        assert "{'" not in stream and "%|" not in stream and "past_key_values" not in stream
+    assert not [line for line in quiet.stdout.splitlines() if line.startswith(("csr-bench:", "{", "/"))]
+    assert f"  {log}" in quiet.stdout.splitlines()
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert [record["step"] for record in logged] == [*range(10, steps + 1, 10), steps]
+    assert "loss" in logged[0] and "rewards/margins" in logged[0] and "train_loss" in logged[-1]
+
+    shown = run_cli(*args, "--output", str(tmp_path / "bars"), check=True)
+    assert "{'" not in shown.stdout + shown.stderr and "past_key_values" not in shown.stderr
+    bars = [part.strip() for part in re.split(r"[\r\n]", shown.stderr) if "%|" in part]
+    assert not [bar for bar in bars if re.match(r"\d+%\|", bar)]  # every bar has a label
+    search = [bar for bar in bars if bar.startswith("iter 1 csr search:")]
+    assert sum(" 0/4 " in bar for bar in search) == 1 and "4/4" in search[-1]  # one bar, not one per batch
+    assert not [bar for bar in bars if bar.startswith("csr search")]
+    dpo = [bar for bar in bars if bar.startswith("iter 1 dpo:")]
+    assert sum(f" 0/{steps} " in bar for bar in dpo) == 1 and f"{steps}/{steps}" in dpo[-1] and "loss=" in dpo[-1]
+    assert [bar for bar in bars if bar.startswith("iter 0 pope:")] and [bar for bar in bars if bar.startswith("iter 1 pope:")]
 
 
 def test_killed_run_resumes_at_the_stage_it_reached(tmp_path):
