@@ -271,10 +271,11 @@ def test_one_labelled_bar_and_the_log_dicts_in_train_log(workspace, tmp_path, ca
     assert "4/4" in bar[-1] and f"loss={logged[-1]['train_loss']:.4g}" in bar[-1] and f"margin={margin:.4g}" in bar[-1]
 
 
-def test_training_log_takes_library_warnings_and_records_off_the_console(tmp_path, capsys):
+def test_training_log_takes_library_warnings_and_records_off_the_console(tmp_path, capsys, monkeypatch):
     import logging
     import warnings
 
+    monkeypatch.setenv("HF_TOKEN", "hf_secret-in-a-training-log")
     loggers = [logging.getLogger(name) for name in training.TRAINING_LOGGERS]
     before = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
     path = tmp_path / training.TRAIN_LOG
@@ -283,7 +284,9 @@ def test_training_log_takes_library_warnings_and_records_off_the_console(tmp_pat
         logging.getLogger("trl.trainer.dpo_trainer").warning("a trl warning")
         logging.getLogger("transformers.trainer").info("***** Running training *****")
         logging.getLogger("peft.tuners").debug("below INFO")
+        logging.getLogger("transformers.trainer").warning("pushing with token %s", "hf_secret-in-a-training-log")
     text = path.read_text()
+    assert "pushing with token" in text and "hf_secret-in-a-training-log" not in text  # redacted, as on the console
     assert "FutureWarning: a library warning" in text and "WARNING trl.trainer.dpo_trainer: a trl warning" in text
     assert "INFO transformers.trainer: ***** Running training *****" in text and "below INFO" not in text
     assert capsys.readouterr() == ("", "")

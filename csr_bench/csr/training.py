@@ -69,7 +69,7 @@ from csr_bench.io import atomic_write_json, partial_dir, replace_dir
 from csr_bench.csr.dpo_data import (DPO_PROMPTS, PaddedImageCollator, build_preference_dataset, load_preferences,
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
-from csr_bench.redaction import redact_config
+from csr_bench.redaction import RedactingFilter, redact_config
 from csr_bench.stage_settings import differences, require_same_settings, run_relative, settings_changed
 
 DONE_MARKER = "csr_dpo.json"
@@ -313,10 +313,12 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
 @contextlib.contextmanager
 def training_log(path: Path):
     """While training, the log records of trl, transformers, peft and accelerate (INFO and above) and
-    every Python warning go to ``path`` (appended), not to the console, where they would land between
-    the progress bars; the loggers' own settings and the warning display are restored afterwards."""
+    every Python warning go to ``path`` (appended, secrets redacted), not to the console, where they
+    would land between the progress bars; the loggers' own settings and the warning display are
+    restored afterwards."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())  # as on the console's handler: no secret reaches the file
     to_file = logging.getLogger("csr_bench.train_log")  # the warnings' way into the file
     saved = [(logger, logger.handlers[:], logger.propagate, logger.level)
              for logger in map(logging.getLogger, (*TRAINING_LOGGERS, to_file.name))]
