@@ -268,7 +268,7 @@ def test_evaluation_through_the_backend_and_no_resume_across_backends(fake_vllm,
     assert evaluate(config)["results"]["pope"]["n_generated"] == 0  # resumes its own samples
 
     # The same run folder with the transformers backend: the samples' fingerprint differs.
-    with pytest.raises(CsrBenchError, match="different model"):
+    with pytest.raises(CsrBenchError, match=r"other settings \(.*model\.backend vllm -> "):
         evaluate(EvalConfig(model=str(tiny_checkpoint), tasks=["pope"], data_root="bundled", output=str(tmp_path),
                             run_name="both", limit=5, device="cpu"))
 
