@@ -65,6 +65,15 @@ def evaluate(root: Path, out: Path, *extra: str, tasks: str = "pope") -> subproc
 
 # -- images ------------------------------------------------------------------------------------------
 
+def _limited(rows: list[dict], limit: int) -> list[dict]:
+    """The documents ``--limit`` evaluates (tasks.subset, over POPE's splits)."""
+    from csr_bench.tasks.registry import get_tasks
+    from csr_bench.tasks.subset import select_documents
+
+    [task] = get_tasks(["pope"])
+    return [rows[i] for i in select_documents(task, rows, limit).indices]
+
+
 @pytest.mark.parametrize("fault", ["corrupt", "missing"])
 def test_bad_image_is_one_line_naming_document_and_file_and_finished_samples_stay(pope_root, tmp_path, fault):
     out = tmp_path / "out"
@@ -72,23 +81,24 @@ def test_bad_image_is_one_line_naming_document_and_file_and_finished_samples_sta
     assert evaluate(pope_root, out, "--limit", "4", "--batch-size", "2").returncode == 0
     finished = samples.read_text()
     rows = lines(pope_root / "pope" / "pope.jsonl")
-    image = next(r["image"] for r in rows[4:12] if r["image"] not in {s["image"] for s in rows[:4]})
+    first, second = (_limited(rows, n) for n in (4, 36))  # --limit spreads over POPE's splits
+    image = next(r["image"] for r in second if r["image"] not in {s["image"] for s in first})
     path = pope_root / "pope" / image
     original = path.read_bytes()
     if fault == "corrupt":  # a truncated PNG: PIL reads the header, then fails on the data
         path.write_bytes(original[:100])
     else:
         path.unlink()
-    result = evaluate(pope_root, out, "--limit", "12", "--batch-size", "2")
+    result = evaluate(pope_root, out, "--limit", "36", "--batch-size", "2")
     line = assert_one_line_error(result, str(path), "unreadable image" if fault == "corrupt" else "image file not found")
-    ids = [r["question_id"] for r in rows[:12] if r["image"] == image]
+    ids = [r["question_id"] for r in second if r["image"] == image]
     assert any(f"pope: question_id={i}:" in line for i in ids), line
     assert result.returncode == 2
     assert samples.read_text().startswith(finished)  # the finished samples are kept
     path.write_bytes(original)  # once the image is fixed, the rerun resumes
-    resumed = evaluate(pope_root, out, "--limit", "12", "--batch-size", "2")
+    resumed = evaluate(pope_root, out, "--limit", "36", "--batch-size", "2")
     assert resumed.returncode == 0, resumed.stderr
-    assert "samples already done" in resumed.stderr and len(lines(samples)) == 12
+    assert "samples already done" in resumed.stderr and len(lines(samples)) == 36
 
 
 def test_corrupt_csr_prompt_image_names_the_prompt_and_keeps_finished_trees(small_world, tmp_path):
