@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test gate gate-update test-lmms clean
+.PHONY: install demo run test gate gate-update test-lmms clean
 
 # An existing .venv is reused, so a GPU user can create it and install the CUDA torch 2.13.x of
 # their choice first; constraints.txt (torch==2.13.0) is satisfied by it and keeps it.
@@ -24,6 +24,10 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A one-minute try: one CSR iteration on 64 world prompts, POPE and CHAIR before and after.
+demo: $(STAMP)
+	$(BIN)/csr-bench run --iterations 1 --prompts 64 --tasks pope,chair --run-name demo $(ARGS)
 
 run: $(STAMP)
 	$(BIN)/csr-bench run $(ARGS)
