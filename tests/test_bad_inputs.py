@@ -291,8 +291,8 @@ from csr_bench.csr import search
 from csr_bench.csr.tree import SentenceNode
 nan, same = os.environ["TEST_NAN"].split(","), os.environ["TEST_SAME"].split(",")
 original = search.SentenceBeamSearch.search
-def patched(self, requests, prune, image_scorer=None):
-    trees = original(self, requests, prune, image_scorer=image_scorer)
+def patched(self, requests, prune, image_scorer=None, **options):
+    trees = original(self, requests, prune, image_scorer=image_scorer, **options)
     for tree in trees:
         if tree.prompt_id in nan:
             for node in tree.nodes():
