@@ -175,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[quiet], help="the main job: evaluate, then CSR iterations, on one model",
                               description="Evaluate the model (iteration 0) and run CSR iterations. With no "
                               "--model it runs offline on the embedded world: its tiny VLM (built on first use), "
-                              "its CLIP and every world benchmark.")
+                              "its CLIP and the world benchmarks it does better than chance on "
+                              "(docs/world-benchmarks.md).")
     run.add_argument("--model", default=None, help="model name or checkpoint folder (default: world)")
     run.add_argument("--iterations", type=int, default=None,
                      help="CSR iterations after iteration 0 (default 3; 0: evaluate only)")
     run.add_argument("--tasks", type=_task_list, default=None,
-                     help="comma-separated tasks (default: every world task for the world, else pope)")
+                     help="comma-separated tasks (default for the world: the world benchmarks its VLM is above "
+                          "chance on, docs/world-benchmarks.md; else pope)")
     _add_evaluation_options(run)
     _add_csr_options(run)
 

@@ -30,7 +30,7 @@ class RunConfig(EvalConfig):
     """An evaluation config plus the iterations; the model defaults to the embedded one."""
 
     model: str = DEFAULT_MODEL
-    tasks: list[str] | None = None  # None: the model's default tasks (the world: all of its tasks)
+    tasks: list[str] | None = None  # None: the model's default tasks (the world: registry.WORLD_TASKS)
     iterations: int = 3  # the paper's three CSR iterations
     method: str = "csr"
     method_config: object | None = None  # e.g. a CsrConfig; None: the method's defaults for this model

@@ -87,3 +87,17 @@ def test_importing_plots_loads_no_heavy_library():
     code = ("import sys, csr_bench.reporting.plots; "
             "assert not any(m.split('.')[0] in ('torch', 'transformers', 'matplotlib') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_radar_has_no_axis_for_tasks_the_world_set_leaves_out(tmp_path):
+    """A default world run evaluates WORLD_TASKS only: the at-chance tasks (MME, MMBench, VizWiz) are
+    no axes, not axes at 0."""
+    from csr_bench.models.registry import WORLD_AT_CHANCE, WORLD_TASKS
+
+    default = metrics(pope={"accuracy": 63.0}, chair={"chair_s": 86.0, "chair_i": 49.0}, seed={"accuracy": 40.0},
+                      scienceqa={"accuracy": 55.0}, gqa={"accuracy": 46.0})
+    assert set(default) == set(WORLD_TASKS)
+    run = hand_run(tmp_path, default, default)
+    headers = [axis.column.header for axis in radar_axes(run)]
+    assert headers == ["SEED", "SQA-I", "GQA", "POPE", "CHAIR_S", "CHAIR_I"]
+    assert not {axis.column.task for axis in radar_axes(run)} & set(WORLD_AT_CHANCE)

@@ -100,6 +100,37 @@ def test_mme_cognition_without_categories_is_absent_not_zero(tmp_path):
     assert cells(render(paper_table([run]), "markdown").splitlines()[5])[2] == "0.0"
 
 
+def test_world_tasks_at_chance_are_footnoted_not_zero(tmp_path):
+    """A world run (data root 'world') without the tasks its default set leaves out: their columns
+    are '–' with the reason (docs/world-benchmarks.md), one footnote per task, in no average; named
+    with --tasks they show their value; a run on other data gets a plain '–'."""
+    from csr_bench.models.registry import world_left_out_reason
+
+    base = {"pope": {"metrics": {"accuracy": 80.0}}, "chair": {"metrics": {"chair_s": 50.0, "chair_i": 20.0}},
+            "seed": {"metrics": {"accuracy": 40.0}}}
+    world = {**CONFIG, "model": "world", "data_root": "world", "tasks": ["pope", "chair", "seed"]}
+    lines = render(paper_table([load_run(write_run(tmp_path / "w", [(base, None)], world))]), "markdown").splitlines()
+    # by hand: SEED 40, POPE 80, 100-50 = 50, 100-20 = 80 -> 250/4 = 62.50 over 4 columns
+    assert cells(lines[4]) == ["w", "–¹", "–¹", "40.00", "–", "–²", "–", "–", "–³", "–", "80.00", "50.00", "20.00",
+                               "62.50 (4)"]
+    assert lines[-3:] == [f"¹ {world_left_out_reason('mme')}", f"² {world_left_out_reason('mmbench')}",
+                          f"³ {world_left_out_reason('vizwiz')}"]
+    assert lines[-1].startswith("³ vizwiz is not in the world's default set: the world VLM is at chance on it at "
+                                "iteration 0 (VQA accuracy 17.5 [10.0, 26.2] against a chance of 20.0")
+    # named with --tasks: the measured value, no footnote
+    named = {**base, "mmbench": {"metrics": {"accuracy": 0.0}}}
+    lines = render(paper_table([load_run(write_run(tmp_path / "n", [(named, None)], world))]), "markdown").splitlines()
+    assert cells(lines[4])[5] == "0.00" and not any(line.startswith("² mmbench") for line in lines)
+    # a world folder given as --data-root (it holds world.json) is the world too; other data is not
+    folder = tmp_path / "data"
+    folder.mkdir()
+    other = {**world, "model": "m", "data_root": str(folder)}
+    lines = render(paper_table([load_run(write_run(tmp_path / "o", [(base, None)], other))]), "markdown").splitlines()
+    assert [cells(lines[4])[i] for i in (1, 2, 5, 8)] == ["–"] * 4 and not any("default set" in line for line in lines)
+    (folder / "world.json").write_text("{}")
+    assert load_run(write_run(tmp_path / "o2", [(base, None)], other)).on_world
+
+
 def test_baseline_rows_render_with_their_source_and_caveat(tmp_path):
     run = load_run(write_run(tmp_path / "m", [(BASE, None)]))
     text = render_run_tables([run], "markdown", ["llava15-7b"])

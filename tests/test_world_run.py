@@ -40,7 +40,7 @@ def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
 
 
 def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
-    from csr_bench.models.registry import WORLD_CSR_DEFAULTS, WORLD_TASKS
+    from csr_bench.models.registry import WORLD_AT_CHANCE, WORLD_CSR_DEFAULTS, WORLD_TASKS
 
     result = run_cli("run", "--iterations", "1", "--prompts", "3", "--limit", "4", "--max-sentences", "3",
                      "--sentence-max-new-tokens", "12", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",
@@ -53,6 +53,8 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     assert (run_dir / "report.html").is_file() and (run_dir / "plots" / "metrics.png").is_file()
     results = json.loads((run_dir / "iter_1" / "results.json").read_text())
     assert set(results["results"]) == set(WORLD_TASKS)
+    for task in WORLD_AT_CHANCE:  # left out of the default set: '–' with the reason in Table 1, never 0
+        assert f"{task} is not in the world's default set" in tables
     assert {"chair_s", "chair_i"} <= set(results["results"]["chair"]["metrics"])
     assert results["results"]["pope"]["data_source"].startswith("local:") and \
         str(world_home / "world-v") in results["results"]["pope"]["data_source"]

@@ -5,7 +5,9 @@ Average score (the paper's reward ablation): MME-P / 16, MME-C / 4, CHAIR as 100
 columns as they are, averaged over the columns a row has; the count is shown with it, since rows
 averaged over different columns do not compare. Tasks not run are '–'; tasks run but not scored
 (a judge task with no judge) and metrics a task could not measure (MME-C on data without cognition
-categories) are '–' with the reason in a footnote, never 0, and stay out of the average.
+categories) are '–' with the reason in a footnote, never 0, and stay out of the average; so are the
+tasks a world run leaves out of its default set because the world VLM is at chance on them
+(``RunData.left_out``, docs/world-benchmarks.md).
 
 A run's cells show their bootstrap interval and a † where the paired difference from the base row (the
 first run's iteration 0) excludes 0 (``csr_bench.reporting.significance``); baseline rows and the
@@ -42,12 +44,16 @@ def _decimals(column: Column) -> int:
 
 
 def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str, str],
-         measured: tuple[Significance | None, IterationData] | None = None) -> list[Cell]:
-    """A row of ``values``; with ``measured`` (a run's iteration) its cells carry intervals and marks."""
+         measured: tuple[Significance | None, IterationData] | None = None,
+         left_out: dict[str, str] | None = None) -> list[Cell]:
+    """A row of ``values``; with ``measured`` (a run's iteration) its cells carry intervals and marks.
+    ``left_out``: tasks the run's default set leaves out, with why (footnoted where not evaluated)."""
     row = [label]
     for column in PAPER_COLUMNS:
         note = table.note(f"{column.header} ({column.task}) not scored: {skipped[column.task]}") \
             if column.task in skipped and column.header not in values else None
+        if left_out and column.task in left_out and measured is not None and column.task not in measured[1].results:
+            note = table.note(left_out[column.task])
         absent = None if measured is None or column.header in values \
             else measured[1].absent_reason(column.task, column.metric)
         note = table.note(f"{column.header} ({column.task}) not reported: {absent}") if absent else note
@@ -74,7 +80,7 @@ def paper_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
             values = {column.header: value for column in PAPER_COLUMNS
                       if (value := iteration.metric(column.task, column.metric)) is not None}
             table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped(),
-                                   (comparison, iteration)))
+                                   (comparison, iteration), run.left_out()))
     describe(table, comparison, [column.task for column in PAPER_COLUMNS])
     for index, column in enumerate(PAPER_COLUMNS, start=1):
         table.mark_best(index, column.lower_is_better)

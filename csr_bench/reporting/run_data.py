@@ -162,6 +162,28 @@ class RunData:
     def method_config(self) -> dict[str, Any]:
         return self.config.get("method_config") or {}
 
+    @cached_property
+    def on_world(self) -> bool:
+        """Whether the run evaluated the embedded world's benchmarks: its data root is 'world' (the
+        world model's default) or a folder holding a world's manifest (world.json)."""
+        roots = [self.config.get("data_root")]
+        if self.iterations:
+            roots.append(((_read_json(self.iterations[0].folder / "results.json") or {}).get("config") or {})
+                         .get("data_root"))
+        if all(root is None for root in roots) and self.config.get("model") == "world":
+            return True
+        return any(root == "world" or (isinstance(root, str) and (Path(root).expanduser() / "world.json").is_file())
+                   for root in roots if root is not None)
+
+    def left_out(self) -> dict[str, str]:
+        """Tasks the run's data has that its default set leaves out, with why (a world run: the tasks the
+        world VLM is at chance on, csr_bench.models.registry.WORLD_AT_CHANCE); empty for other runs."""
+        if not self.on_world:
+            return {}
+        from csr_bench.models.registry import WORLD_AT_CHANCE, world_left_out_reason
+
+        return {task: world_left_out_reason(task) for task in WORLD_AT_CHANCE}
+
     @property
     def last(self) -> IterationData:
         return self.iterations[-1]
