@@ -201,6 +201,15 @@ def _training_bar(steps: int | None, desc: str):
         bar.close()
 
 
+def _copy_shipped(shipped: Path, target: Path, what: str, seed: int) -> str:
+    """Copy a checkpoint shipped with csr-bench into the world (as NAME.partial, renamed); its source for build.json."""
+    log.info("world: using the shipped %s of seed %d (train it here with `csr-bench world build --train`)", what, seed)
+    partial = partial_dir(target)
+    shutil.copytree(shipped, partial, dirs_exist_ok=True)
+    replace_dir(partial, target)
+    return f"shipped ({shipped})"
+
+
 def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = False, train: bool = False,
                 vlm: dict[str, Any] | None = None, clip: dict[str, Any] | None = None,
                 world: dict[str, Any] | None = None, with_clip: bool = True) -> Path:
@@ -232,11 +241,7 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
     clip_config = WorldClipConfig(**(clip or {}))
     shipped = None if train or world else shipped_vlm(seed, asdict(vlm_config))
     if shipped is not None and not model_dir.is_dir():
-        log.info("world: using the shipped VLM of seed %d (train it here with `csr-bench world build --train`)", seed)
-        partial = partial_dir(model_dir)
-        shutil.copytree(shipped, partial, dirs_exist_ok=True)
-        replace_dir(partial, model_dir)
-        timings["vlm_source"] = f"shipped ({shipped})"
+        timings["vlm_source"] = _copy_shipped(shipped, model_dir, "VLM", seed)
     examples, pairs, corpus, cells = training_data(
         data, seed, captions_per_image=vlm_config.captions_per_image, questions_per_image=vlm_config.questions_per_image,
         existence_per_image=vlm_config.existence_per_image, choices_per_image=vlm_config.choices_per_image)
@@ -258,11 +263,7 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
         return folder
     shipped_clip_dir = None if train or world else shipped_clip(seed, asdict(clip_config), model_dir)
     if shipped_clip_dir is not None and not clip_dir.is_dir():
-        log.info("world: using the shipped CLIP of seed %d (train it here with `csr-bench world build --train`)", seed)
-        partial = partial_dir(clip_dir)
-        shutil.copytree(shipped_clip_dir, partial, dirs_exist_ok=True)
-        replace_dir(partial, clip_dir)
-        timings["clip_source"] = f"shipped ({shipped_clip_dir})"
+        timings["clip_source"] = _copy_shipped(shipped_clip_dir, clip_dir, "CLIP", seed)
     if not clip_dir.is_dir():
         log.info("world: training the CLIP on %d sentence pairs", len(pairs))
         mark = time.perf_counter()
