@@ -178,14 +178,13 @@ class CsrMethod:
         folder = work / "csr"
         stage = f"iteration {current.iteration}'s CSR search"
         settings = self.search_settings(current)
-        # A finished iteration is returned only if it was made with these settings (never relabelled).
-        require_same_settings(folder / SEARCH_SETTINGS, settings, stage, ignore=BATCHING_ONLY, write=False)
+        # Recorded the first time; afterwards a finished iteration is returned, and an unfinished one
+        # resumed, only if it was made with these settings (never relabelled, never mixed).
+        require_same_settings(folder / SEARCH_SETTINGS, settings, stage, ignore=BATCHING_ONLY)
         finished = completed_model(work)
         if finished is not None:
             require_same_training(work, current.model_source, self.config.training)
             return finished
-        folder.mkdir(parents=True, exist_ok=True)
-        require_same_settings(folder / SEARCH_SETTINGS, settings, stage, ignore=BATCHING_ONLY)
         atomic_write_json(folder / "config.json", {"iteration": current.iteration, **settings,
                                                    **asdict(self.config)})
         trees = self._search(current, self._prompts(), folder / "trees.jsonl")

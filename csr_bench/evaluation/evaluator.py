@@ -28,7 +28,7 @@ from csr_bench.models.base import GenerationRequest, VisionLanguageModel
 from csr_bench.models.registry import resolve_model, run_name_for
 from csr_bench.progress import get_logger, progress_bar
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
-from csr_bench.stage_settings import run_relative
+from csr_bench.stage_settings import differences, run_relative
 from csr_bench.tasks.data import TaskData, load_task_data
 from csr_bench.tasks.registry import get_tasks
 from csr_bench.tasks.subset import select_documents
@@ -221,9 +221,6 @@ def discard_evaluation(out_dir: Path) -> None:
 NOT_AFFECTING_RESULTS = ("output", "batch_size", "num_workers")
 
 
-def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in config.items() if key not in NOT_AFFECTING_RESULTS}
-
 
 def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
     """The results.json of an evaluation that already finished with exactly this config (every
@@ -241,7 +238,7 @@ def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
 
     wanted = redact_config(json.loads(json.dumps(recorded_config(config, data_root, path.parent.parent))))
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict) or \
-            _settings(results["config"]) != _settings(wanted):  # results.json holds the config redacted
+            differences(results["config"], wanted, NOT_AFFECTING_RESULTS):  # results.json holds the config redacted
         return None
     tasks = results.get("results") or {}
     try:
