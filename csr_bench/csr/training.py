@@ -169,7 +169,7 @@ def require_same_training(output_dir: Path, model_dir: Path | str, config: DpoLo
         recorded = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    current = json.loads(json.dumps(_model_settings(Path(model_dir), config, Path(output_dir)), default=str))
+    current = _model_settings(Path(model_dir), config, Path(output_dir))  # differences() reads both as JSON
     if Path(str(recorded.get("model_dir", ""))).is_absolute():  # written before paths were run-relative
         recorded = {**recorded, "model_dir": run_relative(recorded["model_dir"], Path(output_dir).parent)}
     changes = differences({key: recorded.get(key) for key in current}, current, NOT_AFFECTING_TRAINING)
@@ -299,7 +299,7 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
         atomic_write_json(inputs_file, json.loads(json.dumps(fingerprint, default=str)))
         discard_incomplete_checkpoints(output_dir / TRAINER_DIR)
     distributed.barrier()  # every process resumes from the same, complete, checkpoint
-    with training_log(output_dir / TRAIN_LOG), warnings.catch_warnings():
+    with training_log(output_dir / TRAIN_LOG):  # its own catch_warnings restores the filter below
         # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
         model, processor, metrics = _train(model_dir, dataset, output_dir, config, device, label)

@@ -58,8 +58,9 @@ def shipped_dir(seed: int) -> Path:
     return SHIPPED / f"world-seed{seed}"
 
 
-def shipped_vlm(seed: int, vlm: dict) -> Path | None:
-    """The shipped VLM checkpoint of ``seed`` if it was trained with exactly these knobs (else None)."""
+def _shipped_part(seed: int, part: str, key: str, knobs: dict) -> Path | None:
+    """``shipped_dir(seed)/part`` if the shipped build.json says it was made in this world version
+    with exactly ``knobs`` (its entry ``key``), else None."""
     folder = shipped_dir(seed)
     try:
         built = json.loads((folder / "build.json").read_text())
@@ -67,26 +68,29 @@ def shipped_vlm(seed: int, vlm: dict) -> Path | None:
         return None
     from csr_bench.world import WORLD_VERSION
 
-    same = built.get("world_version") == WORLD_VERSION and built.get("vlm") == vlm
-    return folder / "model" if same and (folder / "model" / "config.json").is_file() else None
+    return folder / part if built.get("world_version") == WORLD_VERSION and built.get(key) == knobs else None
+
+
+def shipped_vlm(seed: int, vlm: dict) -> Path | None:
+    """The shipped VLM checkpoint of ``seed`` if it was trained with exactly these knobs (else None)."""
+    model = _shipped_part(seed, "model", "vlm", vlm)
+    return model if model is not None and (model / "config.json").is_file() else None
 
 
 def shipped_clip(seed: int, clip: dict, vlm_dir: Path) -> Path | None:
     """The shipped CLIP of ``seed`` if it was trained with exactly these knobs and its vocabulary covers
     the words of the VLM in ``vlm_dir`` (else None): its token embedding keeps only the tokens of the
     shipped VLM's words and of its training sentences."""
-    folder = shipped_dir(seed)
-    try:
-        built = json.loads((folder / "build.json").read_text())
-        words = set(_vlm_words(folder / "model"))
-        ours = set(_vlm_words(vlm_dir))
-    except (OSError, ValueError, KeyError):
-        return None
-    from csr_bench.world import WORLD_VERSION
     from csr_bench.world.train_clip import CONFIG_FILE
 
-    same = built.get("world_version") == WORLD_VERSION and built.get("clip") == clip and ours <= words
-    return folder / "clip" if same and (folder / "clip" / CONFIG_FILE).is_file() else None
+    folder = _shipped_part(seed, "clip", "clip", clip)
+    if folder is None or not (folder / CONFIG_FILE).is_file():
+        return None
+    try:
+        covered = set(_vlm_words(vlm_dir)) <= set(_vlm_words(shipped_dir(seed) / "model"))
+    except (OSError, ValueError, KeyError):
+        return None
+    return folder if covered else None
 
 
 def _vlm_words(vlm_dir: Path) -> list[str]:
