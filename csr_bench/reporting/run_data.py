@@ -83,6 +83,7 @@ class IterationData:
     folder: Path
     results: dict[str, Any]  # results.json's "results": task -> {"metrics", "n_samples", "skipped"?, ...}
     summary: dict[str, Any] | None = None  # csr/summary.json (pairs, mean rewards, lambda, ...)
+    config: dict[str, Any] = field(default_factory=dict)  # results.json's "config": what the evaluation ran with
 
     def metric(self, task: str, name: str) -> float | None:
         """The reported value; None when absent, and for an MME group with no category scored (results
@@ -151,8 +152,7 @@ class RunData:
         """The run's config: run.json's, else iteration 0's evaluation config."""
         if self.manifest.get("config"):
             return self.manifest["config"]
-        first = _read_json(self.iterations[0].folder / "results.json") if self.iterations else None
-        return (first or {}).get("config", {})
+        return self.iterations[0].config if self.iterations else {}
 
     @property
     def model(self) -> str:
@@ -168,8 +168,7 @@ class RunData:
         world model's default) or a folder holding a world's manifest (world.json)."""
         roots = [self.config.get("data_root")]
         if self.iterations:
-            roots.append(((_read_json(self.iterations[0].folder / "results.json") or {}).get("config") or {})
-                         .get("data_root"))
+            roots.append(self.iterations[0].config.get("data_root"))
         if all(root is None for root in roots) and self.config.get("model") == "world":
             return True
         return any(root == "world" or (isinstance(root, str) and (Path(root).expanduser() / "world.json").is_file())
@@ -211,7 +210,8 @@ def load_iteration(folder: Path) -> IterationData | None:
     iteration = results.get("run", {}).get("iteration")
     if not isinstance(iteration, int):
         iteration = int(folder.name[5:]) if folder.name[5:].isdigit() else 0
-    return IterationData(iteration, folder, results["results"], _read_json(folder / "csr" / "summary.json"))
+    config = results.get("config") if isinstance(results.get("config"), dict) else {}
+    return IterationData(iteration, folder, results["results"], _read_json(folder / "csr" / "summary.json"), config)
 
 
 def load_run(path: str | Path) -> RunData:
