@@ -49,7 +49,7 @@ def main() -> int:
         os.environ["CSR_BENCH_HOME"] = home
         from dataclasses import asdict
 
-        from csr_bench.world import WORLD_VERSION
+        from csr_bench.world import MODELS_VERSION
         from csr_bench.world.build import build_world, shipped_dir, world_dir
         from csr_bench.world.train_clip import WorldClipConfig
         from csr_bench.world.train_vlm import WorldVlmConfig
@@ -61,7 +61,7 @@ def main() -> int:
         if args.built and not args.check:
             built = args.built
             record = json.loads((built / "build.json").read_text())
-            wanted = {"world_version": WORLD_VERSION, "seed": args.seed, "vlm": asdict(WorldVlmConfig()),
+            wanted = {"models_version": MODELS_VERSION, "seed": args.seed, "vlm": asdict(WorldVlmConfig()),
                       "clip": asdict(WorldClipConfig()), "world": {}, "clip_source": "trained"}
             wrong = [key for key, value in wanted.items() if record.get(key) != value]
             same_vlm = {k: v for k, v in digest(built).items() if k.startswith("model/")} == \
@@ -90,7 +90,7 @@ def main() -> int:
         for part in PARTS:
             shutil.copytree(built / part, target / part)
         (target / "build.json").write_text(json.dumps({
-            "world_version": WORLD_VERSION, "seed": args.seed, "vlm": record["vlm"], "clip": record["clip"],
+            "models_version": MODELS_VERSION, "seed": args.seed, "vlm": record["vlm"], "clip": record["clip"],
             "examples": record["examples"], "clip_pairs": record["clip_pairs"],
             "vlm_seconds": record.get("vlm_seconds", previous.get("vlm_seconds")), "clip_seconds": record.get("clip_seconds"),
             "sha256": fresh, "made_by": "python scripts/ship_world_checkpoints.py"}, indent=2) + "\n")

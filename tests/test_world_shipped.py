@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from csr_bench.world import WORLD_VERSION
+from csr_bench.world import MODELS_VERSION
 from csr_bench.world.build import shipped_clip, shipped_dir, shipped_vlm
 from csr_bench.world.train_clip import WorldClipConfig
 from csr_bench.world.train_vlm import WorldVlmConfig
@@ -19,7 +19,7 @@ def test_the_shipped_vlm_matches_the_default_knobs_and_loads_offline():
     folder = shipped_vlm(0, defaults)
     assert folder is not None, "csr_bench/bundled/world-seed0 is stale: run scripts/ship_world_checkpoints.py"
     record = json.loads((shipped_dir(0) / "build.json").read_text())
-    assert record["world_version"] == WORLD_VERSION and record["vlm"] == defaults
+    assert record["models_version"] == MODELS_VERSION and record["vlm"] == defaults
     assert list(folder.glob("*.safetensors")) and not list(folder.glob("*.bin"))
     assert sum(p.stat().st_size for p in folder.iterdir()) < 10_000_000  # small enough to ship
 

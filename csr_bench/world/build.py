@@ -59,16 +59,16 @@ def shipped_dir(seed: int) -> Path:
 
 
 def _shipped_part(seed: int, part: str, key: str, knobs: dict) -> Path | None:
-    """``shipped_dir(seed)/part`` if the shipped build.json says it was made in this world version
-    with exactly ``knobs`` (its entry ``key``), else None."""
+    """``shipped_dir(seed)/part`` if the shipped build.json says it was trained in this models version
+    (MODELS_VERSION) with exactly ``knobs`` (its entry ``key``), else None."""
     folder = shipped_dir(seed)
     try:
         built = json.loads((folder / "build.json").read_text())
     except (OSError, ValueError):
         return None
-    from csr_bench.world import WORLD_VERSION
+    from csr_bench.world import MODELS_VERSION
 
-    return folder / part if built.get("world_version") == WORLD_VERSION and built.get(key) == knobs else None
+    return folder / part if built.get("models_version") == MODELS_VERSION and built.get(key) == knobs else None
 
 
 def shipped_vlm(seed: int, vlm: dict) -> Path | None:
@@ -284,10 +284,10 @@ def build_world(seed: int = 0, folder: Path | None = None, *, force: bool = Fals
     if "clip_source" not in timings:  # from an earlier, interrupted build
         timings["clip_source"] = (f"shipped ({shipped_clip_dir})" if shipped_clip_dir is not None
                                   and _same_weights(shipped_clip_dir, clip_dir) else "trained")
-    from csr_bench.world import WORLD_VERSION
+    from csr_bench.world import MODELS_VERSION, WORLD_VERSION
 
     atomic_write_json(folder / "build.json", {
-        "world_version": WORLD_VERSION, "seed": seed, "examples": len(examples), "clip_pairs": len(pairs),
+        "world_version": WORLD_VERSION, "models_version": MODELS_VERSION, "seed": seed, "examples": len(examples), "clip_pairs": len(pairs),
         "vlm": asdict(vlm_config), "clip": asdict(clip_config), "world": world or {}, "seconds": round(time.perf_counter() - started, 1),
         **timings})
     log.info("world: built in %s", folder)
