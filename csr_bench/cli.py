@@ -46,8 +46,9 @@ def _max_drop(value: str) -> tuple[str, float]:
 def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive, help="evaluate only N documents of each task: spread over "
                         "the task's strata (POPE's splits, MME's subtasks), else the first N; results say so")
-    parser.add_argument("--batch-size", type=_positive, default=8,
-                        help="generation batch size; predictions are the same for any value (default 8)")
+    parser.add_argument("--batch-size", type=_positive,
+                        help="generation batch size; predictions are the same for any value (default 8; 32 for "
+                        "the world's tiny model)")
     parser.add_argument("--num-workers", type=int, default=1, metavar="N",
                         help="DataLoader processes decoding images ahead of the model (default 1; 0: none)")
     parser.add_argument("--output", default="results", help="output folder (default results/)")

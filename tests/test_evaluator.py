@@ -99,12 +99,20 @@ def _wait_for_samples(path: Path, count: int, process: subprocess.Popen, timeout
     raise AssertionError(f"{path} did not reach {count} samples")
 
 
-@pytest.mark.parametrize("how", ["kill", "interrupt"])
-def test_a_killed_run_resumes_without_redoing_finished_samples(tmp_path, how):
-    common = ["eval", "--model", "tiny-llava", "--tasks", "pope", "--batch-size", "1", "--limit", "60"]
-    reference = tmp_path / "reference"
-    run_cli(*common, "--output", str(reference), "--quiet", check=True)
+RESUME_EVAL = ["eval", "--model", "tiny-llava", "--tasks", "pope", "--batch-size", "1", "--limit", "60"]
 
+
+@pytest.fixture(scope="module")
+def uninterrupted_eval(tmp_path_factory) -> Path:
+    """RESUME_EVAL run to the end without interruption: what both resumed runs below must equal."""
+    reference = tmp_path_factory.mktemp("reference")
+    run_cli(*RESUME_EVAL, "--output", str(reference), "--quiet", check=True)
+    return reference
+
+
+@pytest.mark.parametrize("how", ["kill", "interrupt"])
+def test_a_killed_run_resumes_without_redoing_finished_samples(tmp_path, how, uninterrupted_eval):
+    common, reference = RESUME_EVAL, uninterrupted_eval
     out = tmp_path / "crashed"
     samples = out / "tiny-llava" / "iter_0" / "pope" / "samples.jsonl"
     process = _start([*common, "--output", str(out), "--quiet"])
@@ -208,3 +216,25 @@ def test_judge_failure_keeps_other_results_and_fails_the_command(tmp_path, tiny_
     assert results["results"]["pope"]["metrics"]["accuracy"] >= 0  # the other task's results are kept
     assert results["results"]["mmvet"]["metrics"] == {} and "127.0.0.1" in results["results"]["mmvet"]["error"]
     assert len((tmp_path / "out" / "tiny-llava" / "iter_0" / "mmvet" / "samples.jsonl").read_text().splitlines()) == 2
+
+
+def test_without_batch_size_the_models_default_is_used_and_recorded(tmp_path, tiny_model, monkeypatch):
+    from dataclasses import replace as replace_spec
+
+    from csr_bench.models import registry
+
+    spec = registry.MODELS["tiny-llava"]
+    monkeypatch.setitem(registry.MODELS, "tiny-llava", replace_spec(spec, eval_batch_size=5))
+    seen = []
+    generate = tiny_model.generate
+
+    def counting(requests, *args, **kwargs):
+        seen.append(len(requests))
+        return generate(requests, *args, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "generate", counting)
+    config = EvalConfig(model="tiny-llava", tasks=["pope"], output=str(tmp_path), limit=12)
+    results = evaluate(config, model=tiny_model)
+    assert seen == [5, 5, 2]  # 12 documents in batches of the model's default
+    assert results["config"]["batch_size"] == 5
+    assert registry.MODELS["world"].eval_batch_size == 32 and spec.eval_batch_size == 8

@@ -13,7 +13,7 @@ class EvalConfig:
     run_name: str | None = None  # default: derived from the model name
     iteration: int = 0
     limit: int | None = None  # first N documents of each task
-    batch_size: int = 8  # never changes predictions, only speed
+    batch_size: int | None = None  # never changes predictions, only speed (None: the model's eval_batch_size)
     num_workers: int = 1  # DataLoader processes decoding images ahead of the model (0: in the main process)
     data_root: str | None = None  # None: the model's default (bundled for embedded models, else the hub)
     seed: int = 0

@@ -265,6 +265,9 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
 
 
 def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> dict[str, Any]:
+    spec = resolve_model(config.model)
+    if config.batch_size is None:
+        config = replace(config, batch_size=spec.eval_batch_size)
     if config.batch_size < 1:
         raise CsrBenchError(f"--batch-size must be at least 1 (got {config.batch_size})")
     if config.num_workers < 0:
@@ -272,7 +275,6 @@ def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> d
     if config.limit is not None and config.limit < 1:
         raise CsrBenchError(f"--limit must be at least 1 (got {config.limit})")
     tasks = get_tasks(config.tasks, config.include_tasks)
-    spec = resolve_model(config.model)
     data_root = config.data_root if config.data_root is not None else spec.default_data_root
     # Load every task's data before the model: a missing file should cost seconds, not a model load.
     task_data = [load_task_data(task, data_root) for task in tasks]
