@@ -7,10 +7,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 _CACHE = tempfile.mkdtemp(prefix="csr-bench-test-hf-")
 os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                    "HF_HOME": _CACHE, "TOKENIZERS_PARALLELISM": "false"})
+
+# Under pytest-xdist (pyproject's addopts: one worker per CPU) the workers share the machine's cores: each
+# worker and the `csr-bench` processes it starts get their share of threads (1 on CI's 2 cores), instead
+# of every process starting one thread per core and the OpenMP threads of two workers fighting over them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+    if "torch" in sys.modules:  # imported before this file: set its pool too
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 import pytest  # noqa: E402
 
@@ -39,6 +49,28 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
     return errors[0]
+
+
+def shared_session_folder(tmp_path_factory, name: str, build: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """(folder, value) of a session fixture that writes a folder: ``build(folder)`` runs once per test session.
+    Under pytest-xdist the first worker that needs it builds it (under a file lock) in the session's shared
+    temporary folder and the others wait for it and reuse it, instead of each worker building its own copy
+    (a CSR run: tens of seconds); ``value`` must be JSON. Without xdist it is an ordinary session fixture."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        return folder, build(folder)
+    import json
+
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # this session's folder, above each worker's own
+    done = shared / f"{name}.done.json"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.is_file():  # a worker whose build failed wrote nothing: the next one tries again
+            folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=shared))
+            done.write_text(json.dumps({"folder": str(folder), "value": build(folder)}))
+    record = json.loads(done.read_text())
+    return Path(record["folder"]), record["value"]
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +106,12 @@ def small_world(tmp_path_factory) -> Path:
     """A small world of seed 0 (every benchmark, a few images each), written in about a second."""
     from csr_bench.world.benchmarks import BenchmarkSizes, write_world
 
-    root = tmp_path_factory.mktemp("small-world")
-    sizes = BenchmarkSizes(pope_images_per_split=6, chair_images=8, mme_images=4, seed_questions=6,
-                           mmbench_questions=4, scienceqa_questions=4, gqa_questions=6, vizwiz_questions=4)
-    write_world(root, seed=0, n_train=20, n_eval=60, sizes=sizes, n_prompt=6)
-    return root
+    def build(root: Path) -> None:
+        sizes = BenchmarkSizes(pope_images_per_split=6, chair_images=8, mme_images=4, seed_questions=6,
+                               mmbench_questions=4, scienceqa_questions=4, gqa_questions=6, vizwiz_questions=4)
+        write_world(root, seed=0, n_train=20, n_eval=60, sizes=sizes, n_prompt=6)
+
+    return shared_session_folder(tmp_path_factory, "small-world", build)[0]  # one path for every worker
 
 
 def small_world_run(small_world: Path, output: Path, *extra: str, iterations: int = 2) -> Path:
@@ -93,7 +126,8 @@ def small_world_run(small_world: Path, output: Path, *extra: str, iterations: in
 @pytest.fixture(scope="session")
 def tiny_run(small_world, tmp_path_factory) -> Path:
     """A finished two-iteration CSR run on the small world (read-only for tests: copy it to change it)."""
-    return small_world_run(small_world, tmp_path_factory.mktemp("tiny-run"))
+    return shared_session_folder(tmp_path_factory, "tiny-run",
+                                 lambda output: str(small_world_run(small_world, output)))[0] / "world-vlm"
 
 
 # Secrets that must never reach a file or a terminal (tests/test_secrets.py): each one holds the marker.
@@ -107,14 +141,18 @@ def secret_env_run(small_world, tmp_path_factory) -> tuple[Path, subprocess.Comp
     """(run folder, finished process): `csr-bench run` with tiny_run's arguments but one CSR iteration,
     every secret environment variable set to a marker and a fixed PYTHONHASHSEED (tiny_run's is random).
     tests/test_secrets.py scans it for the marker; tests/test_determinism.py compares it with tiny_run."""
-    output = tmp_path_factory.mktemp("secret-env-run")
     args = ["run", "--model", str(WORLD_VLM), "--data-root", str(small_world), "--tasks", WORLD_TASKS,
-            "--iterations", "1", "--output", str(output), "--run-name", "world-vlm",
+            "--iterations", "1", "--output", "OUTPUT", "--run-name", "world-vlm",
             "--prompt-source", str(small_world / "prompts" / "images"), "--clip-model", "tiny", "--prompts", "4",
             "--max-sentences", "3", "--learning-rate", "1e-3", "--quiet"]  # small_world_run's, one iteration
     env = {**os.environ, **SECRET_ENV, "PYTHONHASHSEED": "4242"}
-    result = subprocess.run([sys.executable, "-m", "csr_bench", *args], capture_output=True, text=True, env=env,
-                            timeout=600)
-    if result.returncode != 0:
-        raise AssertionError(f"csr-bench {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return output / "world-vlm", result
+
+    def build(output: Path) -> dict:
+        command = [sys.executable, "-m", "csr_bench", *[str(output) if a == "OUTPUT" else a for a in args]]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        if result.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+        return {"args": result.args, "returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+
+    output, finished = shared_session_folder(tmp_path_factory, "secret-env-run", build)
+    return output / "world-vlm", subprocess.CompletedProcess(**finished)
