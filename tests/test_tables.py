@@ -116,7 +116,7 @@ def test_world_tasks_at_chance_are_footnoted_not_zero(tmp_path):
     assert lines[-3:] == [f"¹ {world_left_out_reason('mme')}", f"² {world_left_out_reason('mmbench')}",
                           f"³ {world_left_out_reason('vizwiz')}"]
     assert lines[-1].startswith("³ vizwiz is not in the world's default set: the world VLM is at chance on it at "
-                                "iteration 0 (VQA accuracy 17.5 [10.0, 26.2] against a chance of 20.0")
+                                "iteration 0 (VQA accuracy 11.2 [5.0, 18.8] against a chance of 20.0")
     # named with --tasks: the measured value, no footnote
     named = {**base, "mmbench": {"metrics": {"accuracy": 0.0}}}
     lines = render(paper_table([load_run(write_run(tmp_path / "n", [(named, None)], world))]), "markdown").splitlines()

@@ -1,6 +1,6 @@
 """Confidence intervals: a percentile bootstrap over each benchmark's own unit (scipy.stats.bootstrap).
 
-Why: a table that says 68.8 → 68.9 says nothing without the noise of 1,800 POPE questions. Every
+Why: a table that says 68.8 → 68.9 says nothing without the noise of 2,700 POPE questions. Every
 headline metric gets an interval, and every comparison of two evaluations (an iteration against
 the base model, a run against a baseline) a *paired* interval of the difference: the same units are
 resampled on both sides, which removes the between-question variance the two share.

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="data root to write (use it as --data-root)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=3000)
-    parser.add_argument("--n-eval", type=int, default=400)
+    parser.add_argument("--n-eval", type=int, default=2000)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--n-prompt", type=int, default=1000, help="unlabelled CSR prompt images")
     args = parser.parse_args(argv)

@@ -51,14 +51,15 @@ OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "se
 
 @dataclass(frozen=True)
 class BenchmarkSizes:
-    """How much of each benchmark to write. POPE's adversarial negatives are the objects that
-    co-occur most with the asked object *in the drawn images*, so too few images make that count
-    noise; and 6 questions per image make a split's accuracy move by about +-2 points at 40 images.
-    100 images per split (600 questions, about +-1.2 points) keep the gap between the splits
-    measurable."""
+    """How much of each benchmark to write. POPE and CHAIR are sized so that the change CSR makes
+    between two iterations is resolved: the 95% interval of a paired difference is at most about +-1
+    point on POPE F1 and +-2 points on CHAIR_S and CHAIR_I (measured on the default run's iteration 3
+    against 0: docs/world-benchmarks.md, "Sizes"). POPE's adversarial negatives are the objects that
+    co-occur most with the asked object *in the drawn images*, so too few images also make that
+    count noise."""
 
-    pope_images_per_split: int = 100  # 6 questions per image and split: 1800 questions (see above)
-    chair_images: int = 200  # CHAIR_S moves in steps of 0.5; about +-3.5 points of sampling noise at 50%
+    pope_images_per_split: int = 150  # 6 questions per image and split: 2700 questions (see above)
+    chair_images: int = 2000  # four times the paper's 500 (with 1000: CHAIR_S +-2.6 at lr 2e-4)
     mme_images: int = 60  # 2 questions each: 120 rows, a quarter of the images per category
     seed_questions: int = 100
     mmbench_questions: int = 30  # each with 3 rotated copies: 120 rows
@@ -462,7 +463,7 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     return manifest
 
 
-def write_world(root: Path, seed: int = 0, n_train: int = 3000, n_eval: int = 400, image_size: int = 96,
+def write_world(root: Path, seed: int = 0, n_train: int = 3000, n_eval: int = 2000, image_size: int = 96,
                 sizes: BenchmarkSizes | None = None, n_prompt: int = 1000) -> dict[str, Any]:
     """Generate the world of ``seed`` and write all of it under ``root``."""
     from csr_bench.world.scenes import generate_world

@@ -451,7 +451,7 @@ def sample_scene(seed: int, split: str, index: int, image_size: int = DEFAULT_IM
                  background=background, objects=tuple(objects))
 
 
-def generate_world(seed: int = 0, n_train: int = 3000, n_eval: int = 400,
+def generate_world(seed: int = 0, n_train: int = 3000, n_eval: int = 2000,
                    image_size: int = DEFAULT_IMAGE_SIZE, n_prompt: int = 0) -> World:
     """Training, evaluation and (unlabelled) CSR prompt scenes of the world with this seed."""
     if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
