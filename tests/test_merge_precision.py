@@ -103,8 +103,19 @@ def test_the_old_bf16_merge_loses_the_update(small_update, bf16_checkpoint, tmp_
     small_update["processor"].save_pretrained(tmp_path / "old")
     logits = _merged_logits(tmp_path / "old", small_update["ids"])
     assert not torch.allclose(logits, small_update["logits"], atol=TOLERANCE, rtol=0)
-    # it is (nearly) the base model: the update rounded away
-    assert (logits - small_update["base_logits"]).abs().max() < (logits - small_update["logits"]).abs().max()
+    # Most of the update is rounded away in the saved weights: the share of ||delta||_F they keep,
+    # 1 - ||W_old - (W_base + delta)||_F / ||delta||_F, is far below 1 (weights, not logits: a
+    # comparison of logits this close depends on the matmul's thread count).
+    saved, _ = load_llava_checkpoint(tmp_path / "old", torch.bfloat16)
+    base, _ = load_llava_checkpoint(bf16_checkpoint, torch.bfloat16)
+    error_sq = delta_sq = 0.0
+    for name, module in _lora_layers(small_update["peft"]):
+        layer = name.removeprefix("base_model.model.")
+        delta = module.get_delta_weight("default").detach().double()
+        exact = base.get_submodule(layer).weight.double() + delta
+        error_sq += float((saved.get_submodule(layer).weight.double() - exact).square().sum())
+        delta_sq += float(delta.square().sum())
+    assert delta_sq > 0 and 1 - math.sqrt(error_sq / delta_sq) < 0.5
 
 
 def test_bf16_save_warns_and_flags_the_loss(small_update, bf16_checkpoint, tmp_path, caplog):
