@@ -221,7 +221,6 @@ def discard_evaluation(out_dir: Path) -> None:
 NOT_AFFECTING_RESULTS = ("output", "batch_size", "num_workers")
 
 
-
 def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
     """The results.json of an evaluation that already finished with exactly this config (every
     task scored, none failed or skipped), else None. ``csr-bench run`` returns it instead of
