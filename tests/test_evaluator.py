@@ -240,4 +240,26 @@ def test_without_batch_size_the_models_default_is_used_and_recorded(tmp_path, ti
     results = evaluate(config, model=tiny_model)
     assert seen == [5, 5, 2]  # 12 documents in batches of the model's default
     assert results["config"]["batch_size"] == 5
-    assert registry.MODELS["world"].eval_batch_size == 32 and spec.eval_batch_size == 8
+    assert registry.MODELS["world"].eval_batch_size == 128 and spec.eval_batch_size == 8
+
+
+def test_a_runs_checkpoint_keeps_every_default_of_its_base_model(tmp_path):
+    """A checkpoint a run wrote evaluates like the model the run started from (its batch size, tasks,
+    CLIP and CSR settings), also two runs down; only its name, loader and data root are its own."""
+    import json
+
+    from csr_bench.models.registry import MODELS, ORIGIN_FILE, resolve_model
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, origin in [(first, {"run": "r1", "iteration": 2, "base_model": "world", "data_root": "/data/x"}),
+                           (second, {"run": "r2", "iteration": 1, "base_model": str(first), "data_root": None})]:
+        folder.mkdir()
+        (folder / ORIGIN_FILE).write_text(json.dumps({**origin, "method": "csr"}))
+    world = MODELS["world"]
+    for folder, name, data_root in [(first, "r1-iter2", "/data/x"), (second, "r2-iter1", "/data/x")]:
+        spec = resolve_model(str(folder))
+        assert (spec.name, spec.default_data_root, spec.hub_id) == (name, data_root, None)
+        assert spec.eval_batch_size == world.eval_batch_size == 128
+        assert (spec.default_tasks, spec.csr_defaults, spec.clip_model) == (world.default_tasks, world.csr_defaults,
+                                                                             world.clip_model)
+        assert spec.loader is not world.loader
