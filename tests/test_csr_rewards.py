@@ -6,6 +6,8 @@ paper's equations (shared/csr_spec.md).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from csr_bench.csr.rewards import (calibrate, clip_text, is_junk, kept_by_reference, no_pair_reason, prune,
@@ -199,6 +201,10 @@ def test_old_trees_fold_their_endings_and_new_trees_round_trip():
     assert [CandidateTree.response(p) for p in folded.paths()] == [SHORT, LONG, DOG]
     assert folded.stats() == {"nodes": 6, "complete_responses": 3, "max_depth": 3}
     assert CandidateTree.from_dict(folded.to_dict()).to_dict() == folded.to_dict()
+    # the JSON form is the dataclass's own, field for field and in order, at every depth
+    import dataclasses
+    for root in folded.roots:
+        assert json.dumps(root.to_dict()) == json.dumps(dataclasses.asdict(root))
     # a sentence with text that ends with the end-of-sequence token (no period) stays a sentence
     last = node(" It is red", beam=-0.1, img=9, finished=True, depth=2)
     kept = CandidateTree.from_dict(tree(node(" A cat.", children=[last])).to_dict())

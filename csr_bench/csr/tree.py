@@ -18,7 +18,7 @@ resumes with the same complete responses and the current scoring.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterator
 
 
@@ -35,7 +35,10 @@ class SentenceNode:
     children: list["SentenceNode"] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The fields in order, each node converted once (``asdict`` would copy every subtree again
+        at each level of the tree)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "children"}
+        data["token_ids"] = list(self.token_ids)
         data["children"] = [child.to_dict() for child in self.children]
         return data
 
