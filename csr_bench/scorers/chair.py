@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import ScoringContext
-from csr_bench.scorers.chair_words import caption_objects
+from csr_bench.scorers.chair_words import caption_objects, read_caption
 from csr_bench.scorers.coco_objects import NODE_WORD
 
 MISSING = "chair: no COCO annotations: pass --annotations DIR holding instances_*.json and captions_*.json"
@@ -82,7 +82,7 @@ class CocoGroundTruth:
                 raise CsrBenchError(f"chair: image_id {image_id} is not in the COCO annotations")
             found = set(self._instance_objects.get(image_id, ()))
             for caption in self._captions.get(image_id, ()):
-                found.update(caption_objects(caption).objects)
+                found.update(read_caption(caption).objects)
             self._objects[image_id] = frozenset(found)
         return self._objects[image_id]
 

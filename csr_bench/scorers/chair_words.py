@@ -64,9 +64,17 @@ def _merge_double_words(words: list[str],
     return merged
 
 
-@lru_cache(maxsize=4096)
+# A response is read when it is scored, again when its task is aggregated and again for the run's
+# intervals (four evaluations of 2,000 world captions in one `run`): the cache holds them all.
+@lru_cache(maxsize=16384)
 def caption_objects(caption: str) -> CaptionObjects:
     """The COCO objects a caption mentions, exactly as chair.py reads them."""
+    return read_caption(caption)
+
+
+def read_caption(caption: str) -> CaptionObjects:
+    """caption_objects without its cache: for text read once (the annotations' own captions, whose
+    objects CocoGroundTruth keeps per image), which would only push the responses out of it."""
     tokens = [word for word, _ in _merge_double_words([singularize(w) for w in word_tokenize(caption.lower())])]
     words = tokens
     if "toilet" in words and "seat" in words:  # "the seat of the toilet" is not a chair
