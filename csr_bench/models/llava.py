@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
+from weakref import WeakKeyDictionary
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.models.base import ContinuationRequest, GenerationRequest, VisionLanguageModel
@@ -90,8 +91,7 @@ def llava_prompt_ids(tokenizer, text: str, image_token: str, image_ids: Sequence
     whole text with ``legacy: false`` adds no ``▁`` after a special token, hence this function.
     ``add_special_tokens=False`` (trl's prompt call) is the same rule with pieces tokenised without BOS.
     """
-    chunks = [tokenizer(chunk, add_special_tokens=add_special_tokens)["input_ids"]
-              for chunk in text.split(image_token)]
+    chunks = [_piece_ids(tokenizer, chunk, add_special_tokens) for chunk in text.split(image_token)]
     ids: list[int] = []
     offset = 0
     if chunks and chunks[0] and chunks[0][0] == tokenizer.bos_token_id:
@@ -102,6 +102,22 @@ def llava_prompt_ids(tokenizer, text: str, image_token: str, image_ids: Sequence
             ids.extend(image_ids)
         ids.extend(chunk[offset:])
     return list(ids)
+
+
+# Token ids of prompt pieces per tokenizer: a benchmark asks one question of thousands of images
+# (CHAIR's one instruction, POPE's few hundred), and its prompts are tokenised for sorting and again
+# for each batch.
+_PIECES: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _piece_ids(tokenizer, text: str, add_special_tokens: bool) -> tuple[int, ...]:
+    cache = _PIECES.setdefault(tokenizer, {})
+    key = (text, add_special_tokens)
+    if key not in cache:
+        if len(cache) >= 65536:
+            cache.clear()
+        cache[key] = tuple(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+    return cache[key]
 
 
 def image_token_id(processor) -> int:
