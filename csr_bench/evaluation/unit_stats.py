@@ -147,59 +147,65 @@ class TaskStats:
         return STRATA.get(self.kind) if self.strata is not None else None
 
     def metrics(self) -> dict[str, tuple[MetricFn, bool]]:
-        """name -> (function of the columns, higher is better), named as the scorer's aggregate names them."""
+        """name -> (function of the columns, higher is better), named as the scorer's aggregate names
+        them; the direction is the scorer's declaration (a metric with no better side counts as higher)."""
+        from csr_bench.scorers import declared_metric
+
+        return {name: (fn, getattr(declared_metric(self.kind, name), "direction", "higher") != "lower")
+                for name, fn in self._functions().items()}
+
+    def _functions(self) -> dict[str, MetricFn]:
         kind = self.kind
         if kind == "pope":
-            found: dict[str, tuple[MetricFn, bool]] = {m: (_pope_metric(m, None), True) for m in POPE_MEASURES}
+            found: dict[str, MetricFn] = {m: _pope_metric(m, None) for m in POPE_MEASURES}
             for code, split in enumerate(self.split_names):
-                found.update({f"{split}_{m}": (_pope_metric(m, code), True) for m in POPE_MEASURES})
+                found.update({f"{split}_{m}": _pope_metric(m, code) for m in POPE_MEASURES})
             if self.split_names:
-                found["f1_split_mean"] = (_pope_split_mean_f1(len(self.split_names)), True)
+                found["f1_split_mean"] = _pope_split_mean_f1(len(self.split_names))
             return found
         if kind == "chair":
             found = {
-                "chair_s": (lambda c: 100 * np.mean(c["hallucinated"] > 0, axis=-1), False),
-                "chair_i": (lambda c: 100 * _ratio(np.sum(c["hallucinated"], -1), np.sum(c["mentioned"], -1)), False),
-                "recall": (lambda c: 100 * _ratio(np.sum(c["recalled"], -1), np.sum(c["ground_truth"], -1)), True),
+                "chair_s": lambda c: 100 * np.mean(c["hallucinated"] > 0, axis=-1),
+                "chair_i": lambda c: 100 * _ratio(np.sum(c["hallucinated"], -1), np.sum(c["mentioned"], -1)),
+                "recall": lambda c: 100 * _ratio(np.sum(c["recalled"], -1), np.sum(c["ground_truth"], -1)),
             }
             if "tokens" in self.columns:  # baselines written before it lack the column
-                found["len"] = (lambda c: np.mean(c["tokens"], axis=-1), True)
+                found["len"] = lambda c: np.mean(c["tokens"], axis=-1)
             return found
         if kind == "mme":
             from csr_bench.scorers.mme import GROUPS
 
             found = {}
             for code, category in enumerate(self.split_names):
-                found.update({f"{category}{suffix}": (fn, True) for suffix, fn in _mme_measures(code).items()})
+                found.update({f"{category}{suffix}": fn for suffix, fn in _mme_measures(code).items()})
             for group, members in GROUPS.items():
-                parts = [found[c][0] for c in members if c in self.split_names]
+                parts = [found[c] for c in members if c in self.split_names]
                 if parts:  # a group with no category present is not measured (the scorer leaves it out)
-                    found[group] = (lambda c, parts=parts: sum((f(c) for f in parts), np.zeros(c["n_correct"].shape[:-1])),
-                                    True)
+                    found[group] = lambda c, parts=parts: sum((f(c) for f in parts),
+                                                              np.zeros(c["n_correct"].shape[:-1]))
             return found
         if kind == "mmbench":
-            found = {"accuracy": (lambda c: 100 * np.mean(c["correct"], axis=-1), True)}
+            found = {"accuracy": lambda c: 100 * np.mean(c["correct"], axis=-1)}
             for code, category in enumerate(self.split_names):
                 if category:
-                    found[f"category_{category}"] = (_masked_mean("correct", lambda c, k=code: _in(c, "category", k)),
-                                                     True)
+                    found[f"category_{category}"] = _masked_mean("correct", lambda c, k=code: _in(c, "category", k))
             return found
         if kind == "mmvet":
-            found = {"score": (lambda c: 100 * np.mean(c["score"], axis=-1), True)}
+            found = {"score": lambda c: 100 * np.mean(c["score"], axis=-1)}
             for name in sorted(n for n in self.columns if n.startswith(CAPABILITY)):
-                found[f"score_{name[len(CAPABILITY):]}"] = (_masked_mean("score", lambda c, n=name: c[n]), True)
+                found[f"score_{name[len(CAPABILITY):]}"] = _masked_mean("score", lambda c, n=name: c[n])
             return found
         if kind == "llava_bench":
             found = {}
             if np.sum(self.columns["reference_score"]) != 0:  # the scorer leaves the score out otherwise
-                found["score"] = (_llava_ratio(None), True)
+                found["score"] = _llava_ratio(None)
             for code, category in enumerate(self.split_names):
                 if np.sum(self.columns["reference_score"][self.columns["category"] == code]) != 0:
-                    found[f"score_{category}"] = (_llava_ratio(code), True)
+                    found[f"score_{category}"] = _llava_ratio(code)
             return found
         if kind == "vqa_accuracy":
-            return {"accuracy": (lambda c: np.mean(c["accuracy"], axis=-1), True)}
-        return {"accuracy": (lambda c: 100 * np.mean(c["correct"], axis=-1), True)}
+            return {"accuracy": lambda c: np.mean(c["accuracy"], axis=-1)}
+        return {"accuracy": lambda c: 100 * np.mean(c["correct"], axis=-1)}
 
     def value(self, metric: str, index: np.ndarray | None = None) -> np.ndarray:
         """The metric on the units (or on each row of a resample ``index``)."""

@@ -7,6 +7,7 @@ and the tracker's ``model_source``/``model_name``/``model_name_sanitized``/
 ``total_evaluation_time_seconds``. Our official-rule metrics use the filter ``official``; for POPE
 the same predictions rescored by lmms-eval's own rule go under its default filter ``none``, so one
 table shows both scorings of one set of predictions. POPE values are fractions, as in lmms-eval.
+``higher_is_better`` is each metric's direction as its scorer declares it (None: no better side).
 No torch import here.
 """
 
@@ -21,8 +22,10 @@ from typing import Any, Sequence
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
+from csr_bench.evaluation.unit_stats import scorer_of
 from csr_bench.io import atomic_write_json
 from csr_bench.reporting.run_data import read_samples
+from csr_bench.scorers import declared_metric
 
 OFFICIAL_FILTER = "official"
 LMMS_EVAL_FILTER = "none"
@@ -38,22 +41,17 @@ FILTERS = {
 
 @dataclass(frozen=True)
 class _MetricMap:
-    """How one task's metric names and units map onto lmms-eval's."""
+    """How one task's metric names and units map onto lmms-eval's (directions: the scorer's declaration)."""
     prefix: str = ""
     scale: float = 1.0
-    higher: bool | None = None  # direction of the task's metrics; None: not known here
-    no_direction: tuple[str, ...] = ()
 
     def name(self, metric: str) -> str:
         return self.prefix + re.sub(r"(^|_)f1$", r"\1f1_score", metric)
 
-    def higher_is_better(self, metric: str) -> bool | None:
-        return None if any(metric == m or metric.endswith("_" + m) for m in self.no_direction) else self.higher
-
 
 # lmms-eval's POPE reports pope_accuracy, pope_precision, pope_recall, pope_f1_score, pope_yes_ratio
 # as fractions; ours are percentages named accuracy, ..., f1, yes_ratio (+ per split, f1_split_mean).
-METRIC_MAPS = {"pope": _MetricMap(prefix="pope_", scale=0.01, higher=True, no_direction=("yes_ratio",))}
+METRIC_MAPS = {"pope": _MetricMap(prefix="pope_", scale=0.01)}
 
 
 
@@ -93,13 +91,15 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
     results, configs, versions, n_shot, higher, n_samples = {}, {}, {}, {}, {}, {}
     for task, entry in ours.get("results", {}).items():
         mapping = METRIC_MAPS.get(task, _MetricMap())
+        scorer = scorer_of(task, entry, iteration_dir / task)
         row: dict[str, Any] = {"alias": task}
         directions: dict[str, bool | None] = {}
         for metric, value in entry.get("metrics", {}).items():
             name = mapping.name(metric)
             row[f"{name},{OFFICIAL_FILTER}"] = value * mapping.scale if isinstance(value, (int, float)) else value
             row[f"{name}_stderr,{OFFICIAL_FILTER}"] = "N/A"
-            directions[name] = mapping.higher_is_better(metric)
+            declaration = declared_metric(scorer, metric)
+            directions[name] = None if declaration is None else declaration.higher_is_better
         samples = read_samples(iteration_dir / entry["samples"], entry) if entry.get("samples") else []  # those scored
         if task == "pope" and samples:
             for name, value in lmms_eval_pope_metrics(samples).items():

@@ -1,5 +1,6 @@
 """The benchmark columns of the CSR paper's Table 1, where each comes from in a run, and how the
-paper's average score treats it (MME-P/16, MME-C/4, CHAIR as 100 - x, the rest as they are).
+paper's average score treats it (MME-P/16, MME-C/4, lower-is-better CHAIR as 100 - x, the rest as
+they are). A column's direction is its scorer's declaration (csr_bench.scorers, ``Scorer.metrics``).
 
 One list, shared by the tables, the radar plot and the HTML report, so they always agree.
 """
@@ -8,14 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from csr_bench.errors import CsrBenchError
+
 
 @dataclass(frozen=True)
 class Column:
     header: str  # as in the paper's table
     task: str  # csr-bench task name
     metric: str  # key in results.json's metrics
-    lower_is_better: bool = False
     average_divisor: float = 1.0  # the paper's average score: MME-P / 16, MME-C / 4
+    scorer: str = ""  # the task's scorer (the built-in task's), when not named as the task
+
+    @property
+    def lower_is_better(self) -> bool:
+        """As the scorer declares the metric."""
+        from csr_bench.scorers import declared_metric
+
+        found = declared_metric(self.scorer or self.task, self.metric)
+        if found is None:
+            raise CsrBenchError(f"column {self.header}: scorer {self.scorer or self.task} declares no metric "
+                                f"{self.metric}")
+        return found.direction == "lower"
 
     def average_term(self, value: float) -> float:
         """This column's term in the paper's average score (on a 0-100 scale)."""
@@ -35,12 +49,12 @@ PAPER_COLUMNS: tuple[Column, ...] = (
     Column("MMB", "mmbench", "accuracy"),
     Column("MM-Vet", "mmvet", "score"),
     Column("SQA-I", "scienceqa", "accuracy"),
-    Column("VizWiz", "vizwiz", "accuracy"),
+    Column("VizWiz", "vizwiz", "accuracy", scorer="vqa_accuracy"),
     Column("GQA", "gqa", "accuracy"),
     Column("POPE", "pope", "accuracy"),  # the CSR paper's Table 1 POPE is accuracy (its iteration table)
     # gives acc 87.01 / F1 85.93 for CSR iter 3); LLaVA-1.5's single POPE number is the split-mean F1
-    Column("CHAIR_S", "chair", "chair_s", lower_is_better=True),
-    Column("CHAIR_I", "chair", "chair_i", lower_is_better=True),
+    Column("CHAIR_S", "chair", "chair_s"),
+    Column("CHAIR_I", "chair", "chair_i"),
 )
 
 COLUMNS_BY_HEADER = {column.header: column for column in PAPER_COLUMNS}

@@ -12,13 +12,15 @@ from csr_bench.reporting.baselines import Baseline
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.significance import describe, measured_cell, significance
 from csr_bench.reporting.table_format import Cell, Table
+from csr_bench.scorers import declared_metric
 
-# (header, task, metric, key in the baselines' "iterations" rows); ↓ marks lower-is-better.
+# (header, task, metric, key in the baselines' "iterations" rows); the table adds ↓ to the metrics
+# their scorer (the task's namesake) declares lower-is-better.
 METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
     ("POPE acc", "pope", "accuracy", "pope_accuracy"),
     ("POPE F1", "pope", "f1_split_mean", "pope_f1"),
-    ("CHAIR_S↓", "chair", "chair_s", "chair_s"),
-    ("CHAIR_I↓", "chair", "chair_i", "chair_i"),
+    ("CHAIR_S", "chair", "chair_s", "chair_s"),
+    ("CHAIR_I", "chair", "chair_i", "chair_i"),
     ("CHAIR recall", "chair", "recall", None),
     ("avg length", "chair", "len", None),  # of the CHAIR descriptions, in CHAIR's word tokens
 )
@@ -34,8 +36,18 @@ REWARD_MEANING = {
 }
 
 
+def _direction(task: str, metric: str) -> str:
+    found = declared_metric(task, metric)
+    return "higher" if found is None else found.direction
+
+
+def _header(header: str, task: str, metric: str) -> str:
+    """The header, with ↓ where the metric is lower-is-better."""
+    return header + ("↓" if _direction(task, metric) == "lower" else "")
+
+
 def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
-    headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
+    headers = ["iteration"] + [_header(*c[:3]) for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
     table = Table("CSR iterations: hallucination metrics, response length and rewards", headers)
     for baseline in baselines:
         if not baseline.iterations:
@@ -77,10 +89,11 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
     comparison = significance(runs)
     if comparison is None:
         return None
-    columns = [column for column in METRIC_COLUMNS if column[2] != "len"]  # a length is not a benchmark score
+    # a metric with no better direction (the length) is no benchmark score to compare
+    columns = [column for column in METRIC_COLUMNS if _direction(column[1], column[2]) != "none"]
     base = comparison.base
     table = Table(f"CSR iterations: change from {comparison.base_label} (paired bootstrap)",
-                  ["iteration"] + [f"Δ {header}" for header, _, _, _ in columns])
+                  ["iteration"] + [f"Δ {_header(header, task, metric)}" for header, task, metric, _ in columns])
     for run in runs:
         for iteration in run.iterations:
             if iteration.folder == base.folder:

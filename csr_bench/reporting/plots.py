@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from csr_bench.reporting.columns import PAPER_COLUMNS, Column
 from csr_bench.reporting.run_data import RunData, load_run
 from csr_bench.reporting.significance import significance
+from csr_bench.scorers import declared_metric
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -184,12 +185,20 @@ def _ticks(inner: float) -> list[float]:
 Point = tuple[int, float, "tuple[float, float] | None"]  # iteration, value, its bootstrap interval
 
 
+def _panel_title(name: str, curves: list[tuple[str, str, str]]) -> str:
+    """The panel's name, saying "lower is better" when its scorers declare every curve's metric so."""
+    found = [declared_metric(task, metric) for _, task, metric in curves]
+    lower = all(metric is not None and metric.direction == "lower" for metric in found)
+    return f"{name} (lower is better)" if lower else name
+
+
 def _metric_panels(run: RunData) -> list[tuple[str, list[tuple[str, list[Point]]]]]:
     """(panel title, [(curve label, [(iteration, value, interval)])]) for each panel with data: POPE,
     CHAIR, then the other paper benchmarks the run has. The interval is None without unit statistics."""
     comparison = significance([run])
-    groups = [("POPE", [("accuracy", "pope", "accuracy"), ("F1 (mean of splits)", "pope", "f1_split_mean")]),
-              ("CHAIR (lower is better)", [("CHAIR_S", "chair", "chair_s"), ("CHAIR_I", "chair", "chair_i")])]
+    groups = [(_panel_title(name, curves), curves) for name, curves in (
+        ("POPE", [("accuracy", "pope", "accuracy"), ("F1 (mean of splits)", "pope", "f1_split_mean")]),
+        ("CHAIR", [("CHAIR_S", "chair", "chair_s"), ("CHAIR_I", "chair", "chair_i")]))]
     groups += [(c.label, [(c.header, c.task, c.metric)]) for c in PAPER_COLUMNS if c.task not in ("pope", "chair")]
     panels = []
     for title, metrics in groups:

@@ -5,7 +5,9 @@ an edited predictions file cannot hide behind a stale results.json. Each differe
 bootstrap confidence interval: paired (the same documents resampled on both sides) when both sides
 scored the same documents, independent otherwise; POPE is resampled within its splits. A metric
 fails when it is worse than its allowed drop: by its point difference (``gate="point"``), or only
-when even the interval's best end is (``gate="ci"``, tells regression from noise).
+when even the interval's best end is (``gate="ci"``, tells regression from noise). Which metrics are
+compared by default, and which way is worse, is what the scorers declare (``Metric.gate``,
+``Metric.direction``); a metric with no better direction is reported, never judged a regression.
 
 A baseline is a JSON file this module writes (metrics plus per-sample columns, a few hundred KB),
 or any run / iteration folder / results.json.
@@ -18,7 +20,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 
 from csr_bench.errors import CsrBenchError
@@ -26,9 +28,13 @@ from csr_bench.io import atomic_write_json
 from csr_bench.reporting.run_data import IterationData, load_iteration, load_run
 from csr_bench.evaluation.uncertainty import EPSILON, BootstrapSettings, differences
 from csr_bench.evaluation.unit_stats import TaskStats
+from csr_bench.scorers import SCORERS, declared_metric
 
 BASELINE_FORMAT = "csr-bench-check-baseline/1"
-DEFAULT_METRICS = ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i")
+# task.metric patterns compared by default: the metrics a scorer declares with gate=True, on the task
+# named after the scorer ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i")
+DEFAULT_METRICS = tuple(f"{scorer.name}.{metric.name}" for scorer in SCORERS.values()
+                        for metric in scorer.metrics if metric.gate)
 GATES = ("point", "ci")
 
 
@@ -42,8 +48,8 @@ class Side:
 
 
 def wanted_tasks(requested: list[str] | None) -> list[str]:
-    """Task-name patterns to load: POPE and CHAIR, plus the tasks of the requested metrics."""
-    return list(dict.fromkeys(["pope", "chair"] + [pattern.split(".", 1)[0] for pattern in requested or []]))
+    """Task-name patterns to load: the tasks of the default metrics (POPE, CHAIR) and of the requested."""
+    return list(dict.fromkeys(pattern.split(".", 1)[0] for pattern in [*DEFAULT_METRICS, *(requested or [])]))
 
 
 def _wanted(task: str, tasks: list[str]) -> bool:
@@ -59,9 +65,11 @@ def _iteration_side(iteration: IterationData, tasks: list[str]) -> Side:
     return Side(str(iteration.folder), stats, reported)
 
 
-def load_side(path: str | Path, iteration: int | None = None, tasks: list[str] = ("pope", "chair")) -> Side:
-    """A baseline JSON file, a results.json, an iteration folder or a run folder (its last or given iteration)."""
+def load_side(path: str | Path, iteration: int | None = None, tasks: Sequence[str] | None = None) -> Side:
+    """A baseline JSON file, a results.json, an iteration folder or a run folder (its last or given
+    iteration); ``tasks``: task-name patterns to load (default: those of the default metrics)."""
     path = Path(path).expanduser()
+    tasks = wanted_tasks(None) if tasks is None else list(tasks)
     if path.is_file() and path.name != "results.json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -96,7 +104,7 @@ def write_baseline(side: Side, output: str | Path, source: dict[str, Any]) -> Pa
 @dataclass
 class MetricResult:
     name: str  # task.metric
-    higher_is_better: bool
+    direction: str  # as the task's scorer declares it: "higher", "lower" or "none" (never a regression)
     baseline: float
     current: float
     allowed_drop: float
@@ -110,8 +118,9 @@ class MetricResult:
         return self.current - self.baseline
 
     def worse_by(self, difference: float) -> float:
-        """How much worse ``difference`` (current - baseline) is, in the metric's units (negative: better)."""
-        return -difference if self.higher_is_better else difference
+        """How much worse ``difference`` (current - baseline) is, in the metric's units (negative: better;
+        0 for a metric with no better direction)."""
+        return {"higher": -difference, "lower": difference}.get(self.direction, 0.0)
 
 
 def _allowed(name: str, max_drop: dict[str, float]) -> float:
@@ -168,7 +177,9 @@ def compare(baseline: Side, current: Side, metrics: list[str], max_drop: dict[st
     for name in metrics:
         task, metric = name.split(".", 1)
         base, cur = baseline.stats[task], current.stats[task]
-        result = MetricResult(name, cur.metrics()[metric][1], float(base.value(metric)), float(cur.value(metric)),
+        declaration = declared_metric(cur.kind, metric)
+        direction = declaration.direction if declaration is not None else "higher"  # a scorer's stats declare all
+        result = MetricResult(name, direction, float(base.value(metric)), float(cur.value(metric)),
                               _allowed(name, max_drop or {}))
         if bootstrap > 0:
             found = differences(base, cur, [metric], BootstrapSettings(bootstrap, confidence, seed))[metric]
@@ -180,6 +191,8 @@ def compare(baseline: Side, current: Side, metrics: list[str], max_drop: dict[st
             judged = worse
         if fail_on_change and abs(result.difference) > EPSILON:
             result.failed, result.verdict = True, "CHANGED"
+        elif direction == "none":
+            result.verdict = "changed, no better direction" if abs(result.difference) > EPSILON else "same"
         elif judged > result.allowed_drop + EPSILON:
             result.failed, result.verdict = True, "REGRESSION"
         elif worse > EPSILON:
@@ -211,8 +224,8 @@ def format_results(results: list[MetricResult], confidence: float) -> str:
     rows = []
     for r in results:
         ci = "–" if r.ci is None else f"[{r.ci[0]:+.2f}, {r.ci[1]:+.2f}]" + ("" if r.paired else " unpaired")
-        rows.append([r.name + ("" if r.higher_is_better else " ↓"), f"{r.baseline:.2f}", f"{r.current:.2f}",
-                     f"{r.difference:+.2f}", ci, f"{r.allowed_drop:.2f}", r.verdict])
+        rows.append([r.name + {"lower": " ↓", "none": " ↕"}.get(r.direction, ""), f"{r.baseline:.2f}",
+                     f"{r.current:.2f}", f"{r.difference:+.2f}", ci, f"{r.allowed_drop:.2f}", r.verdict])
     return tabulate(rows, headers=["metric", "baseline", "current", "diff", ci_header, "allowed drop", "verdict"],
                     tablefmt="simple", disable_numparse=True, colalign=("left",) + ("right",) * 5 + ("left",))
 

@@ -24,20 +24,15 @@ from csr_bench.evaluation.uncertainty import BootstrapSettings, Difference, Inte
 from csr_bench.evaluation.unit_stats import TaskStats
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.table_format import MARK
+from csr_bench.scorers.base import declared
 
 if TYPE_CHECKING:
     from csr_bench.reporting.table_format import Cell, Table
+    from csr_bench.scorers import Scorer
 
 TASK_NAMES = {"pope": "POPE", "chair": "CHAIR", "mme": "MME", "mmbench": "MMBench", "seed": "SEED",
               "scienceqa": "SQA-I", "vizwiz": "VizWiz", "gqa": "GQA", "llava_bench": "LLaVA-W", "mmvet": "MM-Vet"}
 
-COUNTS = {"unresolved"}  # headline numbers that count events (MMBench's unresolved answers): not in the summary
-UNDIRECTED = {"yes_ratio", "len"}  # neither higher nor lower is better (POPE's yes ratio aims at 50%)
-
-
-def undirected(metric: str) -> bool:
-    """A metric with no better direction: POPE's yes ratio (pooled or per split), CHAIR's length."""
-    return metric in UNDIRECTED or metric.endswith("_yes_ratio")
 _StatsKey = tuple[str, int, int]  # samples file: path, size, mtime
 _STATS: dict[_StatsKey, TaskStats | None] = {}
 _INTERVALS: dict[tuple[_StatsKey, BootstrapSettings, str], Interval | None] = {}
@@ -165,21 +160,20 @@ def significance(runs: list[RunData]) -> Significance | None:
     return Significance(base, label, settings_of(runs[0]))
 
 
-def _headline(iteration: IterationData, task: str) -> tuple[str, ...] | None:
-    """The headline metrics of the task's scorer (as the unit statistics find it: results.json's
-    ``scorer``, else task_run.json, else the built-in task), None for an unknown scorer."""
+def _scorer(iteration: IterationData, task: str) -> Scorer | None:
+    """The task's scorer (as the unit statistics find it: results.json's ``scorer``, else
+    task_run.json, else the built-in task), None for an unknown scorer."""
     from csr_bench.evaluation.unit_stats import scorer_of
     from csr_bench.scorers import SCORERS
 
-    scorer = SCORERS.get(scorer_of(task, iteration.results.get(task), iteration.folder / task))
-    return tuple(scorer.headline) if scorer is not None else None
+    return SCORERS.get(scorer_of(task, iteration.results.get(task), iteration.folder / task))
 
 
 def summary_lines(run: RunData) -> list[str]:
     """One line per headline metric: base (iteration 0) → last iteration, Δ, its paired interval and
-    whether it is significant (and better or worse). Counts (MMBench's unresolved answers) are left out;
-    a metric without unit statistics is shown without interval. Empty when the run has only its base
-    iteration."""
+    whether it is significant (and better or worse, where the scorer declares a better direction). Counts
+    (MMBench's unresolved answers) are left out; a metric without unit statistics is shown without
+    interval. Empty when the run has only its base iteration."""
     comparison = significance([run])
     last = run.last
     if comparison is None or last.folder == comparison.base.folder:
@@ -192,19 +186,22 @@ def summary_lines(run: RunData) -> list[str]:
         if entry.get("skipped") or task not in base.results:
             continue
         metrics = entry.get("metrics", {})
-        names = _headline(last, task) or tuple(sorted(metrics))
+        scorer = _scorer(last, task)
+        names = (scorer.headline if scorer is not None else ()) or tuple(sorted(metrics))
         for name in names:
             before, after = base.results[task].get("metrics", {}).get(name), metrics.get(name)
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after)):
                 continue
-            if name in COUNTS:
+            declaration = None if scorer is None else declared(scorer.metrics, name)
+            if declaration is not None and declaration.count:
                 continue
             head = f"{task} {name}: {before:.2f} → {after:.2f}  Δ {after - before:+.2f}"
             found = comparison.difference(last, task, name)
             if found is None:
                 lines.append(f"{head}  (no interval: no per-unit statistics)")
                 continue
-            verdict = "not significant" if not found.significant else "significant" if undirected(name) \
+            undirected = declaration is not None and declaration.direction == "none"
+            verdict = "not significant" if not found.significant else "significant" if undirected \
                 else "significant, " + ("better" if found.better else "worse")
             lines.append(f"{head} [{found.low:+.2f}, {found.high:+.2f}]  {verdict}"
                          + ("" if found.paired else " (unpaired: the iterations scored different units)"))

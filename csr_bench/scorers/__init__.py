@@ -1,6 +1,6 @@
 """Scorers by name. Task YAMLs refer to them with ``scorer: <name>``; each follows an official script."""
 
-from csr_bench.scorers.base import Scorer, ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import Metric, Scorer, ScoringContext, ScoringSkipped, declared
 from csr_bench.scorers.chair import ChairScorer
 from csr_bench.scorers.gqa import GqaScorer
 from csr_bench.scorers.llava_bench import LlavaBenchScorer
@@ -26,4 +26,12 @@ SCORERS: dict[str, Scorer] = {
     "llava_bench": LlavaBenchScorer(),
 }
 
-__all__ = ["SCORERS", "Scorer", "ScoringContext", "ScoringSkipped"]
+
+
+def declared_metric(scorer: str, key: str) -> Metric | None:
+    """How the scorer named ``scorer`` declares its aggregate's ``key``; None for an unknown scorer or key."""
+    found = SCORERS.get(scorer)
+    return None if found is None else declared(found.metrics, key)
+
+
+__all__ = ["SCORERS", "Metric", "Scorer", "ScoringContext", "ScoringSkipped", "declared_metric"]

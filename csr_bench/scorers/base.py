@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
@@ -17,6 +18,40 @@ class ScoringContext:
     annotations: Path | None = None  # COCO-format instances_*.json / captions_*.json (CHAIR)
     judge: Judge | None = None  # an OpenAI-compatible judge (MM-Vet, LLaVA-Bench, MMBench fallback)
     output_dir: Path | None = None  # where a task writes artefacts (VizWiz test submission, judge cache)
+
+
+DIRECTIONS = ("higher", "lower", "none")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric a scorer's aggregate reports, declared once so that tables, plots, the run summary,
+    ``csr-bench check`` and the lmms-eval export agree on it (docs/benchmarks.md, "Declaring metrics")."""
+
+    name: str  # the aggregate's key; a shell pattern ("*_f1") declares a family, e.g. POPE's per-split metrics
+    direction: str  # "higher" or "lower" is better; "none": no better side (POPE's yes_ratio aims at the labels')
+    description: str
+    gate: bool = False  # `csr-bench check` compares it by default (the hallucination gate)
+    count: bool = False  # counts events (unreadable answers), not a score: no interval, not in the run summary
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"metric {self.name}: direction must be one of {', '.join(DIRECTIONS)}, "
+                             f"got {self.direction!r}")
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        """lmms-eval's ``higher_is_better``: True, False, or None where neither side is better."""
+        return None if self.direction == "none" else self.direction == "higher"
+
+    def matches(self, key: str) -> bool:
+        return fnmatchcase(key, self.name)
+
+
+def declared(metrics: Sequence[Metric], key: str) -> Metric | None:
+    """The declaration of an aggregate's ``key``: its exact name, else the first pattern matching it."""
+    exact = next((m for m in metrics if m.name == key), None)
+    return exact or next((m for m in metrics if m.matches(key)), None)
 
 
 class ScoringSkipped(Exception):
@@ -36,6 +71,7 @@ class Scorer(Protocol):
     name: str
     required_fields: tuple[str, ...]
     headline: tuple[str, ...]  # the metrics worth a log line and a summary table column
+    metrics: tuple[Metric, ...]  # every key ``aggregate`` can return, with its direction (see Metric)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext) -> dict[str, Any]:
         """Per-sample fields (parsed answer, correctness) stored beside the prediction."""

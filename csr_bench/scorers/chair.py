@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 from csr_bench.scorers.chair_words import caption_objects, read_caption
 from csr_bench.scorers.coco_objects import NODE_WORD
 
@@ -119,6 +119,12 @@ class ChairScorer:
     name = "chair"
     required_fields = ("image_id",)
     headline = ("chair_s", "chair_i", "recall")
+    metrics = (
+        Metric("chair_s", "lower", "share of captions with a hallucinated object (%)", gate=True),
+        Metric("chair_i", "lower", "share of object mentions that are hallucinated (%)", gate=True),
+        Metric("recall", "higher", "share of ground-truth objects mentioned (%)"),
+        Metric("len", "none", "tokens per caption (longer captions mention more, right and wrong)"),
+    )
 
     def check(self, context: ScoringContext | None) -> None:
         """Load the annotations now, so a missing folder stops a run before any generation."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 
 
 def normalise_gqa(prediction: str) -> str:
@@ -20,6 +20,7 @@ class GqaScorer:
     name = "gqa"
     required_fields = ("answer",)
     headline = ("accuracy",)
+    metrics = (Metric("accuracy", "higher", "share of exact-match answers (%)"),)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         return {"correct": normalise_gqa(record["prediction"]) == record["answer"]}

@@ -24,7 +24,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
 
 SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
 JUDGE_TEMPERATURE = 0.2  # official; the answers are cached, so re-scoring is reproducible anyway
@@ -84,6 +84,12 @@ class LlavaBenchScorer:
     name = "llava_bench"
     required_fields = ("question_id", "question", "caption", "gpt_answer", "category")
     headline = ("score",)
+    metrics = (
+        Metric("score", "higher", "the model's judge scores relative to the reference answer's (%)"),
+        *(Metric(f"score_{category}", "higher", f"relative score of the {category} questions (%)")
+          for category in CATEGORIES),
+        Metric("judge_unparsed", "lower", "reviews without two scores (counted as [-1, -1])", count=True),
+    )
     judge_fields = ("judge_scores",)  # per-item, stored in samples.jsonl by the evaluator (for the bootstrap)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 from csr_bench.tasks.prompts import mmbench_options
 
 CIRCULAR_OFFSET = 1_000_000
@@ -81,6 +81,12 @@ class MmbenchScorer:
     name = "mmbench"
     required_fields = ("index", "answer")
     headline = ("accuracy", "unresolved")
+    metrics = (
+        Metric("accuracy", "higher", "share of circular groups with every copy right (%)"),
+        Metric("unresolved", "lower", "answers neither the rules nor the judge could read (counted wrong)",
+               count=True),
+        Metric("category_*", "higher", "circular accuracy within one category (%)"),
+    )
     judge_fields = ("judge_choice",)  # stored in samples.jsonl where the judge read the answer (for the bootstrap)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:

@@ -18,12 +18,20 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
               "artwork", "OCR")
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 GROUPS = {"perception": PERCEPTION, "cognition": COGNITION}
+METRICS = (
+    *(Metric(group, "higher", f"sum of its categories' scores (max {200 * len(members)}); absent without "
+                              "any of its categories") for group, members in GROUPS.items()),
+    *(metric for category in PERCEPTION + COGNITION for metric in (
+        Metric(category, "higher", "accuracy + acc_plus of the category (max 200)"),
+        Metric(f"{category}_acc", "higher", "share of the category's questions answered right (%)"),
+        Metric(f"{category}_acc_plus", "higher", "share of the category's images with both questions right (%)"))),
+)
 
 
 def unmeasured_zero(metrics: dict[str, object], group: str) -> bool:
@@ -56,6 +64,7 @@ class MmeScorer:
     name = "mme"
     required_fields = ("question_id", "answer", "category")
     headline = ("perception", "cognition")
+    metrics = METRICS
 
     @staticmethod
     def _label(record: dict[str, Any]) -> str:

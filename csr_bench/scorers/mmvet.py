@@ -29,7 +29,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
 
 MMVET_PROMPT = """Compare the ground truth and prediction from AI models, to give a correctness score for the prediction. <AND> in the ground truth means it is totally right only when all elements in the ground truth are present in the prediction, and <OR> means it is totally right when any one element in the ground truth is present in the prediction. The correctness score is 0.0 (totally wrong), 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, or 1.0 (totally right). Just complete the last space of the correctness score.
 
@@ -93,6 +93,11 @@ class MMVetScorer:
     name = "mmvet"
     required_fields = ("question_id", "question", "answer", "capability")
     headline = ("score",)
+    metrics = (
+        Metric("score", "higher", "mean judge score (%)"),
+        Metric("score_*", "higher", "mean judge score of the items of one capability (%)"),
+        Metric("judge_unparsed", "lower", "items the judge gave no score for (scored 0)", count=True),
+    )
     judge_fields = ("judge_score",)  # per-item, stored in samples.jsonl by the evaluator (for the bootstrap)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:

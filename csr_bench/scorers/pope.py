@@ -15,9 +15,25 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 
 NEGATIVE_WORDS = ("No", "not", "no")
+MEASURES = {  # what binary_metrics reports: direction, description
+    "accuracy": ("higher", "share of answers right (%)"),
+    "precision": ("higher", "share of predicted yes that are right (%)"),
+    "recall": ("higher", "share of yes labels answered yes (%)"),
+    "f1": ("higher", "F1 of the yes class (%)"),
+    "yes_ratio": ("none", "share of answers that are yes (%); POPE's labels are half yes, so it aims at 50"),
+}
+GATED = ("f1", "accuracy")  # per split, in the order `csr-bench check` lists them
+
+
+def _metrics() -> tuple[Metric, ...]:
+    pooled = [Metric(name, direction, description) for name, (direction, description) in MEASURES.items()]
+    per_split = [Metric(f"*_{name}", MEASURES[name][0], f"{MEASURES[name][1]}, in one split (category)",
+                     gate=name in GATED) for name in (*GATED, *(m for m in MEASURES if m not in GATED))]
+    return (*pooled, *per_split,
+            Metric("f1_split_mean", "higher", "F1 averaged over the splits present (LLaVA-1.5's POPE number)"))
 
 
 def parse_yes_no(prediction: str) -> str:
@@ -56,6 +72,7 @@ class PopeScorer:
     name = "pope"
     required_fields = ("answer",)
     headline = ("accuracy", "f1", "f1_split_mean", "yes_ratio")
+    metrics = _metrics()
 
     @staticmethod
     def _label(record: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 
 OPTIONS = ["A", "B", "C", "D", "E"]
 _ANSWER_IS = re.compile(r"The answer is ([A-Z]).")
@@ -39,6 +39,7 @@ class ScienceQaScorer:
     name = "scienceqa"
     required_fields = ("choices", "answer")
     headline = ("accuracy",)
+    metrics = (Metric("accuracy", "higher", "share of questions answered with the right option (%)"),)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         index = predicted_index(record["prediction"], len(record["choices"]))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from csr_bench.scorers.base import ScoringContext
+from csr_bench.scorers.base import Metric, ScoringContext
 
 
 class SeedScorer:
     name = "seed"
     required_fields = ("answer",)
     headline = ("accuracy",)
+    metrics = (Metric("accuracy", "higher", "share of image questions answered with the right letter (%)"),)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         return {"correct": record["prediction"].strip() == str(record["answer"])}

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import atomic_write_json
-from csr_bench.scorers.base import ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
 
 CONTRACTIONS = {
     "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
@@ -126,6 +126,8 @@ class VqaAccuracyScorer:
     name = "vqa_accuracy"
     required_fields = ("answers",)
     headline = ("accuracy",)
+    metrics = (Metric("accuracy", "higher", "mean VQA accuracy (%): min(1, humans giving the answer / 3), averaged "
+                                            "over the 10 leave-one-out subsets"),)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         answer = evalai_answer(record["prediction"])
@@ -143,6 +145,7 @@ class VizWizSubmissionScorer:
     name = "vizwiz_submission"
     required_fields = ("question_id",)
     headline = ()
+    metrics = ()  # never scored here: aggregate always raises ScoringSkipped
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         return {}
