@@ -72,7 +72,7 @@ def child(payload: dict) -> None:
 
         clip = load_world_clip(require_built() / "clip", device="cpu")
     else:
-        from csr_bench.csr.clip_scorer import build_tiny_clip
+        from csr_bench.models.clip import build_tiny_clip
 
         clip = build_tiny_clip(seed=0, device="cpu")
     csr = default_csr_config(payload["defaults"])

@@ -16,7 +16,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.io import atomic_write_json
-from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model
+from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model, world_model_dir, world_prompt_images
 from csr_bench.progress import get_logger
 from csr_bench.redaction import redact_config
 
@@ -60,9 +60,7 @@ def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CsrBenchError(f"cannot fetch {spec.hub_id} for training: {reason}") from None
     if spec.name == "world":
-        from csr_bench.world.build import require_built
-
-        return str(require_built() / "model")
+        return str(world_model_dir())
     if spec.name == "tiny-llava":
         target = run_dir / "iter_0" / "model"
         if not (target / "config.json").exists() and distributed.is_main():
@@ -101,9 +99,7 @@ def _method(config: RunConfig):
     if csr.prompt_source is None and spec.default_prompt_source == "bundled":
         csr.prompt_source = str(BUNDLED_DATA_ROOT / "pope" / "images")
     if csr.prompt_source is None and spec.default_prompt_source == "world":  # the world's unlabelled prompt images
-        from csr_bench.world.build import require_built
-
-        csr.prompt_source = str(require_built() / "data" / "prompts" / "images")
+        csr.prompt_source = str(world_prompt_images())
     if csr.clip_model == CsrConfig.clip_model and spec.clip_model != CsrConfig.clip_model:
         csr.clip_model, csr.clip_pretrained = spec.clip_model, spec.clip_pretrained
     return get_method("csr", config=csr, device=config.device)

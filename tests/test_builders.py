@@ -11,7 +11,7 @@ import pytest
 
 from coco_fixtures import captions, file_name, instances, write_images, write_json
 from conftest import REPO
-from csr_bench.builders.chair_set import QUESTION, build_chair_set
+from csr_bench.builders.chair_set import build_chair_set
 from csr_bench.builders.pope import SPLITS, build_pope, pope_questions, question
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
@@ -118,7 +118,7 @@ def test_build_chair_set(tmp_path, coco_dir):
     rows = [json.loads(line) for line in (out / "chair.jsonl").read_text().splitlines()]
     ids = [r["image_id"] for r in rows]
     assert len(ids) == 4 and ids == sorted(ids)
-    assert rows[0] == {"image_id": ids[0], "image": f"images/{file_name(ids[0])}", "question": QUESTION}
+    assert rows[0] == {"image_id": ids[0], "image": f"images/{file_name(ids[0])}", "question": "Please describe this image in detail."}
     assert all((out / r["image"]).is_file() for r in rows)
 
     inst = load_coco(out / "annotations" / "instances_val2014.json")

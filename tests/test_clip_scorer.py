@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from csr_bench.csr.clip_scorer import ClipScorer, build_tiny_clip
+from csr_bench.models.clip import ClipScorer, build_tiny_clip
 from csr_bench.csr.rewards import select_pair
 from csr_bench.csr.tree import CandidateTree, SentenceNode
 from csr_bench.errors import CsrBenchError
@@ -160,7 +160,7 @@ def test_openai_weights_get_the_quick_gelu_they_were_trained_with(monkeypatch, m
     computed by the network the weights belong to (the reference's HF CLIP uses quick_gelu)."""
     import open_clip
 
-    from csr_bench.csr import clip_scorer
+    from csr_bench.models import clip
 
     seen = {}
 
@@ -168,7 +168,7 @@ def test_openai_weights_get_the_quick_gelu_they_were_trained_with(monkeypatch, m
         seen.update(kwargs, name=name)
         raise RuntimeError("stop here: no weights offline")
 
-    monkeypatch.setattr(clip_scorer, "_clip_checkpoint", lambda *args: None)
+    monkeypatch.setattr(clip, "_clip_checkpoint", lambda *args: None)
     monkeypatch.setattr(open_clip, "create_model_and_transforms", create)
     with pytest.raises(CsrBenchError, match="stop here"):
         ClipScorer.from_pretrained(model_name, pretrained)

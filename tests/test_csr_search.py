@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from csr_bench.csr.clip_scorer import build_tiny_clip
+from csr_bench.models.clip import build_tiny_clip
 from csr_bench.csr.group_beam import group_beam_search
 from csr_bench.csr.rewards import clip_text, kept_by_reference, prune
 from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch

@@ -15,7 +15,7 @@ from conftest import REPO, assert_one_line_error, run_cli
 from csr_bench.errors import CsrBenchError
 from csr_bench.safety import loading_policy, loading_policy_as, set_loading_policy
 
-# The tiny CLIP of csr_bench.csr.clip_scorer.build_tiny_clip as an open_clip model config.
+# The tiny CLIP of csr_bench.models.clip.build_tiny_clip as an open_clip model config.
 TINY_CLIP_CFG = {
     "embed_dim": 32,
     "vision_cfg": {"layers": 2, "width": 32, "head_width": 16, "mlp_ratio": 2.0, "patch_size": 8, "image_size": 32},
@@ -33,7 +33,7 @@ def _safe_default_policy():
 
 @pytest.fixture(scope="module")
 def tiny_clip_state() -> dict[str, torch.Tensor]:
-    from csr_bench.csr.clip_scorer import build_tiny_clip
+    from csr_bench.models.clip import build_tiny_clip
 
     return {k: v.detach().clone() for k, v in build_tiny_clip(seed=3).model.state_dict().items()}
 
@@ -64,7 +64,7 @@ def test_default_policy_is_safe():
 @pytest.mark.parametrize("weights_name", ["open_clip_pytorch_model.bin", "model.pt", "weights.pth"])
 def test_pickle_clip_checkpoint_is_refused_without_the_flag_and_loads_with_it(tmp_path, tiny_clip_state,
                                                                               weights_name):
-    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.models.clip import ClipScorer
 
     folder = _clip_folder(tmp_path / "clip", tiny_clip_state, weights_name)
     expected = ClipScorer.from_pretrained(
@@ -93,7 +93,7 @@ def test_pickle_clip_checkpoint_is_refused_without_the_flag_and_loads_with_it(tm
 
 
 def test_safetensors_clip_checkpoint_loads_by_default(tmp_path, tiny_clip_state):
-    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.models.clip import ClipScorer
 
     folder = _clip_folder(tmp_path / "clip", tiny_clip_state, "open_clip_model.safetensors")
     # a pickle beside it is never the one chosen when safetensors is there

@@ -48,7 +48,7 @@ def test_the_shipped_clip_matches_the_default_knobs_loads_offline_and_is_trimmed
     assert shipped_clip(0, asdict(replace(WorldClipConfig(), steps=10)), vlm) is None
     assert list(folder.glob("*.safetensors")) and not list(folder.glob("*.bin"))
 
-    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.models.clip import ClipScorer
     from csr_bench.world.train_clip import load_world_clip
 
     scorer = load_world_clip(folder)

@@ -231,7 +231,7 @@ def test_clip_ranks_the_matching_caption_first_on_held_out_images(trained_clip):
 
 
 def test_clip_save_and_load_round_trip_scores(trained_clip, tmp_path):
-    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.models.clip import ClipScorer
 
     scorer, _ = trained_clip
     folder = save_world_clip(scorer, tmp_path / "world-clip")
@@ -249,7 +249,7 @@ def test_trimmed_clip_keeps_the_world_tokens_and_scores_like_the_untrimmed_one(t
     the same token, the world's texts get the same tokens renumbered, and so the same scores."""
     from open_clip.tokenizer import SimpleTokenizer
 
-    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.models.clip import ClipScorer
     from csr_bench.world.train_clip import EOT, SOT, trim_world_clip, world_vocabulary_merges
 
     scorer, _ = trained_clip

@@ -22,8 +22,7 @@ from csr_bench.builders.output import place_image, write_jsonl
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import atomic_write_text
-
-QUESTION = "Please describe this image in detail."
+from csr_bench.prompt_text import DETAIL_PROMPT
 
 
 def _subset(dataset: dict, image_ids: set[int]) -> dict:
@@ -48,7 +47,7 @@ def build_chair_set(coco_dir: Path, out: Path, *, n: int = 500, seed: int = 0, l
     for image_id in drawn:
         file_name = instances.imgs[image_id]["file_name"]
         place_image(coco_dir / "val2014" / file_name, out / "images" / file_name, link=link)
-        rows.append({"image_id": image_id, "image": f"images/{file_name}", "question": QUESTION})
+        rows.append({"image_id": image_id, "image": f"images/{file_name}", "question": DETAIL_PROMPT})
     chosen = set(drawn)
     for name, coco in (("instances_val2014.json", instances), ("captions_val2014.json", captions)):
         atomic_write_text(out / "annotations" / name, json.dumps(_subset(coco.dataset, chosen)))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.images import open_rgb
 from csr_bench.io import read_jsonl_objects
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM
 from csr_bench.models.llava import LlavaPromptProcessor, pad_colour
@@ -154,16 +155,9 @@ def build_preference_dataset(records: Sequence[dict], images_root: Path | None, 
 
 def load_padded_image(path: str | Path, pad_colour: tuple[int, int, int]):
     """RGB, padded to a square with the processor's mean colour: what ``LlavaModel`` feeds at evaluation."""
-    from PIL import Image
-
     from csr_bench.models.llava import expand_to_square
 
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise CsrBenchError(f"cannot read image {path}: {exc}") from None
-    return expand_to_square(image, pad_colour)
+    return expand_to_square(open_rgb(path), pad_colour)
 
 
 def leading_special_ids(tokenizer) -> list[int]:

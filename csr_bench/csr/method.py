@@ -73,16 +73,9 @@ class CsrMethod:
                                 limit=self.config.prompts, seed=self.config.prompt_seed)
 
     def _clip(self):
-        from csr_bench.csr.clip_scorer import ClipScorer, build_tiny_clip
+        from csr_bench.models.registry import load_clip
 
-        if self.config.clip_model == "tiny":
-            return build_tiny_clip(seed=0, device=self.device or "cpu")
-        if self.config.clip_model == "world":
-            from csr_bench.world.build import require_built
-            from csr_bench.world.train_clip import load_world_clip
-
-            return load_world_clip(require_built() / "clip", device=self.device or "cpu")
-        return ClipScorer.from_pretrained(self.config.clip_model, self.config.clip_pretrained, device=self.device)
+        return load_clip(self.config.clip_model, self.config.clip_pretrained, device=self.device)
 
     def _search(self, current: IterationInput, prompts: list[PromptItem], path: Path) -> list[CandidateTree]:
         """Candidate trees of every prompt, resumed from ``path``; in a data-parallel run each process

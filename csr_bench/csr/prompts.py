@@ -13,22 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.tasks.data import IMAGE_FILE_TYPES
-
-# The distinct questions of the reference's prompt file, in order of first appearance.
-DESCRIPTION_QUESTIONS = (
-    "What do you see happening in this image?",
-    "What do you think is going on in this snapshot?",
-    "Can you elaborate on the elements of the picture provided?",
-    "Describe the following image.",
-    "What's happening in the scene?",
-    "Analyze the image in a comprehensive and detailed manner.",
-    "Write a detailed description of the given image.",
-    "What is this photo about'?",  # sic, as in the reference data
-    "Explain the visual content of the image in great detail.",
-    "What are the key elements in this picture?",
-    "Can you describe the main features of this image for me?",
-)
+from csr_bench.images import IMAGE_FILE_TYPES, open_rgb
+from csr_bench.prompt_text import DESCRIPTION_QUESTIONS
 
 
 @dataclass(frozen=True)
@@ -38,13 +24,7 @@ class PromptItem:
     question: str
 
     def load_image(self):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(self.image_path) as image:
-                return image.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
-            raise CsrBenchError(f"prompt {self.prompt_id}: unreadable image {self.image_path}: {exc}") from None
+        return open_rgb(self.image_path, f"prompt {self.prompt_id}")
 
 
 def _from_folder(folder: Path, rng: random.Random) -> list[PromptItem]:

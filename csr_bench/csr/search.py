@@ -128,7 +128,7 @@ def _image_scoring(image_scorer, requests: Sequence[SearchRequest], batched: boo
     call) up to float rounding, and equal texts still tie exactly. Any other scorer, a ClipScorer
     subclass that scores its own way, and the one-at-a-time search call ``image_scorer(image,
     sentences)`` per prompt, as given."""
-    from csr_bench.csr.clip_scorer import ClipScorer
+    from csr_bench.models.clip import ClipScorer
 
     own = isinstance(image_scorer, ClipScorer) and all(
         getattr(type(image_scorer), name) is getattr(ClipScorer, name)

@@ -54,11 +54,47 @@ def _tiny_llava(name: str, device: str | None = None, dtype: str | None = None):
     return LlavaModel(model, processor, name=name, source="tiny-llava(seed=0)", device=device, dtype=dtype)
 
 
-def _world_llava(name: str, device: str | None = None, dtype: str | None = None):
-    from csr_bench.models.llava import LlavaModel
+# The embedded world is reached only through these functions (csr_bench.world imports models, tasks and
+# scorers, so they never import it back); each builds the world on first use.
+def _built_world(clip: bool = True) -> Path:
     from csr_bench.world.build import require_built
 
-    return LlavaModel.from_pretrained(str(require_built(clip=False) / "model"), name=name, device=device, dtype=dtype)
+    return require_built(clip=clip)
+
+
+def world_data_root() -> Path:
+    """The world's benchmarks (``--data-root world``); evaluation needs no CLIP, so none is built."""
+    return _built_world(clip=False) / "data"
+
+
+def world_model_dir() -> Path:
+    """The world VLM's checkpoint folder, for training (built with the CLIP that CSR's reward needs)."""
+    return _built_world() / "model"
+
+
+def world_prompt_images() -> Path:
+    """The world's unlabelled prompt images (CSR's default prompt source for the world model)."""
+    return _built_world() / "data" / "prompts" / "images"
+
+
+def load_clip(model_name: str, pretrained: str, device: str | None = None):
+    """The CLIP scorer named by ``ModelSpec.clip_model``: "tiny" (built from a seed), "world" (the world's
+    trained CLIP) or an open_clip model with its ``pretrained`` weights."""
+    from csr_bench.models.clip import ClipScorer, build_tiny_clip
+
+    if model_name == "tiny":
+        return build_tiny_clip(seed=0, device=device or "cpu")
+    if model_name == "world":
+        from csr_bench.world.train_clip import load_world_clip
+
+        return load_world_clip(_built_world() / "clip", device=device or "cpu")
+    return ClipScorer.from_pretrained(model_name, pretrained, device=device)
+
+
+def _world_llava(name: str, device: str | None = None, dtype: str | None = None):
+    from csr_bench.models.llava import LlavaModel
+
+    return LlavaModel.from_pretrained(str(_built_world(clip=False) / "model"), name=name, device=device, dtype=dtype)
 
 
 def _local_llava(path: Path) -> Callable[..., object]:

@@ -9,19 +9,23 @@ data file with no documents, a missing column, or a record whose values its scor
 
 from __future__ import annotations
 
-import io
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.images import IMAGE_FILE_TYPES, open_rgb
 from csr_bench.tasks.config import HubSource, TaskConfig
 
 # Small task data that ships with csr-bench, for the offline default (`--data-root bundled`).
 BUNDLED_DATA_ROOT = Path(__file__).resolve().parent.parent / "bundled"
 DATA_FILE_TYPES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
-IMAGE_FILE_TYPES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 INDEX_ID = "@index"  # doc_id value meaning "the row's position"
+# --data-root names served by a data provider: name -> "module:function" returning the folder. Imported
+# only when used, so the data layer never imports a provider (the world is reached through the model
+# registry, which builds it on first use).
+DATA_ROOTS: dict[str, str] = {"world": "csr_bench.models.registry:world_data_root"}
 
 
 def resolve_data_root(data_root: str | Path | None) -> Path | None:
@@ -29,10 +33,9 @@ def resolve_data_root(data_root: str | Path | None) -> Path | None:
         return None
     if str(data_root) == "bundled":
         return BUNDLED_DATA_ROOT
-    if str(data_root) == "world":  # the embedded world's benchmarks (built on first use)
-        from csr_bench.world.build import require_built
-
-        return require_built(clip=False) / "data"
+    if str(data_root) in DATA_ROOTS:
+        module, function = DATA_ROOTS[str(data_root)].split(":")
+        return Path(getattr(importlib.import_module(module), function)())
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise CsrBenchError(f"--data-root {root}: no such folder")
@@ -74,29 +77,19 @@ class TaskData:
 
     def image(self, index: int):
         """The document's image as RGB, or a one-line error naming the document and file."""
-        from PIL import Image, UnidentifiedImageError
-
         where = f"{self.task.name}: {self.task.doc_id}={self.doc_id(index)!r}"
         value = self._raw_image(index, where)
-        path = None
-        try:
-            if isinstance(value, dict) and value.get("bytes"):
-                image = Image.open(io.BytesIO(value["bytes"]))
-            else:
-                raw = value.get("path") if isinstance(value, dict) else value
-                if not raw:
-                    raise CsrBenchError(f"{where}: no image in column '{self.task.image_field}'")
-                path = Path(raw)
-                if not path.is_absolute() and self.image_base is not None:
-                    path = self.image_base / path
-                if not path.is_file():
-                    raise CsrBenchError(f"{where}: image file not found: {path}")
-                image = Image.open(path)
-            image.load()
-            return image.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            shown = f" ({path})" if path else ""
-            raise CsrBenchError(f"{where}: unreadable image{shown}: {exc}") from None
+        if isinstance(value, dict) and value.get("bytes"):
+            return open_rgb(value["bytes"], where)
+        raw = value.get("path") if isinstance(value, dict) else value
+        if not raw:
+            raise CsrBenchError(f"{where}: no image in column '{self.task.image_field}'")
+        path = Path(raw)
+        if not path.is_absolute() and self.image_base is not None:
+            path = self.image_base / path
+        if not path.is_file():
+            raise CsrBenchError(f"{where}: image file not found: {path}")
+        return open_rgb(path, where)
 
 
 def _local_path(name: str, local: str, root: Path) -> Path:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-LETTER_SUFFIX = "\nAnswer with the option's letter from the given choices directly."
-SHORT_SUFFIX = "\nAnswer the question using a single word or phrase."
-LETTERS = "ABCDEFGHIJ"
+from csr_bench.prompt_text import LETTER_SUFFIX, LETTERS, SHORT_SUFFIX
 
 
 def is_missing(value: Any) -> bool:

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.images import open_rgb
 from csr_bench.io import atomic_write_json, partial_dir, replace_dir
 from csr_bench.progress import get_logger
+from csr_bench.prompt_text import DESCRIPTION_QUESTIONS, DETAIL_PROMPT, LETTER_SUFFIX, LETTERS, SHORT_SUFFIX
 
 log = get_logger()
-DETAIL_PROMPT = "Please describe this image in detail."
-SHORT_SUFFIX = "\nAnswer the question using a single word or phrase."
 
 
 def world_home() -> Path:
@@ -118,7 +118,6 @@ def choice_question(objects: list[dict], rng: random.Random) -> tuple[str, str]:
     """A multiple-choice question about one object of a training scene, in LLaVA's letter format:
     (prompt, letter). The model learns the format here; the world's SEED, MMBench and ScienceQA ask
     the same kinds of questions about the evaluation scenes."""
-    from csr_bench.tasks.prompts import LETTER_SUFFIX, LETTERS
     from csr_bench.world.scenes import CATEGORIES, COLOR_NAMES, POSITIONS
 
     obj = rng.choice(objects)
@@ -151,9 +150,6 @@ def training_data(data: Path, seed: int, captions_per_image: int = 1, questions_
     (colour, place, size, count, which object) and ``choices_per_image`` multiple-choice questions. The CLIP learns from the caption sentences. The cell
     labels are (category, colour, size, place) per grid cell, for the vision warm-up.
     """
-    from PIL import Image
-
-    from csr_bench.csr.prompts import DESCRIPTION_QUESTIONS
     from csr_bench.world.scenes import CATEGORIES, CATEGORY_NAMES, COLOR_NAMES, GRID, POSITIONS, SIZES
     from csr_bench.world.train_vlm import IGNORE
 
@@ -162,8 +158,7 @@ def training_data(data: Path, seed: int, captions_per_image: int = 1, questions_
     examples, pairs, cells = [], [], []
     rows = [json.loads(line) for line in (data / "train" / "train.jsonl").read_text().splitlines()]
     for row in rows:
-        with Image.open(data / "train" / row["image"]) as opened:
-            image = opened.convert("RGB")
+        image = open_rgb(data / "train" / row["image"])
         labels = [(0, IGNORE, IGNORE, cell) for cell in range(GRID * GRID)]  # empty cells: nothing, and where
         for obj in row["objects"]:
             cell = POSITIONS.index(obj["position"])

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from csr_bench.csr.clip_scorer import ClipScorer, _open_clip, _pil
+from csr_bench.models.clip import ClipScorer, as_rgb, import_open_clip
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
@@ -101,7 +101,7 @@ def preprocess_config(config: WorldClipConfig) -> dict:
 
 
 def _eval_transform(preprocess_cfg: dict):
-    _open_clip()
+    import_open_clip()
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
     return image_transform_v2(PreprocessCfg(**preprocess_cfg), is_train=False)
@@ -136,7 +136,7 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
     ``log(step, loss)`` is called after every step. The model is trained on CPU and handed to the
     scorer on ``device``; its configs, training knobs and seed ride along as ``scorer.world_config``.
     """
-    open_clip = _open_clip()
+    open_clip = import_open_clip()
     from open_clip.model import CLIP, set_model_preprocess_cfg
     from open_clip.transform import PreprocessCfg
 
@@ -155,7 +155,7 @@ def train_world_clip(pairs: Sequence[tuple[Any, str]], *, seed: int = 0, config:
     text_ids: dict[str, int] = {}
     text_of = []
     for image, text in pairs:
-        image = _pil(image)
+        image = as_rgb(image)
         key = _image_key(image)
         if key not in image_keys:
             image_keys[key] = len(pixels)
@@ -305,7 +305,7 @@ def world_vocabulary_merges(texts: Iterable[str]) -> list[tuple[str, str]]:
     """The merges of open_clip's BPE that tokenizing ``texts`` uses, in their rank order."""
     import regex
 
-    _open_clip()
+    import_open_clip()
     from open_clip.tokenizer import SimpleTokenizer
 
     tokenizer = SimpleTokenizer()
@@ -321,7 +321,7 @@ def trimmed_tokenizer(merges: Sequence[tuple[str, str]], context_length: int):
     (applied by open_clip's HFTokenizer, as SimpleTokenizer does) it gives SimpleTokenizer's tokens
     for any text those merges cover, renumbered: bytes, merges, <start_of_text>, <end_of_text>; padding
     with <end_of_text> after the real one, which argmax pooling and the causal mask both ignore."""
-    _open_clip()
+    import_open_clip()
     from open_clip.tokenizer import bytes_to_unicode
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
@@ -347,7 +347,7 @@ def trim_world_clip(scorer: ClipScorer, texts: Iterable[str], path: str | Path) 
     """Save the untrimmed ``scorer`` (from ``train_world_clip``) into the folder ``path`` with its
     token embedding cut to the tokens of ``texts`` and the matching tokenizer (see above); reload it
     with ``load_world_clip``. Only the token embedding's row count (``vocab_size``) changes."""
-    _open_clip()
+    import_open_clip()
     from open_clip.tokenizer import SimpleTokenizer
 
     config = getattr(scorer, "world_config", None)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.images import open_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -28,24 +29,20 @@ ImageLike = Union["Image.Image", str, Path]  # a PIL image, or a path to one
 TINY_CLIP_CONTEXT = 32
 
 
-def _open_clip():
+def import_open_clip():
+    """open_clip, imported after making torchvision importable (open_clip imports it)."""
     from csr_bench.compat import ensure_torchvision_importable
 
-    ensure_torchvision_importable()  # open_clip imports torchvision
+    ensure_torchvision_importable()
     import open_clip
 
     return open_clip
 
 
-def _pil(image: ImageLike):
-    from PIL import Image
-
+def as_rgb(image: ImageLike):
+    """A PIL image as RGB; a path is opened first (a one-line error naming it when unreadable)."""
     if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as opened:
-                return opened.convert("RGB")
-        except OSError as error:
-            raise CsrBenchError(f"cannot read image {image}: {error}") from None
+        return open_rgb(image)
     return image.convert("RGB")
 
 
@@ -109,7 +106,7 @@ class ClipScorer:
 
         Weights are read from safetensors only unless --allow-pickle (``csr_bench.safety``): the file
         open_clip would load is found first and checked, then loaded into the model built without it."""
-        open_clip = _open_clip()
+        open_clip = import_open_clip()
         device = _default_device(device)
         previous = logging.root.manager.disable
         logging.disable(logging.ERROR)  # open_clip logs the failure at ERROR too: ours is the one line shown
@@ -147,7 +144,7 @@ class ClipScorer:
         """Unit-length float32 image embeddings, one row per image."""
         rows = []
         for start in range(0, len(images), self.image_batch_size):
-            pixels = torch.stack([self.preprocess(_pil(im)) for im in images[start:start + self.image_batch_size]])
+            pixels = torch.stack([self.preprocess(as_rgb(im)) for im in images[start:start + self.image_batch_size]])
             rows.append(self.model.encode_image(pixels.to(self.device, self._dtype)).float())
         return F.normalize(torch.cat(rows), dim=-1)
 
@@ -210,7 +207,7 @@ def build_tiny_clip(seed: int = 0, device: str | torch.device | None = "cpu") ->
     """A randomly initialised, tiny open_clip CLIP (32 px images, 2-layer towers, open_clip's own
     BPE tokenizer): for tests and offline smoke runs, where no real CLIP weights can be had.
     The same seed gives the same weights; the global RNG is left as it was."""
-    open_clip = _open_clip()
+    open_clip = import_open_clip()
     from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
     vision = CLIPVisionCfg(layers=2, width=32, head_width=16, mlp_ratio=2.0, patch_size=8, image_size=32)

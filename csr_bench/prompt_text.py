@@ -1,0 +1,25 @@
+"""The LLaVA-1.5 / CSR prompt vocabulary: fixed texts that task prompts, CSR's prompt set and the
+world's training data must spell identically (a model trained on one wording is evaluated on it)."""
+
+# LLaVA-1.5's answer-format suffixes (its evaluation scripts and training data).
+SHORT_SUFFIX = "\nAnswer the question using a single word or phrase."
+LETTER_SUFFIX = "\nAnswer with the option's letter from the given choices directly."
+LETTERS = "ABCDEFGHIJ"  # multiple-choice option labels, in order
+
+# CHAIR's instruction (the CSR paper's captioning prompt).
+DETAIL_PROMPT = "Please describe this image in detail."
+
+# The distinct questions of the CSR reference's prompt file, in order of first appearance.
+DESCRIPTION_QUESTIONS = (
+    "What do you see happening in this image?",
+    "What do you think is going on in this snapshot?",
+    "Can you elaborate on the elements of the picture provided?",
+    "Describe the following image.",
+    "What's happening in the scene?",
+    "Analyze the image in a comprehensive and detailed manner.",
+    "Write a detailed description of the given image.",
+    "What is this photo about'?",  # sic, as in the reference data
+    "Explain the visual content of the image in great detail.",
+    "What are the key elements in this picture?",
+    "Can you describe the main features of this image for me?",
+)
