@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine; both create .venv and install everything first.
 #   make run    install, then `csr-bench run` on the embedded default (offline, CPU)
-#   make test   install, then the test suite (offline)
+#   make test   install, then the test suite (offline); make test-fast: its unit tier only (no e2e tests)
 #   make gate   install, then the hallucination gate: a short world evaluation checked against
 #               results/baselines/ci-world.json (`make gate-update` rewrites it, on purpose)
 # Extra arguments: make run ARGS="--batch-size 4"   make test PYTEST_ARGS="-k pope"
@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo run test gate gate-update test-lmms clean
+.PHONY: install demo run test test-fast gate gate-update test-lmms clean
 
 # An existing .venv is reused, so a GPU user can create it and install the CUDA torch 2.13.x of
 # their choice first; constraints.txt (torch==2.13.0) is satisfied by it and keeps it.
@@ -35,6 +35,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier: every test that neither starts csr-bench in a process of its own nor needs a whole run
+# or world (tests/conftest.py marks those `e2e`); `make test` runs both tiers.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 # The hallucination gate: the shipped world VLM on the world's POPE and CHAIR (a fresh world, built
 # from this checkout's code, about a minute), checked against the committed numbers. Any change fails;

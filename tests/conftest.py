@@ -30,6 +30,42 @@ ensure_torchvision_importable()  # a no-op unless a CUDA torchvision sits next t
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Test tiers (`make test-fast` runs `-m "not e2e"`; `make test` runs both): a test is end to end when it
+# starts `csr-bench` in a process of its own or needs a whole run or world built by a session fixture.
+# Found from the test itself, so a new test is put in its tier without anyone listing it.
+E2E_FIXTURES = frozenset({"small_world", "tiny_run", "secret_env_run"})
+E2E_CALLS = ("run_cli(", "small_world_run(", "subprocess.run(", "subprocess.Popen(")
+
+
+def _source(function) -> str:
+    import inspect
+
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+def _is_e2e(item) -> bool:
+    """The test's own code, the functions of its module it names and the fixtures it uses, one level deep."""
+    if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    function = getattr(item, "function", None)
+    source = _source(function)
+    module = getattr(item, "module", None)
+    helpers = [value for name, value in vars(module).items()
+               if callable(value) and getattr(value, "__module__", None) == module.__name__ and f"{name}(" in source
+               ] if module is not None else []
+    fixtures = [definition.func for definitions in getattr(item, "_fixtureinfo", None).name2fixturedefs.values()
+                for definition in definitions] if getattr(item, "_fixtureinfo", None) else []
+    return any(call in text for text in [source, *map(_source, helpers + fixtures)] for call in E2E_CALLS)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _is_e2e(item):
+            item.add_marker(pytest.mark.e2e)
+
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """Run ``csr-bench`` as a user would, in a fresh process."""
