@@ -27,14 +27,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from csr_bench.reporting.iteration_table import METRIC_COLUMNS  # noqa: E402
+from csr_bench.reporting.iteration_table import DELTA_COLUMNS, METRIC_COLUMNS  # noqa: E402
 from csr_bench.reporting.table_format import MISSING, Cell  # noqa: E402
 
 SUMMARY = REPO / "results" / "readme" / "world-summary.json"
 README = REPO / "README.md"
 BEGIN, END = "<!-- readme_results:begin -->", "<!-- readme_results:end -->"
 FORMAT = "csr-bench-readme-summary/1"
-DELTA_COLUMNS = tuple(column for column in METRIC_COLUMNS if column[2] != "len")  # as the Δ table: no length
 REWARDS = (("chosen_reward", "mean_chosen_reward"), ("rejected_reward", "mean_rejected_reward"),
            ("chosen_words", "mean_chosen_words"), ("rejected_words", "mean_rejected_words"))
 

@@ -14,16 +14,26 @@ from csr_bench.reporting.significance import describe, measured_cell, significan
 from csr_bench.reporting.table_format import Cell, Table
 from csr_bench.scorers import declared_metric
 
-# (header, task, metric, key in the baselines' "iterations" rows); the table adds ↓ to the metrics
-# their scorer (the task's namesake) declares lower-is-better.
-METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
-    ("POPE acc", "pope", "accuracy", "pope_accuracy"),
-    ("POPE F1", "pope", "f1_split_mean", "pope_f1"),
-    ("CHAIR_S", "chair", "chair_s", "chair_s"),
-    ("CHAIR_I", "chair", "chair_i", "chair_i"),
-    ("CHAIR recall", "chair", "recall", None),
-    ("avg length", "chair", "len", None),  # of the CHAIR descriptions, in CHAIR's word tokens
-)
+
+def _direction(task: str, metric: str) -> str:
+    found = declared_metric(task, metric)  # the built-in task's scorer is its namesake
+    return "higher" if found is None else found.direction
+
+
+# (header, task, metric, key in the baselines' "iterations" rows); the header gets ↓ where the scorer
+# declares the metric lower-is-better.
+METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = tuple(
+    (header + ("↓" if _direction(task, metric) == "lower" else ""), task, metric, key)
+    for header, task, metric, key in (
+        ("POPE acc", "pope", "accuracy", "pope_accuracy"),
+        ("POPE F1", "pope", "f1_split_mean", "pope_f1"),
+        ("CHAIR_S", "chair", "chair_s", "chair_s"),
+        ("CHAIR_I", "chair", "chair_i", "chair_i"),
+        ("CHAIR recall", "chair", "recall", None),
+        ("avg length", "chair", "len", None),  # of the CHAIR descriptions, in CHAIR's word tokens
+    ))
+# the Δ table's: a metric with no better direction (the length) is no benchmark score to compare
+DELTA_COLUMNS = tuple(column for column in METRIC_COLUMNS if _direction(column[1], column[2]) != "none")
 # (header, key of csr/summary.json)
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pairs", "pairs"), ("chosen R", "mean_chosen_reward"), ("rejected R", "mean_rejected_reward"))
@@ -36,18 +46,8 @@ REWARD_MEANING = {
 }
 
 
-def _direction(task: str, metric: str) -> str:
-    found = declared_metric(task, metric)
-    return "higher" if found is None else found.direction
-
-
-def _header(header: str, task: str, metric: str) -> str:
-    """The header, with ↓ where the metric is lower-is-better."""
-    return header + ("↓" if _direction(task, metric) == "lower" else "")
-
-
 def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
-    headers = ["iteration"] + [_header(*c[:3]) for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
+    headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
     table = Table("CSR iterations: hallucination metrics, response length and rewards", headers)
     for baseline in baselines:
         if not baseline.iterations:
@@ -89,11 +89,10 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
     comparison = significance(runs)
     if comparison is None:
         return None
-    # a metric with no better direction (the length) is no benchmark score to compare
-    columns = [column for column in METRIC_COLUMNS if _direction(column[1], column[2]) != "none"]
+    columns = DELTA_COLUMNS
     base = comparison.base
     table = Table(f"CSR iterations: change from {comparison.base_label} (paired bootstrap)",
-                  ["iteration"] + [f"Δ {_header(header, task, metric)}" for header, task, metric, _ in columns])
+                  ["iteration"] + [f"Δ {header}" for header, _, _, _ in columns])
     for run in runs:
         for iteration in run.iterations:
             if iteration.folder == base.folder:
@@ -118,4 +117,4 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
     return table
 
 
-__all__ = ["METRIC_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table", "iteration_table"]
+__all__ = ["DELTA_COLUMNS", "METRIC_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table", "iteration_table"]
