@@ -12,11 +12,12 @@ from csr_bench.evaluation.results import write_results
 from csr_bench.evaluation.unit_stats import task_stats
 from csr_bench.interop.lmms_eval import export_lmms_eval_results
 from csr_bench.reporting.columns import PAPER_COLUMNS
-from csr_bench.reporting.iteration_table import METRIC_COLUMNS
+from csr_bench.reporting.iteration_table import DELTA_COLUMNS, METRIC_COLUMNS
 from csr_bench.reporting.plots import _panel_title
 from csr_bench.reporting.regression_check import DEFAULT_METRICS, Side, compare, format_results, wanted_tasks
 from csr_bench.scorers import SCORERS, Metric, ScoringContext, ScoringSkipped, declared_metric
 from csr_bench.scorers.base import declared
+from csr_bench.scorers import chair as chair_scorer, pope as pope_scorer
 from csr_bench.scorers.mme import COGNITION, PERCEPTION
 
 from test_unit_stats import WORLD_TASKS, ScriptedJudge, _llava_records, _mmvet_records, _records, world  # noqa: F401
@@ -101,6 +102,9 @@ def test_tables_and_plots_read_the_declarations():
     assert [c.header for c in PAPER_COLUMNS if c.lower_is_better] == ["CHAIR_S", "CHAIR_I"]
     for _, task, metric, _ in METRIC_COLUMNS:
         assert declared_metric(task, metric) is not None, (task, metric)
+    assert [c[0] for c in METRIC_COLUMNS] == ["POPE acc", "POPE F1", "CHAIR_S↓", "CHAIR_I↓", "CHAIR recall",
+                                              "avg length"]
+    assert [c[2] for c in DELTA_COLUMNS] == ["accuracy", "f1_split_mean", "chair_s", "chair_i", "recall"]
     assert _panel_title("CHAIR", [("CHAIR_S", "chair", "chair_s"), ("CHAIR_I", "chair", "chair_i")]) \
         == "CHAIR (lower is better)"
     assert _panel_title("POPE", [("accuracy", "pope", "accuracy")]) == "POPE"
@@ -157,3 +161,22 @@ def test_export_gives_every_task_its_declared_direction(tmp_path):
     assert higher["vizwiz"] == {"accuracy": True}  # scored by vqa_accuracy
     assert higher["odd"] == {"accuracy": None}  # an unknown scorer declares nothing
     assert json.loads(json.dumps(higher)) == higher
+
+
+@pytest.mark.parametrize("name", ["pope", "chair"])
+def test_pope_and_chair_statistics_are_the_scorers_own(world, name):
+    """One implementation: the unit statistics run the scorer's own column functions, so on the same
+    samples every metric equals the aggregate exactly (not only to rounding), and the columns are the
+    scorer's ``sample_columns``."""
+    records, context, scorer = _records(world, name)
+    official = SCORERS[scorer].aggregate(records, context)
+    stats = task_stats(name, records, name)
+    assert sorted(stats.metrics()) == sorted(official)
+    for metric, value in official.items():
+        assert float(stats.value(metric)) == value, metric
+    module = {"pope": pope_scorer, "chair": chair_scorer}[name]
+    columns = module.sample_columns(records)[0] if name == "pope" else module.sample_columns(
+        [r["prediction"] for r in records], [r["ground_truth_objects"] for r in records])
+    assert set(columns) == set(stats.columns)
+    for column, values in columns.items():
+        assert (values == stats.columns[column]).all(), column

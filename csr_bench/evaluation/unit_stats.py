@@ -17,8 +17,10 @@ One row per *unit*, the thing the benchmark counts (and what the bootstrap resam
 - Any other scorer: the stored per-sample ``correct`` (its ``accuracy``).
 
 Tasks dispatch on their *scorer* (``vizwiz`` is scored by ``vqa_accuracy``): see ``scorer_of``.
-Every metric function takes the columns indexed by one resample (shape ``(n,)``) or many
-(``(B, n)``) and reduces the last axis. No torch: reporting commands import this.
+POPE's and CHAIR's columns and metric functions are their scorers' own (scorers.pope, scorers.chair:
+the aggregate is those functions on all samples). Every metric function takes the columns indexed by
+one resample (shape ``(n,)``) or many (``(B, n)``) and reduces the last axis. No torch: reporting
+commands import this.
 """
 
 from __future__ import annotations
@@ -33,21 +35,14 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.scorers import chair, pope
+from csr_bench.scorers.sample_columns import Columns, ratio as _ratio
 
-Columns = dict[str, np.ndarray]
 MetricFn = Callable[[Columns], np.ndarray]
-POPE_MEASURES = ("accuracy", "precision", "recall", "f1", "yes_ratio")
 STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category"}
 UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item"}  # else "question"
 CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0 (as the scorers report it)."""
-    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
-    return np.divide(numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape),
-                     where=denominator != 0)
 
 
 class _Resampled(dict):
@@ -68,18 +63,7 @@ def _memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
 
 
 def _pope_measures(columns: Columns, split: int | None) -> dict[str, np.ndarray]:
-    def compute() -> dict[str, np.ndarray]:
-        label, pred = columns["label_yes"], columns["pred_yes"]
-        keep = np.ones_like(label, dtype=bool) if split is None else columns["split"] == split
-        tp = np.sum(label & pred & keep, axis=-1)
-        fp = np.sum(~label & pred & keep, axis=-1)
-        tn = np.sum(~label & ~pred & keep, axis=-1)
-        fn = np.sum(label & ~pred & keep, axis=-1)
-        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-        return {"accuracy": 100 * _ratio(tp + tn, tp + fp + tn + fn), "precision": 100 * precision,
-                "recall": 100 * recall, "f1": 100 * _ratio(2 * precision * recall, precision + recall),
-                "yes_ratio": 100 * _ratio(tp + fp, tp + fp + tn + fn)}
-    return _memo(columns, ("pope", split), compute)
+    return _memo(columns, ("pope", split), lambda: pope.measures(columns, split))
 
 
 def _pope_metric(measure: str, split: int | None) -> MetricFn:
@@ -87,7 +71,7 @@ def _pope_metric(measure: str, split: int | None) -> MetricFn:
 
 
 def _pope_split_mean_f1(n_splits: int) -> MetricFn:
-    return lambda c: sum(_pope_measures(c, s)["f1"] for s in range(n_splits)) / n_splits
+    return lambda c: pope.split_mean([_pope_measures(c, s)["f1"] for s in range(n_splits)])
 
 
 def _in(columns: Columns, name: str, code: int) -> np.ndarray:
@@ -157,21 +141,15 @@ class TaskStats:
     def _functions(self) -> dict[str, MetricFn]:
         kind = self.kind
         if kind == "pope":
-            found: dict[str, MetricFn] = {m: _pope_metric(m, None) for m in POPE_MEASURES}
+            found: dict[str, MetricFn] = {m: _pope_metric(m, None) for m in pope.MEASURES}
             for code, split in enumerate(self.split_names):
-                found.update({f"{split}_{m}": _pope_metric(m, code) for m in POPE_MEASURES})
+                found.update({f"{split}_{m}": _pope_metric(m, code) for m in pope.MEASURES})
             if self.split_names:
                 found["f1_split_mean"] = _pope_split_mean_f1(len(self.split_names))
             return found
         if kind == "chair":
-            found = {
-                "chair_s": lambda c: 100 * np.mean(c["hallucinated"] > 0, axis=-1),
-                "chair_i": lambda c: 100 * _ratio(np.sum(c["hallucinated"], -1), np.sum(c["mentioned"], -1)),
-                "recall": lambda c: 100 * _ratio(np.sum(c["recalled"], -1), np.sum(c["ground_truth"], -1)),
-            }
-            if "tokens" in self.columns:  # baselines written before it lack the column
-                found["len"] = lambda c: np.mean(c["tokens"], axis=-1)
-            return found
+            # baselines written before the tokens column have no len
+            return {name: fn for name, fn in chair.MEASURES.items() if name != "len" or "tokens" in self.columns}
         if kind == "mme":
             from csr_bench.scorers.mme import GROUPS
 
@@ -300,28 +278,14 @@ def task_stats(task: str, samples: list[dict[str, Any]], where: str, *, scorer: 
 
 
 def _pope(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
-    from csr_bench.scorers.pope import parse_yes_no
-
-    split, split_names = _codes([str(r["category"]) if r.get("category") else "" for r in samples])
-    return TaskStats(task, [_doc_key(r) for r in samples], {
-        "label_yes": np.array([str(r["answer"]).strip().lower() == "yes" for r in samples]),
-        "pred_yes": np.array([parse_yes_no(str(r["prediction"])) == "yes" for r in samples]),
-        "split": split,
-    }, split_names, scorer=kind)
+    columns, split_names = pope.sample_columns(samples)
+    return TaskStats(task, [_doc_key(r) for r in samples], columns, split_names, scorer=kind)
 
 
 def _chair(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
-    from csr_bench.scorers.chair_words import caption_objects
-
-    captions = [caption_objects(str(r["prediction"])) for r in samples]
-    truth = [set(r["ground_truth_objects"]) for r in samples]
-    return TaskStats(task, [_doc_key(r) for r in samples], {
-        "mentioned": np.array([len(c.objects) for c in captions]),
-        "hallucinated": np.array([sum(o not in t for o in c.objects) for c, t in zip(captions, truth)]),
-        "recalled": np.array([len(t & set(c.objects)) for c, t in zip(captions, truth)]),
-        "ground_truth": np.array([len(t) for t in truth]),
-        "tokens": np.array([len(c.tokens) for c in captions]),
-    }, scorer=kind)
+    """The ground truth each sample stored when it was scored (no annotations needed)."""
+    columns = chair.sample_columns([r["prediction"] for r in samples], [r["ground_truth_objects"] for r in samples])
+    return TaskStats(task, [_doc_key(r) for r in samples], columns, scorer=kind)
 
 
 def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:

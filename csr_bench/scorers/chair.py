@@ -28,13 +28,16 @@ Where results can differ:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
+
+import numpy as np
 
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
 from csr_bench.scorers.chair_words import caption_objects, read_caption
 from csr_bench.scorers.coco_objects import NODE_WORD
+from csr_bench.scorers.sample_columns import Columns, ratio
 
 MISSING = "chair: no COCO annotations: pass --annotations DIR holding instances_*.json and captions_*.json"
 
@@ -115,6 +118,39 @@ def _image_id(record: dict[str, Any]) -> int:
     raise CsrBenchError(f"chair: image_id must be a COCO image id (an integer), got {value!r}")
 
 
+def sample_columns(predictions: Sequence[str], truths: Sequence[Collection[str]]) -> Columns:
+    """Per caption (a prediction and its image's ground-truth objects): object mentions, hallucinated
+    mentions, ground-truth objects recalled, ground-truth objects, tokens."""
+    captions = [caption_objects(str(p)) for p in predictions]
+    truths = [set(t) for t in truths]
+    return {
+        "mentioned": np.array([len(c.objects) for c in captions], dtype=int),
+        "hallucinated": np.array([sum(o not in t for o in c.objects) for c, t in zip(captions, truths)], dtype=int),
+        "recalled": np.array([len(t & set(c.objects)) for c, t in zip(captions, truths)], dtype=int),
+        "ground_truth": np.array([len(t) for t in truths], dtype=int),
+        "tokens": np.array([len(c.tokens) for c in captions], dtype=int),
+    }
+
+
+def chair_s(columns: Columns) -> np.ndarray:
+    return ratio(100 * np.sum(columns["hallucinated"] > 0, axis=-1), columns["hallucinated"].shape[-1])
+
+
+def chair_i(columns: Columns) -> np.ndarray:
+    return ratio(100 * np.sum(columns["hallucinated"], axis=-1), np.sum(columns["mentioned"], axis=-1))
+
+
+def recall(columns: Columns) -> np.ndarray:
+    return ratio(100 * np.sum(columns["recalled"], axis=-1), np.sum(columns["ground_truth"], axis=-1))
+
+
+def length(columns: Columns) -> np.ndarray:
+    return ratio(np.sum(columns["tokens"], axis=-1), columns["tokens"].shape[-1])
+
+
+MEASURES = {"chair_s": chair_s, "chair_i": chair_i, "recall": recall, "len": length}  # by the aggregate's keys
+
+
 class ChairScorer:
     name = "chair"
     required_fields = ("image_id",)
@@ -143,22 +179,6 @@ class ChairScorer:
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
         truth = ground_truth(context)
-        mentions = hallucinated = hallucinated_captions = tokens = 0
-        recalled = gt_total = 0
-        for record in records:
-            gt = truth.objects(_image_id(record))
-            caption = caption_objects(record["prediction"])
-            wrong = sum(1 for o in caption.objects if o not in gt)
-            mentions += len(caption.objects)
-            hallucinated += wrong
-            hallucinated_captions += wrong > 0
-            recalled += len(gt & set(caption.objects))
-            gt_total += len(gt)
-            tokens += len(caption.tokens)
-        n = len(records)
-        return {
-            "chair_s": 100 * hallucinated_captions / n if n else 0.0,
-            "chair_i": 100 * hallucinated / mentions if mentions else 0.0,
-            "recall": 100 * recalled / gt_total if gt_total else 0.0,
-            "len": tokens / n if n else 0.0,
-        }
+        columns = sample_columns([r["prediction"] for r in records],
+                                 [truth.objects(_image_id(r)) for r in records])
+        return {name: float(measure(columns)) for name, measure in MEASURES.items()}

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
+from csr_bench.scorers.sample_columns import Columns, ratio
 
 NEGATIVE_WORDS = ("No", "not", "no")
-MEASURES = {  # what binary_metrics reports: direction, description
+MEASURES = {  # what measures() reports: direction, description
     "accuracy": ("higher", "share of answers right (%)"),
     "precision": ("higher", "share of predicted yes that are right (%)"),
     "recall": ("higher", "share of yes labels answered yes (%)"),
@@ -46,26 +49,43 @@ def parse_yes_no(prediction: str) -> str:
     return "no" if any(word in words for word in NEGATIVE_WORDS) else "yes"
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else 0.0
+def label_of(record: dict[str, Any]) -> str:
+    """The record's ground truth, "yes" or "no"."""
+    label = str(record["answer"]).strip().lower()
+    if label not in ("yes", "no"):
+        raise CsrBenchError(f"POPE answer must be 'yes' or 'no', got {record['answer']!r}")
+    return label
 
 
-def binary_metrics(labels: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
-    """accuracy, precision, recall, f1, yes_ratio (share of predicted yes), all in percent."""
-    tp = sum(1 for y, p in zip(labels, predictions) if y == "yes" and p == "yes")
-    fp = sum(1 for y, p in zip(labels, predictions) if y == "no" and p == "yes")
-    tn = sum(1 for y, p in zip(labels, predictions) if y == "no" and p == "no")
-    fn = sum(1 for y, p in zip(labels, predictions) if y == "yes" and p == "no")
-    precision = _ratio(tp, tp + fp)
-    recall = _ratio(tp, tp + fn)
-    f1 = _ratio(2 * precision * recall, precision + recall)
+def sample_columns(records: Sequence[dict[str, Any]]) -> tuple[Columns, list[str]]:
+    """Per question: ``label_yes``, ``pred_yes`` (POPE's rule) and ``split`` (the code of its category
+    among the sorted split names, -1 for none); and those split names."""
+    names = sorted({str(r["category"]) for r in records if r.get("category")})
     return {
-        "accuracy": 100 * _ratio(tp + tn, len(labels)),
-        "precision": 100 * precision,
-        "recall": 100 * recall,
-        "f1": 100 * f1,
-        "yes_ratio": 100 * _ratio(sum(p == "yes" for p in predictions), len(predictions)),
-    }
+        "label_yes": np.array([label_of(r) == "yes" for r in records], dtype=bool),
+        "pred_yes": np.array([parse_yes_no(str(r["prediction"])) == "yes" for r in records], dtype=bool),
+        "split": np.array([names.index(str(r["category"])) if r.get("category") else -1 for r in records], dtype=int),
+    }, names
+
+
+def measures(columns: Columns, split: int | None = None) -> dict[str, np.ndarray]:
+    """accuracy, precision, recall, f1, yes_ratio (share of predicted yes), all in percent, over the
+    questions of one split (code) or all of them."""
+    label, pred = columns["label_yes"], columns["pred_yes"]
+    keep = np.ones_like(label, dtype=bool) if split is None else columns["split"] == split
+    tp = np.sum(label & pred & keep, axis=-1)
+    fp = np.sum(~label & pred & keep, axis=-1)
+    tn = np.sum(~label & ~pred & keep, axis=-1)
+    fn = np.sum(label & ~pred & keep, axis=-1)
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    return {"accuracy": 100 * ratio(tp + tn, tp + fp + tn + fn), "precision": 100 * precision,
+            "recall": 100 * recall, "f1": 100 * ratio(2 * precision * recall, precision + recall),
+            "yes_ratio": 100 * ratio(tp + fp, tp + fp + tn + fn)}
+
+
+def split_mean(split_f1: Sequence[np.ndarray]) -> np.ndarray:
+    """LLaVA-1.5's headline POPE number: the splits' F1, averaged."""
+    return sum(split_f1) / len(split_f1)
 
 
 class PopeScorer:
@@ -74,30 +94,20 @@ class PopeScorer:
     headline = ("accuracy", "f1", "f1_split_mean", "yes_ratio")
     metrics = _metrics()
 
-    @staticmethod
-    def _label(record: dict[str, Any]) -> str:
-        label = str(record["answer"]).strip().lower()
-        if label not in ("yes", "no"):
-            raise CsrBenchError(f"POPE answer must be 'yes' or 'no', got {record['answer']!r}")
-        return label
-
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
         parsed = parse_yes_no(record["prediction"])
-        return {"parsed": parsed, "correct": parsed == self._label(record)}
+        return {"parsed": parsed, "correct": parsed == label_of(record)}
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
         """Pooled metrics over the records given, the same per split (category), and LLaVA-1.5's
         headline POPE number: the F1 averaged over the splits present (``f1_split_mean``)."""
-        labels = [self._label(r) for r in records]
-        predictions = [parse_yes_no(r["prediction"]) for r in records]
-        metrics = binary_metrics(labels, predictions)
-        categories = sorted({r["category"] for r in records if r.get("category")})
+        columns, splits = sample_columns(records)
+        metrics = {key: float(value) for key, value in measures(columns).items()}
         split_f1 = []
-        for category in categories:
-            idx = [i for i, r in enumerate(records) if r.get("category") == category]
-            split = binary_metrics([labels[i] for i in idx], [predictions[i] for i in idx])
-            metrics.update({f"{category}_{key}": value for key, value in split.items()})
+        for code, category in enumerate(splits):
+            split = measures(columns, code)
+            metrics.update({f"{category}_{key}": float(value) for key, value in split.items()})
             split_f1.append(split["f1"])
         if split_f1:
-            metrics["f1_split_mean"] = sum(split_f1) / len(split_f1)
+            metrics["f1_split_mean"] = float(split_mean(split_f1))
         return metrics
