@@ -7,12 +7,12 @@ plug in the same way, without touching the harness.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.lazy import load_target
 
 
 @dataclass
@@ -42,5 +42,4 @@ METHODS: dict[str, str] = {"csr": "csr_bench.csr.method:CsrMethod"}
 def get_method(name: str, **options: Any) -> AlignmentMethod:
     if name not in METHODS:
         raise CsrBenchError(f"unknown --method {name} (known: {', '.join(sorted(METHODS))})")
-    module, factory = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), factory)(**options)
+    return load_target(METHODS[name])(**options)

@@ -9,13 +9,13 @@ data file with no documents, a missing column, or a record whose values its scor
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.images import IMAGE_FILE_TYPES, open_rgb
+from csr_bench.lazy import load_target
 from csr_bench.tasks.config import HubSource, TaskConfig
 
 # Small task data that ships with csr-bench, for the offline default (`--data-root bundled`).
@@ -34,8 +34,7 @@ def resolve_data_root(data_root: str | Path | None) -> Path | None:
     if str(data_root) == "bundled":
         return BUNDLED_DATA_ROOT
     if str(data_root) in DATA_ROOTS:
-        module, function = DATA_ROOTS[str(data_root)].split(":")
-        return Path(getattr(importlib.import_module(module), function)())
+        return Path(load_target(DATA_ROOTS[str(data_root)])())
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise CsrBenchError(f"--data-root {root}: no such folder")
