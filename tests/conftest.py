@@ -56,8 +56,9 @@ def _is_e2e(item) -> bool:
     helpers = [value for name, value in vars(module).items()
                if callable(value) and getattr(value, "__module__", None) == module.__name__ and f"{name}(" in source
                ] if module is not None else []
-    fixtures = [definition.func for definitions in getattr(item, "_fixtureinfo", None).name2fixturedefs.values()
-                for definition in definitions] if getattr(item, "_fixtureinfo", None) else []
+    info = getattr(item, "_fixtureinfo", None)
+    fixtures = [definition.func for definitions in info.name2fixturedefs.values()
+                for definition in definitions] if info is not None else []
     return any(call in text for text in [source, *map(_source, helpers + fixtures)] for call in E2E_CALLS)
 
 

@@ -26,7 +26,7 @@ DIRECTIONS = ("higher", "lower", "none")
 @dataclass(frozen=True)
 class Metric:
     """One metric a scorer's aggregate reports, declared once so that tables, plots, the run summary,
-    ``csr-bench check`` and the lmms-eval export agree on it (docs/benchmarks.md, "Declaring metrics")."""
+    ``csr-bench check`` and the lmms-eval export agree on it (docs/tasks.md, "A scorer declares its metrics")."""
 
     name: str  # the aggregate's key; a shell pattern ("*_f1") declares a family, e.g. POPE's per-split metrics
     direction: str  # "higher" or "lower" is better; "none": no better side (POPE's yes_ratio aims at the labels')
