@@ -36,12 +36,6 @@ WORLD_IMPORTERS = {"csr_bench.models.registry", "csr_bench.cli",
 
 # Known violations in files another change owns right now (issue 18): (module, imported module) -> why.
 KNOWN = {
-    # reporting recomputes unit statistics and intervals instead of reading the scorers' numbers
-    ("csr_bench.reporting.run_data", "csr_bench.evaluation.unit_stats"): "reporting re-derives unit stats",
-    ("csr_bench.reporting.regression_check", "csr_bench.evaluation.uncertainty"): "reporting re-derives intervals",
-    ("csr_bench.reporting.regression_check", "csr_bench.evaluation.unit_stats"): "reporting re-derives unit stats",
-    ("csr_bench.reporting.significance", "csr_bench.evaluation.uncertainty"): "reporting re-derives intervals",
-    ("csr_bench.reporting.significance", "csr_bench.evaluation.unit_stats"): "reporting re-derives unit stats",
     # the world's left-out footnote is read from the model registry
     ("csr_bench.reporting.run_data", "csr_bench.models.registry"): "world footnote from the registry",
     # the HTML report and sample browser reload task data to show images

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from csr_bench.evaluation.results import write_results
-from csr_bench.evaluation.unit_stats import task_stats
+from csr_bench.scorers.unit_stats import task_stats
 from csr_bench.interop.lmms_eval import export_lmms_eval_results
 from csr_bench.reporting.columns import PAPER_COLUMNS
 from csr_bench.reporting.iteration_table import DELTA_COLUMNS, METRIC_COLUMNS

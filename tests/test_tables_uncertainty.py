@@ -9,8 +9,8 @@ import json
 import pytest
 
 from conftest import run_cli
-from csr_bench.evaluation.uncertainty import BootstrapSettings, intervals
-from csr_bench.evaluation.unit_stats import task_stats
+from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
+from csr_bench.scorers.unit_stats import task_stats
 from csr_bench.reporting import significance as sig
 from csr_bench.reporting.iteration_table import iteration_delta_table, iteration_table
 from csr_bench.reporting.paper_table import paper_table

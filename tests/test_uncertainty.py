@@ -1,4 +1,4 @@
-"""Bootstrap intervals (evaluation.uncertainty) against cases whose answer is known: scipy and numpy on
+"""Bootstrap intervals (scorers.uncertainty) against cases whose answer is known: scipy and numpy on
 the same data and random stream, degenerate and identical runs, strata that keep their sizes,
 pairing that narrows the interval of a difference, and units (MME images, MMBench circular groups)
 that move all their questions together."""
@@ -10,8 +10,8 @@ import pytest
 from scipy.stats import bootstrap
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.evaluation.uncertainty import BootstrapSettings, differences, intervals, pairing
-from csr_bench.evaluation.unit_stats import TaskStats, task_stats
+from csr_bench.scorers.uncertainty import BootstrapSettings, differences, intervals, pairing
+from csr_bench.scorers.unit_stats import TaskStats, task_stats
 
 
 def _bernoulli(outcomes, ids=None, task: str = "custom") -> TaskStats:

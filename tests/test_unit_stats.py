@@ -16,8 +16,8 @@ from conftest import REPO
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import score_records
-from csr_bench.evaluation.uncertainty import BootstrapSettings, intervals
-from csr_bench.evaluation.unit_stats import TaskStats, scorer_of, task_stats
+from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
+from csr_bench.scorers.unit_stats import TaskStats, scorer_of, task_stats
 from csr_bench.scorers import SCORERS, ScoringContext
 from csr_bench.tasks.data import load_task_data
 from csr_bench.tasks.registry import get_tasks
@@ -94,8 +94,7 @@ def _assert_agrees(stats: TaskStats, scored: dict, n_units: int) -> None:
 def test_unit_statistics_reproduce_the_official_aggregate(world, name):
     records, context, scorer = _records(world, name)
     scored = score_records(SCORERS[scorer], records, context, seed=5)
-    stats = task_stats(name, records, name)  # the scorer found from the task's name (vizwiz -> vqa_accuracy)
-    assert stats.kind == scorer
+    stats = task_stats(name, records, name, scorer=scorer)  # vizwiz is scored by vqa_accuracy
     units = {"mme": lambda: len({(r["category"], r["question_id"]) for r in records}),
              "mmbench": lambda: len({int(r["index"]) % 1_000_000 for r in records}),
              "seed": lambda: sum(r["data_type"] == "image" for r in records)}
@@ -113,8 +112,17 @@ def test_every_builtin_scorer_is_covered():
                "vizwiz_submission"}
     assert set(SCORERS) == covered
     with pytest.raises(CsrBenchError, match="reports no metrics"):
-        task_stats("vizwiz_test", [{"doc_id": "a", "question_id": "a", "prediction": "x"}], "here")
-    assert scorer_of("vizwiz") == "vqa_accuracy" and scorer_of("vizwiz_test") == "vizwiz_submission"
+        task_stats("vizwiz_test", [{"doc_id": "a", "question_id": "a", "prediction": "x"}], "here",
+                   scorer="vizwiz_submission")
+
+
+def test_the_scorer_of_a_task_is_what_its_run_recorded(tmp_path):
+    """results.json's entry first, then the task folder's task_run.json, then the task's own name:
+    the run's files, never a task registry (reporting reads old runs without one)."""
+    (tmp_path / "task_run.json").write_text(json.dumps({"task": {"name": "vizwiz", "scorer": "vqa_accuracy"}}))
+    assert scorer_of("vizwiz", {"scorer": "pope"}, tmp_path) == "pope"
+    assert scorer_of("vizwiz", {"metrics": {}}, tmp_path) == "vqa_accuracy"
+    assert scorer_of("vizwiz", None, tmp_path / "absent") == "vizwiz"
     assert scorer_of("my_pope", {"scorer": "pope"}) == "pope" and scorer_of("unknown-task") == "unknown-task"
 
 

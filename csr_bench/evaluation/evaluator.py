@@ -91,9 +91,9 @@ def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext
 def metric_intervals(scorer_name: str, records: list[dict[str, Any]], metrics: dict[str, float], seed: int,
                      where: str = "") -> dict[str, Any]:
     """The 95% bootstrap interval of each reported metric the task's unit statistics recompute
-    (evaluation.unit_stats, evaluation.uncertainty), and how it was made; {} when there are none."""
-    from csr_bench.evaluation.uncertainty import BootstrapSettings, intervals
-    from csr_bench.evaluation.unit_stats import task_stats
+    (scorers.unit_stats, scorers.uncertainty), and how it was made; {} when there are none."""
+    from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
+    from csr_bench.scorers.unit_stats import task_stats
 
     where = where or scorer_name
     try:

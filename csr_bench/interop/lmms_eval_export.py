@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
-from csr_bench.evaluation.unit_stats import scorer_of
+from csr_bench.scorers.unit_stats import scorer_of
 from csr_bench.io import atomic_write_json
 from csr_bench.reporting.run_data import read_samples
 from csr_bench.scorers import declared_metric
@@ -77,6 +77,17 @@ def lmms_eval_pope_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float
     }
 
 
+def _builtin_scorer(task: str) -> str | None:
+    """The scorer of the built-in task ``task`` (results files written by hand may not name it)."""
+    from csr_bench.tasks.registry import load_registry
+
+    try:
+        config = load_registry().get(task)
+    except CsrBenchError:
+        return None
+    return None if config is None else config.scorer
+
+
 def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
     """Our ``iter_<k>/results.json`` (and its samples) as an lmms-eval 0.7.x results dict."""
     iteration_dir = Path(iteration_dir)
@@ -91,7 +102,7 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
     results, configs, versions, n_shot, higher, n_samples = {}, {}, {}, {}, {}, {}
     for task, entry in ours.get("results", {}).items():
         mapping = METRIC_MAPS.get(task, _MetricMap())
-        scorer = scorer_of(task, entry, iteration_dir / task)
+        scorer = scorer_of(task, entry, iteration_dir / task, default=_builtin_scorer(task))
         row: dict[str, Any] = {"alias": task}
         directions: dict[str, bool | None] = {}
         for metric, value in entry.get("metrics", {}).items():

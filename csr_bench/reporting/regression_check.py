@@ -1,6 +1,6 @@
 """`csr-bench check`: is a run's iteration worse than a baseline on the hallucination metrics?
 
-Both sides are recomputed from their per-sample records by the official rules (evaluation.unit_stats), so
+Both sides are recomputed from their per-sample records by the official rules (scorers.unit_stats), so
 an edited predictions file cannot hide behind a stale results.json. Each difference gets a
 bootstrap confidence interval: paired (the same documents resampled on both sides) when both sides
 scored the same documents, independent otherwise; POPE is resampled within its splits. A metric
@@ -26,8 +26,8 @@ from typing import Any, Sequence
 from csr_bench.errors import CsrBenchError
 from csr_bench.io import atomic_write_json
 from csr_bench.reporting.run_data import IterationData, load_iteration, load_run
-from csr_bench.evaluation.uncertainty import EPSILON, BootstrapSettings, differences
-from csr_bench.evaluation.unit_stats import TaskStats
+from csr_bench.scorers.uncertainty import EPSILON, BootstrapSettings, differences
+from csr_bench.scorers.unit_stats import TaskStats
 from csr_bench.scorers import SCORERS, declared_metric
 
 BASELINE_FORMAT = "csr-bench-check-baseline/1"

@@ -125,9 +125,9 @@ class IterationData:
         return subset_note(task, self.results.get(task))
 
     def unit_stats(self, task: str):
-        """The task's per-unit statistics (evaluation.unit_stats) from its samples, by its own scorer:
+        """The task's per-unit statistics (scorers.unit_stats) from its samples, by its own scorer:
         what the intervals, the table marks and `csr-bench check` resample."""
-        from csr_bench.evaluation.unit_stats import scorer_of, task_stats
+        from csr_bench.scorers.unit_stats import scorer_of, task_stats
 
         folder = self.folder / task
         return task_stats(task, self.samples(task), str(folder), scorer=scorer_of(task, self.results.get(task), folder))

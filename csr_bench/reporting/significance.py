@@ -4,7 +4,7 @@ iteration's interval of each metric, and its paired difference from the base row
 The base row is the first run's iteration 0 (the starting model): in a single run every iteration is
 compared with iteration 0; in a multi-run table (a λ ablation, several models) every row is compared
 with the first run's iteration 0, and the footnotes name it. Intervals and differences come from
-``csr_bench.evaluation.uncertainty`` (percentile bootstrap over the benchmark's units, seeded with the
+``csr_bench.scorers.uncertainty`` (percentile bootstrap over the benchmark's units, seeded with the
 run's ``seed``), on the unit statistics of each task's samples.jsonl, so they are reproducible. A task
 or metric with no unit statistics (no samples, a skipped judge task, a metric the statistics do not
 cover) has no interval: the reports show its plain value.
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.evaluation.uncertainty import BootstrapSettings, Difference, Interval, differences, intervals
-from csr_bench.evaluation.unit_stats import TaskStats
+from csr_bench.scorers.uncertainty import BootstrapSettings, Difference, Interval, differences, intervals
+from csr_bench.scorers.unit_stats import TaskStats
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.table_format import MARK
 from csr_bench.scorers.base import declared
@@ -163,7 +163,7 @@ def significance(runs: list[RunData]) -> Significance | None:
 def _scorer(iteration: IterationData, task: str) -> Scorer | None:
     """The task's scorer (as the unit statistics find it: results.json's ``scorer``, else
     task_run.json, else the built-in task), None for an unknown scorer."""
-    from csr_bench.evaluation.unit_stats import scorer_of
+    from csr_bench.scorers.unit_stats import scorer_of
     from csr_bench.scorers import SCORERS
 
     return SCORERS.get(scorer_of(task, iteration.results.get(task), iteration.folder / task))

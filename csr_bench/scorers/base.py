@@ -82,7 +82,7 @@ class Scorer(Protocol):
     # Optional, for scorers whose per-item outcome comes from a judge (MM-Vet, LLaVA-Bench, MMBench's
     # fallback): ``aggregate_items(records, context) -> (metrics, per-record dicts)`` and
     # ``judge_fields`` (the keys of those dicts). The evaluator stores the dicts in samples.jsonl so
-    # the bootstrap (evaluation.unit_stats) sees the judge's per-item decisions without asking again.
+    # the bootstrap (scorers.unit_stats) sees the judge's per-item decisions without asking again.
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext) -> dict[str, float]:
         """Task metrics, in the paper tables' scale (percentages 0-100, MME in points).

@@ -1,6 +1,6 @@
 """Per-sample columns, the one form of a metric's computation for scorers that offer it (POPE,
 CHAIR): the scorer's aggregate reduces the columns of all its samples, and the bootstrap
-(evaluation.unit_stats) the same columns indexed by each resample, so the two cannot disagree.
+(scorers.unit_stats) the same columns indexed by each resample, so the two cannot disagree.
 
 A metric function reduces the last axis: shape ``(n,)`` gives a number, ``(B, n)`` one per resample.
 """

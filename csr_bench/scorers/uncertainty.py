@@ -1,19 +1,6 @@
-"""Confidence intervals: a percentile bootstrap over each benchmark's own unit (scipy.stats.bootstrap).
-
-Why: a table that says 68.8 → 68.9 says nothing without the noise of 2,700 POPE questions. Every
-headline metric gets an interval, and every comparison of two evaluations (an iteration against
-the base model, a run against a baseline) a *paired* interval of the difference: the same units are
-resampled on both sides, which removes the between-question variance the two share.
-
-What is resampled is the benchmark's unit (``TaskStats.unit``: a POPE question, a CHAIR image, an
-MME image with its two questions, an MMBench circular group, a judged item), with replacement, each
-stratum (POPE's splits, MME's categories) keeping its size. The metric is recomputed on each
-resample by the official rule (``csr_bench.evaluation.unit_stats``), so the interval is that of the
-number the table prints. The interval is scipy's percentile interval at ``confidence`` (two-sided),
-``resamples`` resamples from ``numpy.random.default_rng(seed)``: reproducible, and identical runs
-give a difference of exactly 0 with an interval of width 0.
-
-No torch: reporting commands import this.
+"""Confidence intervals: a seeded percentile bootstrap (scipy.stats.bootstrap) over each benchmark's
+own unit, and paired intervals of the difference of two evaluations of the same units, so a table's
+68.8 -> 68.9 comes with its noise. The method is in docs/statistics.md. No torch: reporting imports this.
 """
 
 from __future__ import annotations
@@ -24,7 +11,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.evaluation.unit_stats import TaskStats
+from csr_bench.scorers.unit_stats import TaskStats
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95

@@ -1,26 +1,7 @@
-"""Per-unit numbers behind each task's metrics, as arrays, so a metric can be recomputed on any
-resample of the benchmark's units (the bootstrap of evaluation.uncertainty) by the official rule.
-
-One row per *unit*, the thing the benchmark counts (and what the bootstrap resamples):
-
-- POPE (question, strata: split): the label, the answer parsed by POPE's rule, the split.
-- CHAIR (image): objects mentioned, hallucinated and recalled, ground-truth count, tokens (``len``).
-- MME (image, strata: category): the image's questions and how many are right (``question_id``
-  groups the two questions of an image within a category, as MME's calculation.py).
-- MMBench (circular group, strata: category): whether every copy of the question is right, the
-  answer read by MMBench's rules or, where they fail, by the judge (the ``judge_choice`` the
-  evaluator stored in samples.jsonl from the same scoring, so the outcome is the aggregate's).
-- SEED (image questions only), ScienceQA, GQA (question): right or wrong by the scorer's rule.
-- VizWiz (question): the soft VQA accuracy. VizWiz test (submission only): no metrics.
-- MM-Vet, LLaVA-Bench (judged item, LLaVA-Bench strata: category): the judge's per-item scores
-  (``judge_score`` / ``judge_scores`` that scoring stored in samples.jsonl; never a new request).
-- Any other scorer: the stored per-sample ``correct`` (its ``accuracy``).
-
-Tasks dispatch on their *scorer* (``vizwiz`` is scored by ``vqa_accuracy``): see ``scorer_of``.
-POPE's and CHAIR's columns and metric functions are their scorers' own (scorers.pope, scorers.chair:
-the aggregate is those functions on all samples). Every metric function takes the columns indexed by
-one resample (shape ``(n,)``) or many (``(B, n)``) and reduces the last axis. No torch: reporting
-commands import this.
+"""Per-unit numbers behind each task's metrics (one row per unit the benchmark counts: a POPE
+question, a CHAIR image, an MME image, an MMBench circular group, a judged item), so the bootstrap
+(scorers.uncertainty) can recompute a metric on any resample by the official rule. The units, strata
+and rules of each benchmark are in docs/statistics.md. No torch: reporting imports this.
 """
 
 from __future__ import annotations
@@ -28,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -226,19 +206,10 @@ def _column(name: str, values: list) -> np.ndarray:
     return array.astype(float if array.dtype.kind == "f" else int)
 
 
-@lru_cache(maxsize=1)
-def _builtin_scorers() -> dict[str, str]:
-    from csr_bench.tasks.registry import load_registry
-
-    try:
-        return {name: task.scorer for name, task in load_registry().items()}
-    except CsrBenchError:
-        return {}
-
-
-def scorer_of(task: str, entry: dict[str, Any] | None = None, folder: str | Path | None = None) -> str:
-    """The scorer of ``task``: its results.json entry's ``scorer``, else the task folder's
-    task_run.json, else the built-in task of that name, else the name itself."""
+def scorer_of(task: str, entry: dict[str, Any] | None = None, folder: str | Path | None = None,
+              default: str | None = None) -> str:
+    """The scorer of ``task`` as its run recorded it: its results.json entry's ``scorer``, else the task
+    folder's task_run.json (every evaluation writes one), else ``default``, else the task's own name."""
     if isinstance(entry, dict) and isinstance(entry.get("scorer"), str):
         return entry["scorer"]
     if folder is not None:
@@ -248,7 +219,7 @@ def scorer_of(task: str, entry: dict[str, Any] | None = None, folder: str | Path
                 return recorded
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    return _builtin_scorers().get(task, task)
+    return default or task
 
 
 def _doc_key(record: dict[str, Any]) -> str:
