@@ -68,7 +68,7 @@ def test_strata_are_not_part_of_the_samples_fingerprint():
     ("strata_unit: question_id\n", "'strata_unit' needs 'strata'"),
 ])
 def test_strata_must_name_a_field(tmp_path, extra, fragment):
-    text = (REPO / "tasks" / "pope.yaml").read_text().replace("strata: category", "#")
+    text = (REPO / "tasks" / "pope" / "pope.yaml").read_text().replace("strata: category", "#")
     path = tmp_path / "pope.yaml"
     path.write_text(text + extra)
     with pytest.raises(CsrBenchError, match=fragment.replace("(", r"\(").replace(")", r"\)")):

@@ -1,4 +1,4 @@
-"""A task is a small declarative YAML file (see tasks/*.yaml); this is its typed, validated form.
+"""A task is a small declarative YAML file (tasks/<name>/<name>.yaml); this is its typed, validated form.
 
 Like lm-evaluation-harness task configs: where the data comes from, how a document becomes a
 prompt, how to generate, and which scorer turns predictions into the benchmark's official metrics.

@@ -1,5 +1,6 @@
 """Finds task YAMLs: the project's tasks/ folder (shipped in the wheel as csr_bench/task_configs)
-plus any folder the user adds with --include-tasks or CSR_BENCH_TASKS_PATH."""
+plus any folder the user adds with --include-tasks or CSR_BENCH_TASKS_PATH. A benchmark is a folder
+(``tasks/pope/pope.yaml``, code beside it); a YAML file directly in an added folder counts too."""
 
 from __future__ import annotations
 
@@ -28,11 +29,18 @@ def task_dirs(extra: list[str | Path] | None = None) -> list[Path]:
     return dirs
 
 
+def task_files(folder: Path) -> list[Path]:
+    """The YAML files under ``folder`` at any depth, in path order; hidden folders (an editor's
+    or a notebook's copies) are skipped."""
+    return sorted(path for path in folder.rglob("*.yaml")
+                  if not any(part.startswith(".") for part in path.relative_to(folder).parts))
+
+
 def load_registry(extra: list[str | Path] | None = None) -> dict[str, TaskConfig]:
     """All tasks by name; a later folder may not silently redefine an earlier task."""
     tasks: dict[str, TaskConfig] = {}
     for folder in task_dirs(extra):
-        for path in sorted(folder.glob("*.yaml")):
+        for path in task_files(folder):
             task = task_from_yaml(path)
             if task.name in tasks:
                 raise CsrBenchError(
