@@ -4,7 +4,7 @@ Run it with the virtualenv that has the ``lmms`` extra (``make .venv-lmms/.insta
 
     .venv-lmms/bin/python bench/vs_lmms_eval.py [--quick] [--repeats N] [--batch-size 16]
 
-lmms-eval runs exactly as ``csr_bench.interop`` runs it (its own POPE task on local data, written by
+lmms-eval runs exactly as ``csr_bench.interop.lmms_eval`` runs it (its own POPE task on local data, written by
 ``write_pope_task``; the command line of ``lmms_eval_command``: llava_hf, batch size 1 — llava_hf
 refuses more —, plain mode with the vicuna_v1 template when the checkpoint has no chat template);
 csr-bench runs ``evaluate(EvalConfig(...))`` at ``--batch-size``. Each run is a fresh process, and
@@ -20,7 +20,7 @@ each side is timed twice:
 Both harnesses get the same pixels (images padded to a square first, as LLaVA-1.5 does, so
 lmms-eval's centre crop changes nothing; the world's images are square already) and the same
 prompt, so greedy decoding must give the same text: the table shows the share of identical
-predictions (``csr_bench.interop.compare_pope``, matched by question_id). Setups:
+predictions (``csr_bench.interop.lmms_eval.compare_pope``, matched by question_id). Setups:
 
   tiny   save_tiny_llava's checkpoint (random weights: every answer runs to POPE's 128 new tokens)
          on the bundled POPE (141 questions, images padded to a square)
@@ -74,10 +74,10 @@ def child_csr_bench(payload: dict) -> None:
 
 
 def child_lmms_eval(payload: dict) -> None:
-    """lmms-eval's command line in this process (as csr_bench.interop.run_lmms_eval runs it), with timers."""
+    """lmms-eval's command line in this process (as csr_bench.interop.lmms_eval.launch runs it), with timers."""
     C.offline()
-    from csr_bench.interop import run_lmms_eval as runner
-    from csr_bench.interop.lmms_eval_run import _newest_results
+    from csr_bench.interop.lmms_eval import launch as runner
+    from csr_bench.interop.lmms_eval.run import _newest_results
 
     runner.ensure_torchvision_importable()
     from lmms_eval.models.simple import llava_hf
@@ -94,7 +94,7 @@ def child_lmms_eval(payload: dict) -> None:
     llava_hf.LlavaHf.generate_until = loop.wrap(llava_hf.LlavaHf.generate_until)
     results_dir = Path(payload["command"][payload["command"].index("--output_path") + 1])
     since = time.time()
-    runner.main(payload["command"][3:])  # [python, -m, csr_bench.interop.run_lmms_eval, ARGS...]
+    runner.main(payload["command"][3:])  # [python, -m, csr_bench.interop.lmms_eval.launch, ARGS...]
     results = _newest_results(results_dir, since=since)
     if results is None:
         raise SystemExit(f"lmms-eval wrote no results under {results_dir}")
@@ -149,7 +149,7 @@ def main() -> None:
         lmms_eval_command,
         write_pope_task,
     )
-    from csr_bench.interop.lmms_eval_run import has_chat_template
+    from csr_bench.interop.lmms_eval.run import has_chat_template
     from csr_bench.models.tiny_llava import save_tiny_llava
 
     repeats = args.repeats or (1 if args.quick else 3)
@@ -221,7 +221,7 @@ def main() -> None:
         prompts = {p for _, _, p in identical}
         C.log(f"{setup}: identical user prompts {sorted(prompts)}")
     print(f"Machine: {C.machine()}; {repeats} fresh processes per row, medians; identical predictions per "
-          f"repeat (csr_bench.interop.compare_pope, by question_id).")
+          f"repeat (csr_bench.interop.lmms_eval.compare_pope, by question_id).")
     print(C.table(rows, "csr-bench vs lmms-eval 0.7.x llava_hf, same checkpoint, same POPE questions"))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.interop.lmms_eval_export import LMMS_EVAL_FILTER, metrics_of
+from csr_bench.interop.lmms_eval.export import LMMS_EVAL_FILTER, metrics_of
 
 INSTALL_HINT = "install the extra: pip install -c constraints.txt -e '.[lmms]'"
 LOCAL_POPE_TASK = "pope_local"
@@ -131,7 +131,7 @@ def lmms_eval_command(checkpoint: str | Path, task_dir: str | Path, output_path:
     checkpoint = str(Path(checkpoint).resolve())
     if "," in checkpoint or "=" in checkpoint:
         raise CsrBenchError(f"{checkpoint}: lmms-eval's --model_args cannot hold a path with ',' or '='")
-    command = [python or sys.executable, "-m", "csr_bench.interop.run_lmms_eval",
+    command = [python or sys.executable, "-m", "csr_bench.interop.lmms_eval.launch",
                "--model", "llava_hf", "--model_args", f"pretrained={checkpoint},device_map={device}",
                "--tasks", task, "--include_path", str(task_dir), "--device", device, "--batch_size", "1",
                "--output_path", str(output_path), "--log_samples"]

@@ -1,4 +1,4 @@
-"""``python -m csr_bench.interop.run_lmms_eval ARGS``: lmms-eval's command line (same ARGS as
+"""``python -m csr_bench.interop.lmms_eval.launch ARGS``: lmms-eval's command line (same ARGS as
 ``python -m lmms_eval``), with the torchvision shim applied before lmms-eval imports torchvision.
 
 On a CPU-only torch with PyPI's CUDA torchvision, lmms-eval cannot even start without the shim.

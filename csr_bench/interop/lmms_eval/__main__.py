@@ -1,10 +1,4 @@
-"""lmms-eval interop, one entry point: ``python -m csr_bench.interop.lmms_eval export|run|compare``.
-
-- lmms_eval_export.py: our results.json in lmms-eval's results layout (both POPE scorings);
-- lmms_eval_run.py: lmms-eval's own POPE on a csr-bench checkpoint, offline (needs the ``lmms`` extra);
-- lmms_eval_compare.py: the two side by side.
-No torch import here: only the lmms-eval run, a separate process, loads a model.
-"""
+"""``python -m csr_bench.interop.lmms_eval export|run|compare ...``: the lmms-eval interop's command line."""
 
 from __future__ import annotations
 
@@ -12,18 +6,7 @@ import json
 import sys
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.interop.lmms_eval_compare import compare_pope, format_comparison
-from csr_bench.interop.lmms_eval_export import (LMMS_EVAL_FILTER, OFFICIAL_FILTER, export_lmms_eval_results,
-                                                lmms_eval_pope_metrics, metrics_of, sanitize_model_name,
-                                                write_lmms_eval_results)
-from csr_bench.interop.lmms_eval_run import (LOCAL_POPE_TASK, LmmsEvalRun, lmms_eval_command, run_lmms_eval,
-                                             write_pope_task)
-
-__all__ = [
-    "LMMS_EVAL_FILTER", "LOCAL_POPE_TASK", "OFFICIAL_FILTER", "LmmsEvalRun", "compare_pope",
-    "export_lmms_eval_results", "format_comparison", "lmms_eval_command", "lmms_eval_pope_metrics", "main",
-    "metrics_of", "run_lmms_eval", "sanitize_model_name", "write_lmms_eval_results", "write_pope_task",
-]
+from csr_bench.interop.lmms_eval import compare_pope, format_comparison, run_lmms_eval, write_lmms_eval_results
 
 
 def main(argv: list[str] | None = None) -> int:
