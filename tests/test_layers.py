@@ -116,6 +116,13 @@ def test_reporting_imports_only_the_base_and_the_scorers():
     assert not outside, "reporting imports beyond the base and the scorers:\n" + "\n".join(outside)
 
 
+def test_scorers_never_import_tasks():
+    """Among the pieces, tasks -> scorers only: a task names its scorer, a scorer knows no task."""
+    back = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{line} imports {imported}"
+            for m, line, imported in edges() if part_of(m) == "scorers" and part_of(imported) == "tasks"]
+    assert not back, "scorers import tasks:\n" + "\n".join(back)
+
+
 def test_known_exceptions_are_still_real():
     """An entry of KNOWN goes once its import does, so the allow-list cannot hide a new violation."""
     assert sorted(set(KNOWN) - {(m, imported) for m, _, imported in edges()}) == []

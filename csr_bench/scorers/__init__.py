@@ -1,31 +1,96 @@
-"""Scorers by name. Task YAMLs refer to them with ``scorer: <name>``; each follows an official script."""
+"""Scorers by name, each imported on first use (listing tasks loads none). A task YAML names its
+scorer by a registered name (``scorer: pope``) or by code: ``scorer: scorer.py:ToyScorer`` beside the
+YAML, or ``scorer: package.module:Class`` (docs/tasks.md, "Adding a benchmark")."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from csr_bench.errors import CsrBenchError
+from csr_bench.lazy import load_target
 from csr_bench.scorers.base import Metric, Scorer, ScoringContext, ScoringSkipped, declared
-from csr_bench.scorers.chair import ChairScorer
-from csr_bench.scorers.gqa import GqaScorer
-from csr_bench.scorers.llava_bench import LlavaBenchScorer
-from csr_bench.scorers.mmbench import MmbenchScorer
-from csr_bench.scorers.mme import MmeScorer
-from csr_bench.scorers.mmvet import MMVetScorer
-from csr_bench.scorers.pope import PopeScorer
-from csr_bench.scorers.scienceqa import ScienceQaScorer
-from csr_bench.scorers.seed import SeedScorer
-from csr_bench.scorers.vqa_accuracy import VizWizSubmissionScorer, VqaAccuracyScorer
 
-SCORERS: dict[str, Scorer] = {
-    "pope": PopeScorer(),
-    "chair": ChairScorer(),
-    "mme": MmeScorer(),
-    "seed": SeedScorer(),
-    "mmbench": MmbenchScorer(),
-    "scienceqa": ScienceQaScorer(),
-    "vqa_accuracy": VqaAccuracyScorer(),
-    "vizwiz_submission": VizWizSubmissionScorer(),
-    "gqa": GqaScorer(),
-    "mmvet": MMVetScorer(),
-    "llava_bench": LlavaBenchScorer(),
+# name -> "module:Class"; each follows an official script
+BUILTIN_SCORERS: dict[str, str] = {
+    "pope": "csr_bench.scorers.pope:PopeScorer",
+    "chair": "csr_bench.scorers.chair:ChairScorer",
+    "mme": "csr_bench.scorers.mme:MmeScorer",
+    "seed": "csr_bench.scorers.seed:SeedScorer",
+    "mmbench": "csr_bench.scorers.mmbench:MmbenchScorer",
+    "scienceqa": "csr_bench.scorers.scienceqa:ScienceQaScorer",
+    "vqa_accuracy": "csr_bench.scorers.vqa_accuracy:VqaAccuracyScorer",
+    "vizwiz_submission": "csr_bench.scorers.vqa_accuracy:VizWizSubmissionScorer",
+    "gqa": "csr_bench.scorers.gqa:GqaScorer",
+    "mmvet": "csr_bench.scorers.mmvet:MMVetScorer",
+    "llava_bench": "csr_bench.scorers.llava_bench:LlavaBenchScorer",
 }
 
+PROVIDES = ("required_fields", "headline", "metrics", "score_sample", "aggregate")  # besides ``name``
+
+
+def is_reference(key: str) -> bool:
+    """Whether ``key`` names code ("module:Class", "file.py:Class") rather than a registered scorer."""
+    return ":" in key
+
+
+class ScorerRegistry(Mapping[str, Scorer]):
+    """The registered scorers by name (iteration and ``len`` see these), each made on first use. A
+    lookup also takes a reference, "package.module:Class" or "/absolute/file.py:Class" (what a run of
+    a task-folder scorer records in results.json), so tables and the gate find its declarations."""
+
+    def __init__(self, targets: Mapping[str, str]):
+        self._targets = dict(targets)
+        self._made: dict[str, Scorer] = {}
+
+    def __getitem__(self, key: str) -> Scorer:
+        if key in self._targets:
+            return self.load(key)
+        if not isinstance(key, str) or not is_reference(key):
+            raise KeyError(key)
+        try:
+            return self.load(key)
+        except CsrBenchError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._targets or (isinstance(key, str) and self.get(key) is not None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def load(self, key: str) -> Scorer:
+        """The scorer ``key`` names, made once; a one-line CsrBenchError says why there is none."""
+        if key in self._made:
+            return self._made[key]
+        target = self._targets.get(key)
+        referenced = target is None
+        if referenced:
+            if not is_reference(key):
+                raise CsrBenchError(f"unknown scorer '{key}' (known: {', '.join(sorted(self._targets))})")
+            file = key.rpartition(":")[0]
+            if file.endswith(".py") and not Path(file).is_absolute():
+                raise CsrBenchError(f"scorer {key}: a file is named relative to its task YAML's folder")
+            target = key
+        try:
+            made = load_target(target)()
+        except Exception as exc:  # a task folder's code may fail in any way; say which file and how
+            raise CsrBenchError(f"scorer {key}: cannot load it ({type(exc).__name__}: {exc})") from None
+        lacking = [attribute for attribute in PROVIDES if not hasattr(made, attribute)]
+        if lacking:
+            raise CsrBenchError(f"scorer {key} has no {', '.join(lacking)} (docs/tasks.md says what a scorer provides)")
+        if not all(isinstance(metric, Metric) for metric in made.metrics):
+            raise CsrBenchError(f"scorer {key}: its metrics must be csr_bench.scorers.Metric declarations")
+        if referenced:
+            made.name = key  # a scorer's name is its registry key, as results.json records it
+        self._made[key] = made
+        return made
+
+
+SCORERS = ScorerRegistry(BUILTIN_SCORERS)
 
 
 def declared_metric(scorer: str, key: str) -> Metric | None:
@@ -34,4 +99,5 @@ def declared_metric(scorer: str, key: str) -> Metric | None:
     return None if found is None else declared(found.metrics, key)
 
 
-__all__ = ["SCORERS", "Metric", "Scorer", "ScoringContext", "ScoringSkipped", "declared_metric"]
+__all__ = ["BUILTIN_SCORERS", "SCORERS", "Metric", "Scorer", "ScorerRegistry", "ScoringContext", "ScoringSkipped",
+           "declared_metric", "is_reference"]

@@ -14,11 +14,11 @@ text matching; we keep the rule MMBench's published numbers used.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any, Sequence
 
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.tasks.prompts import mmbench_options
 
 CIRCULAR_OFFSET = 1_000_000
 REFUSALS = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
@@ -36,6 +36,26 @@ JUDGE_PROMPT = (
     "Answer: Spider\nYour output: Z\n"
     "Example 3: \n"
     "Question: {}?\nOptions: {}\nAnswer: {}\nYour output: ")
+
+
+def is_missing(value: Any) -> bool:
+    """MMBench marks absent hints/options as NaN (float) or 'nan' strings."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", "nan", "none")
+
+
+def mmbench_options(doc: dict) -> dict[str, str]:
+    """Options A, B, ... up to the first missing one (LLaVA's get_options); the prompt
+    (tasks/prompts.py) shows the same options the rules read."""
+    options = {}
+    for letter in "ABCD":
+        if letter not in doc or is_missing(doc[letter]):
+            break
+        options[letter] = str(doc[letter])
+    return options
 
 
 def _infer_option(answer: str, choices: dict[str, str]) -> str | None:

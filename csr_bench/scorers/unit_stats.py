@@ -277,8 +277,7 @@ def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> Tas
 
 def _mmbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     """One row per circular group: right iff every copy is, with the judge's reading where the rules fail."""
-    from csr_bench.scorers.mmbench import circular_groups, infer_choice
-    from csr_bench.tasks.prompts import mmbench_options
+    from csr_bench.scorers.mmbench import circular_groups, infer_choice, mmbench_options
 
     # the rules' reading, else the judge's, stored by the scoring that consulted it
     choices = [infer_choice(r["prediction"], mmbench_options(r)) or r.get("judge_choice") for r in samples]

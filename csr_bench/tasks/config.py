@@ -6,10 +6,11 @@ prompt, how to generate, and which scorer turns predictions into the benchmark's
 
 from __future__ import annotations
 
+import os
 import string
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from csr_bench.errors import CsrBenchError
 
@@ -61,12 +62,12 @@ class TaskConfig:
     doc_id: str  # a unique column, or "@index" (the row's position) where the data has none
     image_field: str
     prompt: str | None  # a str.format template over the fields ...
-    scorer: str
+    scorer: str  # a registered name, or "/abs/folder/scorer.py:Class" (as the YAML names it: "scorer.py:Class")
     fields: tuple[str, ...]
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     images: ImageSource | None = None
     annotations: str | None = None  # COCO-format annotation folder under --data-root (CHAIR)
-    prompt_builder: str | None = None  # ... or the name of a builder in csr_bench/tasks/prompts.py
+    prompt_builder: str | None = None  # ... or a builder: a name in csr_bench/tasks/prompts.py, or code like scorer
     filter: dict[str, Any] = field(default_factory=dict)  # keep rows whose columns equal these values
     # --limit N spreads its documents over this column's values (tasks/subset.py); strata_unit keeps
     # documents sharing that column's value within a stratum together (MME's image pairs).
@@ -76,18 +77,75 @@ class TaskConfig:
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
         if self.prompt_builder:
-            from csr_bench.tasks.prompts import PROMPT_BUILDERS
-
-            return PROMPT_BUILDERS[self.prompt_builder](doc)
+            return prompt_builder(self.prompt_builder)(doc)
         return self.prompt.format(**doc)
 
     def to_dict(self) -> dict[str, Any]:
         """What makes a task's samples (their fingerprint in task_run.json). The strata only choose
-        which documents --limit takes, never a document's sample, so they are left out."""
+        which documents --limit takes, never a document's sample, so they are left out; code beside
+        the YAML is named as the YAML names it, so a moved task folder keeps its samples."""
         data = asdict(self)
         for key in ("source_file", "strata", "strata_unit"):
             data.pop(key)
+        for key in ("scorer", "prompt_builder"):
+            if data[key] and _names_file(data[key]):
+                file, _, attribute = data[key].rpartition(":")
+                data[key] = f"{Path(os.path.relpath(file, Path(self.source_file).parent)).as_posix()}:{attribute}"
         return data
+
+
+def _names_file(reference: str) -> bool:
+    return ":" in reference and reference.rpartition(":")[0].endswith(".py")
+
+
+def _code_beside(where: str, key: str, value: str, folder: Path) -> str:
+    """``value`` with a file it names ("scorer.py:ToyScorer", relative to the YAML's folder) made
+    absolute, as the registry and the run's results record it; "package.module:name" as given."""
+    if not _names_file(value):
+        return value
+    file, _, attribute = value.rpartition(":")
+    path = (folder / file).resolve()
+    if not attribute.isidentifier():
+        raise CsrBenchError(f"{where}: '{key}: {value}' must name file.py:attribute")
+    if not path.is_file():
+        raise CsrBenchError(f"{where}: '{key}: {value}': no file {path}")
+    return f"{path}:{attribute}"
+
+
+def prompt_builder(name: str) -> Callable[[dict], str]:
+    """A built-in prompt builder (csr_bench/tasks/prompts.py) by name, or the function a reference names."""
+    from csr_bench.scorers import is_reference
+
+    if is_reference(name):
+        from csr_bench.lazy import load_target
+
+        return load_target(name)
+    from csr_bench.tasks.prompts import PROMPT_BUILDERS
+
+    return PROMPT_BUILDERS[name]
+
+
+def load_code(task: TaskConfig) -> None:
+    """Import the task's scorer and prompt code now and check the scorer's fields: a one-line error
+    naming the YAML before any data or model loads (listing tasks imports none of it)."""
+    from csr_bench.scorers import SCORERS
+
+    where = task.source_file or task.name
+    try:
+        scorer = SCORERS.load(task.scorer)
+    except CsrBenchError as exc:
+        raise CsrBenchError(f"{where}: {exc}") from None
+    lacking = [f for f in scorer.required_fields if f not in task.fields]
+    if lacking:
+        raise CsrBenchError(f"{where}: scorer '{task.scorer}' needs field(s) {', '.join(lacking)} in 'fields'")
+    if task.prompt_builder:
+        try:
+            builder = prompt_builder(task.prompt_builder)
+        except Exception as exc:  # a task folder's code may fail in any way; say which and how
+            raise CsrBenchError(f"{where}: prompt_builder {task.prompt_builder}: cannot load it "
+                                f"({type(exc).__name__}: {exc})") from None
+        if not callable(builder):
+            raise CsrBenchError(f"{where}: prompt_builder {task.prompt_builder} is not a function")
 
 
 def _check_keys(where: str, data: dict, allowed: set[str], required: set[str]) -> None:
@@ -158,9 +216,11 @@ def task_from_yaml(path: Path) -> TaskConfig:
     else:
         from csr_bench.tasks.prompts import PROMPT_BUILDERS
 
-        if data["prompt_builder"] not in PROMPT_BUILDERS:
+        if not isinstance(data["prompt_builder"], str) or not data["prompt_builder"]:
+            raise CsrBenchError(f"{where}: 'prompt_builder' must be a non-empty string")
+        if ":" not in data["prompt_builder"] and data["prompt_builder"] not in PROMPT_BUILDERS:
             raise CsrBenchError(f"{where}: unknown prompt_builder '{data['prompt_builder']}' "
-                                f"(known: {', '.join(sorted(PROMPT_BUILDERS))})")
+                                f"(known: {', '.join(sorted(PROMPT_BUILDERS))}; or file.py:function beside the YAML)")
     row_filter = data.get("filter") or {}
     if not isinstance(row_filter, dict):
         raise CsrBenchError(f"{where}: 'filter' must be a mapping of column: value")
@@ -172,11 +232,10 @@ def task_from_yaml(path: Path) -> TaskConfig:
 
     from csr_bench.scorers import SCORERS
 
-    if data["scorer"] not in SCORERS:
-        raise CsrBenchError(f"{where}: unknown scorer '{data['scorer']}' (known: {', '.join(sorted(SCORERS))})")
-    lacking = [f for f in SCORERS[data["scorer"]].required_fields if f not in record_fields]
-    if lacking:
-        raise CsrBenchError(f"{where}: scorer '{data['scorer']}' needs field(s) {', '.join(lacking)} in 'fields'")
+    if ":" not in data["scorer"] and data["scorer"] not in SCORERS:
+        raise CsrBenchError(f"{where}: unknown scorer '{data['scorer']}' "
+                            f"(known: {', '.join(sorted(SCORERS))}; or file.py:Class beside the YAML)")
+    folder = Path(path).resolve().parent
 
     return TaskConfig(
         name=data["task"],
@@ -184,13 +243,14 @@ def task_from_yaml(path: Path) -> TaskConfig:
         dataset=DatasetSource(hub=hub, local=str(dataset["local"])),
         doc_id=data["doc_id"],
         image_field=data["image_field"],
-        scorer=data["scorer"],
+        scorer=_code_beside(where, "scorer", data["scorer"], folder),
         fields=tuple(record_fields),
         generation=GenerationSettings(**generation),
         images=images,
         annotations=str(data["annotations"]) if data.get("annotations") else None,
         prompt=data.get("prompt"),
-        prompt_builder=data.get("prompt_builder"),
+        prompt_builder=_code_beside(where, "prompt_builder", data["prompt_builder"], folder)
+        if "prompt_builder" in data else None,
         filter=dict(row_filter),
         strata=data.get("strata"),
         strata_unit=data.get("strata_unit"),

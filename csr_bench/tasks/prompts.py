@@ -6,19 +6,10 @@ prompt LLaVA-1.5's evaluation used (see ../shared/protocols.md), so scores stay 
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable
+from typing import Callable
 
 from csr_bench.prompt_text import LETTER_SUFFIX, LETTERS, SHORT_SUFFIX
-
-
-def is_missing(value: Any) -> bool:
-    """MMBench marks absent hints/options as NaN (float) or 'nan' strings."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in ("", "nan", "none")
+from csr_bench.scorers.mmbench import is_missing, mmbench_options
 
 
 def mme(doc: dict) -> str:
@@ -35,16 +26,6 @@ def scienceqa(doc: dict) -> str:
     context = f"Context: {doc['hint']}\n" if not is_missing(doc.get("hint")) else ""
     options = "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(doc["choices"]))
     return f"{context}{doc['question']}\n{options}{LETTER_SUFFIX}"
-
-
-def mmbench_options(doc: dict) -> dict[str, str]:
-    """Options A, B, ... up to the first missing one (LLaVA's get_options)."""
-    options = {}
-    for letter in "ABCD":
-        if letter not in doc or is_missing(doc[letter]):
-            break
-        options[letter] = str(doc[letter])
-    return options
 
 
 def mmbench(doc: dict) -> str:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.tasks.config import TaskConfig, task_from_yaml
+from csr_bench.tasks.config import TaskConfig, load_code, task_from_yaml
 
 
 def builtin_task_dir() -> Path:
@@ -50,7 +50,8 @@ def load_registry(extra: list[str | Path] | None = None) -> dict[str, TaskConfig
 
 
 def get_tasks(names: str | list[str], extra: list[str | Path] | None = None) -> list[TaskConfig]:
-    """Resolve a comma-separated list (or list) of task names, in the order given."""
+    """Resolve a comma-separated list (or list) of task names, in the order given, their scorer and
+    prompt code imported and checked."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     if not names:
@@ -60,8 +61,7 @@ def get_tasks(names: str | list[str], extra: list[str | Path] | None = None) -> 
     if unknown:
         raise CsrBenchError(
             f"unknown task(s): {', '.join(unknown)} (known: {', '.join(sorted(registry))})")
-    seen: list[str] = []
-    for n in names:
-        if n not in seen:
-            seen.append(n)
-    return [registry[n] for n in seen]
+    chosen = [registry[n] for n in dict.fromkeys(names)]
+    for task in chosen:
+        load_code(task)
+    return chosen

@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 from csr_bench.scorers.mmbench import CIRCULAR_OFFSET
 from csr_bench.scorers.mme import GROUPS
 from csr_bench.scorers.scienceqa import OPTIONS as SQA_LETTERS
-from csr_bench.tasks.prompts import is_missing, mmbench_options
+from csr_bench.scorers.mmbench import is_missing, mmbench_options
 
 Records = Sequence[dict[str, Any]]
 
@@ -181,7 +181,7 @@ def above_chance(low: float, chance: Chance) -> bool:
 def measurement(results: dict[str, Any], data_root: str | Path) -> list[dict[str, Any]]:
     """Per Table 1 column a results.json (``results``) has: task, column, metric, value, interval,
     chance (None for CHAIR) and verdict (True above chance, False not, None without a chance level)."""
-    from csr_bench.reporting.columns import PAPER_COLUMNS
+    from csr_bench.reporting.tables.columns import PAPER_COLUMNS
 
     rows = []
     chances: dict[str, Chance | None] = {}
