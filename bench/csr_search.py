@@ -1,8 +1,8 @@
 """CSR sampling: SentenceBeamSearch.search (batched, prefix KV cache reused) against
 search_one_at_a_time (the reference's loop: one node at a time, batch 1, prompt re-encoded).
 
-Both are driven as csr_bench.csr.method.CsrMethod drives the search, with the CSR settings
-`csr-bench run --model NAME` uses (``default_csr_config``): prompts in batches of
+Both are driven as csr_bench.methods.csr.method.CsrMethod drives the search, with the CSR settings
+`csr-bench run --model NAME` uses (``run.method_config_for``): prompts in batches of
 ``prompts_per_batch`` (8; 16 for world), the reference's search settings (5 beams in 5 groups,
 diversity penalty 3, sentences up to 70 tokens, responses up to 1024 characters), the
 reference-mode prune (top 1 + bottom 2 unfinished sentences per step) and a CLIP image scorer
@@ -10,7 +10,7 @@ reference-mode prune (top 1 + bottom 2 unfinished sentences per step) and a CLIP
 Each variant and repeat runs in a fresh process (model load, one untimed warm-up search of one
 prompt, then the timed search of every prompt). The parent checks that both variants built the
 same candidate trees (same sentences, tokens, finished flags, tree shape; beam scores, log-probs
-and CLIP scores within 1e-4) and the same chosen/rejected pairs (csr_bench.csr.rewards.select_pair,
+and CLIP scores within 1e-4) and the same chosen/rejected pairs (csr_bench.methods.csr.rewards.select_pair,
 reference mode), and prints the speed-up (median wall time over the repeats).
 
 Setups:
@@ -58,10 +58,10 @@ def child(payload: dict) -> None:
     set_quiet(True)
     from dataclasses import replace
 
-    from csr_bench.run import default_csr_config
-    from csr_bench.csr.prompts import build_prompt_set
-    from csr_bench.csr.rewards import prune, select_pair
-    from csr_bench.csr.search import SearchRequest, SentenceBeamSearch
+    from csr_bench.run import method_config_for
+    from csr_bench.methods.prompts import build_prompt_set
+    from csr_bench.methods.csr.rewards import prune, select_pair
+    from csr_bench.methods.csr.search import SearchRequest, SentenceBeamSearch
     from csr_bench.models.registry import resolve_model
 
     spec = resolve_model(payload["model"])
@@ -75,7 +75,7 @@ def child(payload: dict) -> None:
         from csr_bench.models.clip import build_tiny_clip
 
         clip = build_tiny_clip(seed=0, device="cpu")
-    csr = default_csr_config(payload["defaults"])
+    csr = method_config_for("csr", payload["defaults"])
     csr = replace(csr, search=replace(csr.search, max_sentences=payload.get("max_sentences")))
     prune_nodes = functools.partial(prune, mode=csr.calibration, lam=csr.lam, num_beams=csr.search.num_beams,
                                     keep_top=csr.search.keep_top, keep_bottom=csr.search.keep_bottom)

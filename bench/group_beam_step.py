@@ -1,4 +1,4 @@
-"""The diverse group beam search's bookkeeping per step: csr_bench.csr.group_beam against the
+"""The diverse group beam search's bookkeeping per step: csr_bench.methods.csr.group_beam against the
 row-by-row loop it replaced (kept below as ``reference_group_beam_search``, the code before the
 "Speed and scale" change, a line-for-line port of transformers 4.x's ``_group_beam_search``).
 
@@ -26,12 +26,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-from csr_bench.csr.group_beam import Hypothesis, _GroupHypotheses, best_hypotheses, group_beam_search
+from csr_bench.methods.csr.group_beam import Hypothesis, _GroupHypotheses, best_hypotheses, group_beam_search
 
 
 def reference_group_beam_search(first_logprobs, advance, reorder, *, num_beams, num_groups, diversity_penalty,
                                 end_tokens, max_new_tokens, num_return, length_penalty=1.0, pad_token=0):
-    """csr_bench.csr.group_beam.group_beam_search before the speed change (one tensor access per candidate)."""
+    """csr_bench.methods.csr.group_beam.group_beam_search before the speed change (one tensor access per candidate)."""
     rows, vocab = first_logprobs.shape
     group_size = num_beams // num_groups
     logprobs = first_logprobs.float().repeat_interleave(num_beams, dim=0)

@@ -223,12 +223,13 @@ def compare_runs(reference: Path, candidate: Path, check_samples: bool = True) -
                 if lines != len(got_samples):
                     problems.append(f"{name}/{task}: samples.jsonl has {lines} lines for {len(got_samples)} documents")
         csr_ref, csr_got = ref / "csr", got / "csr"
+        if (ref / "pairs").is_dir():
+            for file in ("pairs/preferences.jsonl", "pairs/summary.json"):
+                if not (got / file).is_file():
+                    problems.append(f"{name}/{file}: missing")
+                elif (ref / file).read_bytes() != (got / file).read_bytes():
+                    problems.append(f"{name}/{file}: bytes differ")
         if csr_ref.is_dir():
-            for file in ("preferences.jsonl", "summary.json"):
-                if not (csr_got / file).is_file():
-                    problems.append(f"{name}/csr/{file}: missing")
-                elif (csr_ref / file).read_bytes() != (csr_got / file).read_bytes():
-                    problems.append(f"{name}/csr/{file}: bytes differ")
             if (csr_got / "trees.jsonl").is_file():
                 ref_trees = {t["prompt_id"]: t for t in _jsonl(csr_ref / "trees.jsonl")}
                 got_records = _jsonl(csr_got / "trees.jsonl")
@@ -287,7 +288,7 @@ def _dpo_main(inputs: str, preferences: str, output: str, save_steps: str) -> No
     from csr_bench.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()
-    from csr_bench.csr.training import DpoLoraConfig, train_dpo
+    from csr_bench.training.dpo import DpoLoraConfig, train_dpo
     from csr_bench.stage_settings import from_run_relative
 
     recorded = json.loads(Path(inputs).read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """The main job, ``csr-bench run``: evaluate the starting model (iteration 0), then for each
-iteration let the alignment method (``--method``, CSR by default) produce the next model and
-evaluate it. Every stage resumes: rerunning the same command after a crash skips what finished.
+iteration let the alignment method (``--method``, CSR by default) make preference pairs, train the
+next model on them (methods/driver.py) and evaluate it. Every stage resumes: rerunning the same
+command after a crash skips what finished.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from csr_bench import distributed
-from csr_bench.alignment import IterationInput, get_method
+from csr_bench.methods.base import IterationInput
+from csr_bench.methods.driver import PAIRS_DIR, run_iteration
+from csr_bench.methods.registry import DEFAULT_METHOD, default_config, make_method
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.io import atomic_write_json
-from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model, world_model_dir, world_prompt_images
+from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model, world_model_dir
 from csr_bench.progress import get_logger
 from csr_bench.redaction import redact_config
 
@@ -32,8 +35,8 @@ class RunConfig(EvalConfig):
     model: str = DEFAULT_MODEL
     tasks: list[str] | None = None  # None: the model's default tasks (the world: registry.WORLD_TASKS)
     iterations: int = 3  # the paper's three CSR iterations
-    method: str = "csr"
-    method_config: object | None = None  # e.g. a CsrConfig; None: the method's defaults for this model
+    method: str = DEFAULT_METHOD
+    method_config: object | None = None  # e.g. a CsrConfig; None: the method's defaults with the model's presets
 
     def __post_init__(self) -> None:
         if self.tasks is None:
@@ -76,33 +79,21 @@ def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
     return str(path.resolve()) if path.is_dir() else config.model
 
 
-def default_csr_config(model: str):
-    """The CsrConfig a model runs with when no flag says otherwise: the reference's defaults, with
-    the model's own ``csr_defaults`` on top."""
-    from csr_bench.csr.method import CsrConfig
-
-    overrides = dict(resolve_model(model).csr_defaults)
-    config = CsrConfig()
-    nested = {name: replace(getattr(config, name), **overrides.pop(name)) for name in ("search", "training")
-              if name in overrides}
-    return replace(config, **overrides, **nested)
+def method_config_for(method: str, model: str):
+    """The config ``method`` runs with on ``model`` when no flag says otherwise: the method's
+    defaults with the model's presets for it on top (``ModelSpec.method_presets``)."""
+    return default_config(method, resolve_model(model).method_presets)
 
 
 def _method(config: RunConfig):
-    if config.method != "csr":
-        return get_method(config.method, config=config.method_config, device=config.device)
-    from csr_bench.csr.method import CsrConfig
-    from csr_bench.tasks.data import BUNDLED_DATA_ROOT
+    from csr_bench.models.registry import named_prompt_source
 
     spec = resolve_model(config.model)
-    csr = config.method_config or default_csr_config(config.model)
-    if csr.prompt_source is None and spec.default_prompt_source == "bundled":
-        csr.prompt_source = str(BUNDLED_DATA_ROOT / "pope" / "images")
-    if csr.prompt_source is None and spec.default_prompt_source == "world":  # the world's unlabelled prompt images
-        csr.prompt_source = str(world_prompt_images())
-    if csr.clip_model == CsrConfig.clip_model and spec.clip_model != CsrConfig.clip_model:
-        csr.clip_model, csr.clip_pretrained = spec.clip_model, spec.clip_pretrained
-    return get_method("csr", config=csr, device=config.device)
+    method_config = config.method_config or method_config_for(config.method, config.model)
+    # a method that draws prompts from images gets the model's own prompt images unless told otherwise
+    if getattr(method_config, "prompt_source", "") is None and spec.default_prompt_source:
+        method_config = replace(method_config, prompt_source=named_prompt_source(spec.default_prompt_source))
+    return make_method(config.method, method_config, device=config.device)
 
 
 def _model_settings(config: RunConfig) -> dict:
@@ -156,7 +147,7 @@ def run(config: RunConfig) -> dict:
     from csr_bench.models.devices import check_device
     from csr_bench.run_lock import run_lock
 
-    check_device(config.device, training=config.iterations > 0 and config.method == "csr",
+    check_device(config.device, training=config.iterations > 0,
                  backend=resolve_model(config.model).backend)
     with run_lock(iteration_dir(config).parent):
         return _run(config)
@@ -167,8 +158,8 @@ def _run(config: RunConfig) -> dict:
         raise CsrBenchError(f"--iterations must be 0 or more (got {config.iterations})")
     spec = resolve_model(config.model)
     if config.iterations and spec.backend != "transformers":
-        raise CsrBenchError(f"--model {config.model}: the {spec.backend} backend only generates; CSR's search and "
-                            "training need the transformers model (a registered name or checkpoint folder without "
+        raise CsrBenchError(f"--model {config.model}: the {spec.backend} backend only generates; an alignment "
+                            "method's generation and training need the transformers model (a registered name or checkpoint folder without "
                             "'vllm:'), or pass --iterations 0 to evaluate only")
     data_root = config.data_root if config.data_root is not None else spec.default_data_root
     first = config.eval_config(0, data_root=data_root)
@@ -193,7 +184,7 @@ def _run(config: RunConfig) -> dict:
             spec = resolve_model(name)
             return spec.loader(spec.name, device=config.device, dtype=config.dtype)
 
-        model_dir = method.run_iteration(IterationInput(iteration=k, model_source=train_source,
+        model_dir = run_iteration(method, IterationInput(iteration=k, model_source=train_source,
                                                         load_model=load_model, work_dir=run_dir / f"iter_{k}",
                                                         model_settings=model_settings))
         if distributed.is_main():
@@ -207,12 +198,13 @@ def _run(config: RunConfig) -> dict:
         "config": redact_config({**asdict(config),
                                  "method_config": asdict(method.config) if method is not None else None}),
         "iterations": [{"iteration": k, "results": f"iter_{k}/results.json",
-                        **({"model": f"iter_{k}/model", "method": f"iter_{k}/csr"} if k else {})}
+                        **({"model": f"iter_{k}/model", "pairs": f"iter_{k}/{PAIRS_DIR}",
+                            "method": f"iter_{k}/{config.method}"} if k else {})}
                        for k in range(config.iterations + 1)],
     })
     from csr_bench.reporting.run_outputs import write_run_outputs
 
-    # each training's log (what trl and transformers would print: csr.training.TRAIN_LOG), for the run's last lines
+    # each training's log (what trl and transformers would print: training.dpo.TRAIN_LOG), for the run's last lines
     training_logs = [str(path) for k in range(1, config.iterations + 1)
                      if (path := run_dir / f"iter_{k}" / "train.log").is_file()]
     return {"run_dir": str(run_dir), "iterations": iterations, "training_logs": training_logs,

@@ -27,8 +27,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from csr_bench.reporting.iteration_table import DELTA_COLUMNS, METRIC_COLUMNS  # noqa: E402
-from csr_bench.reporting.table_format import MISSING, Cell  # noqa: E402
+from csr_bench.reporting.tables.iterations import DELTA_COLUMNS, METRIC_COLUMNS  # noqa: E402
+from csr_bench.reporting.tables.format import MISSING, Cell  # noqa: E402
 
 SUMMARY = REPO / "results" / "readme" / "world-summary.json"
 README = REPO / "README.md"
@@ -40,9 +40,9 @@ REWARDS = (("chosen_reward", "mean_chosen_reward"), ("rejected_reward", "mean_re
 
 def summarize(run_dirs: list[str | Path]) -> dict[str, Any]:
     """The numbers of the README's tables, from run folders (the default run first)."""
-    from csr_bench.csr.rewards import DEFAULT_LAMBDA
+    from csr_bench.methods.csr.config import DEFAULT_LAMBDA
     from csr_bench.reporting.run_data import load_run
-    from csr_bench.reporting.significance import significance
+    from csr_bench.reporting.tables.significance import significance
 
     runs = [load_run(path) for path in run_dirs]
     comparison = significance(runs)

@@ -102,7 +102,7 @@ def test_bad_image_is_one_line_naming_document_and_file_and_finished_samples_sta
 
 
 def test_corrupt_csr_prompt_image_names_the_prompt_and_keeps_finished_trees(small_world, tmp_path):
-    from csr_bench.csr.prompts import build_prompt_set
+    from csr_bench.methods.prompts import build_prompt_set
 
     prompts = tmp_path / "prompts"
     shutil.copytree(small_world / "prompts" / "images", prompts)
@@ -287,8 +287,8 @@ def test_malformed_line_in_samples_of_a_resumed_run_names_it_and_leaves_the_file
 # sentence, prompt SAME gets five identical one-sentence candidates, the others are left as searched.
 CSR_PATCH = """
 import math, os
-from csr_bench.csr import search
-from csr_bench.csr.tree import SentenceNode
+from csr_bench.methods.csr import search
+from csr_bench.methods.csr.tree import SentenceNode
 nan, same = os.environ["TEST_NAN"].split(","), os.environ["TEST_SAME"].split(",")
 original = search.SentenceBeamSearch.search
 def patched(self, requests, prune, image_scorer=None, **options):
@@ -315,7 +315,7 @@ def csr_run(small_world: Path, out: Path, monkeypatch, nan: list[str], same: lis
 
 
 def prompt_ids(small_world: Path) -> list[str]:
-    from csr_bench.csr.prompts import build_prompt_set
+    from csr_bench.methods.prompts import build_prompt_set
 
     return [p.prompt_id for p in build_prompt_set(small_world / "prompts" / "images", limit=3, seed=0)]
 
@@ -324,16 +324,16 @@ def test_nan_reward_and_identical_candidates_are_skipped_with_reasons_and_counte
     first, second, third = prompt_ids(small_world)
     result = csr_run(small_world, tmp_path / "out", monkeypatch, nan=[first], same=[second])
     assert result.returncode == 0, result.stderr
-    csr = tmp_path / "out" / "w" / "iter_1" / "csr"
-    summary = json.loads((csr / "summary.json").read_text())
-    assert (summary["prompts"], summary["pairs"]) == (3, 1)
+    pairs = tmp_path / "out" / "w" / "iter_1" / "pairs"
+    summary = json.loads((pairs / "summary.json").read_text())
+    assert (summary["method"], summary["prompts"], summary["pairs"]) == ("csr", 3, 1)
     reasons = {s["prompt_id"]: s["reason"] for s in summary["skipped"]}
     assert set(reasons) == {first, second}
     assert reasons[first].startswith(f"prompt {first}: CLIP score (R_I) of sentence ")
     assert "is NaN; its candidates cannot be ranked" in reasons[first]
     assert reasons[second] == (f"prompt {second}: 5 complete responses, 5 after the reference's filters (sentences "
                                f"under 4 characters, junk), 1 distinct; a preference pair needs 2 distinct responses")
-    assert [p["prompt_id"] for p in lines(csr / "preferences.jsonl")] == [third]
+    assert [p["prompt_id"] for p in lines(pairs / "preferences.jsonl")] == [third]
     assert "2 of 3 prompts give no preference pair" in result.stderr
     assert (tmp_path / "out" / "w" / "iter_1" / "results.json").is_file()  # the iteration went on with its pair
 
@@ -346,9 +346,9 @@ def test_no_prompt_with_a_pair_is_one_line_and_keeps_the_trees(small_world, tmp_
     assert result.returncode == 2
     csr = tmp_path / "out" / "w" / "iter_1" / "csr"
     assert len(lines(csr / "trees.jsonl")) == 3  # the search is saved: a rerun does not redo it
-    summary = json.loads((csr / "summary.json").read_text())
+    summary = json.loads((csr.parent / "pairs" / "summary.json").read_text())  # why, in the pairs' summary
     assert summary["pairs"] == 0 and [s["prompt_id"] for s in summary["skipped"]] == ids
-    assert not (csr / "preferences.jsonl").exists()
+    assert not (csr.parent / "pairs" / "preferences.jsonl").exists()
 
 
 # -- the judge -----------------------------------------------------------------------------------------
@@ -452,7 +452,7 @@ def _tree(**nan):
     """Two finished one-sentence candidates; ``nan`` names the score set to NaN on the first one."""
     import math
 
-    from csr_bench.csr.tree import CandidateTree, SentenceNode
+    from csr_bench.methods.csr.tree import CandidateTree, SentenceNode
 
     def sentence(text, score):
         values = {"logprob": -1.0 * score, "beam_score": -0.1 * score, "image_score": 10.0 * score}
@@ -470,7 +470,7 @@ def _tree(**nan):
     ("paper", 0.9, "image_score", True), ("paper", 0.9, "logprob", True), ("paper", 0.9, "beam_score", False),
 ])
 def test_a_nan_score_the_pair_depends_on_gives_no_pair(mode, lam, score, used):
-    from csr_bench.csr.rewards import no_pair_reason, select_pair
+    from csr_bench.methods.csr.rewards import no_pair_reason, select_pair
 
     candidate = _tree(**{score: True})
     pair = select_pair(candidate, mode, lam)

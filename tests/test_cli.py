@@ -84,18 +84,19 @@ def test_score_does_not_import_torch(tmp_path, pope_rows):
 
 
 def test_csr_flags_reach_the_method_config():
-    from csr_bench.cli import _csr_config_from_args, build_parser
+    from csr_bench.cli.model_commands import method_config_from_args
+    from csr_bench.cli.parser import build_parser
 
     args = build_parser().parse_args(["run", "--iterations", "1", "--lora-targets", "q_proj,v_proj", "--num-beams", "3",
                                       "--lambda", "0", "--calibration", "paper", "--dpo-batch-size", "2",
                                       "--batch-size", "4", "--prompts", "7", "--beta", "0.2",
                                       "--prompts-per-batch", "4", "--search-batch-tokens", "1000", "--save-steps", "5"])
-    config = _csr_config_from_args(args)
+    config = method_config_from_args(args)
     assert (config.prompts_per_batch, config.search.batch_tokens, config.training.save_steps) == (4, 1000, 5)
     assert config.training.lora_targets == ["q_proj", "v_proj"] and config.training.batch_size == 2
     assert config.training.beta == 0.2 and config.lam == 0.0 and config.calibration == "paper"
     assert (config.search.num_beams, config.search.num_beam_groups) == (3, 3) and config.prompts == 7
-    defaults = _csr_config_from_args(build_parser().parse_args(["run", "--model", "llava15"]))
+    defaults = method_config_from_args(build_parser().parse_args(["run", "--model", "llava15"]))
     assert (defaults.training.learning_rate, defaults.training.lora_r, defaults.lam) == (1e-7, 128, 0.9)
     assert (defaults.search.num_beams, defaults.search.diversity_penalty) == (5, 3.0)
     assert defaults.prompts is None and defaults.training.gradient_checkpointing
@@ -103,16 +104,17 @@ def test_csr_flags_reach_the_method_config():
 
 
 def test_the_world_runs_with_its_own_csr_defaults_and_flags_still_win():
-    from csr_bench.cli import _csr_config_from_args, build_parser
-    from csr_bench.models.registry import WORLD_CSR_DEFAULTS
+    from csr_bench.cli.model_commands import method_config_from_args
+    from csr_bench.cli.parser import build_parser
+    from csr_bench.models.registry import WORLD_CSR_PRESETS
 
-    world = _csr_config_from_args(build_parser().parse_args(["run"]))
-    assert world.prompts == WORLD_CSR_DEFAULTS["prompts"] and world.prompts_per_batch == 16
-    assert world.training.learning_rate == WORLD_CSR_DEFAULTS["training"]["learning_rate"]
+    world = method_config_from_args(build_parser().parse_args(["run"]))
+    assert world.prompts == WORLD_CSR_PRESETS["prompts"] and world.prompts_per_batch == 16
+    assert world.training.learning_rate == WORLD_CSR_PRESETS["training"]["learning_rate"]
     assert (world.lam, world.search.num_beams, world.training.beta) == (0.9, 5, 0.1)  # the reference's
-    flagged = _csr_config_from_args(build_parser().parse_args(["run", "--learning-rate", "1e-5", "--prompts", "3"]))
+    flagged = method_config_from_args(build_parser().parse_args(["run", "--learning-rate", "1e-5", "--prompts", "3"]))
     assert (flagged.training.learning_rate, flagged.prompts) == (1e-5, 3)
-    assert flagged.training.lora_r == WORLD_CSR_DEFAULTS["training"]["lora_r"]
+    assert flagged.training.lora_r == WORLD_CSR_PRESETS["training"]["lora_r"]
 
 
 def test_a_full_disk_anywhere_is_one_line_naming_the_file(monkeypatch, capsys):

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from csr_bench.models.clip import ClipScorer, build_tiny_clip
-from csr_bench.csr.rewards import select_pair
-from csr_bench.csr.tree import CandidateTree, SentenceNode
+from csr_bench.methods.csr.rewards import select_pair
+from csr_bench.methods.csr.tree import CandidateTree, SentenceNode
 from csr_bench.errors import CsrBenchError
 
 CAPTIONS = ["a red square", "a blue square"]

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from csr_bench.csr.rewards import (calibrate, clip_text, is_junk, kept_by_reference, no_pair_reason, prune,
+from csr_bench.methods.csr.rewards import (calibrate, clip_text, is_junk, kept_by_reference, no_pair_reason, prune,
                                    scored_paths, select_pair)
-from csr_bench.csr.tree import CandidateTree, SentenceNode
+from csr_bench.methods.csr.tree import CandidateTree, SentenceNode
 from csr_bench.errors import CsrBenchError
 
 
@@ -349,8 +349,8 @@ def test_paper_prune_uses_calibrated_reward_summed_from_the_root():
 
 
 def test_prune_counts_are_configurable():
-    from csr_bench.csr.rewards import prune as prune_nodes
-    from csr_bench.csr.tree import SentenceNode
+    from csr_bench.methods.csr.rewards import prune as prune_nodes
+    from csr_bench.methods.csr.tree import SentenceNode
 
     nodes = [SentenceNode(f" s{i}.", [i], -1.0, -float(i), False, 1, cumulative_beam_score=-float(i))
              for i in range(7)]

@@ -26,11 +26,11 @@ def test_two_csr_iterations_write_every_stage(tmp_path):
     run_dir = tmp_path / "tiny-llava"
     for k in (1, 2):
         iteration = run_dir / f"iter_{k}"
-        pairs = _lines(iteration / "csr" / "preferences.jsonl")
+        pairs = _lines(iteration / "pairs" / "preferences.jsonl")
         assert len(pairs) == 3 and all(p["chosen"] != p["rejected"] for p in pairs)
         assert {"image", "prompt", "chosen", "rejected", "chosen_reward", "rejected_reward", "tree_stats"} <= set(pairs[0])
         assert "USER:" not in pairs[0]["prompt"]  # the user prompt once, no chat template
-        summary = json.loads((iteration / "csr" / "summary.json").read_text())
+        summary = json.loads((iteration / "pairs" / "summary.json").read_text())
         assert summary["pairs"] == 3 and summary["mean_chosen_reward"] is not None
         for side in ("chosen", "rejected"):  # whitespace words of the pairs' responses, averaged
             assert summary[f"mean_{side}_words"] == sum(len(p[side].split()) for p in pairs) / 3
@@ -60,7 +60,7 @@ def test_console_has_one_bar_per_stage_and_quiet_has_none_and_no_trl_dicts(tmp_p
             "--num-epochs", "3"]
     quiet = run_cli(*args, "--quiet", "--output", str(tmp_path / "quiet"), check=True)
     log = tmp_path / "quiet" / "tiny-llava" / "iter_1" / "train.log"
-    steps = 3 * len(_lines(log.parent / "csr" / "preferences.jsonl"))  # batch 1
+    steps = 3 * len(_lines(log.parent / "pairs" / "preferences.jsonl"))  # batch 1
     for stream in (quiet.stdout, quiet.stderr):
         assert "{'" not in stream and "%|" not in stream and "past_key_values" not in stream
     assert not [line for line in quiet.stdout.splitlines() if line.startswith(("csr-bench:", "{", "/"))]
@@ -102,8 +102,8 @@ def test_killed_run_resumes_at_the_stage_it_reached(tmp_path):
     assert "3 of 3 prompts already searched" in resumed.stderr
     assert trees.read_text() == searched  # the finished stage was not redone
     for name in ("preferences.jsonl", "summary.json"):
-        assert (out / "tiny-llava" / "iter_1" / "csr" / name).read_text() == \
-            (tmp_path / "reference" / "tiny-llava" / "iter_1" / "csr" / name).read_text()
+        assert (out / "tiny-llava" / "iter_1" / "pairs" / name).read_text() == \
+            (tmp_path / "reference" / "tiny-llava" / "iter_1" / "pairs" / name).read_text()
     done = json.loads((out / "tiny-llava" / "iter_1" / "results.json").read_text())
     expected = json.loads((tmp_path / "reference" / "tiny-llava" / "iter_1" / "results.json").read_text())
     assert done["results"]["pope"]["metrics"] == expected["results"]["pope"]["metrics"]

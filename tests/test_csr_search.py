@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from csr_bench.models.clip import build_tiny_clip
-from csr_bench.csr.group_beam import group_beam_search
-from csr_bench.csr.rewards import clip_text, kept_by_reference, prune
-from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
+from csr_bench.methods.csr.group_beam import group_beam_search
+from csr_bench.methods.csr.rewards import clip_text, kept_by_reference, prune
+from csr_bench.methods.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
 
 PAD, END, A, B, C = range(5)
 NEG = -100.0
@@ -143,7 +143,7 @@ def test_an_end_of_sequence_step_marks_its_node_finished_and_is_no_sentence(smal
     the sentence before it is ``finished``, ranked only among its own siblings, and it is the last
     sentence of exactly one complete response."""
     from conftest import WORLD_VLM
-    from csr_bench.csr.rewards import calibrate
+    from csr_bench.methods.csr.rewards import calibrate
     from csr_bench.models.llava import LlavaModel
 
     model = LlavaModel.from_pretrained(str(WORLD_VLM), name="world-vlm")

@@ -1,4 +1,4 @@
-"""DPO + LoRA training (csr_bench.csr.training) on the tiny LLaVA, through trl's DPOTrainer, on the CPU."""
+"""DPO + LoRA training (csr_bench.training.dpo) on the tiny LLaVA, through trl's DPOTrainer, on the CPU."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from csr_bench.csr import training
-from csr_bench.csr.dpo_data import (PaddedImageCollator, build_preference_dataset, render_example,
+from csr_bench.training import dpo as training
+from csr_bench.training.dpo_data import (PaddedImageCollator, build_preference_dataset, render_example,
                                     vicuna_v1_chat_template)
-from csr_bench.csr.training import DpoLoraConfig, language_model_linear_names, train_dpo
+from csr_bench.training.dpo import DpoLoraConfig, language_model_linear_names, train_dpo
 from csr_bench.errors import CsrBenchError
 from csr_bench.models.base import ContinuationRequest
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM, llava_v1_prompt
@@ -400,12 +400,13 @@ def test_reference_dpo_prompt_is_the_references_doubled_text(workspace):
 
 
 def test_dpo_flags_reach_the_training_config():
-    from csr_bench.cli import _csr_config_from_args, build_parser
+    from csr_bench.cli.model_commands import method_config_from_args
+    from csr_bench.cli.parser import build_parser
 
     args = build_parser().parse_args(["run", "--model", "llava15", "--gradient-accumulation-steps", "4",
                                       "--merge-dtype", "float16", "--dpo-prompt", "reference"])
-    training_config = _csr_config_from_args(args).training
+    training_config = method_config_from_args(args).training
     assert (training_config.gradient_accumulation_steps, training_config.merge_dtype,
             training_config.dpo_prompt) == (4, "float16", "reference")
-    defaults = _csr_config_from_args(build_parser().parse_args(["run", "--model", "llava15"])).training
+    defaults = method_config_from_args(build_parser().parse_args(["run", "--model", "llava15"])).training
     assert (defaults.gradient_accumulation_steps, defaults.merge_dtype, defaults.dpo_prompt) == (1, "float32", "clean")

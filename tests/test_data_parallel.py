@@ -62,7 +62,7 @@ def test_csr_iteration_on_two_processes(small_world, tmp_path):
     pairs = []
     for side in ("one", "two"):
         folder = tmp_path / side / "csr" / "iter_1"
-        records = [json.loads(line) for line in (folder / "csr" / "preferences.jsonl").read_text().splitlines()]
+        records = [json.loads(line) for line in (folder / "pairs" / "preferences.jsonl").read_text().splitlines()]
         pairs.append([(r["prompt_id"], r["chosen"], r["rejected"], r["chosen_reward"], r["rejected_reward"])
                       for r in records])
         trees = [json.loads(line)["prompt_id"] for line in (folder / "csr" / "trees.jsonl").read_text().splitlines()]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import WORLD_TASKS
 
-CSR_FILES = ("trees.jsonl", "preferences.jsonl", "summary.json", "config.json")
+CSR_FILES = ("csr/trees.jsonl", "pairs/preferences.jsonl", "pairs/summary.json", "csr/config.json")
 
 
 def _results(iteration: Path) -> dict:
@@ -23,9 +23,9 @@ def _results(iteration: Path) -> dict:
 def test_same_seed_and_config_give_byte_identical_preferences_and_trees(tiny_run, secret_env_run):
     again, _ = secret_env_run
     for name in CSR_FILES:
-        first, second = (run / "iter_1" / "csr" / name for run in (tiny_run, again))
-        assert first.read_bytes() == second.read_bytes(), f"csr/{name} differs between two identical runs"
-    pairs = (tiny_run / "iter_1" / "csr" / "preferences.jsonl").read_text().splitlines()
+        first, second = (run / "iter_1" / name for run in (tiny_run, again))
+        assert first.read_bytes() == second.read_bytes(), f"{name} differs between two identical runs"
+    pairs = (tiny_run / "iter_1" / "pairs" / "preferences.jsonl").read_text().splitlines()
     assert pairs and len((tiny_run / "iter_1" / "csr" / "trees.jsonl").read_text().splitlines()) == 4
     # DPO on those pairs: the same merged weights, to the bit
     assert (tiny_run / "iter_1" / "model" / "model.safetensors").read_bytes() == \

@@ -260,6 +260,6 @@ def test_a_runs_checkpoint_keeps_every_default_of_its_base_model(tmp_path):
         spec = resolve_model(str(folder))
         assert (spec.name, spec.default_data_root, spec.hub_id) == (name, data_root, None)
         assert spec.eval_batch_size == world.eval_batch_size == 128
-        assert (spec.default_tasks, spec.csr_defaults, spec.clip_model) == (world.default_tasks, world.csr_defaults,
-                                                                             world.clip_model)
+        assert (spec.default_tasks, spec.method_presets, spec.default_prompt_source) == (
+            world.default_tasks, world.method_presets, world.default_prompt_source)
         assert spec.loader is not world.loader

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from csr_bench import faults
-from csr_bench.csr.training import checkpoint_is_complete
+from csr_bench.training.dpo import checkpoint_is_complete
 from csr_bench.fault_harness import (compare_models, compare_runs, dpo_command, run_once, run_until_done,
                                      small_run_command, summarize, temporary_files)
 
@@ -63,7 +63,7 @@ def test_dpo_resumed_from_a_checkpoint_merges_the_same_weights_bit_for_bit(refer
     """Checkpoints after every step; killed while writing the third (left half written): the rerun
     discards it, resumes from checkpoint-2 and merges exactly the weights of the uninterrupted run."""
     iteration = reference / "iter_1"
-    argv = dpo_command(iteration / "dpo_inputs.json", iteration / "csr" / "preferences.jsonl", tmp_path, save_steps=1)
+    argv = dpo_command(iteration / "dpo_inputs.json", iteration / "pairs" / "preferences.jsonl", tmp_path, save_steps=1)
     attempts = run_until_done(argv, ["train:checkpoint@3"])
     assert "checkpoint-3 was not written to the end" in attempts[1].stderr_tail, attempts[1].stderr_tail
     marker = json.loads((tmp_path / "model" / "csr_dpo.json").read_text())

@@ -22,7 +22,7 @@ LAYERS = {
     "reporting": {"reporting"},
     "world": {"world"},
     "evaluation": {"evaluation"},
-    "methods": {"alignment", "csr"},
+    "methods": {"methods", "training"},
     "entry points": {"run", "cli", "__main__", "interop", "fault_harness"},
 }
 ORDER = list(LAYERS)
@@ -30,7 +30,7 @@ LAYER_OF = {part: ORDER.index(layer) for layer, parts in LAYERS.items() for part
 
 # The registry is the world's gateway: its world imports sit inside functions, run when a world
 # model, data root, prompt folder or CLIP is asked for.
-WORLD_IMPORTERS = {"csr_bench.models.registry", "csr_bench.cli",
+WORLD_IMPORTERS = {"csr_bench.models.registry", "csr_bench.cli.model_commands",
                    # writes the small world the tests use (tests/conftest.py's small_world)
                    "csr_bench.fault_harness"}
 
@@ -39,8 +39,8 @@ KNOWN = {
     # the world's left-out footnote is read from the model registry
     ("csr_bench.reporting.run_data", "csr_bench.models.registry"): "world footnote from the registry",
     # the HTML report and sample browser reload task data to show images
-    ("csr_bench.reporting.html_report", "csr_bench.tasks.registry"): "report reloads task configs",
-    ("csr_bench.reporting.sample_browser", "csr_bench.tasks.data"): "sample browser reloads images",
+    ("csr_bench.reporting.report.page", "csr_bench.tasks.registry"): "report reloads task configs",
+    ("csr_bench.reporting.report.sample_browser", "csr_bench.tasks.data"): "sample browser reloads images",
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
+from csr_bench.methods.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
 from csr_bench.errors import CsrBenchError
 from csr_bench.models.conversation import llava_v1_prompt
 from csr_bench.models.llava import encode_llava, expand_to_square, llava_prompt_ids, pad_colour
@@ -239,7 +239,7 @@ def test_tiny_llava_tokenises_whole_prompts_as_llavas_rule(tiny_model):
 
 def test_dpo_prompt_ids_are_the_evaluations(tiny_model, tmp_path):
     """trl's collator tokenises the prompt with its image in one call: it gets LLaVA's ids too."""
-    from csr_bench.csr.dpo_data import PaddedImageCollator, build_preference_dataset, vicuna_v1_chat_template
+    from csr_bench.training.dpo_data import PaddedImageCollator, build_preference_dataset, vicuna_v1_chat_template
     from csr_bench.models.tiny_llava import build_processor
 
     image = _striped(44, 30)

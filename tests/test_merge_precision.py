@@ -1,4 +1,4 @@
-"""The LoRA merge (csr_bench.csr.training._save_merged): done in fp32, saved in --merge-dtype, checked.
+"""The LoRA merge (csr_bench.training.dpo._save_merged): done in fp32, saved in --merge-dtype, checked.
 
 A tiny LLaVA saved in bf16 with weights of realistic scale (std 0.02, transformers' init) and a LoRA
 update of ~1e-5 per weight, the size DPO at lr 1e-7 leaves: bf16 cannot hold it (its spacing near 0.02
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from csr_bench.csr import training
+from csr_bench.training import dpo as training
 from csr_bench.models.llava import load_llava_checkpoint
 from csr_bench.models.tiny_llava import build_tiny_llava
 

@@ -40,7 +40,7 @@ def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
 
 
 def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
-    from csr_bench.models.registry import WORLD_AT_CHANCE, WORLD_CSR_DEFAULTS, WORLD_TASKS
+    from csr_bench.models.registry import WORLD_AT_CHANCE, WORLD_CSR_PRESETS, WORLD_TASKS
 
     result = run_cli("run", "--iterations", "1", "--prompts", "3", "--limit", "4", "--max-sentences", "3",
                      "--sentence-max-new-tokens", "12", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",
@@ -61,7 +61,7 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     manifest = json.loads((run_dir / "run.json").read_text())
     method = manifest["config"]["method_config"]
     assert manifest["config"]["model"] == "world" and method["clip_model"] == "world"
-    assert method["training"]["learning_rate"] == WORLD_CSR_DEFAULTS["training"]["learning_rate"]  # the world's
+    assert method["training"]["learning_rate"] == WORLD_CSR_PRESETS["training"]["learning_rate"]  # the world's
     assert method["prompts"] == 3 and method["lam"] == 0.9  # a flag; the reference's
     assert method["prompt_source"].endswith("prompts/images")  # unlabelled images, not the training ones
     pairs = (run_dir / "iter_1" / "csr" / "preferences.jsonl").read_text().splitlines()

@@ -121,7 +121,7 @@ def test_greedy_captions_are_corpus_words_with_proper_spacing(trained_vlm):
         assert set(re.findall(r"[\w']+|\.", text)) <= words, outputs
     assert sum(text in CAPTIONS for text in outputs) >= 4, outputs  # fluent world sentences already
 
-    from csr_bench.csr.search import SentenceBeamSearch
+    from csr_bench.methods.csr.search import SentenceBeamSearch
 
     assert SentenceBeamSearch(vlm).sentence_end == {processor.tokenizer.convert_tokens_to_ids(".")}
 

@@ -19,18 +19,16 @@ class ModelSpec:
     # "bundled" for embedded models that only make sense on csr-bench's own small data;
     # None for real models, whose default data is the benchmark's hub dataset.
     default_data_root: str | None = None
-    # CSR's image-relevance reward uses the CLIP tower the VLM was built on (LLaVA-1.5: ViT-L/14-336,
-    # OpenAI weights); "tiny" is the built-in toy CLIP for the embedded model.
-    clip_model: str = "ViT-L-14-336-quickgelu"
-    clip_pretrained: str = "openai"
-    # CSR prompt images when --prompt-source is not given ("bundled": csr-bench's own small images).
+    # A method's prompt images when --prompt-source is not given ("bundled": csr-bench's own small
+    # images; "world": the world's unlabelled training images).
     default_prompt_source: str | None = None
     hub_id: str | None = None  # the hub checkpoint behind a registered name (what training loads)
     # What `run` evaluates when --tasks is not given (None: csr_bench.run.DEFAULT_RUN_TASKS).
     default_tasks: tuple[str, ...] | None = None
-    # CsrConfig fields this model needs other than the reference's (nested dicts for "search" and
-    # "training"); explicit flags still win. The reference's values suit a 7B model, not a tiny one.
-    csr_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Per method, the config fields this model needs other than the method's defaults (nested dicts
+    # for nested configs, e.g. CsrConfig's "search" and "training"); explicit flags still win. The
+    # reference's values suit a 7B model, not a tiny one; the embedded models score R_I with their own CLIP.
+    method_presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # "transformers" (LlavaModel), or "vllm" (``vllm:MODEL``: generation only, no CSR search/training).
     backend: str = "transformers"
     # Generation batch size when --batch-size is not given (it never changes predictions, only speed).
@@ -77,8 +75,20 @@ def world_prompt_images() -> Path:
     return _built_world() / "data" / "prompts" / "images"
 
 
+def named_prompt_source(name: str) -> str:
+    """The folder of a model's ``default_prompt_source``: "world" (the world's unlabelled prompt
+    images) or "bundled" (csr-bench's own small images)."""
+    if name == "world":
+        return str(world_prompt_images())
+    if name == "bundled":
+        from csr_bench.tasks.data import BUNDLED_DATA_ROOT
+
+        return str(BUNDLED_DATA_ROOT / "pope" / "images")
+    raise CsrBenchError(f"unknown default_prompt_source {name!r} (world, bundled)")
+
+
 def load_clip(model_name: str, pretrained: str, device: str | None = None):
-    """The CLIP scorer named by ``ModelSpec.clip_model``: "tiny" (built from a seed), "world" (the world's
+    """The CLIP scorer named by a method preset (``clip_model``): "tiny" (built from a seed), "world" (the world's
     trained CLIP) or an open_clip model with its ``pretrained`` weights."""
     from csr_bench.models.clip import ClipScorer, build_tiny_clip
 
@@ -135,7 +145,8 @@ def world_left_out_reason(task: str) -> str | None:
 # DPO step size for a 1M-parameter model (docs/world-benchmarks.md has the measurements: 1e-4 left
 # CHAIR_S's 3-iteration change within the noise, 2e-4 moves CHAIR_S and CHAIR_I beyond it with POPE F1
 # not worse, two epochs name fewer objects instead; at 5e-4 the descriptions degrade).
-WORLD_CSR_DEFAULTS = MappingProxyType({
+WORLD_CSR_PRESETS = MappingProxyType({
+    "clip_model": "world", "clip_pretrained": "",  # the world's own CLIP (world/train_clip.py)
     "prompts": 512,
     # a forward pass of this small model holds ~60 search nodes (SearchConfig.batch_tokens): 16 prompts
     # (~48 nodes a step) fill it where the reference-sized 8 leave it half empty
@@ -147,13 +158,13 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec("tiny-llava", "Toy LlavaForConditionalGeneration built offline from a seed (tests, offline default)",
-                  _tiny_llava, default_data_root="bundled", clip_model="tiny", clip_pretrained="",
-                  default_prompt_source="bundled"),
+                  _tiny_llava, default_data_root="bundled", default_prompt_source="bundled",
+                  method_presets={"csr": {"clip_model": "tiny", "clip_pretrained": ""}}),
         # world: a forward pass of its model is mostly overhead: 128 evaluates CHAIR and POPE ~1.5x faster than 32
         # (same predictions); 256 is no faster and waits longer on a rare caption that runs to max_new_tokens
         ModelSpec("world", "Tiny LLaVA trained on the embedded world, hallucinates by design (built offline once)",
-                  _world_llava, default_data_root="world", clip_model="world", clip_pretrained="",
-                  default_prompt_source="world", default_tasks=WORLD_TASKS, csr_defaults=WORLD_CSR_DEFAULTS,
+                  _world_llava, default_data_root="world", default_prompt_source="world", default_tasks=WORLD_TASKS,
+                  method_presets={"csr": WORLD_CSR_PRESETS},
                   eval_batch_size=128),
         ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
                   _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf"),
@@ -214,7 +225,7 @@ def _origin_spec(path: Path, depth: int = 0) -> ModelSpec | None:
         spec = _origin_spec(Path(base), depth + 1)
     else:
         spec = None
-    # every default of the base model (data root, tasks, CLIP, CSR settings, batch size) carries over;
+    # every default of the base model (data root, tasks, method presets, batch size) carries over;
     # what the checkpoint is and how it loads are its own
     own = {"name": f"{run}-iter{iteration}", "description": f"iteration {iteration} of run {run} (from {base}), at {path}",
            "loader": _local_llava(path), "hub_id": None, "backend": "transformers"}

@@ -26,9 +26,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from csr_bench.csr.group_beam import Hypothesis, group_beam_search
-from csr_bench.csr.rewards import clip_text
-from csr_bench.csr.tree import CandidateTree, SentenceNode
+from csr_bench.methods.csr.config import SearchConfig
+from csr_bench.methods.csr.group_beam import Hypothesis, group_beam_search
+from csr_bench.methods.csr.rewards import clip_text
+from csr_bench.methods.csr.tree import CandidateTree, SentenceNode
 from csr_bench.progress import progress_bar
 
 # transformers' FutureWarning on every forward pass given ``past_key_values`` (ignored during the search)
@@ -55,29 +56,6 @@ def _cache_rename_unannounced():
             yield
     finally:
         logger.removeFilter(quiet)
-
-
-@dataclass
-class SearchConfig:
-    """Defaults are the reference's (inference_csr/sample.py)."""
-
-    num_beams: int = 5  # candidate sentences per node (token-level beams, all returned)
-    num_beam_groups: int = 5
-    diversity_penalty: float = 3.0
-    sentence_max_new_tokens: int = 70
-    max_length: int = 1024  # characters of prompt text + response at which a response ends
-    max_sentences: int | None = None  # optional cap on sentences per response (None: as the reference)
-    keep_top: int | None = None  # unfinished sentences kept per step, best first (None: int(num_beams/2) - 1)
-    keep_bottom: int | None = None  # ... and worst (None: int(num_beams/2)); both when >= num_beams exist
-    length_penalty: float = 1.0
-    # KV-cache positions per forward pass (beam rows x their longest sequence, the sentence's room
-    # included): nodes are batched until this is reached, so memory stays bounded whatever the
-    # model; 65536 is about 16 nodes of LLaVA-1.5 (32 GiB of fp16 KV cache for the 7B)
-    batch_tokens: int = 65536
-    # What the generator sees (--search-image): "crop", the processor's resize + centre crop of the raw
-    # image, as the reference's generator (processor(text, images) on the PIL image); "pad", LLaVA-1.5's
-    # pad-to-square, as evaluation and DPO. Square images (the world's) give the same pixels either way.
-    image: str = "crop"
 
 
 @dataclass

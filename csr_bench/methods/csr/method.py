@@ -1,32 +1,24 @@
-"""One CSR iteration as an alignment method: search -> calibrated rewards -> preference pairs -> DPO.
-
-Stages and their files under ``<run>/iter_<k>/``, each resumed on rerun:
-  csr/search_settings.json  every setting the search depends on; a rerun with others is refused
-  csr/trees.jsonl        candidate trees, appended a batch of prompts at a time (finished prompts skipped)
-  csr/preferences.jsonl  one chosen/rejected pair per prompt (image, prompt once, rewards, tree stats)
-  csr/summary.json       mean chosen/rejected reward (the paper's reward trend), mean chosen/rejected
-                         length in words (mean_chosen_words / mean_rejected_words), skips
-  dpo_inputs.json        what the DPO training depends on (model, pairs' digest, hyper-parameters), likewise
-  trainer/, model/       DPO + LoRA checkpoints, then the merged model (safetensors) of iteration k
+"""CSR as an alignment method: sentence-level beam search -> calibrated rewards -> one preference
+pair per prompt (the shared driver saves them and trains DPO + LoRA). Its own files, under
+``<run>/iter_<k>/csr/``, each resumed on rerun (docs/csr.md, "Files"): search_settings.json (a rerun
+with other settings is refused), config.json, trees.jsonl (appended a batch of prompts at a time).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from csr_bench import distributed
-from csr_bench.alignment import IterationInput
-from csr_bench.csr.prompts import PromptItem, build_prompt_set
-from csr_bench.csr.rewards import DEFAULT_LAMBDA, no_pair_reason, prune, select_pair
-from csr_bench.csr.search import SearchConfig, SearchRequest, SentenceBeamSearch
-from csr_bench.csr.training import DpoLoraConfig, completed_model, require_same_training, train_dpo
-from csr_bench.csr.tree import CandidateTree
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import append_jsonl, atomic_write_json, atomic_write_text
+from csr_bench.io import append_jsonl, atomic_write_json
+from csr_bench.methods.base import IterationInput, PairSet, method_dir
+from csr_bench.methods.csr.config import CALIBRATIONS, CsrConfig
+from csr_bench.methods.csr.rewards import no_pair_reason, prune, select_pair
+from csr_bench.methods.csr.tree import CandidateTree
+from csr_bench.methods.prompts import PromptItem, build_prompt_set
 from csr_bench.progress import get_logger, progress_bar
 from csr_bench.stage_settings import require_same_settings, run_relative
 
@@ -36,30 +28,14 @@ SEARCH_SETTINGS = "search_settings.json"
 BATCHING_ONLY = ("prompts_per_batch", "search.batch_tokens")
 
 
-@dataclass
-class CsrConfig:
-    """Everything a CSR iteration needs; defaults are the reference's."""
-
-    prompt_source: str | None = None  # an image folder, or the reference's prompt JSON (with prompt_images)
-    prompt_images: str | None = None
-    prompts: int | None = None  # cap on prompts per iteration (--prompts)
-    prompt_seed: int = 0
-    prompts_per_batch: int = 8  # prompts searched together (and saved together, for resume)
-    calibration: str = "reference"  # "reference" (rank-based, as the code) or "paper" (lambda R_I + (1-lambda) R_T)
-    lam: float = DEFAULT_LAMBDA  # 0: only R_T; 1: only R_I
-    clip_model: str = "ViT-L-14-336-quickgelu"  # LLaVA-1.5's CLIP tower (OpenAI weights: QuickGELU); "tiny": the toy CLIP
-    clip_pretrained: str = "openai"
-    search: SearchConfig = field(default_factory=SearchConfig)
-    training: DpoLoraConfig = field(default_factory=DpoLoraConfig)
-
-
 class CsrMethod:
     name = "csr"
+    config_class = CsrConfig
 
     def __init__(self, config: CsrConfig | None = None, device: str | None = None):
         self.config = config or CsrConfig()
         self.device = device
-        if self.config.calibration not in ("reference", "paper"):
+        if self.config.calibration not in CALIBRATIONS:
             raise CsrBenchError(f"--calibration must be 'reference' or 'paper', got {self.config.calibration!r}")
         if not 0.0 <= self.config.lam <= 1.0:
             raise CsrBenchError(f"--lambda must be in [0, 1], got {self.config.lam}")
@@ -88,6 +64,8 @@ class CsrMethod:
             log.info("csr: %d of %d prompts already searched in %s, resuming", len(prompts) - len(pending),
                      len(prompts), path)
         if pending:
+            from csr_bench.methods.csr.search import SearchRequest, SentenceBeamSearch
+
             model, clip = current.load_model(), self._clip()
             search = SentenceBeamSearch(model, self.config.search)
             prune_nodes = functools.partial(prune, mode=self.config.calibration, lam=self.config.lam,
@@ -117,7 +95,7 @@ class CsrMethod:
                 distributed.merge_shards(path, [done[p.prompt_id].to_dict() for p in prompts])
         return [done[p.prompt_id] for p in prompts]
 
-    def _pairs(self, trees: list[CandidateTree], folder: Path) -> list[dict[str, Any]]:
+    def _pairs(self, trees: list[CandidateTree]) -> PairSet:
         pairs, skipped = [], []
         for tree in trees:
             pair = select_pair(tree, mode=self.config.calibration, lam=self.config.lam)
@@ -126,17 +104,11 @@ class CsrMethod:
                                 "reason": no_pair_reason(tree, self.config.calibration, self.config.lam)})
             else:
                 pairs.append(pair.to_dict())
-        if distributed.is_main():  # every process made the same pairs; the main one writes them
-            if skipped:
-                log.warning("csr: %d of %d prompts give no preference pair (reasons in %s); first: %s",
-                            len(skipped), len(trees), folder / "summary.json", skipped[0]["reason"])
-            if pairs:
-                atomic_write_text(folder / "preferences.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
-            atomic_write_json(folder / "summary.json", self._summary(trees, pairs, skipped))
-        if not pairs:
-            raise CsrBenchError(f"csr: no preference pair from {len(trees)} prompts "
-                                f"({skipped[0]['reason'] if skipped else 'no prompts'}); nothing to train on")
-        return pairs
+        if skipped and distributed.is_main():
+            log.warning("csr: %d of %d prompts give no preference pair (reasons in pairs/summary.json); first: %s",
+                        len(skipped), len(trees), skipped[0]["reason"])
+        return PairSet(pairs, self._summary(trees, pairs, skipped),
+                       why_none=f"from {len(trees)} prompts: {skipped[0]['reason']}" if skipped else None)
 
     def _summary(self, trees: list[CandidateTree], pairs: list[dict[str, Any]],
                  skipped: list[dict[str, str]]) -> dict[str, Any]:
@@ -166,22 +138,19 @@ class CsrMethod:
                                                 "prompts_per_batch", "calibration", "lam", "clip_model",
                                                 "clip_pretrained", "search")}}
 
-    def run_iteration(self, current: IterationInput) -> Path:
-        work = Path(current.work_dir)
-        folder = work / "csr"
-        stage = f"iteration {current.iteration}'s CSR search"
+    def require_same_settings(self, current: IterationInput) -> dict[str, Any]:
+        """Recorded the first time; afterwards the finished trees are used, and unfinished ones resumed,
+        only if they were made with these settings (never relabelled, never mixed)."""
         settings = self.search_settings(current)
-        # Recorded the first time; afterwards a finished iteration is returned, and an unfinished one
-        # resumed, only if it was made with these settings (never relabelled, never mixed).
-        require_same_settings(folder / SEARCH_SETTINGS, settings, stage, ignore=BATCHING_ONLY)
-        finished = completed_model(work)
-        if finished is not None:
-            require_same_training(work, current.model_source, self.config.training)
-            return finished
-        atomic_write_json(folder / "config.json", {"iteration": current.iteration, **settings,
-                                                   **asdict(self.config)})
+        require_same_settings(method_dir(current, self.name) / SEARCH_SETTINGS, settings,
+                              f"iteration {current.iteration}'s CSR search", ignore=BATCHING_ONLY)
+        return settings
+
+    def make_pairs(self, current: IterationInput) -> PairSet:
+        folder = method_dir(current, self.name)
+        settings = self.require_same_settings(current)
+        if distributed.is_main():
+            atomic_write_json(folder / "config.json", {"iteration": current.iteration, **settings,
+                                                       **asdict(self.config)})
         trees = self._search(current, self._prompts(), folder / "trees.jsonl")
-        pairs = self._pairs(trees, folder)
-        log.info("csr: %d preference pairs, training DPO + LoRA", len(pairs))
-        return train_dpo(Path(current.model_source), pairs, None, work, self.config.training, device=self.device,
-                         label=f"iter {current.iteration} dpo")
+        return self._pairs(trees)

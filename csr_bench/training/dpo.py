@@ -58,15 +58,15 @@ import json
 import logging
 import shutil
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.faults import active as faults_active, fault_point
 from csr_bench.io import atomic_write_json, partial_dir, replace_dir
-from csr_bench.csr.dpo_data import (DPO_PROMPTS, PaddedImageCollator, build_preference_dataset, load_preferences,
+from csr_bench.training.config import DPO_PROMPTS, MERGE_DTYPES, DpoLoraConfig
+from csr_bench.training.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
 from csr_bench.redaction import RedactingFilter, redact_config
@@ -80,38 +80,7 @@ MERGE_CHECK = "merge_check.json"
 TRAIN_LOG = "train.log"  # in output_dir: trl's log dicts (one JSON per line), trl/transformers warnings
 # The libraries whose log records and warnings a training writes to TRAIN_LOG rather than the console.
 TRAINING_LOGGERS = ("transformers", "trl", "peft", "accelerate")
-MERGE_DTYPES = ("float32", "float16", "bfloat16")
 KEEP_THRESHOLD = 0.99  # a saved model keeping less of its LoRA update than this warns
-
-
-@dataclass
-class DpoLoraConfig:
-    """DPO + LoRA hyper-parameters; the defaults are the reference's (``scripts/run_train.sh``)."""
-
-    beta: float = 0.1
-    loss_type: str = "sigmoid"  # trl's loss name; "sigmoid,sft" adds the chosen responses' NLL (RPO), equal weights
-    learning_rate: float = 1e-7
-    num_epochs: float = 1
-    batch_size: int = 1
-    gradient_accumulation_steps: int = 1
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    lora_r: int = 128
-    lora_alpha: int = 256
-    lora_dropout: float = 0.05
-    # None: every nn.Linear of the language model (resolved from the model). Otherwise peft target names.
-    lora_targets: list[str] | None = None
-    seed: int = 42
-    gradient_checkpointing: bool = True
-    max_length: int | None = None  # tokens per sequence (prompt + completion); None: no truncation
-    disable_dropout: bool = True  # trl's default: also switches the LoRA dropout off
-    save_steps: int = 100  # checkpoint interval (optimizer steps) for resume
-    merge_dtype: str = "float32"  # dtype of the saved merged model (MERGE_DTYPES); the merge itself is fp32
-    dpo_prompt: str = "clean"  # "clean": the evaluation prompt; "reference": the reference's doubled one (dpo_data)
-    logging_steps: int = 10
-    dataloader_num_workers: int = 0
-    extra_args: dict[str, Any] = field(default_factory=dict)  # passed to trl's DPOConfig as is
 
 
 def language_model_linear_names(model) -> list[str]:
@@ -250,13 +219,15 @@ def _training_precision(device: str):
 # -- training ----------------------------------------------------------------------------------
 
 def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path | None, output_dir: Path,
-              config: DpoLoraConfig | None = None, device: str | None = None, label: str = "dpo") -> Path:
+              config: DpoLoraConfig | None = None, device: str | None = None, label: str = "dpo",
+              loss_term=None) -> Path:
     """DPO + LoRA on ``preferences``, then merge the adapter; returns ``output_dir/model``.
 
     Each record has "image" (a path, relative to ``images_root`` unless absolute), "prompt" (the user
     text, no template), "chosen" and "rejected". Returns at once if ``output_dir/model`` is complete;
     resumes from the newest ``output_dir/trainer/checkpoint-*`` otherwise. ``label``: the progress
-    bar's; the training's log goes to ``output_dir/train.log``.
+    bar's; the training's log goes to ``output_dir/train.log``. ``loss_term`` (methods.base.LossTerm):
+    a method's own term, added to DPO's loss on every batch.
     """
     config = config or DpoLoraConfig()
     if not 0.0 <= config.warmup_ratio < 1.0:
@@ -275,6 +246,8 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
     model_dir = Path(model_dir)
     records = load_preferences(preferences)
     fingerprint = _fingerprint(model_dir, records, images_root, config, output_dir)
+    if loss_term is not None:  # a run without one keeps the fingerprint it always had
+        fingerprint["loss_term"] = loss_term.name
     inputs_file = output_dir / INPUTS_FILE
     require_same_settings(inputs_file, fingerprint, "the DPO training", ignore=NOT_AFFECTING_TRAINING, write=False)
     dataset = build_preference_dataset(records, images_root, prompt_form=config.dpo_prompt)
@@ -302,7 +275,7 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
     with training_log(output_dir / TRAIN_LOG):  # its own catch_warnings restores the filter below
         # transformers 5.x renamed gradient_* to activation_checkpointing*; trl/peft still call the old names.
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
-        model, processor, metrics = _train(model_dir, dataset, output_dir, config, device, label)
+        model, processor, metrics = _train(model_dir, dataset, output_dir, config, device, label, loss_term)
     # In a data-parallel run every process trained the same weights (trl/accelerate's DDP); the main one saves.
     if distributed.is_main():
         _save_merged(model, processor, model_dir, output_dir, fingerprint, metrics, config.merge_dtype, device)
@@ -403,7 +376,24 @@ def _check_token_boundary(processor, dataset) -> None:
                                  tokenizer.convert_ids_to_tokens(together[-8:]))
 
 
-def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, device: str, label: str = "dpo"):
+def _with_loss_term(trainer_class, loss_term):
+    """trl's trainer, unmodified, when there is no term; else a subclass adding the term to each batch's loss."""
+    if loss_term is None:
+        return trainer_class
+
+    class DPOTrainerWithTerm(trainer_class):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                          num_items_in_batch=num_items_in_batch)
+            loss, outputs = result if return_outputs else (result, None)
+            loss = loss + loss_term(self, model, inputs)
+            return (loss, outputs) if return_outputs else loss
+
+    return DPOTrainerWithTerm
+
+
+def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, device: str, label: str = "dpo",
+           loss_term=None):
     dtype, bf16 = _training_precision(device)
     model, processor = load_llava_checkpoint(model_dir, dtype)
     logging.getLogger("transformers").setLevel(logging.INFO)  # the loader quietens it for the console; here: train.log
@@ -440,7 +430,7 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
         remove_unused_columns=False,  # the collator needs images/prompt/chosen/rejected
         **config.extra_args,
     )
-    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
+    trainer = _with_loss_term(DPOTrainer, loss_term)(model=model, ref_model=None, args=args, train_dataset=dataset,
                          data_collator=PaddedImageCollator(processor, config.max_length),
                          processing_class=processor, peft_config=lora)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback

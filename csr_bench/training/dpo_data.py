@@ -28,8 +28,8 @@ from csr_bench.images import open_rgb
 from csr_bench.io import read_jsonl_objects
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM
 from csr_bench.models.llava import LlavaPromptProcessor, pad_colour
+from csr_bench.training.config import DPO_PROMPTS
 
-DPO_PROMPTS = ("clean", "reference")
 
 
 # -- the chat template -------------------------------------------------------------------------

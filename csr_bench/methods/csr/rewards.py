@@ -44,11 +44,11 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
-from csr_bench.csr.tree import CandidateTree, SentenceNode
+from csr_bench.methods.csr.config import DEFAULT_LAMBDA
+from csr_bench.methods.csr.tree import CandidateTree, SentenceNode
 from csr_bench.errors import CsrBenchError
 
 MODES = ("paper", "reference")
-DEFAULT_LAMBDA = 0.9
 MIN_SENTENCE_CHARS = 4  # score.py: a child is scored only if its new text has >= 4 characters
 
 # utils.clean_text: everything outside this class is deleted before CLIP sees the text. The

@@ -1,0 +1,61 @@
+"""The ``csr-bench`` command: the parser (parser.py, method flags from config_flags.py) and the
+commands, by what they need: a model (model_commands.py), finished runs (report_commands.py) or
+nothing (list_commands.py). Start-up is light: ``tasks``, ``models``, ``score``, ``table``,
+``check``, ``plot``, ``report`` and ``--help`` never import torch or transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from csr_bench.cli.list_commands import cmd_models, cmd_tasks
+from csr_bench.cli.model_commands import cmd_eval, cmd_export, cmd_run, cmd_score, cmd_world
+from csr_bench.cli.parser import PROG, build_parser
+from csr_bench.cli.report_commands import cmd_check, cmd_plot, cmd_report, cmd_table
+from csr_bench.errors import CsrBenchError
+
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "world": cmd_world,
+            "tasks": cmd_tasks, "models": cmd_models, "table": cmd_table, "plot": cmd_plot, "report": cmd_report,
+            "check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser(argv).parse_args(argv)
+    from csr_bench.progress import set_quiet
+
+    from csr_bench.distributed import is_main, shutdown
+
+    set_quiet(args.quiet or not is_main())  # in a data-parallel run the main process reports for all
+    logging.basicConfig(level=logging.INFO if is_main() else logging.WARNING, format=f"{PROG}: %(message)s", stream=sys.stderr)
+    from csr_bench.redaction import install_log_redaction, redact_text
+    from csr_bench.safety import set_loading_policy
+
+    install_log_redaction()  # no judge key or hub token in a log line, whoever logs it
+    set_loading_policy(allow_pickle=getattr(args, "allow_pickle", False),
+                       trust_remote_code=getattr(args, "trust_remote_code", False))
+    try:
+        return COMMANDS[args.command](args)
+    except CsrBenchError as exc:
+        print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk outside csr_bench.io (a checkpoint, a plot): one line, not a traceback
+        from csr_bench.disk_errors import one_line
+
+        message = one_line(exc)
+        if message is None:
+            raise
+        print(f"{PROG}: error: {redact_text(message)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished samples are saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        shutdown()
+
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
