@@ -178,3 +178,14 @@ def test_an_unknown_method_names_the_known_ones(plugins):
     result = csr_bench(plugins, "run", "--method", "nosuch", "--iterations", "1")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "invalid choice: 'nosuch'" in result.stderr and "'toy'" in result.stderr and "'csr'" in result.stderr
+
+
+def test_a_config_field_whose_flag_is_taken_is_a_one_line_error(plugins):
+    from conftest import assert_one_line_error
+
+    method = plugins["root"] / "site" / "toy_method" / "__init__.py"
+    method.write_text(method.read_text().replace(
+        'pairs_per_image: int = field(default=1, metadata={"min": 1, "help": "copies of each pair"})',
+        'seed: int = 0\n    pairs_per_image: int = 1'))
+    assert_one_line_error(csr_bench(plugins, "run", "--method", "toy", "--iterations", "1"),
+                          "ToyConfig.seed: its flag --seed is another option's too")

@@ -21,7 +21,12 @@ COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser(argv).parse_args(argv)
+    try:  # a method's flags come from its config: a broken third-party method is one line too
+        parser = build_parser(argv)
+    except CsrBenchError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     from csr_bench.progress import set_quiet
 
     from csr_bench.distributed import is_main, shutdown
@@ -39,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     except CsrBenchError as exc:
         print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a full disk outside csr_bench.io (a checkpoint, a plot): one line, not a traceback
-        from csr_bench.disk_errors import one_line
+    except OSError as exc:  # a full disk outside csr_bench.storage.files (a checkpoint, a plot): one line, not a traceback
+        from csr_bench.storage.disk_errors import one_line
 
         message = one_line(exc)
         if message is None:

@@ -15,6 +15,8 @@ import types
 import typing
 from typing import Any, Iterator
 
+from csr_bench.errors import CsrBenchError
+
 DEST_PREFIX = "config:"  # argparse dests of generated flags: "config:search.num_beams"
 
 
@@ -88,7 +90,11 @@ def add_config_flags(group: argparse._ActionsContainer, config_class: type,
                 options["type"] = float
             if "choices" in item.metadata:
                 options["choices"] = list(item.metadata["choices"])
-        group.add_argument(flag_name(path, item), **options)
+        try:
+            group.add_argument(flag_name(path, item), **options)
+        except argparse.ArgumentError:
+            raise CsrBenchError(f"{config_class.__name__}.{path}: its flag {flag_name(path, item)} is another "
+                                "option's too; give the field metadata={'flag': '--another-name'}") from None
 
 
 _MISSING = object()

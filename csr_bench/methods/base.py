@@ -20,7 +20,7 @@ class IterationInput:
     load_model: Callable[[], Any]  # loads the current model for generation (a VisionLanguageModel)
     work_dir: Path  # <run>/iter_<k>; the next model goes to work_dir/"model"
     # How load_model loads it (dtype, device type): settings a method's generation stage depends on,
-    # so they belong in its recorded settings (csr_bench.stage_settings).
+    # so they belong in its recorded settings (csr_bench.storage.settings).
     model_settings: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json, atomic_write_text
+from csr_bench.storage.files import atomic_write_json, atomic_write_text
 from csr_bench.methods.base import IterationInput, PairSet
 from csr_bench.progress import get_logger
 

@@ -1,53 +1,6 @@
-"""DPO with LoRA on CSR preference pairs, through trl's ``DPOTrainer`` (unmodified) and peft.
-
-What runs, and how it matches the reference (YiyangZhou/CSR ``train_dpo_lora.py`` + ``run_train.sh``):
-
-* Model: a llava-hf format checkpoint (``LlavaForConditionalGeneration`` + its processor, PIL image
-  backend, safetensors weights only). Training: fp32 on the CPU; on a GPU bf16 weights with bf16 mixed
-  precision and fp32 LoRA weights (the reference's ``--bf16 True``, there with DeepSpeed's fp32 master
-  weights), fp32 where the GPU has no bf16. Only the adapter is trained, so the bf16 copy of the base
-  is never saved: see the merge below.
-* LoRA r 128, alpha 256, dropout 0.05 on every ``nn.Linear`` of the *language model* only: the names are
-  resolved from the loaded model (full module paths, so the vision tower's ``q_proj``/``fc1`` and the
-  projector are never matched), never the ``lm_head``.
-* DPO: beta 0.1, sigmoid loss on summed completion log-probs, lr 1e-7, cosine, warmup 3 %, 1 epoch,
-  batch 1. The reference model is the same network with the adapter switched off: we hand trl the bare
-  model plus a ``LoraConfig``; trl wraps it with ``get_peft_model``, keeps ``ref_model=None`` and computes
-  the reference log-probs under ``model.disable_adapter()``. (Handing trl an already wrapped PeftModel
-  would instead make it copy the adapter into a second "ref" adapter.)
-* Data (dpo_data.py): LLaVA-1.5's vicuna_v1 prompt with the system message once (the reference
-  repeats it; ``dpo_prompt="reference"`` trains on its doubled prompt), completions
-  ``" " + answer + "</s>"``, images padded square as evaluation does.
-* Effective batch: per-device batch x ``gradient_accumulation_steps`` x processes, recorded in
-  ``dpo_inputs.json`` ("batch"). The reference's was its number of GPUs (batch 1, accumulation 1).
-* trl's ``disable_dropout`` (default True, as in the old trl the reference patched) switches every dropout
-  off, the LoRA dropout included; set ``DpoLoraConfig.disable_dropout=False`` to train with it.
-
-Console: one progress bar over the optimizer steps (labelled, loss and reward margin in its postfix;
-none with ``--quiet``). What trl and transformers would print (their log dicts, warnings and log
-records) goes to ``output_dir/train.log`` instead (``training_log``, ``DpoConsole``), appended on resume.
-
-Outputs under ``output_dir``: ``trainer/`` (trl/transformers checkpoints, logs, final adapter) and
-``model/`` (the adapter merged into the weights, saved with ``save_pretrained(safe_serialization=True)``
-together with the processor). The merge is done in fp32 into the checkpoint's own weights (read again
-from disk in fp32, not the bf16 training copy) and saved in ``merge_dtype``, fp32 by default: at lr
-1e-7 the update is ~1e-5 on weights of ~0.02, which bf16 mostly rounds away and fp16 partly (the
-reference merged and evaluated in fp16). ``model/merge_check.json`` says, per merged layer and
-overall, which share of the fp32 update the saved weights keep (and would keep loaded as fp16/bf16);
-below 99% the run warns. The merged model is written into ``model.partial/``, its marker
-``csr_dpo.json`` last, and the folder then renamed to ``model/``: a ``model/`` with its marker is
-finished (a second call returns it at once), and a crash mid-save leaves only ``model.partial/``,
-which the next call discards.
-
-Resume: checkpoints are saved every ``save_steps`` optimizer steps (and at the end), only the last one
-kept. A call that finds ``trainer/checkpoint-*`` resumes from the newest *complete* one with
-transformers' ``resume_from_checkpoint`` (adapter, optimizer, scheduler, RNG and data position).
-transformers writes a checkpoint in place, file after file, ``trainer_state.json`` last, so a
-checkpoint whose trainer_state.json is missing or unreadable (a crash mid-save) is removed, never
-resumed from. On the CPU a resumed training ends with the same weights, bit for bit, as an
-uninterrupted one, LoRA dropout on or off (tests/test_fault_injection.py). ``dpo_inputs.json``
-records the inputs a run started with; a different model, preference set or config in the same
-``output_dir`` is refused instead of mixing two trainings.
+"""DPO with LoRA on any method's preference pairs, through trl's ``DPOTrainer`` (unmodified unless
+a method adds a loss term) and peft; resumable, and merged in fp32 so that the small update
+survives. How it matches the reference, the files it writes, resume: docs/training.md.
 """
 
 from __future__ import annotations
@@ -64,13 +17,13 @@ from pathlib import Path
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.faults import active as faults_active, fault_point
-from csr_bench.io import atomic_write_json, partial_dir, replace_dir
+from csr_bench.storage.files import atomic_write_json, partial_dir, replace_dir
 from csr_bench.training.config import DPO_PROMPTS, MERGE_DTYPES, DpoLoraConfig
 from csr_bench.training.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
                                     render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
 from csr_bench.redaction import RedactingFilter, redact_config
-from csr_bench.stage_settings import differences, require_same_settings, run_relative, settings_changed
+from csr_bench.storage.settings import differences, require_same_settings, run_relative, settings_changed
 
 DONE_MARKER = "csr_dpo.json"
 INPUTS_FILE = "dpo_inputs.json"

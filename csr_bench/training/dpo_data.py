@@ -1,20 +1,6 @@
-"""CSR preference pairs as trl DPO data for LLaVA: the vicuna_v1 chat template, the dataset, and a
-collator that loads images padded square and restores the tokenizer's leading BOS.
-
-trl renders prompt and prompt + completion with the processor's chat template and splits at their
-common prefix; the template here makes the prompt exactly ``llava_v1_prompt(prompt)`` (system
-message once) and each completion ``" " + answer + "</s>"``, as LLaVA-1.5 trains. trl tokenizes with
-``add_special_tokens=False``; the collator puts back the tokens the tokenizer adds in front of a text
-(Llama's BOS), so training sees the prompt tokens evaluation feeds the model: the prompt's ids follow
-LLaVA's ``tokenizer_image_token`` rule (``models.llava.llava_prompt_ids``). Images are padded with
-the processor's mean colour (LLaVA-1.5's ``image_aspect_ratio: pad``), as evaluation does.
-
-``prompt_form="reference"`` (``--dpo-prompt reference``, an ablation) trains on the text the reference
-trained on instead: its ``construct.py`` put the whole templated search prompt into the human turn and
-its ``train_dpo_lora.py`` moved ``<image>`` to the front and templated it again, so each side is
-``SYS USER: <image>\nSYS USER: \nQ ASSISTANT: ASSISTANT: <answer></s>`` with ``ASSISTANT: <answer></s>``
-labelled (the extra "ASSISTANT:" is the same on both sides, so it cancels in the DPO log-ratio; it
-does not cancel in the "sft" loss term). The default "clean" form trains in the evaluation's context.
+"""Preference pairs as trl DPO data for LLaVA: the vicuna_v1 chat template, the dataset, and a
+collator that loads images padded square and restores the tokenizer's leading BOS, so training
+sees the prompt evaluation feeds the model. Details: docs/training.md, "The preference data".
 """
 
 from __future__ import annotations
@@ -25,7 +11,7 @@ from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.images import open_rgb
-from csr_bench.io import read_jsonl_objects
+from csr_bench.storage.files import read_jsonl_objects
 from csr_bench.models.conversation import VICUNA_V1_SYSTEM
 from csr_bench.models.llava import LlavaPromptProcessor, pad_colour
 from csr_bench.training.config import DPO_PROMPTS

@@ -1,17 +1,5 @@
-"""Diverse group beam search (Vijayakumar et al., 2016), as transformers 4.x ran it for the CSR reference.
-
-transformers 5 moved group beam search out of the library into hub code (remote code, which cannot
-be fetched offline), so it lives here, written against ``advance`` / ``reorder`` callbacks so that
-many search nodes share one batched forward pass and one KV cache.
-
-Semantics kept from transformers 4.x's ``_group_beam_search`` + ``BeamSearchScorer``: beams split
-into groups; each step, groups choose in order and group g's scores are lowered by
-``diversity_penalty`` × (how often each token was chosen at this step by groups < g for the same
-row); a group's candidates are the top 2·group_size of (penalised log-probs + beam score); an
-end token among a group's top group_size candidates closes a hypothesis with score
-sum / generated_length ** length_penalty (end token counted); a group is done once it holds
-group_size hypotheses and no running beam can beat its worst; at the end, running beams of unfinished
-groups become hypotheses, and the best ``num_return`` hypotheses over all groups are returned.
+"""Diverse group beam search, which transformers 5 no longer ships, following transformers 4.x's
+semantics (CSR's sentence proposals). Details: docs/csr.md, "csr_bench/methods/csr/group_beam.py".
 """
 
 from __future__ import annotations

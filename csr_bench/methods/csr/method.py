@@ -13,14 +13,14 @@ from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import append_jsonl, atomic_write_json
+from csr_bench.storage.files import append_jsonl, atomic_write_json
 from csr_bench.methods.base import IterationInput, PairSet, method_dir
 from csr_bench.methods.csr.config import CALIBRATIONS, CsrConfig
 from csr_bench.methods.csr.rewards import no_pair_reason, prune, select_pair
 from csr_bench.methods.csr.tree import CandidateTree
 from csr_bench.methods.prompts import PromptItem, build_prompt_set
 from csr_bench.progress import get_logger, progress_bar
-from csr_bench.stage_settings import require_same_settings, run_relative
+from csr_bench.storage.settings import require_same_settings, run_relative
 
 log = get_logger()
 SEARCH_SETTINGS = "search_settings.json"

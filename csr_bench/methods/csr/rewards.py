@@ -1,40 +1,5 @@
-"""Calibrated self-reward over a candidate tree, the preference pair it selects, and pruning.
-
-Two modes, because the CSR paper and its reference scripts (YiyangZhou/CSR, ``inference_csr``)
-disagree (shared/csr_spec.md, "paper vs reference code"):
-
-* ``"paper"``: per sentence ``R = lam * max(R_I, 0) + (1 - lam) * R_T`` with ``R_T`` = the summed
-  token log-probability (``node.logprob``) and ``R_I`` = ``node.image_score``; a response's reward
-  is the sum over its sentences; chosen = highest, rejected = lowest.
-* ``"reference"``: what ``score.py`` + ``construct.py`` compute. Sentences whose new text is junk
-  (``utils.clean_tree``) or shorter than 4 characters (``score.py dfs_score``) are dropped with their
-  whole subtree; among the surviving siblings ``R_T`` (``node.beam_score``) and ``R_I`` become ranks
-  (best = 1/n ... worst = 1, ties keep sibling order); a sentence scores
-  ``lam * rank_I + (1 - lam) * rank_T`` (lower is better); a response scores
-  ``sum / (sentences + 1)`` (the reference's path also holds the prompt node); chosen = lowest,
-  rejected = highest.
-
-``lam`` is the reference's ``clip_alpha`` (default 0.9); 0 means only ``R_T``, 1 only ``R_I``.
-
-The end of a response is not a sentence (both modes). When the model ends its response right after
-a sentence's period, the search marks that sentence's node ``finished`` (csr.tree): the ending is
-not ranked among the node's other candidate sentences (neither by ``R_T`` nor by ``R_I``), not
-counted in the path's sentences and not averaged (reference) or summed (paper) into its score; the
-node's other candidates continue as other paths. A sentence that has text and ends with the
-end-of-sequence token (no period) is a real sentence, scored and ranked, and it ends its response.
-The reference differs (audit §2b): it stops each call at the period only, so when its model ends the
-response the call runs on past ``</s>`` to the next period or 70 tokens, and the final node holds
-that continuation (``</s>`` removed), scored and ranked like a sentence and kept in the DPO text, or
-dropped with its path when under 4 characters. What a model writes after it has ended its answer is
-not part of the answer, and cannot be checked without running LLaVA-1.5. csr-bench up to issue 15
-ranked an empty ending node instead: its ``R_T`` (log p(``</s>``), near 0) ranked first and its
-``R_I`` (CLIP of "") near last, about 0.9 + 0.1/n in all, near the worst, so every cleanly ended
-response carried one near-worst "sentence" that responses cut by the length cap did not, and the
-chosen side leaned to long, cap-ended responses (audit §5.3).
-
-A NaN among the scores a prompt's pair would be ranked on (a CLIP score or a log-probability
-that overflowed) makes the order of its candidates arbitrary, so that prompt gives no pair:
-``select_pair`` returns None and ``no_pair_reason`` names the sentence and the score.
+"""CSR's calibrated rewards (R_T from the model, R_I from CLIP), pruning and pair selection, as the
+reference code computes them. Details: docs/csr.md, "csr_bench/methods/csr/rewards.py".
 """
 
 from __future__ import annotations

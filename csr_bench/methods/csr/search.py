@@ -1,18 +1,6 @@
-"""Sentence-level beam search over a VLM's responses, as the CSR reference runs it, batched.
-
-Each step, every active node (a partial response) gets ``num_beams`` candidate next sentences from
-one diverse group beam search that stops at the sentence end; candidates that end the response
-(end-of-sequence, or the length cap) are leaves, the others are pruned to a few before the next
-step (``prune``). A candidate that is only the end-of-sequence token is no sentence: it marks its
-node's response complete (csr.tree, "Where a response ends"). The reference does this one node at
-a time at batch size 1, re-encoding the image and the prompt for every sentence. Here the image +
-prompt prefixes of all prompts of a search are encoded together once and their KV cache reused;
-the active nodes of all prompts go through one padded forward pass per token (as many nodes as
-``batch_tokens`` of KV cache allow), beams of finished sentences leave the batch, and the new
-sentences of a step are scored by CLIP together.
-``prune(new_unfinished_nodes, tree)`` chooses the nodes that grow further (csr.rewards.prune).
-``search_one_at_a_time`` is the straightforward version (for tests and benchmarks): same beam
-search, no batching, full re-encoding.
+"""Sentence-level beam search over a VLM's responses, as the CSR reference runs it, batched (shared
+image + prompt KV cache, one padded forward pass per token). Details: docs/csr.md,
+"csr_bench/methods/csr/search.py".
 """
 
 from __future__ import annotations

@@ -1,19 +1,5 @@
-"""Candidate trees of the sentence-level beam search, and their JSON form (saved for resume).
-
-A node is one sentence appended to its parent's response. A complete response is a path from a
-root to a ``finished`` node. Pruned branches stop growing and are not responses.
-
-Where a response ends. A node is ``finished`` when its sentence ended with end-of-sequence (text
-then ``</s>``, no period), when the response reached the length cap or the sentence cap, or when
-one of the search's candidates *after* it was the end-of-sequence token alone (the model ended the
-response right after this sentence's period). That last kind of ending is not a sentence, so it is
-not a node: it is not ranked among the node's other candidates, not counted among the response's
-sentences and not averaged into its score. Such a node can still have children: the other
-candidates of that step are other, longer responses, and grow as usual.
-
-Trees written before this rule (csr-bench up to issue 15) stored that ending as a finished child
-with empty text; ``CandidateTree.from_dict`` folds it into its parent, so an old ``trees.jsonl``
-resumes with the same complete responses and the current scoring.
+"""Candidate trees of the CSR search: sentence nodes with their scores, serialised for resume.
+Details (where a response ends, what a node holds): docs/csr.md, "csr_bench/methods/csr/tree.py".
 """
 
 from __future__ import annotations
