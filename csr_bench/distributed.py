@@ -110,14 +110,14 @@ def shard_files(path: Path) -> list[Path]:
 
 def read_with_shards(path: Path) -> list[dict]:
     """The records of ``path`` and of every process's file beside it (any process count)."""
-    from csr_bench.io import read_jsonl_records
+    from csr_bench.storage.files import read_jsonl_records
 
     return [record for source in [path, *shard_files(path)] for record in read_jsonl_records(source)]
 
 
 def merge_shards(path: Path, records: Sequence[dict]) -> None:
     """Write ``records`` as ``path`` and remove the processes' files (the main process, once all wrote)."""
-    from csr_bench.io import atomic_write_text
+    from csr_bench.storage.files import atomic_write_text
 
     atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
     for shard in shard_files(path):

@@ -289,7 +289,7 @@ def _dpo_main(inputs: str, preferences: str, output: str, save_steps: str) -> No
 
     ensure_torchvision_importable()
     from csr_bench.training.dpo import DpoLoraConfig, train_dpo
-    from csr_bench.stage_settings import from_run_relative
+    from csr_bench.storage.settings import from_run_relative
 
     recorded = json.loads(Path(inputs).read_text(encoding="utf-8"))
     config = DpoLoraConfig(**{**recorded["config"], "save_steps": int(save_steps)})

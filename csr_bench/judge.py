@@ -146,7 +146,7 @@ class Judge:
     def _cached(self) -> dict[str, str]:
         """Read the cache file once; callers hold the lock."""
         if self._cache is None:
-            from csr_bench.io import read_jsonl_records
+            from csr_bench.storage.files import read_jsonl_records
 
             records = read_jsonl_records(self.cache_path) if self.cache_path else []
             self._cache = {r["key"]: r["answer"] for r in records
@@ -172,7 +172,7 @@ class Judge:
         with self._lock:
             self._cached()[key] = answer
             if self.cache_path is not None:
-                from csr_bench.io import append_jsonl
+                from csr_bench.storage.files import append_jsonl
 
                 append_jsonl(self.cache_path, [{"key": key, "model": self.model, "max_tokens": max_tokens,
                                                 "temperature": temperature, "answer": answer}])

@@ -18,7 +18,7 @@ from csr_bench.methods.registry import DEFAULT_METHOD, default_config, make_meth
 from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
-from csr_bench.io import atomic_write_json
+from csr_bench.storage.files import atomic_write_json
 from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model, world_model_dir
 from csr_bench.progress import get_logger
 from csr_bench.redaction import redact_config
@@ -145,7 +145,7 @@ def run(config: RunConfig) -> dict:
     """The whole run (every iteration's stages and evaluation, the reports) holding the run folder's
     lock; --device is checked first, for DPO's devices too when there are iterations."""
     from csr_bench.models.devices import check_device
-    from csr_bench.run_lock import run_lock
+    from csr_bench.storage.run_lock import run_lock
 
     check_device(config.device, training=config.iterations > 0,
                  backend=resolve_model(config.model).backend)

@@ -486,7 +486,7 @@ def test_a_nan_score_the_pair_depends_on_gives_no_pair(mode, lam, score, used):
 def test_write_errors_name_the_file():
     import errno
 
-    from csr_bench.disk_errors import names_the_file, one_line
+    from csr_bench.storage.disk_errors import names_the_file, one_line
     from csr_bench.errors import CsrBenchError
 
     @names_the_file
@@ -556,7 +556,7 @@ def test_a_second_run_on_a_folder_in_use_fails_at_once_naming_the_first(pope_roo
 KILLED_HOLDER = """
 import os, signal, sys
 from pathlib import Path
-from csr_bench.run_lock import run_lock
+from csr_bench.storage.run_lock import run_lock
 with run_lock(Path(sys.argv[1])):
     os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -118,7 +118,7 @@ def test_the_world_runs_with_its_own_csr_defaults_and_flags_still_win():
 
 
 def test_a_full_disk_anywhere_is_one_line_naming_the_file(monkeypatch, capsys):
-    """A write that fails outside csr_bench.io (a trainer checkpoint, a plot) still ends as one line."""
+    """A write that fails outside csr_bench.storage.files (a trainer checkpoint, a plot) still ends as one line."""
     import errno
 
     from csr_bench import cli

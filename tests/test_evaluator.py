@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from csr_bench.evaluation import EvalConfig, evaluate
-from csr_bench.io import read_jsonl_records
+from csr_bench.storage.files import read_jsonl_records
 from csr_bench.scorers.pope import PopeScorer, parse_yes_no
 from csr_bench.tasks.data import BUNDLED_DATA_ROOT
 
@@ -127,7 +127,7 @@ def test_a_killed_run_resumes_without_redoing_finished_samples(tmp_path, how, un
         assert process.returncode == 130 and "rerun the same command to resume" in stderr
         assert "Traceback" not in stderr
     # Counted as the resume counts them: a signal that lands between an append's write and the removal
-    # of its marker leaves that last sample uncommitted, and the resume cuts it off (csr_bench.io).
+    # of its marker leaves that last sample uncommitted, and the resume cuts it off (csr_bench.storage.files).
     done_before = len(read_jsonl_records(samples, repair=False))
     assert 9 <= done_before < 60  # 10 lines were seen; with batch size 1, at most the last is uncommitted
 

@@ -82,7 +82,7 @@ def test_fault_points_are_inert_unarmed_and_fire_on_the_nth_pass(monkeypatch):
 
 
 APPEND_TWO_BATCHES = """
-from csr_bench.io import append_jsonl
+from csr_bench.storage.files import append_jsonl
 append_jsonl("{path}", [{{"doc_id": 1, "text": "héllo"}}, {{"doc_id": 2}}])
 append_jsonl("{path}", [{{"doc_id": 3, "text": "wörld"}}, {{"doc_id": 4}}])
 """
@@ -92,7 +92,7 @@ append_jsonl("{path}", [{{"doc_id": 3, "text": "wörld"}}, {{"doc_id": 4}}])
 def test_an_append_a_crash_interrupts_is_dropped_whole(tmp_path, point):
     """Killed half way through the second append (its first record may be complete) or after all of
     it but before it was sealed: the second batch is gone, whole, on read and on disk."""
-    from csr_bench.io import append_jsonl, read_jsonl_records
+    from csr_bench.storage.files import append_jsonl, read_jsonl_records
 
     path = tmp_path / "samples.jsonl"
     attempt = run_once([sys.executable, "-c", APPEND_TWO_BATCHES.format(path=path)], point)
@@ -107,7 +107,7 @@ def test_an_append_a_crash_interrupts_is_dropped_whole(tmp_path, point):
 
 def test_a_stale_append_marker_is_ignored(tmp_path):
     """A marker that cannot describe the file (longer than it: the file was replaced) changes nothing."""
-    from csr_bench.io import append_jsonl, atomic_write_text, read_jsonl_records
+    from csr_bench.storage.files import append_jsonl, atomic_write_text, read_jsonl_records
 
     path = tmp_path / "trees.jsonl"
     append_jsonl(path, [{"a": 1}, {"a": 2}])

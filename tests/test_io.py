@@ -5,7 +5,7 @@ import json
 import pytest
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import append_jsonl, atomic_write_json, read_jsonl_records
+from csr_bench.storage.files import append_jsonl, atomic_write_json, read_jsonl_records
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
@@ -51,7 +51,7 @@ def test_corrupt_middle_line_is_an_error_naming_the_line(tmp_path):
 
 
 def test_strict_reader_names_the_line(tmp_path):
-    from csr_bench.io import read_jsonl_objects
+    from csr_bench.storage.files import read_jsonl_objects
 
     path = tmp_path / "p.jsonl"
     path.write_text('{"a": 1}\n\n{"b": 2}\n')

@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "csr_bench"
 
 # Layer of each top-level module or subpackage, lowest first (docs/architecture.md gives the reasons).
 LAYERS = {
-    "base": {"csr_bench", "errors", "io", "faults", "disk_errors", "progress", "distributed", "safety",
-             "redaction", "images", "prompt_text", "lazy", "compat", "coco", "judge", "stage_settings", "run_lock"},
+    "base": {"csr_bench", "errors", "storage", "faults", "progress", "distributed", "safety",
+             "redaction", "images", "prompt_text", "lazy", "compat", "coco", "judge"},
     "pieces": {"models", "tasks", "scorers", "builders"},
     "reporting": {"reporting"},
     "world": {"world"},

@@ -1,4 +1,4 @@
-"""csr_bench.run_lock in one process: re-entrant (run() holds it and evaluate() takes it again),
+"""csr_bench.storage.run_lock in one process: re-entrant (run() holds it and evaluate() takes it again),
 exclusive against another process, and a no-op with one log line where fcntl is missing (Windows).
 The CLI cases (two evals at once, a killed holder) are in tests/test_bad_inputs.py."""
 
@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from csr_bench import run_lock as lock_module
+from csr_bench.storage import run_lock as lock_module
 from csr_bench.errors import CsrBenchError
-from csr_bench.run_lock import LOCK_NAME, run_lock
+from csr_bench.storage.run_lock import LOCK_NAME, run_lock
 
 TRY_LOCK = """
 import sys
 from pathlib import Path
 from csr_bench.errors import CsrBenchError
-from csr_bench.run_lock import run_lock
+from csr_bench.storage.run_lock import run_lock
 try:
     with run_lock(Path(sys.argv[1])):
         print("taken")

@@ -21,7 +21,7 @@ from pathlib import Path
 from csr_bench.builders.output import place_image, write_jsonl
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_text
+from csr_bench.storage.files import atomic_write_text
 from csr_bench.prompt_text import DETAIL_PROMPT
 
 

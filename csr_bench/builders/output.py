@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_text
+from csr_bench.storage.files import atomic_write_text
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:

@@ -28,7 +28,7 @@ from csr_bench.models.base import GenerationRequest, VisionLanguageModel
 from csr_bench.models.registry import resolve_model, run_name_for
 from csr_bench.progress import get_logger, progress_bar
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
-from csr_bench.stage_settings import differences, run_relative
+from csr_bench.storage.settings import differences, run_relative
 from csr_bench.tasks.data import TaskData, load_task_data
 from csr_bench.tasks.registry import get_tasks
 from csr_bench.tasks.subset import select_documents
@@ -200,7 +200,7 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
 def _store_judged(store: SampleStore) -> None:
     """Rewrite samples.jsonl (atomically, document order) with the judge's per-item decisions that
     scoring merged into its records, so reports and `csr-bench check` bootstrap them from the samples."""
-    from csr_bench.io import atomic_write_text
+    from csr_bench.storage.files import atomic_write_text
 
     records = sorted(store.done.values(), key=lambda r: r.get("doc_index", 0))
     atomic_write_text(store.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -255,7 +255,7 @@ def evaluate(config: EvalConfig, model: VisionLanguageModel | None = None) -> di
     """Evaluate ``config.model`` (or an already loaded ``model``) on ``config.tasks``. --device is
     checked and the run folder made and locked (one process per folder) before any work."""
     from csr_bench.models.devices import check_device
-    from csr_bench.run_lock import run_lock
+    from csr_bench.storage.run_lock import run_lock
 
     if model is None:
         check_device(config.device, backend=resolve_model(config.model).backend)

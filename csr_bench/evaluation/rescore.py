@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import read_jsonl_objects
+from csr_bench.storage.files import read_jsonl_objects
 from csr_bench.reporting.run_data import check_unique_ids
 from csr_bench.scorers import SCORERS, ScoringContext
 from csr_bench.tasks.config import TaskConfig

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from csr_bench.io import atomic_write_json
+from csr_bench.storage.files import atomic_write_json
 from csr_bench.redaction import redact_config
 
 TRACKED_PACKAGES = ("csr-bench", "torch", "transformers", "tokenizers", "datasets", "accelerate",

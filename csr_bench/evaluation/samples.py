@@ -16,8 +16,8 @@ from typing import Any, Iterable
 
 from csr_bench.errors import CsrBenchError
 from csr_bench import distributed
-from csr_bench.io import append_jsonl, atomic_write_json
-from csr_bench.stage_settings import differences, settings_changed
+from csr_bench.storage.files import append_jsonl, atomic_write_json
+from csr_bench.storage.settings import differences, settings_changed
 
 
 class SampleStore:

@@ -12,7 +12,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from csr_bench.io import atomic_write_text
+from csr_bench.storage.files import atomic_write_text
 from csr_bench.reporting.run_data import RunData, load_run
 from csr_bench.reporting.sample_browser import pairs_section, task_section
 

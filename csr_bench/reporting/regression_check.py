@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json
+from csr_bench.storage.files import atomic_write_json
 from csr_bench.reporting.run_data import IterationData, load_iteration, load_run
 from csr_bench.scorers.uncertainty import EPSILON, BootstrapSettings, differences
 from csr_bench.scorers.unit_stats import TaskStats

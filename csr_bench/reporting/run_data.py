@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import read_jsonl_records
+from csr_bench.storage.files import read_jsonl_records
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

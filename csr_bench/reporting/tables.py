@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from csr_bench.io import atomic_write_text
+from csr_bench.storage.files import atomic_write_text
 from csr_bench.reporting.baselines import load_baseline
 from csr_bench.reporting.iteration_table import iteration_delta_table, iteration_table
 from csr_bench.reporting.lambda_table import is_lambda_ablation, lambda_table

@@ -145,7 +145,7 @@ class LlavaBenchScorer:
 
 def _write_reviews(path, records, reviews, pairs, judge) -> None:
     """The official review file's fields (question_id, category, content, tuple) plus the judge model."""
-    from csr_bench.io import atomic_write_text
+    from csr_bench.storage.files import atomic_write_text
 
     lines = [json.dumps({"question_id": r["question_id"], "category": f"llava_bench_{r['category']}",
                          "content": text, "tuple": pair, "judge_model": getattr(judge, "model", None)},

@@ -149,7 +149,7 @@ def _no_judge() -> str:
 
 
 def _write_grades(path, records, grades, judge) -> None:
-    from csr_bench.io import atomic_write_text
+    from csr_bench.storage.files import atomic_write_text
 
     lines = [json.dumps({"question_id": r["question_id"], "capability": r["capability"], **g,
                          "judge_model": getattr(judge, "model", None)}, ensure_ascii=False)

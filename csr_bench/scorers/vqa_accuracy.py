@@ -23,7 +23,7 @@ import re
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json
+from csr_bench.storage.files import atomic_write_json
 from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
 
 CONTRACTIONS = {

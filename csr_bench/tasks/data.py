@@ -109,7 +109,7 @@ def _first_line(exc: BaseException) -> str:
 def _check_json_files(name: str, files: list[str]) -> None:
     """One line naming the file and line for a malformed JSONL line (``datasets`` would say "row N"
     of the folder), and an error when the files hold no document at all."""
-    from csr_bench.io import read_jsonl_objects
+    from csr_bench.storage.files import read_jsonl_objects
 
     documents = 0
     for file in map(Path, files):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_text
+from csr_bench.storage.files import atomic_write_text
 from csr_bench.world.coco import write_annotations
 from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, PAIRS, POSITION_PHRASES,
                                     POSITIONS, SAMPLERS, Scene, SceneObject, World, cooccurrence, partner_rate,

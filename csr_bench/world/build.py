@@ -34,7 +34,7 @@ from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.images import open_rgb
-from csr_bench.io import atomic_write_json, partial_dir, replace_dir
+from csr_bench.storage.files import atomic_write_json, partial_dir, replace_dir
 from csr_bench.progress import get_logger
 from csr_bench.prompt_text import DESCRIPTION_QUESTIONS, DETAIL_PROMPT, LETTER_SUFFIX, LETTERS, SHORT_SUFFIX
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from csr_bench.io import atomic_write_text
+from csr_bench.storage.files import atomic_write_text
 from csr_bench.world.scenes import CATEGORIES, COCO_SPLIT, Scene, World
 from csr_bench.world.text import coco_captions
 

@@ -247,7 +247,7 @@ def save_world_clip(scorer: ClipScorer, path: str | Path) -> Path:
 def _write_clip(path: Path, state: dict, config: dict) -> None:
     from safetensors.torch import save_file
 
-    from csr_bench.io import atomic_write_text
+    from csr_bench.storage.files import atomic_write_text
 
     save_file(state, str(path / WEIGHTS_FILE))
     atomic_write_text(path / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -10,7 +10,7 @@ from typing import Any
 from csr_bench.interop.lmms_eval.export import (LMMS_EVAL_FILTER, OFFICIAL_FILTER,
                                                 export_lmms_eval_results, metrics_of)
 from csr_bench.interop.lmms_eval.run import LOCAL_POPE_TASK
-from csr_bench.io import read_jsonl_records
+from csr_bench.storage.files import read_jsonl_records
 from csr_bench.reporting.run_data import read_samples
 
 

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from csr_bench import __version__
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.unit_stats import scorer_of
-from csr_bench.io import atomic_write_json
+from csr_bench.storage.files import atomic_write_json
 from csr_bench.reporting.run_data import read_samples
 from csr_bench.scorers import declared_metric
 

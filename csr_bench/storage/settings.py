@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.io import atomic_write_json
+from csr_bench.storage.files import atomic_write_json
 
 RUN_PREFIX = "<run>"  # how a path inside the run folder is written: <run>/iter_1/model
 WAYS_OUT = ("rerun with the earlier settings to resume it, pass --overwrite to redo the run with the new ones, "

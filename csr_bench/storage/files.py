@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from csr_bench.disk_errors import names_the_file
+from csr_bench.storage.disk_errors import names_the_file
 from csr_bench.faults import fault_point, torn_write_point
 
 
