@@ -68,7 +68,7 @@ class Scorer(Protocol):
     also the schema of samples.jsonl, so re-scoring needs no model.
     """
 
-    name: str
+    name: str  # its registry key, what results.json records (the registry sets it for a task folder's scorer)
     required_fields: tuple[str, ...]
     headline: tuple[str, ...]  # the metrics worth a log line and a summary table column
     metrics: tuple[Metric, ...]  # every key ``aggregate`` can return, with its direction (see Metric)
