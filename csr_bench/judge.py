@@ -1,17 +1,6 @@
-"""An LLM judge behind any OpenAI-compatible endpoint (MM-Vet, LLaVA-Bench, MMBench fallback).
-
-Configured by flags or environment: base URL (--judge-url / CSR_BENCH_JUDGE_URL) and model name
-(--judge-model / CSR_BENCH_JUDGE_MODEL). The API key is read only from CSR_BENCH_JUDGE_API_KEY and
-is never written to results, logs, caches or error messages. With no judge configured,
-judge-scored tasks are reported as skipped, never scored 0.
-
-The client is the standard library (urllib), not the ``openai`` package: openai falls back to
-OPENAI_API_KEY / OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment (which would send a
-user's OpenAI credentials to whatever server --judge-url names), insists on a key even for a
-local server, and its retry backoff cannot be configured. One POST per prompt is all we need.
-
-Answers are cached in a JSONL file (one per task folder), keyed by a hash of everything that
-determines the answer, so re-scoring or resuming never pays for the same prompt twice.
+"""An LLM judge behind any OpenAI-compatible endpoint (MM-Vet, LLaVA-Bench, MMBench fallback): a
+standard-library client that reads no other credential, with answers cached per task folder.
+Details (configuration, why not ``openai``): docs/benchmarks.md, "csr_bench/judge.py".
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
 """The CHAIR image set: N COCO val2014 images drawn by seed, the describe prompt, and the COCO
-annotations of just those images (all that CHAIR's ground truth reads).
-
-Input: a COCO folder laid out as COCO distributes it (annotations/instances_val2014.json,
-annotations/captions_val2014.json, val2014/*.jpg). Output, meant as DATA_ROOT/chair for the
-``chair`` task: chair.jsonl (image_id, image, question), images/, annotations/ with
-instances_val2014.json and captions_val2014.json restricted to the drawn images.
-
-The draw is ``random.Random(seed).sample`` over the sorted image ids of instances_val2014.json, so
-a seed gives the same images on every machine. Published 500-image sets cannot be re-drawn from
-their code (OPERA shuffles an os.listdir of the image folder, whose order depends on the file
-system), so CHAIR numbers compare only between models scored on the same set.
+annotations of just those images (all that CHAIR's ground truth reads). Details (input, output,
+the draw): docs/benchmarks.md, "csr_bench/builders/chair_set.py".
 """
 
 from __future__ import annotations

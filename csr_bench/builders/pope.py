@@ -1,24 +1,6 @@
 """POPE questions from any COCO-format instances file, built as POPE's own code builds them
-(Li et al., 2023; AoiDragon/POPE, utils.py and main.py).
-
-- Images: those with at least ``per_image`` (3) distinct objects; N of them are drawn, and the same
-  N images serve all three splits.
-- Per image and split: its first 3 objects (in annotation order) are asked with answer "yes", each
-  followed by one absent object asked with answer "no", never an object of the image nor one already
-  asked about it. The absent object is drawn
-  - random: uniformly from the objects seen in the drawn images;
-  - popular: the most frequent of those (number of drawn images holding it);
-  - adversarial: the object seen most often together with that positive object in the drawn images,
-    at random when none is left.
-  Ties go to the object seen first, as POPE's stable sorts do.
-- Question: "Is there a/an {object} in the image?" ("an" before a vowel, as the released POPE data).
-
-Differences from POPE's code: one ``random.Random(seed)`` instead of the unseeded global one, and a
-random draw picks among the valid objects directly instead of redrawing until one is valid (the same
-distribution; POPE's loop never ends when no object is left, here that is an error).
-
-Output: ``pope.jsonl`` in the lmms-lab/POPE schema (id, question_id, question, answer,
-image_source, image, category) plus ``images/``; make it DATA_ROOT/pope for the ``pope`` task.
+(Li et al., 2023; AoiDragon/POPE), seeded. Details (the draw, differences, output):
+docs/benchmarks.md, "csr_bench/builders/pope.py".
 """
 
 from __future__ import annotations

@@ -1,28 +1,6 @@
-"""CHAIR (Rohrbach et al., 2018), scored as chair.py does in its Python 3 standalone form
-(Maxlinn/CHAIR-metric-standalone, from LisaAnne/Hallucination; OPERA ships a copy of it that swaps
-singularisation for WordNet lemmas, see below).
-
-Ground truth of an image: the node words of its COCO instance annotations plus the objects named
-in its human captions (read like the generated caption, see chair_words.py). A mention whose node
-word is not in the image's ground truth is a hallucination.
-
-- chair_i: hallucinated mentions / all object mentions (every mention counts, repeats too).
-- chair_s: share of captions with at least one hallucinated mention.
-- recall: ground-truth objects mentioned / ground-truth objects, both summed over the captions
-  (micro-averaged, as chair.py's "Recall").
-- len: average tokens per caption after double-word merging, punctuation included (the "Len" of
-  OPERA's chair.py; a plain average, not a percentage).
-All but len are in percent. Where chair.py would divide by zero (no mention or no ground-truth
-object in any caption) we report 0.
-
-Where results can differ:
-- from chair.py: its tokenizer needs nltk's downloaded Punkt model; ours runs without it (see
-  chair_words.py: same objects, ``len`` can differ on abbreviations); pattern.en's singularize is
-  re-implemented rule for rule (singularize.py). chair.py treats an image id missing from the
-  annotations as an image with no objects; here it is an error.
-- from lmms-eval (coco_cap_chair) and OPERA's chair.py: they lemmatise with WordNet after POS
-  tagging instead of singularising, so e.g. a singular "bus" is an object mention there and not
-  here; lmms-eval also takes its ground truth from the dataset's precomputed ``gt_object`` lists.
+"""CHAIR (Rohrbach et al., 2018): object hallucination in captions (chair_i, chair_s, recall, len),
+scored as chair.py's Python 3 standalone form does, so numbers compare with the published ones.
+Details (the metrics, where results can differ): docs/benchmarks.md, "csr_bench/scorers/chair.py".
 """
 
 from __future__ import annotations

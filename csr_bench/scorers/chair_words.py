@@ -1,20 +1,6 @@
-"""chair.py's caption_to_words: which COCO objects a caption names, as CHAIR counts them.
-
-Lower-case, tokenize like ``nltk.word_tokenize``, singularise every token (pattern.en rules), merge
-double words ("hot dog", "baby cat" -> "cat", "toilet seat" -> "toilet"), drop "seat" when "toilet"
-is named, keep the words in the COCO synonym list and map each to its category's node word.
-
-nltk.word_tokenize needs the Punkt English model, which nltk downloads at run time and which
-cannot be had here; this pipeline uses nltk's own code with no downloaded data instead:
-``PunktSentenceTokenizer()`` with default (untrained) parameters for sentences and
-``NLTKWordTokenizer`` (what word_tokenize uses for words in current nltk; the nltk of 2018 that
-chair.py was written against used the plain TreebankWordTokenizer, which splits some punctuation
-differently but words alike). The English model differs
-from the untrained one in its list of abbreviations ("mr", "dr", "inc", "u.s", ...) and learned
-orthographic context; with it a text such as "mr. smith" stays one sentence and "mr." one token,
-without it the period is split off ("mr", "."). No word of the COCO synonym list or of the double
-words is such an abbreviation, a single letter or a number, so the objects found (and CHAIR_S,
-CHAIR_I, recall) are the same; only the token count behind ``len`` can differ by such tokens.
+"""chair.py's caption_to_words: which COCO objects a caption names, as CHAIR counts them, with nltk's
+own code and no downloaded data (its Punkt model cannot be had here). Details (the pipeline, why
+the objects found match): docs/benchmarks.md, "csr_bench/scorers/chair_words.py".
 """
 
 from __future__ import annotations

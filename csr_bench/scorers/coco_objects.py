@@ -1,13 +1,6 @@
-"""CHAIR's COCO vocabulary: the synonym list and the double-word rules of chair.py (Rohrbach et al.).
-
-``SYNONYMS_TEXT`` is data/synonyms.txt of LisaAnne/Hallucination as the standalone chair.py embeds
-it: one line per COCO category, its node word first. It is parsed as chair.py parses it (strip each
-line, split on ", "), which keeps two quirks of the file that change scores, so they stay:
-
-- "scooter,  motor bike" and "cake,  cheesecake" have two spaces after the comma, so the entries
-  are " motor bike" and " cheesecake" and never match a word: "cheesecake" is not an object, and
-  "motor bike", merged into one word by the double-word rule, is not one either.
-- "iPhone" is upper case, and captions are lower-cased first, so it never matches.
+"""CHAIR's COCO vocabulary: the synonym list and the double-word rules of chair.py (Rohrbach et al.),
+parsed as chair.py parses them, quirks included, since they change scores. Details:
+docs/benchmarks.md, "csr_bench/scorers/coco_objects.py".
 """
 
 from __future__ import annotations

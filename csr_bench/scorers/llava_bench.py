@@ -1,21 +1,6 @@
-"""LLaVA-Bench (in-the-wild) scoring, as LLaVA's eval_gpt_review_bench.py + summarize_gpt_review.py.
-
-For each question the judge sees the image caption as context, the question, the reference
-(GPT-4) answer as Assistant 1 and the model's prediction as Assistant 2, followed by the rule
-prompt of the question's category (table/rule.json "llava_bench_conv" / "_detail" /
-"_complex"; the three texts are identical there). System message, temperature 0.2 and
-max_tokens 1024 are the official script's. The two scores are read from the first line of
-the review ("8 6"; a "," counts as a space); anything else is recorded as [-1, -1], as the
-official script does, and those -1s enter the sums exactly as they do there (so one failed
-review lowers both sums by 1; such reviews are logged, kept in judge_reviews.jsonl and counted
-in the ``judge_unparsed`` metric).
-
-Relative score = 100 × sum(model scores) / sum(reference scores), overall ("score") and per
-category ("score_conv", "score_detail", "score_complex"). The official summary takes the
-ratio of the means (the same number) rounded to 1 decimal; we do not round.
-
-Context: LLaVA's context.jsonl holds a list of caption sentences, joined with newlines; the hub
-copy (lmms-lab/llava-bench-in-the-wild) holds one string, used as it is (as lmms-eval does).
+"""LLaVA-Bench (in-the-wild) scoring, as LLaVA's eval_gpt_review_bench.py + summarize_gpt_review.py,
+so scores compare with LLaVA's: a judge rates the model's answer against the reference answer.
+Details (prompt, unparsed reviews, relative score): docs/benchmarks.md, "csr_bench/scorers/llava_bench.py".
 """
 
 from __future__ import annotations

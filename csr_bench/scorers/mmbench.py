@@ -1,15 +1,6 @@
-"""MMBench (dev, en) with circular evaluation, as MMBench's own evaluation scores it.
-
-Rows with index >= 1,000,000 are copies of row ``index % 1,000,000`` with the options rotated; a
-question counts as right only when every copy is. The answer letter is read by MMBench's 2023
-rules (``can_infer``): after replacing ``.()[],:;!*#{}`` by spaces, exactly one option letter
-standing alone among the words; else a "Z"-style refusal; else exactly one option text contained
-in the answer (lower-case). So "B", "B.", "(B)", "The answer is B." and "a teddy bear" (the text
-of one option) resolve, while "A cat" resolves to A, as in MMBench. Answers the rules cannot read
-go to the judge when one is configured (MMBench's matching prompt); otherwise they count as wrong
-and are reported in ``unresolved``. Never a random letter (VLMEvalKit and lmms-eval fall back to
-one silently). Later VLMEvalKit versions add a position check on the letter and a length cap on
-text matching; we keep the rule MMBench's published numbers used.
+"""MMBench (dev, en) with circular evaluation, as MMBench's own evaluation scores it (its 2023
+answer-reading rules; never a random letter). Details: docs/benchmarks.md,
+"csr_bench/scorers/mmbench.py".
 """
 
 from __future__ import annotations

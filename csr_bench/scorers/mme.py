@@ -1,15 +1,6 @@
-"""MME scoring, as MME's calculation.py (used by LLaVA-1.5) does it.
-
-Answer rule: lower-case; exactly "yes"/"no" is that answer; otherwise "yes" within the first four
-characters means yes, else "no" within them means no, else "other" (always wrong). So "Yes, it
-is" is yes, "Not really" and "None" are no, "The answer is yes" is other.
-Per category: accuracy×100 + acc_plus×100, where acc_plus is the share of images whose questions
-(two per image) are all right. Perception is the sum over its ten categories (max 2000),
-cognition over its four (max 800), each summed over the categories present. A group none of whose
-categories is in the records (the embedded world has no cognition categories) is not reported:
-lmms-eval reports it as 0 from the empty sum, which tables would show and average as a measured 0.
-
-lmms-eval's MME follows the same rule (but for the empty group).
+"""MME scoring, as MME's calculation.py (used by LLaVA-1.5) does it: its answer rule, accuracy +
+acc_plus per category, perception and cognition sums. Details: docs/benchmarks.md,
+"csr_bench/scorers/mme.py".
 """
 
 from __future__ import annotations

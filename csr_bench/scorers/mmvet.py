@@ -1,26 +1,6 @@
-"""MM-Vet scoring, as MM-Vet's own evaluator (yuweihao/MM-Vet, mm-vet_evaluator.py) does it.
-
-A judge LLM completes a few-shot table row "question | ground truth | prediction | " with a
-correctness score in 0.0..1.0. The prompt below is the evaluator's, character for character
-(the few-shot rows are data). The judge is asked for at most 3 tokens at temperature 0; the
-score is the judge's text up to the first space, as a float in [0, 1].
-
-Unparseable answers, as the official loop: ask again with "\\nPredict the correctness of the
-answer (digit): " appended, first at temperature 0, then 0.5, 1.0, 1.5; after 5 unparseable
-answers the sample scores 0.0 (logged, marked ``parsed: false`` in judge_scores.jsonl, and
-counted in the ``judge_unparsed`` metric, never dropped).
-The official loop also sends a 6th request (temperature 2.0) whose answer it never reads; we
-skip that wasted request, which changes no score. We also reject "nan", which the official
-range check lets through.
-
-score = mean × 100; ``score_<cap>`` = mean over the samples that need that capability (a sample
-counts in each of its capabilities), as the official per-capability table. One run (the
-official default ``--num_run 1``; the paper averaged 5) and no rounding (the official table
-rounds to 1 decimal).
-
-lmms-eval differs: its prompt replaces the header "Question" with "gpt_query_prompt" and drops
-the blank line before the table, the row ends in " |" instead of " | ", the judge may write 128
-tokens, and its default prompt asks the model to "think step by step" first.
+"""MM-Vet scoring, as MM-Vet's own evaluator (yuweihao/MM-Vet, mm-vet_evaluator.py) does it: a judge
+LLM grades each answer in 0..1 with the evaluator's prompt. Details (retries, score, lmms-eval's
+differences): docs/benchmarks.md, "csr_bench/scorers/mmvet.py".
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""POPE scoring, as POPE's evaluate.py (identical to LLaVA-1.5's eval_pope.py) does it.
-
-Rule: keep the text before the first "."; drop ","; split on single spaces; the answer is "no"
-when any word is exactly "No", "no" or "not", otherwise "yes" (so "", "NO" and "Nope" count as
-yes). Ground truth "no" is the negative class. Metrics are in percent.
-
-Where the official script would divide by zero (no predicted or no true positives) we report 0.
-
-lmms-eval differs: it accepts only an exact "yes"/"no" (so "Yes." is wrong there) and its
-yes_ratio counts ground-truth labels instead of predictions.
+"""POPE scoring, as POPE's evaluate.py (identical to LLaVA-1.5's eval_pope.py) does it, so numbers
+compare with the paper's. Details (the answer rule, lmms-eval's differences): docs/benchmarks.md,
+"csr_bench/scorers/pope.py".
 """
 
 from __future__ import annotations

@@ -1,12 +1,5 @@
-"""ScienceQA-IMG scoring, as LLaVA-1.5's eval_science_qa.py does it.
-
-The answer letter is read as: the whole prediction if it is an option letter (A-E); else its
-first character when the prediction starts with "X. "; else the X of the only match of the
-regular expression ``The answer is ([A-Z]).`` (its "." matches any character, as in the
-original). Anything else, or a letter beyond the question's choices, is a failure and counts as
-wrong (never a random choice). Accuracy in percent.
-
-lmms-eval differs: it compares the first character of the prediction with the answer letter.
+"""ScienceQA-IMG scoring, as LLaVA-1.5's eval_science_qa.py does it (the answer letter read by its
+rules, never a random choice). Details: docs/benchmarks.md, "csr_bench/scorers/scienceqa.py".
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""SEED-Bench (image) scoring, as LLaVA-1.5's convert_seed_for_submission.py does it.
-
-A prediction is right only when it equals the answer letter exactly (after the strip LLaVA's
-generation applies), so "A." and "The answer is A" are wrong. Accuracy over image questions
-(records with a ``data_type`` other than "image" are left out).
-
-lmms-eval differs: it compares only the first character of the prediction ("A." counts).
+"""SEED-Bench (image) scoring, as LLaVA-1.5's convert_seed_for_submission.py does it: a prediction
+is right only when it equals the answer letter. Details: docs/benchmarks.md,
+"csr_bench/scorers/seed.py".
 """
 
 from __future__ import annotations

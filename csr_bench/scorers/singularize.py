@@ -1,14 +1,6 @@
-"""``singularize`` of pattern.en, which chair.py applies to every word of a caption.
-
-Re-implemented (same word lists, same rules, same order) because Pattern itself cannot be installed:
-its last release (3.6) needs mysqlclient to build, and the package index reachable here offers no
-Pattern 3.x (only an unrelated 0.0.1a0 under that name). The rules come from Pattern 3.6 (Tom De Smedt, BSD licence),
-which adapted them from Bermi Ferrer's Inflector for Python (MIT-style licence).
-
-It is a suffix-rule singulariser, not a dictionary, and its mistakes shape CHAIR, so they are kept:
-"bus" -> "bu" (a singular "bus" is never an object mention; "buses" -> "bus" is), "glass" ->
-"glas" (hence chair.py's "wine glas" rule), "ties" -> "ty". ``inflect`` or WordNet lemmatisation
-(lmms-eval) get these right, and so count different objects than the published CHAIR numbers did.
+"""``singularize`` of pattern.en, which chair.py applies to every word of a caption, re-implemented
+rule for rule (Pattern cannot be installed here), mistakes included, since they shape CHAIR.
+Details: docs/benchmarks.md, "csr_bench/scorers/singularize.py".
 """
 
 from __future__ import annotations

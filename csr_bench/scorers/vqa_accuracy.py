@@ -1,19 +1,6 @@
-"""VizWiz-VQA scoring as LLaVA-1.5 produced it: EvalAI's answer processor, then VQA accuracy.
-
-LLaVA-1.5's convert_vizwiz_for_submission.py passes each prediction through EvalAI's answer
-processor (lower-case; drop "," and "?"; "'s" -> " 's"; the punctuation, number-word, article and
-contraction rules below), and the evaluation server scores that with the official vqaEval.py.
-We do both, so a val score here is what the server would give LLaVA-1.5's submission.
-
-vqaEval.py, for each question: newlines/tabs in the prediction and the ten answers become spaces and both are
-stripped. Only when the ten answers are not all the same are both sides normalised: punctuation
-(the official rule, including its quirks: the period pattern's malformed look-behind and the
-``re.UNICODE`` flag passed as the replacement *count*), number words none/zero..ten to digits,
-articles dropped, contractions restored. Accuracy = mean over the ten leave-one-out subsets of
-min(1, matches among the other nine / 3), in percent.
-
-Older copies of vqaEval.py always normalise the prediction; lmms-eval applies EvalAI's answer
-processor to both sides every time. Both can differ from this rule on unanimous answers.
+"""VizWiz-VQA scoring as LLaVA-1.5 produced it: EvalAI's answer processor, then VQA accuracy
+(vqaEval.py), so a val score here is what the server would give LLaVA-1.5's submission.
+Details: docs/benchmarks.md, "csr_bench/scorers/vqa_accuracy.py".
 """
 
 from __future__ import annotations
