@@ -1,28 +1,6 @@
-"""The world's benchmark data, in the layouts and schemas the registered tasks read unchanged.
-
-``write_world_benchmarks(world, root, seed)`` writes, under ``root`` (use it as --data-root):
-
-    world.json                    what was generated: version, seed, categories, pairs, partner rates, counts
-    train/train.jsonl, images/    training scenes: image, objects, 3 detailed + 2 short captions, QA pairs
-    coco/annotations/             instances_{train2014,val2014}.json, captions_{train2014,val2014}.json
-    coco/val2014/                 the evaluation images (training images are in train/images/)
-    coco/eval_scenes.jsonl        the evaluation scenes, as train.jsonl describes training ones
-    pope/                         csr_bench.builders.pope on instances_val2014.json (3 splits)
-    chair/                        csr_bench.builders.chair_set on coco/ (chair.jsonl, images/, annotations/)
-    mme/                          parquet, lmms-lab/MME schema, categories existence/count/position/color
-    seed/                         seed.jsonl + images/, SEED-Bench schema (image questions)
-    mmbench/                      parquet, lmms-lab/MMBench en dev schema with circular copies
-    scienceqa/                    parquet, lmms-lab/ScienceQA-IMG schema
-    gqa/questions.jsonl, images/  GQA testdev schema, images as <imageId>.png
-    vizwiz/                       vizwiz.jsonl + images/, lmms-lab/VizWiz-VQA val schema
-
-Crash safety: ``world.json`` is written last (atomically); until then a ``.writing`` marker says the
-folder is a world being written, so a rerun after a crash clears it and starts over instead of
-refusing to overwrite it.
-
-Every benchmark draws from the evaluation scenes (most of which break the co-occurrence prior).
-Where a question needs an absent object, it asks about the absent partner of an object shown when
-there is one (the case a prior-driven model gets wrong), else about another absent object.
+"""The world's benchmark data, in the layouts and schemas the registered tasks read unchanged:
+``write_world_benchmarks(world, root, seed)`` writes every benchmark under one data root.
+Details (the layout, crash safety, absent objects): docs/world.md, "csr_bench/world/benchmarks.py".
 """
 
 from __future__ import annotations

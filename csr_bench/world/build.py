@@ -1,23 +1,6 @@
-"""``csr-bench world build``: the world's data, its tiny VLM and its CLIP, built once and cached.
-
-Layout of a built world (``$CSR_BENCH_HOME/world-v<version>-seed<seed>``; CSR_BENCH_HOME defaults
-to ~/.cache/csr-bench):
-  data/        every benchmark in its real schema (the world's --data-root) and train/
-  model/       the world VLM, a llava-hf checkpoint (safetensors)
-  clip/        the world CLIP (open_clip config + safetensors)
-  build.json   written last: what was built from what, and how long it took
-Everything is a deterministic function of the seed; a half-built world is rebuilt from its last
-finished part. Crash safety: data/ is complete once its world.json is there (written last), model/
-and clip/ are written as ``*.partial`` folders and renamed, build.json is written last, atomically.
-
-Training the VLM and the CLIP takes longer than a default run should wait (about 22 and 6.5-12
-minutes), so csr-bench ships both, trained with the default knobs for seed 0
-(csr_bench/bundled/world-seed0/model and clip, 3 and 6 MB of safetensors): a default build generates
-the data and copies them. ``csr-bench world build --train`` trains both from scratch instead, with
-the same code and knobs (one thread: the same weights on the same machine);
-``scripts/ship_world_checkpoints.py`` does that and refreshes the shipped copies. The CLIP is saved
-with its token embedding cut to the world's words (``train_clip.trim_world_clip``), trained here or
-shipped alike.
+"""``csr-bench world build``: the world's data, its tiny VLM and its CLIP, built once and cached;
+a default build copies the shipped checkpoints, ``--train`` trains them. Details (layout, crash
+safety, shipped weights): docs/world.md, "csr_bench/world/build.py".
 """
 
 from __future__ import annotations

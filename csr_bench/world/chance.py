@@ -1,25 +1,6 @@
-"""Chance levels of the world's benchmarks, from each task's scoring rule and its documents.
-
-Why: a world benchmark belongs in the default set only if the world VLM does better than chance on
-it (docs/world-benchmarks.md); "chance" has to come from the rule the scorer applies to the data
-actually evaluated, not from a rule of thumb (MMBench's circular rule makes its chance 1/256, not 25%).
-
-Two answerers without the image, each on the headline metric Table 1 shows:
-
-* ``guess``: a uniform random choice among the options the prompt offers, the expected score
-  (SEED, ScienceQA: mean of 1/options; MMBench circular: a group counts only if every rotated copy is
-  right, so the product over its copies of 1/options; MME: a fair coin per question, acc 50% and
-  acc+ 0.5^questions per image; POPE: a fair coin, 50%). None for open answers (GQA, VizWiz).
-* ``constant``: the best single answer given to every question, chosen knowing the answers (an
-  upper bound on any image-blind constant policy): the most frequent letter, "yes"/"no", or for
-  GQA/VizWiz the most frequent answer string scored by the task's own rule (VQA accuracy for VizWiz).
-
-The chance level a verdict uses is ``guess`` where there are options to guess among (the world
-shuffles them uniformly, so a letter that happens to be the answer more often in a sample of 100
-questions is noise of the draw, not something an image-blind model could know), else ``constant``
-(GQA, VizWiz: their answer distributions are the generator's, learnable without the image). CHAIR
-has none (a generation metric).
-No torch: the record functions need nothing; ``world_chance`` loads the task data (datasets).
+"""Chance levels of the world's benchmarks, from each task's scoring rule and its documents: a world
+benchmark is in the default set only if the world VLM beats chance on it. Details (the ``guess``
+and ``constant`` answerers): docs/world-benchmarks.md, "csr_bench/world/chance.py".
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """The world's scenes as COCO-format annotation files (instances_*.json, captions_*.json), laid out
-like COCO 2014 so the existing builders read them unchanged: the training split is ``train2014``,
-the evaluation split ``val2014``.
-
-Categories keep COCO's own ids, names and supercategories (only the world's 14 are listed).
-Instance boxes are the tight boxes of the drawn pixels; ``area`` counts those pixels and the
-segmentation is the box as a polygon. Captions: five per image (two short, three detailed).
+like COCO 2014 so the existing builders read them unchanged. Details: docs/world.md,
+"csr_bench/world/coco.py".
 """
 
 from __future__ import annotations

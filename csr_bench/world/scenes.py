@@ -1,20 +1,6 @@
-"""Procedural scenes of the embedded world: which objects an image holds, where, and how they look.
-
-A scene is 1-4 objects of distinct COCO categories on a plain background, each in its own cell of a
-3x3 grid (so "top left", "center", ... name it unambiguously), with a colour from a small palette
-and a size (tiny / small / large; a tiny object's kind is hard to make out). Every category belongs
-to exactly one *pair* of categories that usually come together (fork with knife, cup with spoon,
-...), and some pairs are drawn far more often than others (``PAIR_FREQUENCY``), so a model learns
-both a co-occurrence prior (POPE adversarial) and a frequency prior (POPE popular). A scene is drawn
-pair by pair: a pair shows both members with probability ``p_full`` and one member (either)
-otherwise, so the share of objects whose partner is in the image (the *partner rate*) is
-``2 p / (1 + p)``. Training scenes have a partner rate of 0.85; evaluation scenes about 0.5 (nine in
-ten break the prior), which is where a model that learned the co-occurrence mentions an absent
-partner.
-
-Everything is a function of the seed: each scene has its own ``random.Random`` seeded by
-(seed, split, index), so a scene does not change when the number of scenes does, and rendering
-is plain PIL drawing (no anti-aliasing), so the same seed gives byte-identical PNGs.
+"""Procedural scenes of the embedded world: which objects an image holds, where, and how they look,
+in co-occurring pairs that give a model a prior to hallucinate from; a function of the seed.
+Details: docs/world.md, "csr_bench/world/scenes.py".
 """
 
 from __future__ import annotations

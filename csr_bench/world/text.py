@@ -1,14 +1,6 @@
-"""Ground-truth text of a scene: detailed and short captions, and short question-answer pairs.
-
-Captions name every object once, with its size, colour and place, and name nothing else: every
-word that CHAIR reads as a COCO object is an object of the image (captions say "ball" for the
-category "sports ball", which CHAIR maps back to it). The two members of a pair are described one
-after the other, the second with a connective that only partners get ("Next to it, there is ...",
-"It comes with ..."): a language model trained on these captions learns that after a fork comes a
-knife, and says so when the knife is absent.
-
-Answers use the words the benchmarks expect: "Yes"/"No", colour and position names in lower case,
-counts in digits. Every choice is seeded by the scene, so the text is deterministic.
+"""Ground-truth text of a scene: detailed and short captions, and short question-answer pairs,
+worded so that a model learns the pairs' co-occurrence. Details: docs/world.md,
+"csr_bench/world/text.py".
 """
 
 from __future__ import annotations

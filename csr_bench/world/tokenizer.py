@@ -1,17 +1,6 @@
-"""A word-level tokenizer for the embedded world, built deterministically from a corpus.
-
-One token per word and one per punctuation mark, sentencepiece-style: a word that follows a space
-carries a leading ``▁`` (``"red cup."`` -> ``▁red ▁cup .``), so decoding is plain concatenation with
-``▁`` read as a space. Decoding is therefore exact and prefix-stable (decode(a + b) starts with
-decode(a)), which the CSR sentence search relies on, and ``"."`` is a token of its own, which is
-where that search ends a sentence. Like Llama's tokenizer it puts ``<s>`` in front of every text and
-drops the space in front of the first word when decoding. Whitespace runs (``"\\n"`` after
-``<image>`` included) count as one space.
-
-The vocabulary is the corpus's words plus the words of LLaVA-1.5's vicuna_v1 template (system text,
-``USER:``, ``ASSISTANT:``), each word in both forms (with and without ``▁``), every ASCII punctuation
-mark and digit, and the special tokens ``<unk> <s> </s> <pad> <image>`` (ids 0-4), in a fixed order:
-the same corpus gives the same ids on every machine.
+"""A word-level tokenizer for the embedded world, built deterministically from a corpus, with exact,
+prefix-stable decoding, as the CSR sentence search needs. Details: docs/world.md,
+"csr_bench/world/tokenizer.py".
 """
 
 from __future__ import annotations

@@ -1,26 +1,6 @@
-"""Train a tiny open_clip CLIP on (image, sentence) pairs, on CPU, for R_I in the embedded world.
-
-The model is open_clip's own ``CLIP`` (ViT image tower, transformer text tower, open_clip's BPE
-``SimpleTokenizer``) at toy size, trained contrastively from scratch: a symmetric InfoNCE over each
-batch where every pair whose image is the same picture or whose sentence is the same text counts as a
-positive (a world repeats its sentences, e.g. "a red cup on the left.", across many images). The
-result is a ``ClipScorer``, so R_I = ``100 * cos(image, sentence)`` as with the real CLIP.
-
-Given the world's object words (``swap_words``), each sentence also brings a hard negative, itself
-with its object word swapped for another one ("a red cup" -> "a red clock"), scored against the
-images of the batch (NegCLIP; Yuksekgonul et al., ICLR 2023). Without it the model tells the
-images of a batch apart by colour and place alone and hardly learns what the objects are. Measured
-on the world's evaluation scenes, a true sentence scored above its twin naming the absent partner
-52-62% of the time (chance: 50%) with the earlier small tower, 63-67% with 1500 steps of hard
-negatives, and 69-76% with hard negatives and the default tower at 96 pixels; CSR's chosen
-responses then hallucinate clearly less than its rejected ones (CHAIR_I 38% against 49%, from 42%
-against 45%).
-
-Training is deterministic for a seed (initialisation under the seed, batches from a seeded
-generator, deterministic algorithms, one thread by default, global RNG untouched). ``save_world_clip``
-writes open_clip's local-folder layout, ``open_clip_config.json`` (``model_cfg`` + ``preprocess_cfg``)
-beside ``open_clip_model.safetensors``, so the folder reloads offline with ``load_world_clip(folder)``
-or, equally, ``ClipScorer.from_pretrained("local-dir:" + folder)``.
+"""Train a tiny open_clip CLIP on (image, sentence) pairs, on CPU, for R_I in the embedded world
+(contrastive, with NegCLIP hard negatives; deterministic for a seed). Details (measurements, the
+saved folder): docs/world.md, "csr_bench/world/train_clip.py".
 """
 
 from __future__ import annotations

@@ -1,22 +1,6 @@
-"""Train a tiny LLaVA (CLIP vision tower -> projector -> Llama) on (image, question, answer) triples, on CPU.
-
-The model is the real transformers ``LlavaForConditionalGeneration`` with a llava-hf processor
-(``CLIPImageProcessorPil`` + a word-level tokenizer from ``csr_bench.world.tokenizer``), trained
-from scratch as LLaVA-1.5 fine-tunes: each example is the vicuna_v1 prompt
-``llava_v1_prompt(question)`` followed by ``" " + answer + "</s>"``, with the loss on the answer
-tokens (and the closing ``</s>``) only, and the image padded to a square with the image processor's
-mean colour before processing. That is exactly what ``csr_bench.models.llava.LlavaModel`` feeds the
-model at evaluation and what the CSR search and DPO use, so the trained model drops into them:
-``LlavaModel(model, processor, name=..., source=...)``, or ``save_world_vlm`` then
-``LlavaModel.from_pretrained(folder, name=...)``.
-
-Training is plain ``torch.optim.AdamW`` (linear warm-up, cosine decay, gradient clipping) on
-batches drawn by a seeded generator, after a short warm-up of the vision tower alone on a
-bag-of-words objective (``pretrain_vision``: there is no pretrained CLIP tower to start from).
-Weights are initialised under the seed, deterministic algorithms are switched on and the global
-RNG is left as it was, so one seed gives the same weights on the same machine and thread count. A small model that learns mostly from text, with a
-weak vision tower, takes up the captions' co-occurrence statistics: it names objects that usually
-come with the ones it sees (a language prior, i.e. hallucinations that CSR can then reduce).
+"""Train a tiny LLaVA (CLIP vision tower -> projector -> Llama) on (image, question, answer) triples,
+on CPU, as LLaVA-1.5 fine-tunes, so the model drops into evaluation, the CSR search and DPO.
+Details: docs/world.md, "csr_bench/world/train_vlm.py".
 """
 
 from __future__ import annotations
