@@ -1,12 +1,5 @@
-"""R_I: CLIP image-sentence relevance, ``100 * cos(image, sentence)``, with open_clip.
-
-The reference (score.py) takes ``logits_per_image`` of Hugging Face's
-``openai/clip-vit-large-patch14-336``, i.e. ``logit_scale.exp() * cos`` with a learnt scale of
-exactly 100, unclamped: the same number as ``100 * cos`` here with open_clip's
-``ViT-L-14-336-quickgelu`` / ``openai`` weights (LLaVA-1.5's own vision tower; OpenAI trained it
-with QuickGELU, which the plain ``ViT-L-14-336`` config lacks). The reference encodes the image again for every
-sentence; here each image is encoded once and sentences go in batches, which changes nothing but
-speed. Clamping at 0 (the paper's form) is the reward's business (``rewards.py``), not this one's.
+"""R_I: CLIP image-sentence relevance, ``100 * cos(image, sentence)``, with open_clip: the number the
+CSR reference's score.py computes. Details: docs/models.md, "csr_bench/models/clip.py".
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""LLaVA-1.5's conversation template (``conv_vicuna_v1`` of the LLaVA repository).
-
-LLaVA-1.5's own evaluation scripts, which produced the paper's numbers, build prompts with this
-template. Its SeparatorStyle.TWO with sep " " gives, for one user turn awaiting the answer,
-``system + " USER: " + message + " ASSISTANT:"``, with the message "<image>\n" + question.
-The llava-hf processor's chat template omits the system message, so we build the text ourselves
-to score exactly as the paper did; its token ids are built as LLaVA's ``tokenizer_image_token``
-(``csr_bench.models.llava.llava_prompt_ids``).
+"""LLaVA-1.5's conversation template (``conv_vicuna_v1`` of the LLaVA repository), built here
+because the llava-hf chat template omits the system message. Details: docs/models.md,
+"csr_bench/models/conversation.py".
 """
 
 VICUNA_V1_SYSTEM = (

@@ -1,12 +1,6 @@
 """``--device`` checked before any work: one line naming the value and the way out, instead of a
 traceback from ``model.to(device)`` after the data loaded and the run folder was made.
-
-Devices csr-bench runs on: ``cpu``, ``cuda`` (this process's GPU: in a data-parallel run
-``distributed.local_device`` makes it ``cuda:LOCAL_RANK``), ``cuda:N`` and ``mps``; None or ``auto``
-picks cuda when there is one (``llava.pick_device``). Other torch device types (xla, xpu, ...) are
-refused by name: nothing in csr-bench was run on them. CSR's DPO training runs on cuda (GPU 0 of
-those visible) or the CPU only, as ``training.dpo.train_dpo`` has always checked; ``training=True``
-says so before iteration 0's evaluation, not after it.
+Details (the devices accepted): docs/models.md, "csr_bench/models/devices.py".
 """
 
 from __future__ import annotations

@@ -1,14 +1,6 @@
-"""LLaVA-1.5 through transformers' ``LlavaForConditionalGeneration`` and its processor.
-
-Matches LLaVA-1.5's evaluation: the vicuna_v1 prompt, images padded to a square with the image
-processor's mean colour as ``int(x*255)`` (LLaVA-1.5's ``image_aspect_ratio: pad``; the llava-hf
-processor alone would centre-crop, which the CSR search asks for with ``image="crop"``), prompt ids
-built as LLaVA's ``tokenizer_image_token`` builds them (``llava_prompt_ids``: text split at
-``<image>``, each piece tokenised alone, so the ``\n`` after the image keeps the ``▁`` LLaVA-1.5 was
-trained with, whatever the tokenizer's ``legacy`` flag), PIL image processing, greedy decoding, left padding. fp16 on GPU by default, as
-LLaVA-1.5 and the CSR reference ran (``--dtype bfloat16`` stays available), fp32 on CPU. Weights load
-from safetensors only, with no remote code, unless --allow-pickle / --trust-remote-code say otherwise
-(``csr_bench.safety``).
+"""LLaVA-1.5 through transformers' ``LlavaForConditionalGeneration`` and its processor, matching
+LLaVA-1.5's evaluation (prompt, image padding, prompt ids, decoding, dtype, safe loading).
+Details: docs/models.md, "csr_bench/models/llava.py".
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""``tiny-llava``: the real transformers LLaVA class at toy size, built offline and deterministically.
-
-Same architecture and processor as LLaVA-1.5 (CLIP vision tower -> projector -> Llama), with a
-tokenizer trained in process by the ``tokenizers`` library. Weights are random but fixed by the
-seed, so tests and the offline default run the full code path with stable outputs. Its Metaspace
-pre-tokenizer prepends ``▁`` to every piece between special tokens, as LLaVA-1.5's (legacy, slow)
-Llama tokenizer did: a whole prompt tokenises to the ids ``LlavaModel`` builds piece by piece
-(``llava_prompt_ids``), so other harnesses (lmms-eval's ``llava_hf``) feed the same ids. Saved with
-``save_tiny_llava`` it is a llava-hf format checkpoint that ``--model DIR`` loads like LLaVA-1.5.
+"""``tiny-llava``: the real transformers LLaVA class at toy size, built offline and deterministically,
+so tests and the offline default run the full code path. Details: docs/models.md,
+"csr_bench/models/tiny_llava.py".
 """
 
 from __future__ import annotations

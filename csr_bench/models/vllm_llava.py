@@ -1,31 +1,7 @@
-"""LLaVA-1.5 through vLLM: the optional backend for generation at scale (``--model vllm:MODEL``).
-
-Evaluation only. It keeps csr-bench's protocol where vLLM lets it: the same vicuna_v1 prompt text
-as the transformers adapter (``llava_v1_prompt`` with the processor's image token, which vLLM's
-LLaVA implementation expands into the image's feature positions), the same images (padded to a
-square with the image processor's mean colour before vLLM sees them; vLLM's own HF processor is
-asked for the PIL backend, as ``LlavaModel`` uses), greedy decoding from a fresh configuration, the
-same dtype rule, and answers stripped the same way. CSR's sentence search and DPO training read
-the transformers model itself, so ``csr-bench run`` with iterations needs the transformers backend.
-
-vLLM's API as used here (offline inference, checked against the vllm 0.30.0 wheel's source:
-``vllm/entrypoints/llm.py``, ``vllm/sampling_params.py``, ``vllm/inputs/llm.py``,
-``vllm/model_executor/models/llava.py``, ``vllm/v1/engine/logprobs.py``):
-
-- https://docs.vllm.ai/en/v0.9.0/features/multimodal_inputs.html (Offline Inference, Image Inputs):
-  ``llm.generate([{"prompt": ..., "multi_modal_data": {"image": pil_image}}], sampling_params)``;
-  the prompt holds one image placeholder per image ("USER: <image>\\n... ASSISTANT:" for
-  llava-hf/llava-1.5-7b-hf), which vLLM replaces by the image's feature tokens;
-- https://docs.vllm.ai/en/v0.16.0/api/vllm/entrypoints/llm/ (``LLM(model, tensor_parallel_size,
-  dtype, mm_processor_kwargs, seed, **engine_args)``; ``limit_mm_per_prompt`` and
-  ``generation_config`` are engine arguments);
-- https://docs.vllm.ai/en/v0.8.3/api/inference_params.html (``SamplingParams``: temperature 0 is
-  greedy; ``max_tokens``; ``stop``; ``prompt_logprobs``; ``skip_special_tokens``);
-- https://docs.vllm.ai/en/v0.6.4.post1/getting_started/examples/offline_inference_vision_language.html
-  (``run_llava``: LLaVA-1.5's prompt and ``LLM(model="llava-hf/llava-1.5-7b-hf")``).
-
-Everything that builds requests and settings is a small pure function (no vllm import), tested
-without vllm; ``load_vllm_llava`` imports vllm.
+"""LLaVA-1.5 through vLLM: the optional backend for generation at scale (``--model vllm:MODEL``),
+evaluation only, keeping csr-bench's protocol where vLLM lets it. Requests are built by pure
+functions (no vllm import); ``load_vllm_llava`` imports vllm. Details: docs/vllm.md,
+"csr_bench/models/vllm_llava.py".
 """
 
 from __future__ import annotations
