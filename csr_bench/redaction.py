@@ -1,20 +1,6 @@
-"""Secrets never reach results, logs, configs or error messages.
-
-The secrets csr-bench can meet:
-
-* the judge's API key, ``CSR_BENCH_JUDGE_API_KEY``: judge.py reads it from the environment only
-  (there is deliberately no flag: a flag would land in shell history and in ``ps``), sends it as an
-  ``Authorization`` header and blanks it in the error text it builds;
-* ``OPENAI_API_KEY`` and other providers' keys: never read (the judge does not use the ``openai``
-  package, which would fall back to them);
-* hub tokens, ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN`` or the token file of ``hf auth login``:
-  read by huggingface_hub for downloads, never by csr-bench;
-* credentials inside a URL: ``user:password@`` and key-like query parameters
-  (``--judge-url https://host/v1?api-key=...``).
-
-``redact_config`` is applied to configs before they are written to disk, ``redact_text`` to error
-messages, and ``install_log_redaction`` puts a filter on the log handlers. docs/safety-and-determinism.md
-has the whole story.
+"""Secrets never reach results, logs, configs or error messages: ``redact_config``, ``redact_text``
+and ``install_log_redaction``. Details (the secrets csr-bench can meet):
+docs/safety-and-determinism.md, "csr_bench/redaction.py".
 """
 
 from __future__ import annotations

@@ -1,19 +1,6 @@
-"""What csr-bench agrees to load: safetensors weights and the library's own code, unless asked.
-
-Two switches, both off by default and set for the whole process by the command line
-(``--allow-pickle``, ``--trust-remote-code`` of ``csr-bench run`` / ``eval``) or, from Python, by
-``set_loading_policy`` / ``loading_policy_as``:
-
-* **allow_pickle**: weights are read from ``.safetensors`` files only. A checkpoint that has only a
-  pickle-format file (``pytorch_model.bin``, an open_clip ``.pt`` / ``.bin`` / ``.pth``, ...) is
-  refused with a one-line error that names the file and the flag: unpickling can run arbitrary code.
-  With the flag such files are loaded, still through ``torch.load(weights_only=True)`` (the
-  libraries' default here), which only rebuilds tensors and plain containers.
-* **trust_remote_code**: passed to every transformers ``from_pretrained`` as ``False`` unless the
-  flag is given, so a checkpoint whose config points to its own Python code (``auto_map``) is never
-  executed; transformers then raises, and we say which flag would allow it.
-
-docs/safety-and-determinism.md lists every place weights are read and how.
+"""What csr-bench agrees to load: safetensors weights and the library's own code, unless asked
+(``--allow-pickle``, ``--trust-remote-code``, or ``set_loading_policy`` / ``loading_policy_as``).
+Details: docs/safety-and-determinism.md, "csr_bench/safety.py".
 """
 
 from __future__ import annotations

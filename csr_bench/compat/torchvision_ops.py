@@ -1,16 +1,6 @@
-"""Make ``import torchvision`` work next to a CPU-only torch when torchvision is a CUDA build.
-
-PyPI's torchvision 0.28 is built against CUDA. Next to the CPU torch its compiled library
-(``torchvision/_C``) cannot be loaded, torchvision carries on without its operators, and then its
-own ``_meta_registrations`` fails on ``register_fake("torchvision::nms")`` with
-``RuntimeError: operator torchvision::nms does not exist``. Since transformers' image processors,
-open_clip and lmms-eval import torchvision whenever it is installed, all of them break too.
-
-Declaring the two operator schemas that torchvision registers fake kernels for (``nms`` and
-``qnms``) before torchvision is first imported lets the import succeed: transforms, models and
-everything above them work; only the compiled operators (``torchvision.ops.nms``, ``roi_align``,
-the image/video decoders) stay unavailable and say so when called. Where the compiled library
-loads (a matching CPU build, or a CUDA torch on a GPU machine) nothing is declared.
+"""Make ``import torchvision`` work next to a CPU-only torch when torchvision is a CUDA build, by
+declaring the operator schemas it registers fake kernels for (only where its compiled library
+cannot load). Details: docs/lmms-eval.md, "csr_bench/compat/torchvision_ops.py".
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""Runs tasks over a model: prompts in length-sorted batches, samples saved as they finish,
-metrics from the task's scorer, one results.json per evaluation.
-
-Layout: ``<output>/<run-name>/iter_<k>/results.json`` and ``.../iter_<k>/<task>/samples.jsonl``.
-Rerunning the same command resumes: finished samples are read back, not recomputed.
-
-Under ``torchrun`` / ``accelerate launch`` every process generates an interleaved shard of the
-documents; the main process merges the samples, scores and writes results.json, which equals a
-one-process run's because predictions do not depend on how documents are batched.
+"""Runs tasks over a model: prompts in length-sorted batches, samples saved as they finish, metrics
+from the task's scorer, one results.json per evaluation; a rerun resumes. Details (layout, several
+processes): docs/output-layout.md, "csr_bench/evaluation/evaluator.py".
 """
 
 from __future__ import annotations

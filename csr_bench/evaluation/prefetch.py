@@ -1,13 +1,6 @@
 """Images decoded ahead of the model: a torch DataLoader whose worker processes load the next
 batches' images while the current batch generates, so image I/O is off the critical path.
-
-A bad image stays a one-line error: the worker hands the CsrBenchError back as a value and the
-main process raises it (a DataLoader would wrap it in a multi-line traceback).
-
-A worker dies with the main process: killed with SIGKILL, the main process cannot stop its workers,
-and a worker blocked writing a batch of images into its queue would wait forever for a reader
-(found by the crash-safety tests), so on Linux each worker asks the kernel for SIGKILL when its
-parent dies.
+Details (errors, dying workers): docs/speed.md, "csr_bench/evaluation/prefetch.py".
 """
 
 from __future__ import annotations
