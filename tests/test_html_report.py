@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from csr_bench.reporting.html_report import write_report
+from csr_bench.reporting.report.page import write_report
 from csr_bench.reporting.run_data import IterationData, load_run
-from csr_bench.reporting.sample_browser import data_root_of, highlight_objects, pope_mistakes
+from csr_bench.reporting.report.sample_browser import data_root_of, highlight_objects, pope_mistakes
 
 from conftest import WORLD_TASKS
 
@@ -128,7 +128,7 @@ def test_max_samples_and_missing_images_do_not_break_the_page(run_copy, tmp_path
     data = json.loads(results.read_text())
     data["results"]["pope"]["data_source"] = f"local:{tmp_path / 'moved' / 'pope'}"
     results.write_text(json.dumps(data))
-    prefs = run / "iter_1" / "csr" / "preferences.jsonl"
+    prefs = run / "iter_1" / "pairs" / "preferences.jsonl"
     pairs = [json.loads(line) for line in prefs.read_text().splitlines()]
     pairs[0]["image"] = str(tmp_path / "gone.png")
     prefs.write_text("".join(json.dumps(p) + "\n" for p in pairs))
@@ -141,7 +141,7 @@ def test_max_samples_and_missing_images_do_not_break_the_page(run_copy, tmp_path
 
 
 def test_reporting_does_not_import_torch(run_copy, tmp_path):
-    code = ("import sys; from csr_bench.reporting.html_report import write_report; "
+    code = ("import sys; from csr_bench.reporting.report.page import write_report; "
             f"write_report({str(run_copy)!r}, output={str(tmp_path / 'r.html')!r}); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -218,7 +218,7 @@ def _css_rule(selector: str) -> dict[str, str]:
     """The declarations of ``selector``'s rule in the report's stylesheet."""
     import re
 
-    from csr_bench.reporting.html_report import STYLE
+    from csr_bench.reporting.report.page import STYLE
 
     [body] = re.findall(rf"(?m)^{re.escape(selector)} {{([^}}]*)}}", STYLE)
     return {k.strip(): v.strip() for k, v in (d.split(":", 1) for d in body.split(";") if d.strip())}
@@ -240,7 +240,7 @@ def test_thumbnails_keep_their_aspect_ratio_in_chromium(browser, report, tmp_pat
 
     from PIL import Image
 
-    from csr_bench.reporting.html_report import STYLE
+    from csr_bench.reporting.report.page import STYLE
 
     ratios = "return [...document.querySelectorAll('img.thumb')].map(i => [i.clientWidth / i.clientHeight, " \
              "i.naturalWidth / i.naturalHeight]);"

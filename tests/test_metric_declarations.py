@@ -11,10 +11,10 @@ import pytest
 from csr_bench.evaluation.results import write_results
 from csr_bench.scorers.unit_stats import task_stats
 from csr_bench.interop.lmms_eval import export_lmms_eval_results
-from csr_bench.reporting.columns import PAPER_COLUMNS
-from csr_bench.reporting.iteration_table import DELTA_COLUMNS, METRIC_COLUMNS
-from csr_bench.reporting.plots import _panel_title
-from csr_bench.reporting.regression_check import DEFAULT_METRICS, Side, compare, format_results, wanted_tasks
+from csr_bench.reporting.tables.columns import PAPER_COLUMNS
+from csr_bench.reporting.tables.iterations import DELTA_COLUMNS, METRIC_COLUMNS
+from csr_bench.reporting.report.plots import _panel_title
+from csr_bench.reporting.check.regression import DEFAULT_METRICS, Side, compare, format_results, wanted_tasks
 from csr_bench.scorers import SCORERS, Metric, ScoringContext, ScoringSkipped, declared_metric
 from csr_bench.scorers.base import declared
 from csr_bench.scorers import chair as chair_scorer, pope as pope_scorer

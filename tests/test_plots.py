@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from PIL import Image
 
-from csr_bench.reporting.plots import radar_axes, write_plots
+from csr_bench.reporting.report.plots import radar_axes, write_plots
 from csr_bench.reporting.run_data import IterationData, RunData
 
 ALL = ["radar.png", "radar.svg", "metrics.png", "metrics.svg", "rewards.png", "rewards.svg"]
@@ -84,7 +84,7 @@ def test_plots_without_data_are_skipped(tiny_run, tmp_path):
 
 
 def test_importing_plots_loads_no_heavy_library():
-    code = ("import sys, csr_bench.reporting.plots; "
+    code = ("import sys, csr_bench.reporting.report.plots; "
             "assert not any(m.split('.')[0] in ('torch', 'transformers', 'matplotlib') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, assert_one_line_error, run_cli
-from csr_bench.reporting.regression_check import Side, compare, load_side
+from csr_bench.reporting.check.regression import Side, compare, load_side
 from csr_bench.reporting.run_data import load_run
 from csr_bench.scorers.unit_stats import task_stats
 from csr_bench.scorers.pope import PopeScorer

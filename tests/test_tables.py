@@ -9,12 +9,12 @@ import json
 import pytest
 
 from conftest import assert_one_line_error, run_cli
-from csr_bench.reporting.baselines import available_baselines, load_baseline
-from csr_bench.reporting.iteration_table import iteration_table
-from csr_bench.reporting.paper_table import average_score, paper_table
+from csr_bench.reporting.tables.baselines import available_baselines, load_baseline
+from csr_bench.reporting.tables.iterations import iteration_table
+from csr_bench.reporting.tables.paper import average_score, paper_table
 from csr_bench.reporting.run_data import load_run
-from csr_bench.reporting.table_format import render
-from csr_bench.reporting.tables import render_run_tables
+from csr_bench.reporting.tables.format import render
+from csr_bench.reporting.tables.run_tables import render_run_tables
 
 CONFIG = {"model": "m", "tasks": ["pope", "chair", "mme", "mmvet"], "output": "results", "run_name": None,
           "iterations": 1, "method": "csr", "method_config": {"lam": 0.9, "prompts": 8}}

@@ -11,12 +11,12 @@ import pytest
 from conftest import run_cli
 from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
 from csr_bench.scorers.unit_stats import task_stats
-from csr_bench.reporting import significance as sig
-from csr_bench.reporting.iteration_table import iteration_delta_table, iteration_table
-from csr_bench.reporting.paper_table import paper_table
+from csr_bench.reporting.tables import significance as sig
+from csr_bench.reporting.tables.iterations import iteration_delta_table, iteration_table
+from csr_bench.reporting.tables.paper import paper_table
 from csr_bench.reporting.run_data import load_run
-from csr_bench.reporting.table_format import render
-from csr_bench.reporting.tables import render_run_tables
+from csr_bench.reporting.tables.format import render
+from csr_bench.reporting.tables.run_tables import render_run_tables
 
 N = 200  # POPE questions: the first 100 labelled yes, the last 100 no, one split
 
@@ -205,7 +205,7 @@ def test_each_number_is_bootstrapped_once_per_process(tmp_path, monkeypatch):
 def test_metric_curves_have_error_bars_and_the_radar_stars_changed_axes(tmp_path):
     from matplotlib.container import ErrorbarContainer
 
-    from csr_bench.reporting.plots import _metrics_figure, _radar_figure, radar_axes, write_plots
+    from csr_bench.reporting.report.plots import _metrics_figure, _radar_figure, radar_axes, write_plots
 
     run = write_run(tmp_path / "big", [100, 0])
     figure = _metrics_figure(run)
@@ -241,7 +241,7 @@ def test_table_and_plot_with_intervals_do_not_import_torch(tmp_path):
     code = ("import sys\nfrom csr_bench.cli import main\n"
             f"assert main(['table', {str(tmp_path / 'big')!r}]) == 0\n"
             f"assert main(['plot', {str(tmp_path / 'big')!r}]) == 0\n"
-            "from csr_bench.reporting.significance import summary_lines\n"
+            "from csr_bench.reporting.tables.significance import summary_lines\n"
             "from csr_bench.reporting.run_data import load_run\n"
             f"assert summary_lines(load_run({str(tmp_path / 'big')!r}))\n"
             "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"

@@ -317,7 +317,7 @@ def test_cli_score_json_has_intervals(tmp_path, pope_rows):
 def test_check_finds_the_scorer_of_a_renamed_task(tmp_path, pope_rows):
     """A user task `my_pope` scored by `pope`: results.json's entry names the scorer, so `csr-bench
     check` (and reports) recompute POPE's metrics, not a generic accuracy."""
-    from csr_bench.reporting.regression_check import load_side
+    from csr_bench.reporting.check.regression import load_side
 
     folder = tmp_path / "iter_0"
     (folder / "my_pope").mkdir(parents=True)

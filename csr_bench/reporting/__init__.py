@@ -1,1 +1,2 @@
-"""Reporting: what a finished run is turned into for people (tables today)."""
+"""Reporting: what a run folder is turned into for people, read from its files only (run_data):
+tables/, the HTML report/ with its plots, and the regression check/. No torch."""

@@ -1,9 +1,8 @@
-"""A run folder as data: its iterations' results, CSR summaries, samples and preference pairs.
+"""A run folder as data: its iterations' results, samples and the method's preference pairs.
 
 Every report (tables, plots, the HTML page, the regression check) reads runs through this, from the
-files a run leaves (``run.json``, ``iter_<k>/results.json``, ``iter_<k>/<task>/samples.jsonl``,
-``iter_<k>/csr/summary.json`` and ``preferences.jsonl``), so a finished, resumed or half-finished run
-reads alike. No torch: reporting commands must start fast.
+files a run leaves, so a finished, resumed or half-finished run reads alike. No torch: reporting
+commands must start fast. The files it reads are listed in docs/reporting.md.
 """
 
 from __future__ import annotations
@@ -16,6 +15,21 @@ from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import read_jsonl_records
+
+
+# iter_<k>/pairs/ (preferences.jsonl + summary.json, whatever the method); iter_<k>/csr/ in runs written
+# before the methods shared one driver.
+PAIRS_FOLDERS = ("pairs", "csr")
+
+
+def pairs_folder(iteration_folder: Path) -> Path:
+    """The folder holding an iteration's preference pairs and the method's summary: ``pairs/``, or
+    ``csr/`` in an older run (the first that has either file; ``pairs/`` when neither does)."""
+    for name in PAIRS_FOLDERS:
+        folder = iteration_folder / name
+        if (folder / "summary.json").is_file() or (folder / "preferences.jsonl").is_file():
+            return folder
+    return iteration_folder / PAIRS_FOLDERS[0]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -82,7 +96,7 @@ class IterationData:
     iteration: int
     folder: Path
     results: dict[str, Any]  # results.json's "results": task -> {"metrics", "n_samples", "skipped"?, ...}
-    summary: dict[str, Any] | None = None  # csr/summary.json (pairs, mean rewards, lambda, ...)
+    summary: dict[str, Any] | None = None  # pairs/summary.json: the method's statistics (pairs, mean rewards, ...)
     config: dict[str, Any] = field(default_factory=dict)  # results.json's "config": what the evaluation ran with
 
     def metric(self, task: str, name: str) -> float | None:
@@ -133,8 +147,8 @@ class IterationData:
         return task_stats(task, self.samples(task), str(folder), scorer=scorer_of(task, self.results.get(task), folder))
 
     def preferences(self) -> list[dict[str, Any]]:
-        """The preference pairs the method built in this iteration (csr/preferences.jsonl)."""
-        return read_jsonl_records(self.folder / "csr" / "preferences.jsonl", repair=False)
+        """The preference pairs the method built in this iteration (pairs/preferences.jsonl)."""
+        return read_jsonl_records(pairs_folder(self.folder) / "preferences.jsonl", repair=False)
 
 
 @dataclass
@@ -211,7 +225,7 @@ def load_iteration(folder: Path) -> IterationData | None:
     if not isinstance(iteration, int):
         iteration = int(folder.name[5:]) if folder.name[5:].isdigit() else 0
     config = results.get("config") if isinstance(results.get("config"), dict) else {}
-    return IterationData(iteration, folder, results["results"], _read_json(folder / "csr" / "summary.json"), config)
+    return IterationData(iteration, folder, results["results"], _read_json(pairs_folder(folder) / "summary.json"), config)
 
 
 def load_run(path: str | Path) -> RunData:
@@ -228,4 +242,5 @@ def load_run(path: str | Path) -> RunData:
     return RunData(folder, iterations, _read_json(folder / "run.json") or {})
 
 
-__all__ = ["IterationData", "RunData", "check_unique_ids", "load_iteration", "load_run", "read_samples", "subset_note"]
+__all__ = ["IterationData", "PAIRS_FOLDERS", "RunData", "check_unique_ids", "load_iteration", "load_run", "pairs_folder",
+           "read_samples", "subset_note"]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.progress import get_logger
-from csr_bench.reporting.iteration_table import iteration_table
+from csr_bench.reporting.tables.iterations import iteration_table
 from csr_bench.reporting.run_data import load_run
-from csr_bench.reporting.significance import summary_lines
-from csr_bench.reporting.table_format import render
-from csr_bench.reporting.tables import write_run_tables
+from csr_bench.reporting.tables.significance import summary_lines
+from csr_bench.reporting.tables.format import render
+from csr_bench.reporting.tables.run_tables import write_run_tables
 
 log = get_logger()
 
@@ -21,7 +21,7 @@ log = get_logger()
 def write_run_outputs(run_dir: str | Path) -> dict[str, object]:
     """Write every table, the plots and the report; returns their paths, the iteration table (markdown) and
     the summary lines of the change from iteration 0 to the last (``significance``)."""
-    from csr_bench.reporting.html_report import write_report
+    from csr_bench.reporting.report.page import write_report
 
     run = load_run(run_dir)
     outputs: dict[str, object] = {"tables": write_run_tables(run), "iteration_table": render(iteration_table([run])),

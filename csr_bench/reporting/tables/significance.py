@@ -23,11 +23,11 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.uncertainty import BootstrapSettings, Difference, Interval, differences, intervals
 from csr_bench.scorers.unit_stats import TaskStats
 from csr_bench.reporting.run_data import IterationData, RunData
-from csr_bench.reporting.table_format import MARK
+from csr_bench.reporting.tables.format import MARK
 from csr_bench.scorers.base import declared
 
 if TYPE_CHECKING:
-    from csr_bench.reporting.table_format import Cell, Table
+    from csr_bench.reporting.tables.format import Cell, Table
     from csr_bench.scorers import Scorer
 
 TASK_NAMES = {"pope": "POPE", "chair": "CHAIR", "mme": "MME", "mmbench": "MMBench", "seed": "SEED",
@@ -41,8 +41,8 @@ _DIFFERENCES: dict[tuple[_StatsKey, _StatsKey, BootstrapSettings, str], Differen
 
 def _metrics_of(task: str) -> set[str]:
     """The metrics the reports show for ``task``: bootstrapped together, in one call per task."""
-    from csr_bench.reporting.columns import PAPER_COLUMNS
-    from csr_bench.reporting.iteration_table import METRIC_COLUMNS
+    from csr_bench.reporting.tables.columns import PAPER_COLUMNS
+    from csr_bench.reporting.tables.iterations import METRIC_COLUMNS
 
     return ({c.metric for c in PAPER_COLUMNS if c.task == task}
             | {metric for _, name, metric, _ in METRIC_COLUMNS if name == task})
@@ -152,7 +152,7 @@ def significance(runs: list[RunData]) -> Significance | None:
     """The comparison layer of ``runs`` (None without runs): base row = the first run's iteration 0."""
     if not runs:
         return None
-    from csr_bench.reporting.paper_table import iteration_label
+    from csr_bench.reporting.tables.paper import iteration_label
 
     base = base_iteration(runs[0])
     label = (f"iteration {base.iteration}" if len(runs) == 1
@@ -222,7 +222,7 @@ def measured_cell(comparison: Significance | None, iteration: IterationData, tas
     """The metric's cell with its interval and, off the base row, whether its change from the base row
     is significant (a plain value where there are no unit statistics); with ``table``, a footnote
     saying so when the task was scored on a --limit subset."""
-    from csr_bench.reporting.table_format import Cell
+    from csr_bench.reporting.tables.format import Cell
 
     cell = Cell(iteration.metric(task, metric), decimals)
     if cell.value is not None and table is not None and (note := iteration.subset_note(task)):

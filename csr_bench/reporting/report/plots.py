@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from csr_bench.reporting.columns import PAPER_COLUMNS, Column
+from csr_bench.reporting.tables.columns import PAPER_COLUMNS, Column
 from csr_bench.reporting.run_data import RunData, load_run
-from csr_bench.reporting.significance import significance
+from csr_bench.reporting.tables.significance import significance
 from csr_bench.scorers import declared_metric
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def write_plots(run: RunData | str | Path, out_dir: str | Path | None = None) ->
     (default ``<run folder>/plots/``); returns the paths written.
 
     A plot without data is skipped, not drawn empty: the radar with fewer than 3 benchmark axes,
-    the metrics with no benchmark metric, the reward trend of a run with no CSR iteration
-    (no ``iter_<k>/csr/summary.json`` with mean rewards).
+    the metrics with no benchmark metric, the reward trend of a run whose method
+    recorded no mean rewards (``iter_<k>/pairs/summary.json``, ``csr/`` in older runs).
     """
     import matplotlib
 
@@ -267,7 +267,7 @@ _REWARD_PANELS = (("mean_chosen_reward", "mean_rejected_reward"), ("mean_chosen_
 
 
 def _reward_title(key: str, calibration: str | None) -> str:
-    """What the summary's numbers are in this calibration (see ``csr_bench.csr.rewards``)."""
+    """What the summary's numbers are in this calibration (see ``csr_bench.methods.csr.rewards``)."""
     if key == "mean_chosen_reward":
         return {"reference": "path score (rank-based, lower is better)",
                 "paper": "path reward (higher is better)"}.get(calibration or "", "path score")

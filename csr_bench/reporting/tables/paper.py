@@ -10,17 +10,17 @@ tasks a world run leaves out of its default set because the world VLM is at chan
 (``RunData.left_out``, docs/world-benchmarks.md).
 
 A run's cells show their bootstrap interval and a † where the paired difference from the base row (the
-first run's iteration 0) excludes 0 (``csr_bench.reporting.significance``); baseline rows and the
+first run's iteration 0) excludes 0 (``csr_bench.reporting.tables.significance``); baseline rows and the
 average are plain.
 """
 
 from __future__ import annotations
 
-from csr_bench.reporting.baselines import Baseline
-from csr_bench.reporting.columns import PAPER_COLUMNS, Column
+from csr_bench.reporting.tables.baselines import Baseline
+from csr_bench.reporting.tables.columns import PAPER_COLUMNS, Column
 from csr_bench.reporting.run_data import IterationData, RunData
-from csr_bench.reporting.significance import Significance, describe, measured_cell, significance
-from csr_bench.reporting.table_format import Cell, Table
+from csr_bench.reporting.tables.significance import Significance, describe, measured_cell, significance
+from csr_bench.reporting.tables.format import Cell, Table
 
 AVERAGE_HEADER = "Avg (n)"
 
@@ -31,12 +31,18 @@ def average_score(values: dict[str, float]) -> tuple[float, int] | None:
     return (sum(terms) / len(terms), len(terms)) if terms else None
 
 
+def method_label(name: str) -> str:
+    """A method's name as a row shows it: a short one is an acronym (csr -> CSR, povid -> POVID)."""
+    return name.upper() if name.isalpha() and len(name) <= 5 else name
+
+
 def iteration_label(run: RunData, iteration: IterationData) -> str:
-    """'<run>' for iteration 0, '<run> + CSR (iter k)' after, as the paper names its rows."""
+    """'<run>' for iteration 0, '<run> + CSR (iter k)' after, as the paper names its rows; the method is
+    the one run.json records (else the one the iteration's pairs/summary.json names)."""
     if iteration.iteration == 0:
         return run.name
-    method = str(run.config.get("method", "csr"))
-    return f"{run.name} + {method.upper() if method == 'csr' else method} (iter {iteration.iteration})"
+    method = run.config.get("method") or (iteration.summary or {}).get("method") or "method"
+    return f"{run.name} + {method_label(str(method))} (iter {iteration.iteration})"
 
 
 def _decimals(column: Column) -> int:
@@ -97,4 +103,4 @@ def _mark_best_average(table: Table) -> None:
                     among=[i for i, count in counts.items() if count == widest])
 
 
-__all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "paper_table"]
+__all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "method_label", "paper_table"]

@@ -8,10 +8,10 @@ excludes 0; the Δ table after it gives those differences with their intervals.
 
 from __future__ import annotations
 
-from csr_bench.reporting.baselines import Baseline
+from csr_bench.reporting.tables.baselines import Baseline
 from csr_bench.reporting.run_data import IterationData, RunData
-from csr_bench.reporting.significance import describe, measured_cell, significance
-from csr_bench.reporting.table_format import Cell, Table
+from csr_bench.reporting.tables.significance import describe, measured_cell, significance
+from csr_bench.reporting.tables.format import Cell, Table
 from csr_bench.scorers import declared_metric
 
 
@@ -34,7 +34,7 @@ METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = tuple(
     ))
 # the Δ table's: a metric with no better direction (the length) is no benchmark score to compare
 DELTA_COLUMNS = tuple(column for column in METRIC_COLUMNS if _direction(column[1], column[2]) != "none")
-# (header, key of csr/summary.json)
+# (header, key of the method's pairs/summary.json)
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pairs", "pairs"), ("chosen R", "mean_chosen_reward"), ("rejected R", "mean_rejected_reward"))
 # the pairs' mean response length in whitespace words: which way the choice leans (long or short)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from csr_bench.reporting.baselines import Baseline
-from csr_bench.reporting.columns import COLUMNS_BY_HEADER
+from csr_bench.reporting.tables.baselines import Baseline
+from csr_bench.reporting.tables.columns import COLUMNS_BY_HEADER
 from csr_bench.reporting.run_data import RunData
-from csr_bench.reporting.significance import base_iteration, describe, measured_cell, significance
-from csr_bench.reporting.table_format import Cell, Table
+from csr_bench.reporting.tables.significance import base_iteration, describe, measured_cell, significance
+from csr_bench.reporting.tables.format import Cell, Table
 
 COLUMNS = ("LLaVA-W", "POPE", "CHAIR_S", "CHAIR_I")
 # Config keys that name a run rather than change it.

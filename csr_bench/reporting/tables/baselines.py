@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import csr_bench
 from csr_bench.errors import CsrBenchError
-from csr_bench.reporting.columns import COLUMNS_BY_HEADER
+from csr_bench.reporting.tables.columns import COLUMNS_BY_HEADER
 
 
 def baseline_dir() -> Path:
-    package_copy = Path(__file__).resolve().parent.parent / "baselines"
-    if package_copy.is_dir():  # installed from a wheel
-        return package_copy
-    return Path(__file__).resolve().parents[2] / "results" / "baselines"  # source checkout / editable install
+    package = Path(csr_bench.__file__).resolve().parent
+    if (package / "baselines").is_dir():  # installed from a wheel
+        return package / "baselines"
+    return package.parent / "results" / "baselines"  # source checkout / editable install
 
 
 @dataclass

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from csr_bench.storage.files import atomic_write_text
-from csr_bench.reporting.baselines import load_baseline
-from csr_bench.reporting.iteration_table import iteration_delta_table, iteration_table
-from csr_bench.reporting.lambda_table import is_lambda_ablation, lambda_table
-from csr_bench.reporting.paper_table import paper_table
+from csr_bench.reporting.tables.baselines import load_baseline
+from csr_bench.reporting.tables.iterations import iteration_delta_table, iteration_table
+from csr_bench.reporting.tables.lambda_ablation import is_lambda_ablation, lambda_table
+from csr_bench.reporting.tables.paper import paper_table
 from csr_bench.reporting.run_data import RunData, load_run
-from csr_bench.reporting.table_format import Table, render
+from csr_bench.reporting.tables.format import Table, render
 
 TABLE_FILES = {"markdown": "tables.md", "latex": "tables.tex"}
 

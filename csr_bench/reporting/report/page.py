@@ -14,7 +14,7 @@ from pathlib import Path
 
 from csr_bench.storage.files import atomic_write_text
 from csr_bench.reporting.run_data import RunData, load_run
-from csr_bench.reporting.sample_browser import pairs_section, task_section
+from csr_bench.reporting.report.sample_browser import pairs_section, task_section
 
 MAX_SAMPLES = 50  # documents per task and pairs per iteration: the page stays light on big runs
 
@@ -82,7 +82,7 @@ def _header(run: RunData) -> str:
 
 
 def _tables(run: RunData) -> str:
-    from csr_bench.reporting.tables import render_run_tables
+    from csr_bench.reporting.tables.run_tables import render_run_tables
 
     return f'<div class="tables">{render_run_tables([run], "html")}</div>'
 
@@ -98,7 +98,7 @@ def _subset_note(run: RunData) -> str:
 
 
 def _plots(run: RunData) -> str:
-    from csr_bench.reporting.plots import write_plots
+    from csr_bench.reporting.report.plots import write_plots
 
     figures = [_plot_figure(path) for path in write_plots(run) if path.suffix == ".png"]
     return "".join(figures) or '<p class="note">No plots: the run has no data to plot.</p>'

@@ -1,0 +1,1 @@
+"""`csr-bench check`: the regression gate of a run against a recorded baseline."""
