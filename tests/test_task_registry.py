@@ -173,3 +173,16 @@ def test_listing_tasks_imports_no_scorer():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # the MMBench prompt shows the options its scorer reads, so both share scorers/mmbench.py's rule
     assert result.stdout.strip() == "['csr_bench.scorers.base', 'csr_bench.scorers.mmbench']"
+
+
+def test_a_scorer_in_an_installed_module_is_named_module_colon_class(tmp_path):
+    (tmp_path / "mygqa.yaml").write_text(VALID.replace("task: mypope", "task: mygqa").replace(
+        "scorer: pope", "scorer: csr_bench.scorers.gqa:GqaScorer"))
+    [task] = get_tasks("mygqa", extra=[tmp_path])
+    assert task.scorer == "csr_bench.scorers.gqa:GqaScorer" == task.to_dict()["scorer"]
+    assert SCORERS[task.scorer].score_sample({"answer": "table", "prediction": "Table."}) == {"correct": True}
+    (tmp_path / "mygqa.yaml").write_text(VALID.replace("task: mypope", "task: mygqa").replace(
+        "scorer: pope", "scorer: csr_bench.scorers.gqa:NoSuchScorer"))
+    with pytest.raises(CsrBenchError, match=r"mygqa\.yaml: scorer csr_bench\.scorers\.gqa:NoSuchScorer: cannot load it "
+                                            r"\(AttributeError"):
+        get_tasks("mygqa", extra=[tmp_path])
