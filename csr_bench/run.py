@@ -19,7 +19,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation import EvalConfig, evaluate
 from csr_bench.evaluation.evaluator import finished_evaluation, iteration_dir
 from csr_bench.storage.files import atomic_write_json
-from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model, world_model_dir
+from csr_bench.models.registry import DEFAULT_MODEL, MODELS, resolve_model
 from csr_bench.progress import get_logger
 from csr_bench.redaction import redact_config
 
@@ -52,29 +52,11 @@ class RunConfig(EvalConfig):
 
 
 def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
-    """What the first training loads: the hub id or folder of the model, or the embedded model saved to disk."""
+    """What the first training loads: the model's own checkpoint folder (``ModelSpec.training_checkpoint``:
+    the hub snapshot, the embedded model saved to disk) or the folder given as --model."""
     spec = resolve_model(config.model)
-    if spec.hub_id:  # training reads a folder: the hub checkpoint's local snapshot (downloaded once, cached)
-        from huggingface_hub import snapshot_download
-
-        try:
-            return snapshot_download(spec.hub_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CsrBenchError(f"cannot fetch {spec.hub_id} for training: {reason}") from None
-    if spec.name == "world":
-        return str(world_model_dir())
-    if spec.name == "tiny-llava":
-        target = run_dir / "iter_0" / "model"
-        if not (target / "config.json").exists() and distributed.is_main():
-            from csr_bench.models.tiny_llava import save_tiny_llava
-
-            partial = target.with_name("model.partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            save_tiny_llava(partial)
-            partial.rename(target)
-        distributed.barrier()
-        return str(target)
+    if spec.training_checkpoint is not None:
+        return spec.training_checkpoint(run_dir)
     path = Path(config.model).expanduser()
     return str(path.resolve()) if path.is_dir() else config.model
 
@@ -202,10 +184,11 @@ def _run(config: RunConfig) -> dict:
                             "method": f"iter_{k}/{config.method}"} if k else {})}
                        for k in range(config.iterations + 1)],
     })
+    from csr_bench.evaluation.document_images import run_images
     from csr_bench.reporting.run_outputs import write_run_outputs
 
     # each training's log (what trl and transformers would print: training.dpo.TRAIN_LOG), for the run's last lines
     training_logs = [str(path) for k in range(1, config.iterations + 1)
                      if (path := run_dir / f"iter_{k}" / "train.log").is_file()]
     return {"run_dir": str(run_dir), "iterations": iterations, "training_logs": training_logs,
-            **write_run_outputs(run_dir)}
+            **write_run_outputs(run_dir, images=run_images(run_dir))}

@@ -263,3 +263,16 @@ def test_a_runs_checkpoint_keeps_every_default_of_its_base_model(tmp_path):
         assert (spec.default_tasks, spec.method_presets, spec.default_prompt_source) == (
             world.default_tasks, world.method_presets, world.default_prompt_source)
         assert spec.loader is not world.loader
+
+
+def test_a_hub_model_training_cannot_fetch_offline_is_one_line(tmp_path, monkeypatch):
+    """What the first training of --model llava15 loads is the hub snapshot; offline, a one-line error."""
+    from csr_bench.errors import CsrBenchError
+    from csr_bench.models.registry import MODELS
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(CsrBenchError) as info:
+        MODELS["llava15"].training_checkpoint(tmp_path)
+    assert str(info.value).startswith("cannot fetch llava-hf/llava-1.5-7b-hf for training: ")
+    assert "\n" not in str(info.value)

@@ -94,13 +94,12 @@ def add_method_options(parser: argparse.ArgumentParser, method: str) -> None:
     from csr_bench.methods.registry import DEFAULT_METHOD, known_methods, method_class
     from csr_bench.models.registry import MODELS
 
-    known = sorted(known_methods())
-    if method not in known:  # argparse's choices say so, with the known names
-        method = DEFAULT_METHOD
+    config_class = method_class(method).config_class  # an unknown or broken method: one line, naming the known
     group = parser.add_argument_group(f"alignment method ({method}); `run --method NAME --help` lists another's flags")
-    group.add_argument("--method", default=DEFAULT_METHOD, choices=known, help=f"alignment method (default {DEFAULT_METHOD})")
+    group.add_argument("--method", default=DEFAULT_METHOD,
+                       help=f"alignment method: {', '.join(sorted(known_methods()))} (default {DEFAULT_METHOD})")
     presets = {name: spec.method_presets[method] for name, spec in MODELS.items() if method in spec.method_presets}
-    add_config_flags(group, method_class(method).config_class, presets)
+    add_config_flags(group, config_class, presets)
 
 
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.world_at_chance import WORLD_AT_CHANCE
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,10 @@ class ModelSpec:
     # A method's prompt images when --prompt-source is not given ("bundled": csr-bench's own small
     # images; "world": the world's unlabelled training images).
     default_prompt_source: str | None = None
-    hub_id: str | None = None  # the hub checkpoint behind a registered name (what training loads)
+    hub_id: str | None = None  # the hub checkpoint behind a registered name
+    # The folder training starts from, given the run folder: the hub checkpoint's snapshot, the
+    # embedded model saved to disk (None: the --model folder itself).
+    training_checkpoint: Callable[[Path], str] | None = None
     # What `run` evaluates when --tasks is not given (None: csr_bench.run.DEFAULT_RUN_TASKS).
     default_tasks: tuple[str, ...] | None = None
     # Per method, the config fields this model needs other than the method's defaults (nested dicts
@@ -42,6 +46,41 @@ def _hub_llava(repo: str) -> Callable[..., object]:
         return LlavaModel.from_pretrained(repo, name=name, device=device, dtype=dtype)
 
     return load
+
+
+def _hub_snapshot(repo: str) -> Callable[[Path], str]:
+    def snapshot(run_dir: Path) -> str:  # downloaded once, cached by huggingface_hub
+        from huggingface_hub import snapshot_download
+
+        try:
+            return snapshot_download(repo, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CsrBenchError(f"cannot fetch {repo} for training: {reason}") from None
+
+    return snapshot
+
+
+def _tiny_llava_checkpoint(run_dir: Path) -> str:
+    """The tiny LLaVA saved once into the run's ``iter_0/model`` (by the main process)."""
+    import shutil
+
+    from csr_bench import distributed
+
+    target = run_dir / "iter_0" / "model"
+    if not (target / "config.json").exists() and distributed.is_main():
+        from csr_bench.models.tiny_llava import save_tiny_llava
+
+        partial = target.with_name("model.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        save_tiny_llava(partial)
+        partial.rename(target)
+    distributed.barrier()
+    return str(target)
+
+
+def _world_checkpoint(run_dir: Path) -> str:
+    return str(world_model_dir())
 
 
 def _tiny_llava(name: str, device: str | None = None, dtype: str | None = None):
@@ -119,28 +158,11 @@ def _local_llava(path: Path) -> Callable[..., object]:
 
 # Every task the embedded world has data for (the judge tasks MM-Vet and LLaVA-W have none).
 WORLD_DATA_TASKS = ("pope", "chair", "mme", "seed", "mmbench", "scienceqa", "vizwiz", "gqa")
-# Those the shipped world VLM does no better than chance on at iteration 0: its 95% interval's lower
-# bound is not above the task's chance level (docs/world-benchmarks.md has the measurement and the
-# command). They leave the world's default set (still runnable with --tasks); Table 1 shows '–' for
-# them with this reason, never 0.
-WORLD_AT_CHANCE = MappingProxyType({
-    "mme": "MME-P 246.7 [200.0, 306.7] against a chance of 300.0: a coin per question, acc 50 + acc+ 25 "
-           "in each of its 4 categories",
-    "mmbench": "circular accuracy 0.0 [0.0, 0.0] against a chance of 0.4: a group counts only if all 4 "
-               "rotations are right, 1/4^4",
-    "vizwiz": "VQA accuracy 11.2 [5.0, 18.8] against a chance of 20.0: always 'unanswerable', the best "
-              "constant answer",
-})
+# Those the shipped world VLM is at chance on leave its default set (csr_bench.world_at_chance).
 # What `csr-bench run` evaluates on the world when --tasks is not given.
 WORLD_TASKS = tuple(task for task in WORLD_DATA_TASKS if task not in WORLD_AT_CHANCE)
 
 
-def world_left_out_reason(task: str) -> str | None:
-    """Why the world's default set leaves ``task`` out (a table footnote), or None when it does not."""
-    if task not in WORLD_AT_CHANCE:
-        return None
-    return (f"{task} is not in the world's default set: the world VLM is at chance on it at iteration 0 "
-            f"({WORLD_AT_CHANCE[task]}; docs/world-benchmarks.md); run it with --tasks {task}")
 # CSR on the world's tiny model: the reference's search, rewards and DPO, with a prompt count and a
 # DPO step size for a 1M-parameter model (docs/world-benchmarks.md has the measurements: 1e-4 left
 # CHAIR_S's 3-iteration change within the noise, 2e-4 moves CHAIR_S and CHAIR_I beyond it with POPE F1
@@ -159,17 +181,21 @@ MODELS: dict[str, ModelSpec] = {
     for spec in [
         ModelSpec("tiny-llava", "Toy LlavaForConditionalGeneration built offline from a seed (tests, offline default)",
                   _tiny_llava, default_data_root="bundled", default_prompt_source="bundled",
+                  training_checkpoint=_tiny_llava_checkpoint,
                   method_presets={"csr": {"clip_model": "tiny", "clip_pretrained": ""}}),
         # world: a forward pass of its model is mostly overhead: 128 evaluates CHAIR and POPE ~1.5x faster than 32
         # (same predictions); 256 is no faster and waits longer on a rare caption that runs to max_new_tokens
         ModelSpec("world", "Tiny LLaVA trained on the embedded world, hallucinates by design (built offline once)",
                   _world_llava, default_data_root="world", default_prompt_source="world", default_tasks=WORLD_TASKS,
+                  training_checkpoint=_world_checkpoint,
                   method_presets={"csr": WORLD_CSR_PRESETS},
                   eval_batch_size=128),
         ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
-                  _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf"),
+                  _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf",
+                  training_checkpoint=_hub_snapshot("llava-hf/llava-1.5-7b-hf")),
         ModelSpec("llava15-13b", "LLaVA-1.5-13B, llava-hf/llava-1.5-13b-hf from the Hugging Face hub",
-                  _hub_llava("llava-hf/llava-1.5-13b-hf"), hub_id="llava-hf/llava-1.5-13b-hf"),
+                  _hub_llava("llava-hf/llava-1.5-13b-hf"), hub_id="llava-hf/llava-1.5-13b-hf",
+                  training_checkpoint=_hub_snapshot("llava-hf/llava-1.5-13b-hf")),
     ]
 }
 DEFAULT_MODEL = "world"
@@ -228,7 +254,8 @@ def _origin_spec(path: Path, depth: int = 0) -> ModelSpec | None:
     # every default of the base model (data root, tasks, method presets, batch size) carries over;
     # what the checkpoint is and how it loads are its own
     own = {"name": f"{run}-iter{iteration}", "description": f"iteration {iteration} of run {run} (from {base}), at {path}",
-           "loader": _local_llava(path), "hub_id": None, "backend": "transformers"}
+           "loader": _local_llava(path), "hub_id": None, "training_checkpoint": None,
+           "backend": "transformers"}
     if origin.get("data_root") is not None:
         own["default_data_root"] = str(origin["data_root"])
     return replace(spec, **own) if spec is not None else ModelSpec(**own)
