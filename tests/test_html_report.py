@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from csr_bench.evaluation.document_images import data_root_of, run_images
 from csr_bench.reporting.report.page import write_report
+from csr_bench.reporting.report.sample_browser import highlight_objects, pope_mistakes
 from csr_bench.reporting.run_data import IterationData, load_run
-from csr_bench.reporting.report.sample_browser import data_root_of, highlight_objects, pope_mistakes
 
 from conftest import WORLD_TASKS
 
@@ -49,7 +50,7 @@ def run_copy(tiny_run, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def report(run_copy) -> Path:
-    return write_report(run_copy)
+    return write_report(run_copy, images=run_images(run_copy))
 
 
 def test_highlight_marks_the_words_chair_reads_as_hallucinated_objects():
@@ -80,6 +81,60 @@ def test_pope_mistakes_lists_every_wrong_answer_with_its_split(tmp_path):
     assert "cat" not in html
 
 
+@pytest.mark.parametrize("folder", ["pairs", "csr"])
+def test_pairs_are_read_from_pairs_and_from_an_old_runs_csr(tmp_path, folder):
+    """The shared driver writes iter_<k>/pairs/ (preferences.jsonl + the method's summary.json); runs
+    written before have iter_<k>/csr/: the report's pairs and the reward plot read either."""
+    from PIL import Image
+
+    from csr_bench.reporting.report.plots import write_plots
+    from csr_bench.reporting.report.sample_browser import pairs_section
+
+    run = tmp_path / "run"
+    for k in (0, 1, 2):
+        (run / f"iter_{k}").mkdir(parents=True)
+        (run / f"iter_{k}" / "results.json").write_text(json.dumps({"run": {"iteration": k}, "results": {}}))
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / "prompt.png")
+    pairs = [{"prompt": "Describe the <image>.", "image": str(tmp_path / "prompt.png"), "chosen": "a red square",
+              "rejected": "a dog", "chosen_reward": 0.75, "rejected_reward": 0.25},
+             {"prompt": "What is it?", "image": str(tmp_path / "gone.png"), "chosen": "red", "rejected": "blue",
+              "chosen_reward": 0.5, "rejected_reward": 0.125}]
+    for k in (1, 2):
+        (run / f"iter_{k}" / folder).mkdir()
+        (run / f"iter_{k}" / folder / "preferences.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+        (run / f"iter_{k}" / folder / "summary.json").write_text(json.dumps(
+            {"pairs": 2, "calibration": "paper", "mean_chosen_reward": 0.625, "mean_rejected_reward": 0.1875}))
+    loaded = load_run(run)
+    assert [item.preferences() for item in loaded.iterations] == [[], pairs, pairs]
+    assert [(item.summary or {}).get("pairs") for item in loaded.iterations] == [None, 2, 2]
+
+    html = pairs_section(loaded, max_samples=50)
+    assert html.count("of 2 pairs — paper calibration: higher reward is better") == 2
+    assert "Describe the &lt;image&gt;." in html and "chosen, reward 0.750" in html and "rejected, reward 0.125" in html
+    page = _Page(html)
+    assert len(page.attrs("src")) == 2  # the one prompt image that exists, in both iterations
+    assert html.count(f"image not found: {tmp_path / 'gone.png'}") == 2
+    assert [path.name for path in write_plots(loaded, tmp_path / "plots")] == ["rewards.png", "rewards.svg"]
+
+
+def test_a_report_without_an_image_source_says_so(tmp_path):
+    """Reporting reads files only: the documents' images come from the command (run_images)."""
+    from csr_bench.reporting.report.sample_browser import task_section
+
+    (tmp_path / "iter_0" / "pope").mkdir(parents=True)
+    record = {"doc_id": 1, "doc_index": 0, "question": "Is there a dog?", "answer": "no", "prediction": "No",
+              "correct": True, "category": "random"}
+    (tmp_path / "iter_0" / "pope" / "samples.jsonl").write_text(json.dumps(record) + "\n")
+    (tmp_path / "iter_0" / "results.json").write_text(json.dumps({"run": {"iteration": 0}, "results": {
+        "pope": {"metrics": {}, "data_source": "hub:lmms-lab/POPE[test]", "samples": "pope/samples.jsonl"}}}))
+    run = load_run(tmp_path)
+    html = task_section(run, "pope", None, max_samples=5)
+    assert "samples: 1 of 1 documents (images not shown: the report was made without the tasks&#x27; data)" in html
+    assert "src=" not in html
+    html = task_section(run, "pope", run_images(tmp_path), max_samples=5)
+    assert "images not shown: the task read hub:lmms-lab/POPE[test], not local files" in html
+
+
 def test_data_root_of_a_recorded_data_source():
     assert data_root_of("local:/data/world/pope", "pope") == Path("/data/world")
     assert data_root_of("local:/data/world/gqa/questions.jsonl", "gqa/questions") == Path("/data/world")
@@ -103,6 +158,13 @@ def test_report_of_a_tiny_run_is_one_self_contained_page(report, run_copy):
     assert len(page.attrs("src")) > len(TASKS)  # the plots, and images beside the samples and pairs
     assert "images not shown" not in text and "image not found" not in text
     assert 'class="hallucinated"' in text
+
+
+def test_the_runs_own_report_shows_the_documents_images(tiny_run):
+    """`csr-bench run` gives the report it writes the tasks' images (evaluation.document_images)."""
+    text = (tiny_run / "report.html").read_text(encoding="utf-8")
+    assert "images not shown" not in text
+    assert text.count('<img class="thumb" src="data:image/png;base64,') > len(TASKS)
 
 
 def test_report_matches_the_run(report, run_copy):
@@ -133,7 +195,8 @@ def test_max_samples_and_missing_images_do_not_break_the_page(run_copy, tmp_path
     pairs[0]["image"] = str(tmp_path / "gone.png")
     prefs.write_text("".join(json.dumps(p) + "\n" for p in pairs))
 
-    text = write_report(run, output=tmp_path / "small.html", max_samples=2).read_text(encoding="utf-8")
+    text = write_report(run, output=tmp_path / "small.html", max_samples=2,
+                        images=run_images(run)).read_text(encoding="utf-8")
     assert "images not shown" in text and f"image not found: {tmp_path / 'gone.png'}" in text
     assert text.count('class="sample"') == 2 * len(TASKS)
     assert "samples: 2 of " in text and "2 of 4 pairs" in text
@@ -142,7 +205,8 @@ def test_max_samples_and_missing_images_do_not_break_the_page(run_copy, tmp_path
 
 def test_reporting_does_not_import_torch(run_copy, tmp_path):
     code = ("import sys; from csr_bench.reporting.report.page import write_report; "
-            f"write_report({str(run_copy)!r}, output={str(tmp_path / 'r.html')!r}); "
+            "from csr_bench.evaluation.document_images import run_images; "
+            f"write_report({str(run_copy)!r}, output={str(tmp_path / 'r.html')!r}, images=run_images({str(run_copy)!r})); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "csr_bench"
 # Layer of each top-level module or subpackage, lowest first (docs/architecture.md gives the reasons).
 LAYERS = {
     "base": {"csr_bench", "errors", "storage", "faults", "progress", "distributed", "safety",
-             "redaction", "images", "prompt_text", "lazy", "compat", "coco", "judge"},
+             "redaction", "images", "prompt_text", "lazy", "compat", "coco", "judge", "world_at_chance"},
     "pieces": {"models", "tasks", "scorers", "builders"},
     "reporting": {"reporting"},
     "world": {"world"},
@@ -33,16 +33,6 @@ LAYER_OF = {part: ORDER.index(layer) for layer, parts in LAYERS.items() for part
 WORLD_IMPORTERS = {"csr_bench.models.registry", "csr_bench.cli.model_commands",
                    # writes the small world the tests use (tests/conftest.py's small_world)
                    "csr_bench.fault_harness"}
-
-# Known violations in files another change owns right now (issue 18): (module, imported module) -> why.
-KNOWN = {
-    # the world's left-out footnote is read from the model registry
-    ("csr_bench.reporting.run_data", "csr_bench.models.registry"): "world footnote from the registry",
-    # the HTML report and sample browser reload task data to show images
-    ("csr_bench.reporting.report.page", "csr_bench.tasks.registry"): "report reloads task configs",
-    ("csr_bench.reporting.report.sample_browser", "csr_bench.tasks.data"): "sample browser reloads images",
-}
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
@@ -90,7 +80,6 @@ def test_imports_go_down_the_layers():
               f"({ORDER[LAYER_OF[part_of(m)]]} -> {ORDER[LAYER_OF[part_of(imported)]]})"
               for m, line, imported in edges()
               if LAYER_OF[part_of(imported)] > LAYER_OF[part_of(m)]
-              and (m, imported) not in KNOWN
               and not (m in WORLD_IMPORTERS and part_of(imported) == "world")]
     assert not upward, "imports from a higher layer:\n" + "\n".join(upward)
 
@@ -105,14 +94,18 @@ def test_only_the_registry_and_the_cli_import_the_world():
 def test_the_registry_imports_the_world_only_when_asked():
     tree = ast.parse(MODULES["csr_bench.models.registry"].read_text(encoding="utf-8"))
     top_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    assert [ast.unparse(node) for node in top_level if "world" in ast.unparse(node)] == []
+    named = [(node, name) for node in top_level for name in
+             ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+              else [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names])]
+    # the world package, not a base module about it (world_at_chance)
+    assert [ast.unparse(node) for node, name in named if part_of(name) == "world"] == []
 
 
 def test_reporting_imports_only_the_base_and_the_scorers():
     allowed = LAYERS["base"] | {"scorers", "reporting"}
     outside = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{line} imports {imported}"
                for m, line, imported in edges()
-               if part_of(m) == "reporting" and part_of(imported) not in allowed and (m, imported) not in KNOWN]
+               if part_of(m) == "reporting" and part_of(imported) not in allowed]
     assert not outside, "reporting imports beyond the base and the scorers:\n" + "\n".join(outside)
 
 
@@ -121,11 +114,6 @@ def test_scorers_never_import_tasks():
     back = [f"{MODULES[m].relative_to(PACKAGE.parent)}:{line} imports {imported}"
             for m, line, imported in edges() if part_of(m) == "scorers" and part_of(imported) == "tasks"]
     assert not back, "scorers import tasks:\n" + "\n".join(back)
-
-
-def test_known_exceptions_are_still_real():
-    """An entry of KNOWN goes once its import does, so the allow-list cannot hide a new violation."""
-    assert sorted(set(KNOWN) - {(m, imported) for m, _, imported in edges()}) == []
 
 
 def test_no_module_imports_another_modules_private_names():

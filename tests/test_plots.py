@@ -92,7 +92,8 @@ def test_importing_plots_loads_no_heavy_library():
 def test_radar_has_no_axis_for_tasks_the_world_set_leaves_out(tmp_path):
     """A default world run evaluates WORLD_TASKS only: the at-chance tasks (MME, MMBench, VizWiz) are
     no axes, not axes at 0."""
-    from csr_bench.models.registry import WORLD_AT_CHANCE, WORLD_TASKS
+    from csr_bench.models.registry import WORLD_TASKS
+    from csr_bench.world_at_chance import WORLD_AT_CHANCE
 
     default = metrics(pope={"accuracy": 63.0}, chair={"chair_s": 86.0, "chair_i": 49.0}, seed={"accuracy": 40.0},
                       scienceqa={"accuracy": 55.0}, gqa={"accuracy": 46.0})

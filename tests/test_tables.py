@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 from csr_bench.reporting.tables.baselines import available_baselines, load_baseline
 from csr_bench.reporting.tables.iterations import iteration_table
-from csr_bench.reporting.tables.paper import average_score, paper_table
+from csr_bench.reporting.tables.paper import average_score, iteration_label, paper_table
 from csr_bench.reporting.run_data import load_run
 from csr_bench.reporting.tables.format import render
 from csr_bench.reporting.tables.run_tables import render_run_tables
@@ -20,15 +20,16 @@ CONFIG = {"model": "m", "tasks": ["pope", "chair", "mme", "mmvet"], "output": "r
           "iterations": 1, "method": "csr", "method_config": {"lam": 0.9, "prompts": 8}}
 
 
-def write_run(folder, iterations, config=CONFIG):
-    """A run folder by hand: iterations = [(results, summary or None), ...]."""
+def write_run(folder, iterations, config=CONFIG, pairs="pairs"):
+    """A run folder by hand: iterations = [(results, summary or None), ...]; the method's summary in
+    iter_<k>/<pairs>/ (pairs/ since methods share one driver, csr/ in older runs)."""
     for k, (results, summary) in enumerate(iterations):
         path = folder / f"iter_{k}" / "results.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({"run": {"iteration": k}, "results": results}))
         if summary:
-            (path.parent / "csr").mkdir()
-            (path.parent / "csr" / "summary.json").write_text(json.dumps(summary))
+            (path.parent / pairs).mkdir()
+            (path.parent / pairs / "summary.json").write_text(json.dumps(summary))
     (folder / "run.json").write_text(json.dumps({"config": config}))
     return folder
 
@@ -104,7 +105,7 @@ def test_world_tasks_at_chance_are_footnoted_not_zero(tmp_path):
     """A world run (data root 'world') without the tasks its default set leaves out: their columns
     are '–' with the reason (docs/world-benchmarks.md), one footnote per task, in no average; named
     with --tasks they show their value; a run on other data gets a plain '–'."""
-    from csr_bench.models.registry import world_left_out_reason
+    from csr_bench.world_at_chance import world_left_out_reason
 
     base = {"pope": {"metrics": {"accuracy": 80.0}}, "chair": {"metrics": {"chair_s": 50.0, "chair_i": 20.0}},
             "seed": {"metrics": {"accuracy": 40.0}}}
@@ -195,6 +196,33 @@ def test_iteration_table_shows_the_pairs_lengths_in_words(tmp_path):
     rows = list(csv.reader(line for line in io.StringIO(render(table, "csv")) if not line.startswith("#")))
     assert rows[0][-2:] == ["chosen words", "rejected words"]
     assert [row[-2:] for row in rows[1:]] == [["", ""], ["42.36", "30.0"], ["", ""]]
+
+
+@pytest.mark.parametrize("pairs", ["pairs", "csr"])
+def test_the_methods_summary_is_read_from_pairs_and_from_an_old_runs_csr(tmp_path, pairs):
+    """iter_<k>/pairs/summary.json (every method, through the shared driver), iter_<k>/csr/ in runs
+    written before: the same reward columns."""
+    run = load_run(write_run(tmp_path / "m", [(BASE, None), (ITER1, SUMMARY)], pairs=pairs))
+    assert run.iteration(1).summary == SUMMARY and run.iteration(0).summary is None
+    table = iteration_table([run])
+    grid = render(table, "markdown", ci=False).split("\n\n")[1].splitlines()
+    rows = [dict(zip(table.headers, cells(line))) for line in grid[2:]]
+    assert [(row["pairs"], row["chosen R"], row["rejected R"]) for row in rows] == [
+        ("–", "–", "–"), ("8", "0.250¹", "0.750¹")]  # ¹: what the reference calibration's reward means
+
+
+def test_a_rows_method_is_the_one_the_run_recorded(tmp_path):
+    """Table 1's label names the method run.json records (a short name as an acronym), else the one
+    the iteration's pairs/summary.json names (a run still writing has no run.json)."""
+    run = load_run(write_run(tmp_path / "povid", [(BASE, None), (ITER1, SUMMARY)], {**CONFIG, "method": "povid"}))
+    assert [iteration_label(run, item) for item in run.iterations] == ["povid", "povid + POVID (iter 1)"]
+    run = load_run(write_run(tmp_path / "long", [(BASE, None), (ITER1, SUMMARY)], {**CONFIG, "method": "self_rewarding"}))
+    assert iteration_label(run, run.last) == "long + self_rewarding (iter 1)"
+    folder = write_run(tmp_path / "writing", [(BASE, None), (ITER1, {**SUMMARY, "method": "csr"})])
+    (folder / "run.json").unlink()
+    run = load_run(folder)
+    assert iteration_label(run, run.last) == "writing + CSR (iter 1)"
+    assert "| writing + CSR (iter 1) |" in render(paper_table([run]), "markdown")
 
 
 def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from csr_bench.models.registry import (MODELS, WORLD_AT_CHANCE, WORLD_DATA_TASKS, WORLD_TASKS,
-                                       world_left_out_reason)
+from csr_bench.models.registry import MODELS, WORLD_DATA_TASKS, WORLD_TASKS
+from csr_bench.world_at_chance import WORLD_AT_CHANCE, world_left_out_reason
 from csr_bench.world.chance import (Chance, above_chance, gqa_chance, measurement, measurement_table, mmbench_chance,
                                     mme_chance, pope_chance, scienceqa_chance, seed_chance, task_chance, vizwiz_chance)
 

@@ -40,7 +40,8 @@ def test_world_build_layout_and_path_command(world_home, tmp_path, monkeypatch):
 
 
 def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
-    from csr_bench.models.registry import WORLD_AT_CHANCE, WORLD_CSR_PRESETS, WORLD_TASKS
+    from csr_bench.models.registry import WORLD_CSR_PRESETS, WORLD_TASKS
+    from csr_bench.world_at_chance import WORLD_AT_CHANCE
 
     result = run_cli("run", "--iterations", "1", "--prompts", "3", "--limit", "4", "--max-sentences", "3",
                      "--sentence-max-new-tokens", "12", "--max-new-tokens", "8", "--output", str(tmp_path), "--quiet",

@@ -23,9 +23,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from csr_bench.evaluation.document_images import run_images
     from csr_bench.reporting.report.page import write_report
 
-    print(write_report(args.run_dir, args.output, max_samples=args.max_samples))
+    print(write_report(args.run_dir, args.output, max_samples=args.max_samples, images=run_images(args.run_dir)))
     return 0
 
 

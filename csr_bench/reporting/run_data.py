@@ -15,6 +15,7 @@ from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import read_jsonl_records
+from csr_bench.world_at_chance import WORLD_AT_CHANCE, world_left_out_reason
 
 
 # iter_<k>/pairs/ (preferences.jsonl + summary.json, whatever the method); iter_<k>/csr/ in runs written
@@ -190,11 +191,9 @@ class RunData:
 
     def left_out(self) -> dict[str, str]:
         """Tasks the run's data has that its default set leaves out, with why (a world run: the tasks the
-        world VLM is at chance on, csr_bench.models.registry.WORLD_AT_CHANCE); empty for other runs."""
+        world VLM is at chance on, csr_bench.world_at_chance); empty for other runs."""
         if not self.on_world:
             return {}
-        from csr_bench.models.registry import WORLD_AT_CHANCE, world_left_out_reason
-
         return {task: world_left_out_reason(task) for task in WORLD_AT_CHANCE}
 
     @property

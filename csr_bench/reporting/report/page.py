@@ -14,7 +14,7 @@ from pathlib import Path
 
 from csr_bench.storage.files import atomic_write_text
 from csr_bench.reporting.run_data import RunData, load_run
-from csr_bench.reporting.report.sample_browser import pairs_section, task_section
+from csr_bench.reporting.report.sample_browser import ImageSource, pairs_section, task_section
 
 MAX_SAMPLES = 50  # documents per task and pairs per iteration: the page stays light on big runs
 
@@ -109,21 +109,9 @@ def _task_names(run: RunData) -> list[str]:
     return list(dict.fromkeys(task for item in run.iterations for task in item.results))
 
 
-def _task_registry(run: RunData) -> dict:
-    """The task configs the run used (its --include-tasks folders too); without them, no images."""
-    from csr_bench.errors import CsrBenchError
-    from csr_bench.tasks.registry import load_registry
-
-    try:
-        return load_registry(run.config.get("include_tasks") or None)
-    except CsrBenchError:
-        return {}
-
-
-def render_report(run: RunData, max_samples: int = MAX_SAMPLES) -> str:
-    """The report page of a loaded run, as one HTML string."""
+def render_report(run: RunData, max_samples: int = MAX_SAMPLES, images: ImageSource | None = None) -> str:
+    """The report page of a loaded run, as one HTML string; the documents' images from ``images``."""
     tasks = _task_names(run)
-    registry = _task_registry(run)
     toc = ['<a href="#tables">Tables</a>', '<a href="#plots">Plots</a>', '<a href="#samples">Samples</a>']
     toc += [f'<a href="#task-{escape(task)}">{escape(task)}</a>' for task in tasks]
     toc.append('<a href="#pairs">Preference pairs</a>')
@@ -135,7 +123,7 @@ def render_report(run: RunData, max_samples: int = MAX_SAMPLES) -> str:
         '<p class="note">Each document\'s image beside the answer of every iteration. In captions, '
         '<mark class="hallucinated">red</mark> marks an object CHAIR counts as hallucinated, '
         '<mark class="object">green</mark> one that is in the image.</p>',
-        *(task_section(run, task, registry, max_samples) for task in tasks), "</section>",
+        *(task_section(run, task, images, max_samples) for task in tasks), "</section>",
         '<section id="pairs"><h2>Preference pairs</h2>', pairs_section(run, max_samples), "</section>",
         "</main>",
     ]
@@ -146,13 +134,14 @@ def render_report(run: RunData, max_samples: int = MAX_SAMPLES) -> str:
 
 
 def write_report(run: RunData | str | Path, output: str | Path | None = None,
-                 max_samples: int = MAX_SAMPLES) -> Path:
+                 max_samples: int = MAX_SAMPLES, images: ImageSource | None = None) -> Path:
     """Write the report of ``run`` (a RunData or a run folder) to ``output``, by default
-    ``<run folder>/report.html``; returns its path. The plots are written to the run's plots/ too."""
+    ``<run folder>/report.html``; returns its path. The plots are written to the run's plots/ too.
+    ``images``: the documents' images (evaluation.document_images.run_images); without it, none."""
     if not isinstance(run, RunData):
         run = load_run(run)
     path = Path(output) if output is not None else run.folder / "report.html"
-    atomic_write_text(path, render_report(run, max_samples))
+    atomic_write_text(path, render_report(run, max_samples, images))
     return path
 
 

@@ -1,9 +1,9 @@
 """The HTML report's sample browser: each document's image beside the model's answer at every
 iteration, CHAIR's hallucinated object words marked in the captions, POPE's mistakes listed, and the
-preference pairs CSR built with their rewards.
+preference pairs the method built with their rewards.
 
-Images come through the task's own data loading, from the data source each task's results record,
-so the page shows what the model saw; a document whose image cannot be found is shown without it.
+The documents' images come from an image source the command passes in (evaluation.document_images
+reloads each task's data as the run read it), so reporting itself reads files only.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import json
 from collections import Counter
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
-from csr_bench.errors import CsrBenchError
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.scorers.chair_words import object_spans
 
@@ -47,53 +46,25 @@ def file_data_uri(path: str | Path) -> str | None:
         return None
 
 
-def data_root_of(source: str, local: str) -> Path | str | None:
-    """The --data-root under which a task read ``source`` ("local:/root/pope", "bundled:pope/pope.jsonl");
-    None for a hub dataset, whose images are not files the report can read."""
-    kind, _, where = source.partition(":")
-    if kind == "bundled":
-        return "bundled"
-    if kind != "local":
+class DocumentImages(Protocol):
+    """One task's document images by doc_id; ``problem`` says why there are none (shown instead)."""
+
+    problem: str | None
+
+    def uri(self, doc_id: Any) -> str | None: ...
+
+
+# (task, its results.json entry) -> that task's document images
+ImageSource = Callable[[str, dict[str, Any]], DocumentImages]
+
+
+class NoImages:
+    """The images of a report made without an image source."""
+
+    problem = "images not shown: the report was made without the tasks' data"
+
+    def uri(self, doc_id: Any) -> None:
         return None
-    parts = Path(local).parts
-    for candidate in (Path(where), Path(where).with_suffix("")):  # a data file's extension is optional in YAML
-        if candidate.parts[-len(parts):] == parts:
-            return Path(*candidate.parts[:-len(parts)])
-    return None
-
-
-class TaskImages:
-    """A task's document images by doc_id; ``problem`` says why there are none."""
-
-    def __init__(self, task: str, entry: dict[str, Any], registry: dict[str, Any]):
-        self.data = None
-        self.rows: dict[str, int] = {}
-        self.problem: str | None = None
-        source = str(entry.get("data_source", ""))
-        if task not in registry:
-            self.problem = f"images not shown: no task config named '{task}'"
-            return
-        root = data_root_of(source, registry[task].dataset.local)
-        if root is None:
-            self.problem = f"images not shown: the task read {source or 'an unrecorded source'}, not local files"
-            return
-        from csr_bench.tasks.data import load_task_data
-
-        try:
-            self.data = load_task_data(registry[task], root)
-        except (CsrBenchError, OSError) as exc:
-            self.problem = f"images not shown: {exc}"
-            return
-        self.rows = {json.dumps(self.data.doc_id(i)): i for i in range(len(self.data))}
-
-    def uri(self, doc_id: Any) -> str | None:
-        index = self.rows.get(json.dumps(doc_id))
-        if index is None:
-            return None
-        try:
-            return image_data_uri(self.data.image(index))
-        except (CsrBenchError, OSError):
-            return None
 
 
 def _image_cell(uri: str | None, note: str = "image not found") -> str:
@@ -160,7 +131,7 @@ def _by_doc(iterations: list[IterationData], task: str) -> tuple[list[str], dict
     return list(order), records
 
 
-def _sample_card(key: str, records: dict[int, dict[str, dict]], images: TaskImages) -> str:
+def _sample_card(key: str, records: dict[int, dict[str, dict]], images: DocumentImages) -> str:
     first = next(by_key[key] for by_key in records.values() if key in by_key)
     note = "no image (see above)" if images.problem else "image not found"
     rows = []
@@ -192,8 +163,9 @@ def pope_mistakes(item: IterationData) -> str:
             f'{len(wrong)} mistakes of {len(records)}{f" ({by_split})" if by_split else ""}</summary>{table}</details>')
 
 
-def task_section(run: RunData, task: str, registry: dict[str, Any], max_samples: int) -> str:
-    """One task: its skips, POPE's mistakes, then the first ``max_samples`` documents."""
+def task_section(run: RunData, task: str, images_of: ImageSource | None, max_samples: int) -> str:
+    """One task: its skips, POPE's mistakes, then the first ``max_samples`` documents (their images
+    from ``images_of``; none without it)."""
     skipped = [f"iteration {i.iteration}: {i.skipped()[task]}" for i in run.iterations if task in i.skipped()]
     keys, records = _by_doc(run.iterations, task)
     parts = [f'<section class="task" id="task-{escape(task)}"><h3>{escape(task)}</h3>']
@@ -203,7 +175,7 @@ def task_section(run: RunData, task: str, registry: dict[str, Any], max_samples:
         parts += [pope_mistakes(i) for i in run.iterations if i.iteration in records]
     if keys:
         entry = next(i.results[task] for i in run.iterations if i.iteration in records)
-        images = TaskImages(task, entry, registry)
+        images = images_of(task, entry) if images_of is not None else NoImages()
         shown = keys[:max_samples]
         parts.append(f'<details class="samples"><summary>samples: {len(shown)} of {len(keys)} documents'
                      f'{f" ({escape(images.problem)})" if images.problem else ""}</summary>')
@@ -249,4 +221,5 @@ def pairs_section(run: RunData, max_samples: int) -> str:
     return "".join(parts) or '<p class="note">No preference pairs in this run.</p>'
 
 
-__all__ = ["data_root_of", "highlight_objects", "pairs_section", "pope_mistakes", "task_section"]
+__all__ = ["DocumentImages", "ImageSource", "NoImages", "file_data_uri", "highlight_objects", "image_data_uri",
+           "pairs_section", "pope_mistakes", "task_section"]
