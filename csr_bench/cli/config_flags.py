@@ -82,6 +82,8 @@ def add_config_flags(group: argparse._ActionsContainer, config_class: type,
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
+            if "choices" not in item.metadata:
+                options["metavar"] = path.rpartition(".")[2].upper()
             if typing.get_origin(kind) is list:
                 options.update(type=_comma_list, metavar="A,B")
             elif kind is int:

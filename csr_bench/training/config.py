@@ -32,11 +32,11 @@ class DpoLoraConfig:
     lora_alpha: int = field(default=256, metadata={"min": 1, "help": "LoRA alpha"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
     lora_targets: list[str] | None = field(default=None, metadata={
-        "help": "comma-separated module names for LoRA (default: every linear layer of the language model)"})
+        "help": "comma-separated module names for LoRA (none: every linear layer of the language model)"})
     seed: int = field(default=42, metadata={"flag": "--dpo-seed", "help": "DPO training seed"})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "recompute activations to save memory"})
     max_length: int | None = field(default=None, metadata={
-        "flag": "--dpo-max-length", "min": 1, "help": "tokens per DPO sequence, prompt + completion (default: no "
+        "flag": "--dpo-max-length", "min": 1, "help": "tokens per DPO sequence, prompt + completion (none: no "
                                                       "truncation)"})
     disable_dropout: bool = field(default=True, metadata={
         "help": "trl's disable_dropout: every dropout off during DPO, the LoRA dropout included"})

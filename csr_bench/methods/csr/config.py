@@ -25,11 +25,11 @@ class SearchConfig:
     max_length: int = field(default=1024, metadata={
         "min": 1, "help": "characters (prompt + response) at which a response ends"})
     max_sentences: int | None = field(default=None, metadata={
-        "min": 1, "help": "cap on sentences per response (default: none, as the reference)"})
+        "min": 1, "help": "cap on sentences per response (none, as the reference)"})
     keep_top: int | None = field(default=None, metadata={
-        "help": "best unfinished sentences kept per step (default: int(num_beams/2) - 1)"})
+        "help": "best unfinished sentences kept per step (none: int(num_beams/2) - 1)"})
     keep_bottom: int | None = field(default=None, metadata={
-        "help": "worst unfinished sentences kept per step (default: int(num_beams/2))"})
+        "help": "worst unfinished sentences kept per step (none: int(num_beams/2))"})
     length_penalty: float = field(default=1.0, metadata={"cli": False})
     # KV-cache positions per forward pass (beam rows x their longest sequence, the sentence's room
     # included): nodes are batched until this is reached, so memory stays bounded whatever the model;
@@ -51,11 +51,11 @@ class CsrConfig:
     """Everything a CSR iteration needs."""
 
     prompt_source: str | None = field(default=None, metadata={
-        "help": "image folder, or the reference's CSR-Prompt-Dataset JSON (default: the model's prompt images: the "
+        "help": "image folder, or the reference's CSR-Prompt-Dataset JSON (none: the model's prompt images, the "
                 "world's training images, bundled images for tiny-llava)"})
     prompt_images: str | None = field(default=None, metadata={
         "help": "image folder of a --prompt-source JSON (e.g. COCO train2014)"})
-    prompts: int | None = field(default=None, metadata={"min": 1, "help": "prompts per iteration (default: all)"})
+    prompts: int | None = field(default=None, metadata={"min": 1, "help": "prompts per iteration (none: all)"})
     prompt_seed: int = field(default=0, metadata={"help": "seed of the prompt sample"})
     prompts_per_batch: int = field(default=8, metadata={
         "min": 1, "help": "prompts searched together, and saved together for resume"})
