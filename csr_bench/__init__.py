@@ -1,9 +1,13 @@
-"""csr-bench: Calibrated Self-Rewarding for vision-language models, inside an evaluation harness.
+"""csr-bench: alignment methods for vision-language models (CSR first), inside an evaluation harness.
 
-Layout: ``tasks`` (declarative task configs + registry), ``models`` (VLM adapters),
-``scorers`` (official-protocol metrics), ``evaluation`` (evaluator, samples, results),
-``cli`` (the ``csr-bench`` command). Heavy libraries are imported only where a model is used.
-The modules' layers and which may import which: docs/architecture.md (checked by tests/test_layers.py).
+The tree, lowest layer first (docs/architecture.md; tests/test_layers.py checks every import):
+the base (``errors``, ``storage``, ``progress``, ``distributed``, ``safety``, ``lazy``, ...);
+the pieces: ``models`` (VLM adapters + the model registry, the world's only gateway), ``tasks``
+(a benchmark = a folder under tasks/ + its registry entry), ``scorers`` (official-protocol metrics
+that declare their metrics), ``builders``; ``reporting`` (tables, report, the gate, from files);
+``world`` (the embedded offline data and models); ``evaluation``; ``methods`` (one folder per
+alignment method, a registry and the shared driver) and ``training`` (the shared DPO + LoRA
+trainer); ``run`` and ``cli`` on top. Heavy libraries are imported only where a model is used.
 """
 
 __version__ = "0.1.0"
