@@ -33,10 +33,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness is test infrastructure
 
-from csr_bench.fault_harness import (HarnessError, compare_models, compare_runs, dpo_command,  # noqa: E402
-                                     run_until_done, small_run_command, write_small_world)
+from fault_harness import (HarnessError, compare_models, compare_runs, dpo_command,  # noqa: E402
+                           run_until_done, small_run_command, write_small_world)
 
 RUN = "w"
 # Every kill point a one-iteration run passes, in pipeline order (the evaluation of iteration 0 has
@@ -248,7 +248,7 @@ def compare_worlds(reference: Path, candidate: Path) -> list[str]:
     CLIP's tensors, build.json less its timings."""
     import torch
 
-    from csr_bench.fault_harness import _tensors
+    from fault_harness import _tensors
 
     problems = []
     if not (candidate / "build.json").is_file():

@@ -25,6 +25,7 @@ if _WORKERS > 1:
 import pytest  # noqa: E402
 
 from csr_bench.compat import ensure_torchvision_importable  # noqa: E402
+from fault_harness import WORLD_VLM, write_small_world  # noqa: E402
 
 ensure_torchvision_importable()  # a no-op unless a CUDA torchvision sits next to a CPU torch
 
@@ -132,23 +133,15 @@ def pope_rows() -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-# A real CSR run, small enough for tests: the shipped world VLM (a llava-hf checkpoint folder) on a
+# A real CSR run, small enough for tests: the shipped world VLM (fault_harness.WORLD_VLM) on a
 # small world written here, every world task, two CSR iterations with the tiny CLIP. ~15 s.
-WORLD_VLM = REPO / "csr_bench" / "bundled" / "world-seed0" / "model"
 WORLD_TASKS = "pope,chair,mme,seed,mmbench,scienceqa,vizwiz,gqa"
 
 
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory) -> Path:
     """A small world of seed 0 (every benchmark, a few images each), written in about a second."""
-    from csr_bench.world.benchmarks import BenchmarkSizes, write_world
-
-    def build(root: Path) -> None:
-        sizes = BenchmarkSizes(pope_images_per_split=6, chair_images=8, mme_images=4, seed_questions=6,
-                               mmbench_questions=4, scienceqa_questions=4, gqa_questions=6, vizwiz_questions=4)
-        write_world(root, seed=0, n_train=20, n_eval=60, sizes=sizes, n_prompt=6)
-
-    return shared_session_folder(tmp_path_factory, "small-world", build)[0]  # one path for every worker
+    return shared_session_folder(tmp_path_factory, "small-world", lambda root: str(write_small_world(root)))[0]
 
 
 def small_world_run(small_world: Path, output: Path, *extra: str, iterations: int = 2) -> Path:

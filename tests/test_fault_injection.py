@@ -14,7 +14,7 @@ import pytest
 
 from csr_bench import faults
 from csr_bench.training.dpo import checkpoint_is_complete
-from csr_bench.fault_harness import (compare_models, compare_runs, dpo_command, run_once, run_until_done,
+from fault_harness import (compare_models, compare_runs, dpo_command, run_once, run_until_done,
                                      small_run_command, summarize, temporary_files)
 
 RUN_NAME = "w"
@@ -118,13 +118,14 @@ def test_a_stale_append_marker_is_ignored(tmp_path):
     assert read_jsonl_records(path) == [{"a": 5}] and not (tmp_path / ".trees.jsonl.appending").exists()
 
 
-WRITE_WORLD = "from csr_bench.fault_harness import write_small_world; write_small_world({root!r})"
+WRITE_WORLD = ("import sys; sys.path.insert(0, {tests!r}); from fault_harness import write_small_world; "
+               "write_small_world({root!r})")
 
 
 def test_a_world_write_killed_midway_is_written_again_by_the_rerun(small_world, tmp_path):
     """Before, the rerun refused the half-written folder ('not a world folder')."""
     root = tmp_path / "world"
-    argv = [sys.executable, "-c", WRITE_WORLD.format(root=str(root))]
+    argv = [sys.executable, "-c", WRITE_WORLD.format(tests=str(Path(__file__).resolve().parent), root=str(root))]
     run_until_done(argv, ["write:seed.jsonl"])
 
     def files(folder: Path) -> dict[str, bytes]:

@@ -23,16 +23,14 @@ LAYERS = {
     "world": {"world"},
     "evaluation": {"evaluation"},
     "methods": {"methods", "training"},
-    "entry points": {"run", "cli", "__main__", "interop", "fault_harness"},
+    "entry points": {"run", "cli", "__main__", "interop"},
 }
 ORDER = list(LAYERS)
 LAYER_OF = {part: ORDER.index(layer) for layer, parts in LAYERS.items() for part in parts}
 
 # The registry is the world's gateway: its world imports sit inside functions, run when a world
 # model, data root, prompt folder or CLIP is asked for.
-WORLD_IMPORTERS = {"csr_bench.models.registry", "csr_bench.cli.model_commands",
-                   # writes the small world the tests use (tests/conftest.py's small_world)
-                   "csr_bench.fault_harness"}
+WORLD_IMPORTERS = {"csr_bench.models.registry", "csr_bench.cli.model_commands"}
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)

@@ -8,7 +8,8 @@ command after a crash. ``compare_runs(reference, candidate)`` lists every
 difference between the final artefacts of two run folders: each iteration's results.json
 metrics, its evaluation samples, its CSR trees, preference pairs and summary, and the merged
 model's tensors. ``tests/test_fault_injection.py`` (one kill per stage) and
-``scripts/fault_injection.py`` (many random kills) drive both; see docs/crash-safety.md.
+``scripts/fault_injection.py`` (many random kills) drive both; see docs/crash-safety.md. Test
+infrastructure, so it lives in tests/ (not in the wheel); it also writes the tests' small world.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import csr_bench
 from csr_bench.faults import ENV
 
 
@@ -56,7 +58,8 @@ def csr_bench_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "csr_bench", *args]
 
 
-WORLD_VLM = Path(__file__).resolve().parent / "bundled" / "world-seed0" / "model"
+# the shipped world VLM (a llava-hf checkpoint folder)
+WORLD_VLM = Path(csr_bench.__file__).resolve().parent / "bundled" / "world-seed0" / "model"
 
 
 def write_small_world(root: Path) -> Path:
@@ -279,8 +282,8 @@ def summarize(attempts: Sequence[Attempt]) -> str:
 
 def dpo_command(inputs: Path, preferences: Path, output: Path, save_steps: int = 1) -> list[str]:
     """A process that trains DPO as iteration ``inputs`` (a run's dpo_inputs.json) did, with a
-    checkpoint every ``save_steps`` steps, into ``output`` (``python -m csr_bench.fault_harness dpo``)."""
-    return [sys.executable, "-m", "csr_bench.fault_harness", "dpo", str(inputs), str(preferences), str(output),
+    checkpoint every ``save_steps`` steps, into ``output`` (``python tests/fault_harness.py dpo``)."""
+    return [sys.executable, str(Path(__file__).resolve()), "dpo", str(inputs), str(preferences), str(output),
             str(save_steps)]
 
 
@@ -300,5 +303,5 @@ def _dpo_main(inputs: str, preferences: str, output: str, save_steps: str) -> No
 
 if __name__ == "__main__":
     if len(sys.argv) != 6 or sys.argv[1] != "dpo":
-        sys.exit("usage: python -m csr_bench.fault_harness dpo DPO_INPUTS.json PREFERENCES.jsonl OUTPUT SAVE_STEPS")
+        sys.exit("usage: python tests/fault_harness.py dpo DPO_INPUTS.json PREFERENCES.jsonl OUTPUT SAVE_STEPS")
     _dpo_main(*sys.argv[2:])
