@@ -1,14 +1,6 @@
-"""Our results.json in lmms-eval 0.7.x's results layout, so lmms-eval's readers (``make_table``) work.
-
-lmms-eval writes ``<output_path>/<model>/<date>_results.json``: ``results`` {task: {"alias",
-"<metric>,<filter>": value, "<metric>_stderr,<filter>": ...}}, ``group_subtasks``, ``configs``,
-``versions``, ``n-shot``, ``higher_is_better``, ``n-samples``, ``config``, ``date``, ``task_hashes``
-and the tracker's ``model_source``/``model_name``/``model_name_sanitized``/
-``total_evaluation_time_seconds``. Our official-rule metrics use the filter ``official``; for POPE
-the same predictions rescored by lmms-eval's own rule go under its default filter ``none``, so one
-table shows both scorings of one set of predictions. POPE values are fractions, as in lmms-eval.
-``higher_is_better`` is each metric's direction as its scorer declares it (None: no better side).
-No torch import here.
+"""Our results.json in lmms-eval 0.7.x's results layout, so lmms-eval's readers (``make_table``) work:
+our official-rule metrics under the filter ``official``, POPE rescored by lmms-eval's own rule under
+``none``. The layout: docs/lmms-eval.md, "Implementation notes". No torch import here.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""`csr-bench check`: is a run's iteration worse than a baseline on the hallucination metrics?
-
-Both sides are recomputed from their per-sample records by the official rules (scorers.unit_stats), so
-an edited predictions file cannot hide behind a stale results.json. Each difference gets a
-bootstrap confidence interval: paired (the same documents resampled on both sides) when both sides
-scored the same documents, independent otherwise; POPE is resampled within its splits. A metric
-fails when it is worse than its allowed drop: by its point difference (``gate="point"``), or only
-when even the interval's best end is (``gate="ci"``, tells regression from noise). Which metrics are
-compared by default, and which way is worse, is what the scorers declare (``Metric.gate``,
-``Metric.direction``); a metric with no better direction is reported, never judged a regression.
-
-A baseline is a JSON file this module writes (metrics plus per-sample columns, a few hundred KB),
-or any run / iteration folder / results.json.
+"""`csr-bench check`: is a run's iteration worse than a baseline on the hallucination metrics? Both
+sides are recomputed from their per-sample records and each difference gets a bootstrap interval;
+the gate judges the point difference or the interval. Details: docs/reporting.md, "Implementation notes".
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """The plots of a run, as PNG and SVG: the CSR paper's radar chart of the benchmarks, the metrics over
-iterations, and CSR's reward trend (chosen vs rejected response per iteration).
-
-Written by ``csr-bench run`` and ``csr-bench plot RUN_DIR`` from the files a run leaves (through
-``load_run``), so a finished or half-finished run plots alike. matplotlib is imported inside the
-functions, on ``Figure`` objects (Agg, no pyplot state), so importing this module stays cheap and the
-CLI starts fast. The output is reproducible: SVG ids are salted with a fixed string and carry no date;
-PNG carries no date either.
+iterations, and the method's reward trend (chosen vs rejected per iteration), from the files a run
+leaves. matplotlib only inside functions; reproducible output (docs/reporting.md, "Implementation notes").
 """
 
 from __future__ import annotations

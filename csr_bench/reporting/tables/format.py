@@ -1,13 +1,6 @@
-"""A table as data (cells with best-value marks and footnotes) and its four renderings: markdown,
-LaTeX, CSV and HTML. The paper, iteration and λ tables are built once and rendered in any of them.
-
-tabulate lays out markdown, LaTeX and HTML; CSV goes through the csv module with raw numbers
-(no marks), one ``# title`` line before each table and ``# note`` lines after it.
-
-A cell may carry its confidence interval, shown after the value (``68.79 [67.1, 70.4]``; in LaTeX in
-``\\scriptsize``; in CSV as ``<column> low`` / ``<column> high`` columns) unless rendered with
-``ci=False``, and a mark (``†``) when its paired difference from the table's base row excludes 0
-(in CSV a ``<column> significant`` column). The table's unnumbered legend lines say what both mean.
+"""A table as data (cells with intervals, best-value and † marks, footnotes) and its four renderings:
+markdown, LaTeX, CSV and HTML, so the paper, iteration and λ tables are built once. How each format
+shows intervals and marks: docs/reporting.md, "Implementation notes".
 """
 
 from __future__ import annotations

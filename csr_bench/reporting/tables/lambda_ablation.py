@@ -1,11 +1,6 @@
-"""The λ ablation table: runs that differ only in λ (the weight of the image reward R_I), one row
-per λ at the runs' last iteration, with the paper's columns (LLaVA-W, CHAIR_S, CHAIR_I) and POPE.
-
-Runs are an ablation only when their configs agree on everything but λ and where they were written;
-anything else differing would confound the comparison, so no table is made then.
-
-The base row (the first run's iteration 0, the model before any CSR iteration) comes before the λ rows;
-their cells show their bootstrap interval and † where the paired difference from it excludes 0.
+"""The λ ablation table: runs that differ only in λ (the weight of the image reward R_I), one row per
+λ at the runs' last iteration, after the base row. When runs count as an ablation: docs/reporting.md,
+"Implementation notes".
 """
 
 from __future__ import annotations

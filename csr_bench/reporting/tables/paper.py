@@ -1,17 +1,6 @@
-"""The CSR paper's Table 1 for runs: one row per iteration of each run, baseline rows first, the
-best value of each column in bold, and the paper's average score.
-
-Average score (the paper's reward ablation): MME-P / 16, MME-C / 4, CHAIR as 100 - x, the other
-columns as they are, averaged over the columns a row has; the count is shown with it, since rows
-averaged over different columns do not compare. Tasks not run are '–'; tasks run but not scored
-(a judge task with no judge) and metrics a task could not measure (MME-C on data without cognition
-categories) are '–' with the reason in a footnote, never 0, and stay out of the average; so are the
-tasks a world run leaves out of its default set because the world VLM is at chance on them
-(``RunData.left_out``, docs/world-benchmarks.md).
-
-A run's cells show their bootstrap interval and a † where the paired difference from the base row (the
-first run's iteration 0) excludes 0 (``csr_bench.reporting.tables.significance``); baseline rows and the
-average are plain.
+"""The CSR paper's Table 1 for runs: one row per iteration of each run, baseline rows first, the best
+value of each column in bold, the paper's average score; '–' with a footnote, never 0, for what a row
+did not measure. The rules: docs/reporting.md, "Implementation notes".
 """
 
 from __future__ import annotations

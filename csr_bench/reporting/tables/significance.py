@@ -1,16 +1,6 @@
 """The uncertainty of a run's numbers, for every table, plot and the run's final summary: each
-iteration's interval of each metric, and its paired difference from the base row.
-
-The base row is the first run's iteration 0 (the starting model): in a single run every iteration is
-compared with iteration 0; in a multi-run table (a λ ablation, several models) every row is compared
-with the first run's iteration 0, and the footnotes name it. Intervals and differences come from
-``csr_bench.scorers.uncertainty`` (percentile bootstrap over the benchmark's units, seeded with the
-run's ``seed``), on the unit statistics of each task's samples.jsonl, so they are reproducible. A task
-or metric with no unit statistics (no samples, a skipped judge task, a metric the statistics do not
-cover) has no interval: the reports show its plain value.
-
-Everything is cached per process, keyed by the files' identity (path, size, mtime): the tables, the
-plots, the report and the final summary of one `csr-bench run` bootstrap each number once. No torch.
+iteration's interval of each metric and its paired difference from the base row (the first run's
+iteration 0), bootstrapped once per process. The rules: docs/reporting.md, "Implementation notes".
 """
 
 from __future__ import annotations
