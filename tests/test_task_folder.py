@@ -8,6 +8,7 @@ from PIL import Image
 
 from conftest import run_cli
 from csr_bench.scorers import declared_metric
+from csr_bench.safety import loading_policy_as
 
 TOY_YAML = """\
 task: toy
@@ -79,7 +80,9 @@ def test_a_toy_benchmark_folder_runs_through_eval_run_and_check(tmp_path):
     assert entry["metrics"] == {"accuracy": expected}
     assert entry["scorer"] == f"{(tasks / 'toy' / 'scorer.py').resolve()}:ToyScorer"  # found again by reporting
     assert "accuracy" in entry["intervals"]  # the unit statistics recomputed it from the stored 'correct'
-    assert declared_metric(entry["scorer"], "accuracy").description.startswith("share of answers containing")
+    assert declared_metric(entry["scorer"], "accuracy") is None  # a results.json naming a file imports nothing...
+    with loading_policy_as(trust_remote_code=True):  # ...unless trusted
+        assert declared_metric(entry["scorer"], "accuracy").description.startswith("share of answers containing")
     recorded = json.loads((iteration / "toy" / "task_run.json").read_text())["task"]
     assert recorded["scorer"] == "scorer.py:ToyScorer" and recorded["prompt_builder"] == "prompt.py:ask"
     assert f"accuracy {expected:.2f}" in result.stdout  # the summary shows the scorer's headline
@@ -94,5 +97,5 @@ def test_a_toy_benchmark_folder_runs_through_eval_run_and_check(tmp_path):
 
     # the gate finds the declaration (higher is better) through the scorer the run recorded
     gate = run_cli("check", str(tmp_path / "run" / "tiny-llava"), "--baseline", str(iteration), "--metrics",
-                   "toy.accuracy", "--bootstrap", "0", check=True)
+                   "toy.accuracy", "--bootstrap", "0", "--trust-remote-code", check=True)
     assert "toy.accuracy" in gate.stdout and "REGRESSION" not in gate.stdout

@@ -65,6 +65,13 @@ def add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     add_loading_options(parser)
 
 
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="import the scorer code that a run's results.json names in a task folder (a benchmark "
+                        "added with --include-tasks), for its metric directions and intervals; off by default: "
+                        "a run folder from elsewhere may name any file")
+
+
 def add_loading_options(parser: argparse.ArgumentParser) -> None:
     """What may be loaded (csr_bench/safety.py; docs/safety-and-determinism.md)."""
     group = parser.add_argument_group("loading safety")
@@ -229,4 +236,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        help="also load task YAMLs from DIR (repeatable)")
     commands.add_parser("models", parents=[quiet], help="list registered models",
                         description="List registered models.")
+    for reader in (table, plot, report, check):
+        add_trust_option(reader)
     return parser

@@ -9,6 +9,7 @@ from typing import Iterator, Mapping
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.lazy import load_target
+from csr_bench.safety import loading_policy
 from csr_bench.scorers.base import Metric, Scorer, ScoringContext, ScoringSkipped, declared
 
 # name -> "module:Class"; each follows an official script
@@ -37,7 +38,9 @@ def is_reference(key: str) -> bool:
 class ScorerRegistry(Mapping[str, Scorer]):
     """The registered scorers by name (iteration and ``len`` see these), each made on first use. A
     lookup also takes a reference, "package.module:Class" or "/absolute/file.py:Class" (what a run of
-    a task-folder scorer records in results.json), so tables and the gate find its declarations."""
+    a task-folder scorer records in results.json), so tables and the gate find its declarations. A
+    file is imported by a lookup only once its task was chosen in this process (``load``) or with
+    --trust-remote-code: a run folder from elsewhere may name any file."""
 
     def __init__(self, targets: Mapping[str, str]):
         self._targets = dict(targets)
@@ -48,6 +51,8 @@ class ScorerRegistry(Mapping[str, Scorer]):
             return self.load(key)
         if not isinstance(key, str) or not is_reference(key):
             raise KeyError(key)
+        if key not in self._made and key.rpartition(":")[0].endswith(".py") and not loading_policy().trust_remote_code:
+            raise KeyError(key)  # a file named by a results.json: not imported unless trusted
         try:
             return self.load(key)
         except CsrBenchError:
