@@ -3,7 +3,7 @@
 The tree, lowest layer first (docs/architecture.md; tests/test_layers.py checks every import):
 the base (``errors``, ``storage``, ``progress``, ``distributed``, ``safety``, ``lazy``, ...);
 the pieces: ``models`` (VLM adapters + the model registry, the world's only gateway), ``tasks``
-(a benchmark = a folder under tasks/ + its registry entry), ``scorers`` (official-protocol metrics
+(a benchmark = a folder under tasks/: its YAML and any code beside it), ``scorers`` (official-protocol metrics
 that declare their metrics), ``builders``; ``reporting`` (tables, report, the gate, from files);
 ``world`` (the embedded offline data and models); ``evaluation``; ``methods`` (one folder per
 alignment method, a registry and the shared driver) and ``training`` (the shared DPO + LoRA
