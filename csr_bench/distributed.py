@@ -1,19 +1,17 @@
 """Data parallelism on torch.distributed: the processes ``torchrun`` or ``accelerate launch`` start.
 
 Each process takes an interleaved shard of the work (``shard``), writes what it finishes to its own
-file, and the main process gathers, merges and scores. Without a launcher this is one process and
-touches no process group. The backend is NCCL when each process has a GPU, gloo on CPUs (tests run
-two CPU processes).
+file (storage.keyed_store), and the main process gathers, merges and scores. Without a launcher this
+is one process and touches no process group. The backend is NCCL when each process has a GPU, gloo
+on CPUs (tests run two CPU processes).
 
 The launchers set RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; nothing else is needed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -98,31 +96,4 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank()::world_size()])
 
 
-def own_file(path: Path) -> Path:
-    """This process's file beside ``path`` (``name.rank<r>-of-<n>.jsonl``; ``path`` itself in a single
-    process): processes never append to one file, so a crash cuts at most each one's last line."""
-    return path.with_name(f"{path.stem}.rank{rank()}-of-{world_size()}{path.suffix}") if is_distributed() else path
-
-
-def shard_files(path: Path) -> list[Path]:
-    return sorted(path.parent.glob(f"{path.stem}.rank*-of-*{path.suffix}"))
-
-
-def read_with_shards(path: Path) -> list[dict]:
-    """The records of ``path`` and of every process's file beside it (any process count)."""
-    from csr_bench.storage.files import read_jsonl_records
-
-    return [record for source in [path, *shard_files(path)] for record in read_jsonl_records(source)]
-
-
-def merge_shards(path: Path, records: Sequence[dict]) -> None:
-    """Write ``records`` as ``path`` and remove the processes' files (the main process, once all wrote)."""
-    from csr_bench.storage.files import atomic_write_text
-
-    atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
-    for shard in shard_files(path):
-        shard.unlink()
-
-
-__all__ = ["barrier", "gather", "init", "is_distributed", "is_main", "local_device", "merge_shards", "own_file", "rank",
-           "read_with_shards", "shard", "shard_files", "world_size"]
+__all__ = ["barrier", "gather", "init", "is_distributed", "is_main", "local_device", "rank", "shard", "world_size"]

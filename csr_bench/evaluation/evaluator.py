@@ -17,11 +17,12 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation.config import EvalConfig
 from csr_bench.evaluation.prefetch import batch_images
 from csr_bench.evaluation.results import write_results
-from csr_bench.evaluation.samples import SampleStore
+from csr_bench.evaluation.samples import document_order, sample_store
 from csr_bench.models.base import GenerationRequest, VisionLanguageModel
 from csr_bench.models.registry import resolve_model, run_name_for
 from csr_bench.progress import get_logger, progress_bar
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
+from csr_bench.storage.keyed_store import KeyedStore
 from csr_bench.storage.settings import differences, run_relative
 from csr_bench.tasks.data import TaskData, load_task_data
 from csr_bench.tasks.registry import get_tasks
@@ -124,8 +125,8 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
         settings = replace(settings, max_new_tokens=config.max_new_tokens)
     identity = {k: v for k, v in run_identity(model, task_dir.parent.parent).items() if k != "name"}
     identity["device"] = str(identity.get("device", "")).split(":")[0]  # cuda:0 and cuda:1 make the same samples
-    store = SampleStore(task_dir, {"task": task.to_dict(), "model": identity,
-                                   "generation": asdict(settings), "data": data.source})
+    store = sample_store(task_dir, {"task": task.to_dict(), "model": identity,
+                                    "generation": asdict(settings), "data": data.source})
 
     subset = select_documents(task, data.rows, config.limit)  # --limit: spread over the task's strata
     selected, count = subset.indices, len(subset.indices)
@@ -158,15 +159,17 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
                           "prompt": prompts[i], "prediction": prediction}
                 record.update(scorer.score_sample(record, context))
                 records.append(record)
-            store.add(records)
+            store.append(records)
             bar.update(len(batch))
     seconds = time.perf_counter() - started
     distributed.barrier()  # every shard is written
     if not distributed.is_main():
         return None
-    store.consolidate()
+    if store.shards():  # the processes' files (this run's, or a killed one's) merged into samples.jsonl
+        store.reload()  # what the other processes appended since this store was opened
+        store.merge(document_order(store))
 
-    ordered = [store.get(data.doc_id(i)) for i in selected]
+    ordered = [store[data.doc_id(i)] for i in selected]
     def judged() -> list[dict[str, Any]]:  # the judge's per-item decisions the records carry
         return [{name: r.get(name) for name in getattr(scorer, "judge_fields", ())} for r in ordered]
 
@@ -191,13 +194,10 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
             "seconds": round(seconds, 3)}
 
 
-def _store_judged(store: SampleStore) -> None:
+def _store_judged(store: KeyedStore) -> None:
     """Rewrite samples.jsonl (atomically, document order) with the judge's per-item decisions that
     scoring merged into its records, so reports and `csr-bench check` bootstrap them from the samples."""
-    from csr_bench.storage.files import atomic_write_text
-
-    records = sorted(store.done.values(), key=lambda r: r.get("doc_index", 0))
-    atomic_write_text(store.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    store.merge(document_order(store))
 
 
 def discard_evaluation(out_dir: Path) -> None:

@@ -203,7 +203,7 @@ class VllmLlava(VisionLanguageModel):
 
     def identity(self) -> dict[str, Any]:
         # "backend" and the vllm version keep samples of the two backends (or of two vllm releases)
-        # apart on resume: SampleStore compares this, less the name, with the earlier run's.
+        # apart on resume: the samples store compares this, less the name, with the earlier run's.
         return {"name": self.name, "source": self.source, "class": "LlavaForConditionalGeneration",
                 "backend": "vllm", "vllm_version": self.vllm_version, "dtype": self.dtype, "device": "cuda",
                 "engine_args": dict(sorted(self.engine_args.items()))}

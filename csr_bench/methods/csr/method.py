@@ -13,7 +13,8 @@ from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
-from csr_bench.storage.files import append_jsonl, atomic_write_json
+from csr_bench.storage.files import atomic_write_json
+from csr_bench.storage.keyed_store import KeyedStore
 from csr_bench.methods.base import IterationInput, PairSet, method_dir
 from csr_bench.methods.csr.config import CALIBRATIONS, CsrConfig
 from csr_bench.methods.csr.rewards import no_pair_reason, prune, select_pair
@@ -54,15 +55,19 @@ class CsrMethod:
         return load_clip(self.config.clip_model, self.config.clip_pretrained, device=self.device)
 
     def _search(self, current: IterationInput, prompts: list[PromptItem], path: Path) -> list[CandidateTree]:
-        """Candidate trees of every prompt, resumed from ``path``; in a data-parallel run each process
-        searches an interleaved shard into its own file and every process then reads them all."""
-        done = {record["prompt_id"]: CandidateTree.from_dict(record) for record in distributed.read_with_shards(path)}
+        """Candidate trees of every prompt, resumed from the store ``path`` (refused if searched with
+        other settings); in a data-parallel run each process searches an interleaved shard into its
+        own file and every process then reads them all."""
+        store = KeyedStore(path, key="prompt_id", settings=self.search_settings(current),
+                           settings_file=path.with_name(SEARCH_SETTINGS),
+                           stage=f"iteration {current.iteration}'s CSR search", ignore=BATCHING_ONLY)
         distributed.barrier()  # every process has read the finished trees before any process adds more
-        pending = distributed.shard([p for p in prompts if p.prompt_id not in done])
-        own = distributed.own_file(path)
+        pending = distributed.shard([p for p in prompts if p.prompt_id not in store])
+        done = len(store)
         if done:
             log.info("csr: %d of %d prompts already searched in %s, resuming", len(prompts) - len(pending),
                      len(prompts), path)
+        searched: dict[str, CandidateTree] = {}  # this process's trees, as searched
         if pending:
             from csr_bench.methods.csr.search import SearchRequest, SentenceBeamSearch
 
@@ -75,7 +80,7 @@ class CsrMethod:
             step = self.config.prompts_per_batch
             # one bar over the iteration's prompts (this process's share of them in a data-parallel run),
             # those searched before a resume counted as done, fed by the searches of every batch
-            with progress_bar(total=len(done) + len(pending), initial=len(done), unit="prompt",
+            with progress_bar(total=done + len(pending), initial=done, unit="prompt",
                               desc=f"iter {current.iteration} csr search") as bar:
                 for start in range(0, len(pending), step):
                     batch = pending[start:start + step]
@@ -83,17 +88,18 @@ class CsrMethod:
                                 for p in batch]
                     trees = search.search(requests, lambda nodes, tree: prune_nodes(nodes, tree=tree),
                                           image_scorer=clip, progress=bar.update)
-                    append_jsonl(own, [tree.to_dict() for tree in trees])
-                    done.update((tree.prompt_id, tree) for tree in trees)
+                    store.append([tree.to_dict() for tree in trees])
+                    searched.update((tree.prompt_id, tree) for tree in trees)
             del model, clip, search
         if distributed.is_distributed():
             distributed.barrier()  # every process's trees are written: read them all
-            done.update((record["prompt_id"], CandidateTree.from_dict(record))
-                        for record in distributed.read_with_shards(path))
+            store.reload()
             distributed.barrier()
             if distributed.is_main():  # merged into trees.jsonl, prompt order
-                distributed.merge_shards(path, [done[p.prompt_id].to_dict() for p in prompts])
-        return [done[p.prompt_id] for p in prompts]
+                store.merge([p.prompt_id for p in prompts])
+            searched = {}  # every process uses the trees as written, its own too
+        return [searched[p.prompt_id] if p.prompt_id in searched else CandidateTree.from_dict(store[p.prompt_id])
+                for p in prompts]
 
     def _pairs(self, trees: list[CandidateTree]) -> PairSet:
         pairs, skipped = [], []
