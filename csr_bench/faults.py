@@ -1,30 +1,7 @@
-"""Named kill points for the crash-safety tests (the harness that drives them: fault_harness.py).
-
-Kill points
------------
-``fault_point(name)`` sits at the few places where a crash matters. With the environment variable
-``CSR_BENCH_FAULT`` unset (always, outside tests) it returns after one environment lookup. With
-``CSR_BENCH_FAULT=NAME`` or ``NAME@N`` the process kills itself with SIGKILL (no cleanup, no
-``finally``, no flush: what a power cut or the OOM killer leaves) the N-th time (default: the
-first) it reaches point NAME. NAME may be an ``fnmatch`` pattern (``append:*``). The points:
-
-==================== =========================================================================
-``write:<file>``     an atomic whole-file write (``results.json``, ``preferences.jsonl``,
-                     ``summary.json``, ``dpo_inputs.json``, ``run.json``, ...): the temporary
-                     file is written, the rename has not happened
-``torn:<file>``      in the middle of a JSONL append to ``<file>`` (``samples.jsonl``: a batch of
-                     evaluation samples; ``trees.jsonl``: a batch of searched prompts): half of
-                     its bytes written, the rest lost
-``unsealed:<file>``  such an append written and fsynced, its ``.appending`` marker not yet removed
-``append:<file>``    such an append finished
-``train:step``       DPO: an optimizer step has ended (its checkpoint, if any, not yet saved)
-``train:checkpoint`` DPO: inside a checkpoint save, the adapter written, the optimizer,
-                     scheduler, RNG state and trainer_state.json not yet (a half-written one)
-``train:saved``      DPO: a checkpoint is complete
-``merge:weights``    the merged model's weights are written into ``model.partial``, its
-                     processor and marker not yet
-``merge:done``       the merged model has been renamed into place
-==================== =========================================================================
+"""Named kill points for the crash-safety tests (driven by fault_harness.py): with
+``CSR_BENCH_FAULT=NAME[@N]`` the process SIGKILLs itself the N-th time it passes point NAME;
+unset (always, outside tests) a point costs one environment lookup. The points:
+docs/crash-safety.md, "Kill points".
 """
 
 from __future__ import annotations

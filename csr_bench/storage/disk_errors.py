@@ -1,13 +1,6 @@
 """Failures to write a file (disk full, quota, read-only file system, I/O error, permission) as one
-line naming the file, instead of an OSError traceback.
-
-``io.atomic_write_text`` and ``io.append_jsonl`` are wrapped with ``names_the_file``: a whole-file
-write that fails leaves the previous version of the file in place (the temporary file is removed),
-and a failed append leaves an unfinished batch, which the next read or append cuts off whole.
-Either way what was saved before is intact, and rerunning the same command resumes once the disk
-has room.
-``one_line`` serves the command line's last resort for write failures from elsewhere (a checkpoint
-saved by transformers or torch).
+line naming the file, instead of an OSError traceback; what was saved before stays intact and a
+rerun resumes (docs/crash-safety.md, "Implementation notes").
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""Crash-safe file writes: whole-file writes are atomic, a JSONL append lands whole or not at all.
-
-A run can be killed at any instant; what is read back afterwards is either the old file or the new
-one, and a JSONL file holds whole appends only:
-
-* ``atomic_write_text`` / ``atomic_write_json``: a temporary file beside the target, fsync, rename.
-* ``append_jsonl``: before appending a batch of records it writes (atomically) the marker
-  ``.NAME.appending`` holding the file's length, appends and fsyncs, then removes the marker. A
-  marker left by a crash says that everything past that length is an unfinished append:
-  ``read_jsonl_records`` (and the next ``append_jsonl``) cut it off, *whole*, complete lines
-  included, so a rerun recomputes the entire batch, exactly as it was batched before (CSR's
-  search gives slightly different floats for a prompt searched in another batch). Without a
-  marker (a file some other tool appended to), a cut-short last line is dropped as before.
-* Folders (a saved model) are written as ``NAME.partial`` and renamed (``partial_dir``, ``replace_dir``).
-
-The fault points ``write:<file>``, ``torn:<file>``, ``unsealed:<file>`` and ``append:<file>``
-(csr_bench.faults) sit here: the crash-safety tests kill a run in the middle of these writes.
+"""Crash-safe file writes: a whole-file write is atomic (temporary file, fsync, rename), a JSONL
+append lands whole or not at all (a sealed batch; one a crash interrupted is cut off whole by the
+next read or append), a folder is written as NAME.partial and renamed. The kill points of
+csr_bench.faults sit in these writes. Design: docs/crash-safety.md, "Implementation notes".
 """
 
 from __future__ import annotations
@@ -113,7 +100,7 @@ def _cut_unfinished_append(path: Path) -> None:
 @names_the_file
 def append_jsonl(path: Path, records: Iterable[dict]) -> None:
     """Append ``records`` as one batch: after a crash the batch is either all there or not at all
-    (an interrupted append is cut off whole by the next read or append, see the module docstring)."""
+    (an interrupted append is cut off whole by the next read or append, docs/crash-safety.md)."""
     payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if not payload:
         return

@@ -1,22 +1,7 @@
-"""One csr-bench per run folder: an exclusive lock on ``<run folder>/.lock``.
-
-Two processes writing one run folder (a Slurm array, a double ``make run``) append the same
-documents twice to samples.jsonl and score the duplicates. ``run_lock`` takes ``fcntl.flock`` on
-``.lock`` without waiting; a second process fails at once with one line naming the holder (pid,
-host, start time, command line, written into the file). The kernel drops a flock when its process
-dies, so a crash never leaves a stale lock: the file a killed run leaves is taken by the next one.
-
-- Re-entrant in one process (``run`` holds it and calls ``evaluate`` per iteration; a second flock
-  on another descriptor of the same file would conflict with the first): a per-process count.
-- Data-parallel (torchrun): the main process alone takes it; every process learns the outcome
-  through one ``distributed.gather``, so all fail together instead of waiting on a process group
-  the main one left.
-- Released by removing ``.lock`` while still holding it; a taker checks that the file it locked is
-  still the one at the path (else it retries), so removal never lets two holders in. A run folder
-  the lock created and nothing else filled (bad input found before any work) is removed again.
-- Making the run folder is where an unusable ``--output`` shows (a path under a file, no
-  permission, a read-only file system): one line naming the path and the system's reason.
-- Without fcntl (Windows) there is no lock: said once in the log.
+"""One csr-bench per run folder: an exclusive ``flock`` on ``<run folder>/.lock``, taken without
+waiting, so a second process fails at once with one line naming the holder (two writers would
+append every document twice). Re-entrant, data-parallel aware; details in docs/crash-safety.md,
+"One process per run folder" and "Implementation notes".
 """
 
 from __future__ import annotations
