@@ -161,6 +161,11 @@ def test_a_new_method_and_a_new_benchmark_run_through_csr_bench_run(plugins):
     manifest = json.loads((run / "run.json").read_text())
     assert manifest["config"]["method"] == "toy" and manifest["config"]["method_config"]["pairs_per_image"] == 2
     assert manifest["iterations"][1]["pairs"] == "iter_1/pairs"
+    # the tables show the new benchmark (its declared headline metric, per iteration) and name the method
+    tables = (run / "tables.md").read_text()
+    other = tables[tables.index("**Other benchmarks"):].split("\n\n")[1].splitlines()
+    assert "colours red" in other[0] and other[2].startswith("| tiny-llava ") and "+ TOY (iter 1)" in other[3]
+    assert "**TOY iterations: hallucination metrics" in tables
 
 
 def test_a_methods_flags_come_from_its_config(plugins):

@@ -9,7 +9,6 @@ import csv
 import html
 import io
 from dataclasses import dataclass, field
-from typing import Any
 
 FORMATS = ("markdown", "latex", "csv", "html")
 MISSING = "–"

@@ -1,4 +1,4 @@
-"""The iteration table, as the paper's: per CSR iteration, POPE accuracy and F1, CHAIR_S and CHAIR_I,
+"""The iteration table, as the paper's: per iteration of the alignment method, POPE accuracy and F1, CHAIR_S and CHAIR_I,
 plus what explains them: CHAIR's object recall, the average response length, and the preference
 pairs with their mean chosen / rejected reward and length in words. Baseline rows (the paper's
 iterations) come first.
@@ -12,6 +12,7 @@ from csr_bench.reporting.tables.baselines import Baseline
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.tables.significance import describe, measured_cell, significance
 from csr_bench.reporting.tables.format import Cell, Table
+from csr_bench.reporting.tables.paper import method_label
 from csr_bench.scorers import declared_metric
 
 
@@ -46,9 +47,17 @@ REWARD_MEANING = {
 }
 
 
+def methods_title(runs: list[RunData]) -> str:
+    """The runs' alignment methods as the tables name them ("CSR", "CSR / POVID"); run.json says which."""
+    names = [method_label(str(run.config.get("method") or next(
+        (it.summary.get("method") for it in run.iterations if it.summary and it.summary.get("method")), "csr")))
+        for run in runs]
+    return " / ".join(dict.fromkeys(names)) or "CSR"
+
+
 def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
     headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
-    table = Table("CSR iterations: hallucination metrics, response length and rewards", headers)
+    table = Table(f"{methods_title(runs)} iterations: hallucination metrics, response length and rewards", headers)
     for baseline in baselines:
         if not baseline.iterations:
             continue
@@ -91,7 +100,7 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
         return None
     columns = DELTA_COLUMNS
     base = comparison.base
-    table = Table(f"CSR iterations: change from {comparison.base_label} (paired bootstrap)",
+    table = Table(f"{methods_title(runs)} iterations: change from {comparison.base_label} (paired bootstrap)",
                   ["iteration"] + [f"Δ {header}" for header, _, _, _ in columns])
     for run in runs:
         for iteration in run.iterations:

@@ -1,5 +1,5 @@
 """All tables of one or more runs, in one format: Table 1 (paper layout, with baseline rows), the
-iteration table with its Δ table (change from iteration 0, paired intervals), and the λ ablation when the
+other benchmarks' table (tasks outside Table 1), the iteration table with its Δ table (change from iteration 0, paired intervals), and the λ ablation when the
 runs differ only in λ. `csr-bench table` prints this;
 `csr-bench run` writes it into the run folder as tables.md and tables.tex.
 """
@@ -12,6 +12,7 @@ from csr_bench.storage.files import atomic_write_text
 from csr_bench.reporting.tables.baselines import load_baseline
 from csr_bench.reporting.tables.iterations import iteration_delta_table, iteration_table
 from csr_bench.reporting.tables.lambda_ablation import is_lambda_ablation, lambda_table
+from csr_bench.reporting.tables.other_benchmarks import other_benchmarks_table
 from csr_bench.reporting.tables.paper import paper_table
 from csr_bench.reporting.run_data import RunData, load_run
 from csr_bench.reporting.tables.format import Table, render
@@ -21,7 +22,11 @@ TABLE_FILES = {"markdown": "tables.md", "latex": "tables.tex"}
 
 def run_tables(runs: list[RunData], baselines: list[str] | None = None) -> list[Table]:
     chosen = [load_baseline(name) for name in baselines or []]
-    tables = [paper_table(runs, chosen), iteration_table(runs, chosen)]
+    tables = [paper_table(runs, chosen)]
+    others = other_benchmarks_table(runs)
+    if others is not None:
+        tables.append(others)
+    tables.append(iteration_table(runs, chosen))
     deltas = iteration_delta_table(runs)
     if deltas is not None:
         tables.append(deltas)

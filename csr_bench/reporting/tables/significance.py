@@ -6,7 +6,6 @@ iteration 0), bootstrapped once per process. The rules: docs/reporting.md, "Impl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from csr_bench.errors import CsrBenchError
@@ -150,7 +149,7 @@ def significance(runs: list[RunData]) -> Significance | None:
     return Significance(base, label, settings_of(runs[0]))
 
 
-def _scorer(iteration: IterationData, task: str) -> Scorer | None:
+def scorer_of_task(iteration: IterationData, task: str) -> Scorer | None:
     """The task's scorer (as the unit statistics find it: results.json's ``scorer``, else
     task_run.json, else the built-in task), None for an unknown scorer."""
     from csr_bench.scorers.unit_stats import scorer_of
@@ -176,7 +175,7 @@ def summary_lines(run: RunData) -> list[str]:
         if entry.get("skipped") or task not in base.results:
             continue
         metrics = entry.get("metrics", {})
-        scorer = _scorer(last, task)
+        scorer = scorer_of_task(last, task)
         names = (scorer.headline if scorer is not None else ()) or tuple(sorted(metrics))
         for name in names:
             before, after = base.results[task].get("metrics", {}).get(name), metrics.get(name)
@@ -235,5 +234,5 @@ def describe(table: Table, comparison: Significance | None, tasks: Iterable[str]
         table.method_legend = comparison.method_note(tasks)
 
 
-__all__ = ["Significance", "base_iteration", "clear_cache", "describe", "measured_cell", "settings_of",
+__all__ = ["Significance", "base_iteration", "clear_cache", "describe", "measured_cell", "scorer_of_task", "settings_of",
            "significance", "stats_of", "summary_lines"]
