@@ -87,7 +87,7 @@ def test_overwrite_redoes_the_run_with_the_new_settings(tiny_run, small_world, t
     run = output / "world-vlm"
     assert not (run / "iter_2").exists()  # the earlier run's work is gone, not mixed in
     assert json.loads((run / "iter_1" / "csr" / "search_settings.json").read_text())["lam"] == 0.5
-    assert json.loads((run / "iter_1" / "csr" / "summary.json").read_text())["lambda"] == 0.5
+    assert json.loads((run / "iter_1" / "pairs" / "summary.json").read_text())["lambda"] == 0.5
     assert json.loads((run / "run.json").read_text())["config"]["method_config"]["lam"] == 0.5
     assert json.loads((run / "iter_1" / "results.json").read_text())["results"]["pope"]["n_generated"] > 0
 

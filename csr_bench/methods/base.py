@@ -39,7 +39,7 @@ class PairSet:
     pairs: list[dict[str, Any]]
     stats: dict[str, Any] = field(default_factory=dict)  # written to iter_<k>/pairs/summary.json
     images_root: Path | None = None
-    why_none: str | None = None  # when there are no pairs: why (the run stops with it)
+    why_none: str | None = None  # when there are no pairs: why, e.g. "from 3 prompts (...)" (the run stops with it)
 
 
 class LossTerm(Protocol):

@@ -44,8 +44,8 @@ def run_iteration(method: Any, current: IterationInput) -> Path:
     if distributed.is_main():  # every process made the same pairs; the main one writes them
         write_pairs(work / PAIRS_DIR, method.name, pair_set)
     if not pair_set.pairs:
-        raise CsrBenchError(f"{method.name}: no preference pair ({pair_set.why_none or 'no prompts'}); nothing to "
-                            f"train on (see {work / PAIRS_DIR / SUMMARY_FILE})")
+        raise CsrBenchError(f"{method.name}: no preference pair {pair_set.why_none or '(the method made none)'}; "
+                            f"nothing to train on (see {work / PAIRS_DIR / SUMMARY_FILE})")
     log.info("%s: %d preference pairs, training DPO + LoRA", method.name, len(pair_set.pairs))
     return train_dpo(Path(current.model_source), pair_set.pairs, pair_set.images_root, work, training,
                      device=getattr(method, "device", None), label=f"iter {current.iteration} dpo",

@@ -114,7 +114,7 @@ class CsrMethod:
             log.warning("csr: %d of %d prompts give no preference pair (reasons in pairs/summary.json); first: %s",
                         len(skipped), len(trees), skipped[0]["reason"])
         return PairSet(pairs, self._summary(trees, pairs, skipped),
-                       why_none=f"from {len(trees)} prompts: {skipped[0]['reason']}" if skipped else None)
+                       why_none=f"from {len(trees)} prompts ({skipped[0]['reason'] if skipped else 'none given'})")
 
     def _summary(self, trees: list[CandidateTree], pairs: list[dict[str, Any]],
                  skipped: list[dict[str, str]]) -> dict[str, Any]:
@@ -154,9 +154,8 @@ class CsrMethod:
 
     def make_pairs(self, current: IterationInput) -> PairSet:
         folder = method_dir(current, self.name)
-        settings = self.require_same_settings(current)
+        trees = self._search(current, self._prompts(), folder / "trees.jsonl")  # its store checks the settings
         if distributed.is_main():
-            atomic_write_json(folder / "config.json", {"iteration": current.iteration, **settings,
-                                                       **asdict(self.config)})
-        trees = self._search(current, self._prompts(), folder / "trees.jsonl")
+            atomic_write_json(folder / "config.json", {"iteration": current.iteration,
+                                                       **self.search_settings(current), **asdict(self.config)})
         return self._pairs(trees)
