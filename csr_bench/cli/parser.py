@@ -177,10 +177,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        help="train the VLM and CLIP here instead of copying the shipped checkpoints (seed 0)")
 
     table = commands.add_parser(
-        "table", parents=[quiet], help="paper-style tables of runs (Table 1, iterations, lambda ablation)",
+        "table", parents=[quiet], help="paper-style tables of runs (Table 1, other benchmarks, iterations, lambda ablation)",
         description="Print Table 1 in the CSR paper's layout (one row per iteration of each run, baseline rows, "
-        "best values marked, the paper's average score), the iteration table, and the lambda ablation when the "
-        "runs differ only in lambda.")
+        "best values marked, the paper's average score), the other benchmarks' headline metrics, the iteration "
+        "table, and the lambda ablation when the runs differ only in lambda.")
     table.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (results/<run-name>)")
     table.add_argument("--format", choices=["markdown", "latex", "csv", "html"], default="markdown")
     table.add_argument("--baselines", type=task_list, default=[], metavar="NAME[,NAME]",
