@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(output, ignore_errors=True)
             point = f"{rng.choice(['train:step', 'train:checkpoint', 'train:saved'])}@{rng.randint(1, 4)}"
             crashed_run(report, "dpo", point,
-                        dpo_command(iteration / "dpo_inputs.json", iteration / "csr" / "preferences.jsonl", output),
+                        dpo_command(iteration / "dpo_inputs.json", iteration / "pairs" / "preferences.jsonl", output),
                         [point], lambda output=output: compare_models(iteration / "model", output / "model"))
 
         if not args.quick:

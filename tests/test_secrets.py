@@ -58,7 +58,7 @@ def mmvet_data(root: Path, n: int = 3) -> Path:
 
 def test_a_csr_run_writes_and_prints_no_secret(secret_env_run):
     run_dir, result = secret_env_run
-    assert (run_dir / "iter_1" / "csr" / "preferences.jsonl").is_file()  # the run did search, train, evaluate
+    assert (run_dir / "iter_1" / "pairs" / "preferences.jsonl").is_file()  # the run did search, train, evaluate
     assert (run_dir / "run.json").is_file() and (run_dir / "report.html").is_file()
     assert leaks(run_dir.parent, result.stdout, result.stderr) == []
 

@@ -65,6 +65,6 @@ def test_run_with_no_model_is_csr_on_the_world(world_home, tmp_path):
     assert method["training"]["learning_rate"] == WORLD_CSR_PRESETS["training"]["learning_rate"]  # the world's
     assert method["prompts"] == 3 and method["lam"] == 0.9  # a flag; the reference's
     assert method["prompt_source"].endswith("prompts/images")  # unlabelled images, not the training ones
-    pairs = (run_dir / "iter_1" / "csr" / "preferences.jsonl").read_text().splitlines()
-    summary = json.loads((run_dir / "iter_1" / "csr" / "summary.json").read_text())
+    pairs = (run_dir / "iter_1" / "pairs" / "preferences.jsonl").read_text().splitlines()
+    summary = json.loads((run_dir / "iter_1" / "pairs" / "summary.json").read_text())
     assert pairs and len(pairs) + len(summary["skipped"]) == 3
