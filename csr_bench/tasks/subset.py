@@ -1,16 +1,6 @@
-"""Which documents ``--limit N`` evaluates.
-
-A file-order prefix is biased where the data is ordered by a stratum (POPE's 9,000 questions run
-split by split, so ``--limit 50`` would score only the first split). A task whose YAML names its
-``strata: <column>`` instead takes N documents spread over the strata: a fixed order interleaves
-the strata round-robin (strata in order of first appearance, file order within each) and the
-selection is the first N of that order, evaluated in document order. The order does not depend on
-N, so a larger limit's selection contains a smaller one's (raising ``--limit`` reuses samples).
-
-``strata_unit: <column>`` keeps documents that are scored together whole (MME's two questions on
-one image): the round-robin deals out units (documents of one stratum sharing that column's value)
-and the selection ends at the end of the unit that holds the N-th document, so it may hold a few
-more than N. Without ``strata``, the first N documents in file order, as before.
+"""Which documents ``--limit N`` evaluates: N spread over a task's ``strata`` (POPE's splits), whole
+units kept together (MME's image pairs), the same order for every N so a larger limit reuses a
+smaller one's samples. Details: docs/tasks.md, "csr_bench/tasks/subset.py".
 """
 
 from __future__ import annotations
