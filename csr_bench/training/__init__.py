@@ -1,0 +1,1 @@
+"""The DPO + LoRA trainer every alignment method shares (docs/training.md)."""
