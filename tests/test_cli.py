@@ -103,6 +103,17 @@ def test_csr_flags_reach_the_method_config():
     assert (defaults.prompts_per_batch, defaults.search.batch_tokens) == (8, 65536)
 
 
+def test_dpo_trains_with_the_runs_seed_unless_dpo_seed_is_given():
+    """--seed has always seeded DPO too (the world's published numbers are seed 0's); --dpo-seed wins."""
+    from csr_bench.cli.model_commands import method_config_from_args
+    from csr_bench.cli.parser import build_parser
+
+    def seed(*argv):
+        return method_config_from_args(build_parser(["run", *argv]).parse_args(["run", *argv])).training.seed
+
+    assert (seed(), seed("--seed", "5"), seed("--seed", "5", "--dpo-seed", "7")) == (0, 5, 7)
+
+
 def test_the_world_runs_with_its_own_csr_defaults_and_flags_still_win():
     from csr_bench.cli.model_commands import method_config_from_args
     from csr_bench.cli.parser import build_parser

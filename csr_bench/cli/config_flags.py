@@ -2,7 +2,8 @@
 ``csr-bench run`` flags come from its Config's fields, so a new method needs no edit of the CLI.
 
 A field's flag is ``--field-name`` (nested dataclasses flattened) unless its metadata says
-otherwise: ``flag`` (the name), ``help``, ``choices``, ``min`` (smallest allowed int), ``also``
+otherwise: ``flag`` (the name), ``help``, ``shown_default`` (the default as help shows it, where
+the command line sets another), ``choices``, ``min`` (smallest allowed int), ``also``
 (fields of the same dataclass that take the same value), ``cli: False`` (no flag). A flag not
 given leaves the field as it was, so a model's presets stay unless a flag says otherwise.
 """
@@ -72,7 +73,7 @@ def add_config_flags(group: argparse._ActionsContainer, config_class: type,
     """One flag per field of ``config_class``; its help ends with the default and any model's
     preset of the field (``presets``: model name -> that model's overrides)."""
     for path, item, kind in config_fields(config_class):
-        notes = [f"default {_shown(_default(config_class, path))}"]
+        notes = [f"default {item.metadata.get('shown_default') or _shown(_default(config_class, path))}"]
         for model, overrides in (presets or {}).items():
             value = _preset(overrides, path)
             if value is not _MISSING:

@@ -33,7 +33,9 @@ class DpoLoraConfig:
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
     lora_targets: list[str] | None = field(default=None, metadata={
         "help": "comma-separated module names for LoRA (none: every linear layer of the language model)"})
-    seed: int = field(default=42, metadata={"flag": "--dpo-seed", "help": "DPO training seed"})
+    # csr-bench run sets it to the run's --seed unless --dpo-seed is given (42: for calls from Python)
+    seed: int = field(default=42, metadata={"flag": "--dpo-seed", "shown_default": "the run's --seed",
+                                            "help": "DPO training seed"})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "recompute activations to save memory"})
     max_length: int | None = field(default=None, metadata={
         "flag": "--dpo-max-length", "min": 1, "help": "tokens per DPO sequence, prompt + completion (none: no "
