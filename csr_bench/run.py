@@ -61,17 +61,21 @@ def _initial_checkpoint(config: RunConfig, run_dir: Path) -> str:
     return str(path.resolve()) if path.is_dir() else config.model
 
 
-def method_config_for(method: str, model: str):
+def method_config_for(method: str, model: str, seed: int | None = None):
     """The config ``method`` runs with on ``model`` when no flag says otherwise: the method's
-    defaults with the model's presets for it on top (``ModelSpec.method_presets``)."""
-    return default_config(method, resolve_model(model).method_presets)
+    defaults with the model's presets for it on top (``ModelSpec.method_presets``); DPO's seed is
+    the run's ``seed`` (--seed), as csr-bench has always trained, where one is given."""
+    config = default_config(method, resolve_model(model).method_presets)
+    if seed is not None and hasattr(getattr(config, "training", None), "seed"):
+        config = replace(config, training=replace(config.training, seed=seed))
+    return config
 
 
 def _method(config: RunConfig):
     from csr_bench.models.registry import named_prompt_source
 
     spec = resolve_model(config.model)
-    method_config = config.method_config or method_config_for(config.method, config.model)
+    method_config = config.method_config or method_config_for(config.method, config.model, config.seed)
     # a method that draws prompts from images gets the model's own prompt images unless told otherwise
     if getattr(method_config, "prompt_source", "") is None and spec.default_prompt_source:
         method_config = replace(method_config, prompt_source=named_prompt_source(spec.default_prompt_source))

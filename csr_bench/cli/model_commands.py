@@ -21,17 +21,13 @@ def config_from_args(config_class, args: argparse.Namespace):
 
 
 def method_config_from_args(args: argparse.Namespace):
-    """The method's config on the model: its defaults, the model's presets, every flag given on top.
-    DPO's seed is the run's --seed unless --dpo-seed is given (as csr-bench has always trained)."""
-    from dataclasses import replace
-
+    """The method's config on the model: its defaults, the model's presets (DPO's seed: the run's
+    --seed), every flag given on top (--dpo-seed included)."""
     from csr_bench.models.registry import DEFAULT_MODEL
     from csr_bench.run import method_config_for
 
-    config = method_config_for(args.method, getattr(args, "model", None) or DEFAULT_MODEL)
-    if getattr(args, "seed", None) is not None and hasattr(getattr(config, "training", None), "seed"):
-        config = replace(config, training=replace(config.training, seed=args.seed))
-    return apply_flags(config, args)
+    return apply_flags(method_config_for(args.method, getattr(args, "model", None) or DEFAULT_MODEL,
+                                         getattr(args, "seed", None)), args)
 
 
 def print_summary(results: dict) -> None:

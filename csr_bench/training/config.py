@@ -33,7 +33,7 @@ class DpoLoraConfig:
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
     lora_targets: list[str] | None = field(default=None, metadata={
         "help": "comma-separated module names for LoRA (none: every linear layer of the language model)"})
-    # csr-bench run sets it to the run's --seed unless --dpo-seed is given (42: for calls from Python)
+    # csr-bench run sets it to the run's --seed unless --dpo-seed is given (42: train_dpo called on its own)
     seed: int = field(default=42, metadata={"flag": "--dpo-seed", "shown_default": "the run's --seed",
                                             "help": "DPO training seed"})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "recompute activations to save memory"})
