@@ -21,20 +21,27 @@ from csr_bench.errors import CsrBenchError
 DEST_PREFIX = "config:"  # argparse dests of generated flags: "config:search.num_beams"
 
 
-def _comma_list(value: str) -> list[str]:
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected a comma-separated list")
-    return names
+def comma_list(what: str):
+    """An argparse type: "a,b" -> ["a", "b"]; an empty list is refused, naming ``what`` it lists."""
+    def parse(value: str) -> list[str]:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}")
+        return names
+
+    parse.__name__ = "list"  # argparse names the type in its messages
+    return parse
 
 
-def _at_least(minimum: int):
+def at_least(minimum: int):
+    """An argparse type: an int no smaller than ``minimum``."""
     def parse(value: str) -> int:
         number = int(value)
         if number < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
         return number
 
+    parse.__name__ = "int"
     return parse
 
 
@@ -57,11 +64,10 @@ def config_fields(config_class: type, prefix: str = "") -> Iterator[tuple[str, d
             yield f"{prefix}{item.name}", item, kind
 
 
-def _default(config_class: type, path: str) -> Any:
-    value: Any = config_class()
+def _attribute(config: Any, path: str) -> Any:
     for part in path.split("."):
-        value = getattr(value, part)
-    return value
+        config = getattr(config, part)
+    return config
 
 
 def flag_name(path: str, item: dataclasses.Field) -> str:
@@ -72,8 +78,9 @@ def add_config_flags(group: argparse._ActionsContainer, config_class: type,
                      presets: dict[str, dict[str, Any]] | None = None) -> None:
     """One flag per field of ``config_class``; its help ends with the default and any model's
     preset of the field (``presets``: model name -> that model's overrides)."""
+    defaults = config_class()
     for path, item, kind in config_fields(config_class):
-        notes = [f"default {item.metadata.get('shown_default') or _shown(_default(config_class, path))}"]
+        notes = [f"default {item.metadata.get('shown_default') or _shown(_attribute(defaults, path))}"]
         for model, overrides in (presets or {}).items():
             value = _preset(overrides, path)
             if value is not _MISSING:
@@ -86,9 +93,9 @@ def add_config_flags(group: argparse._ActionsContainer, config_class: type,
             if "choices" not in item.metadata:
                 options["metavar"] = path.rpartition(".")[2].upper()
             if typing.get_origin(kind) is list:
-                options.update(type=_comma_list, metavar="A,B")
+                options.update(type=comma_list("names"), metavar="A,B")
             elif kind is int:
-                options["type"] = _at_least(item.metadata["min"]) if "min" in item.metadata else int
+                options["type"] = at_least(item.metadata["min"]) if "min" in item.metadata else int
             elif kind is float:
                 options["type"] = float
             if "choices" in item.metadata:

@@ -7,23 +7,11 @@ import argparse
 import sys
 
 from csr_bench import __version__
-from csr_bench.cli.config_flags import add_config_flags
+from csr_bench.cli.config_flags import add_config_flags, at_least, comma_list
 
 PROG = "csr-bench"
-
-
-def task_list(value: str) -> list[str]:
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of task names")
-    return names
-
-
-def positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+task_list = comma_list("task names")
+positive = at_least(1)
 
 
 def max_drop(value: str) -> tuple[str, float]:

@@ -138,7 +138,7 @@ class CsrMethod:
         """Every setting the candidate trees depend on: the model searched (and how it is loaded),
         the prompts, the search, the CLIP of R_I and the calibration its pruning uses."""
         config = asdict(self.config)
-        return {"model": run_relative(current.model_source, Path(current.work_dir).parent),
+        return {"model": run_relative(current.model_source, current.run_dir),
                 "model_settings": current.model_settings,
                 **{key: config[key] for key in ("prompt_source", "prompt_images", "prompts", "prompt_seed",
                                                 "prompts_per_batch", "calibration", "lam", "clip_model",
