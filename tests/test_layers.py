@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "csr_bench"
 LAYERS = {
     "base": {"csr_bench", "errors", "storage", "faults", "progress", "distributed", "safety",
              "redaction", "images", "prompt_text", "lazy", "compat", "coco", "judge", "world_at_chance"},
-    "pieces": {"models", "tasks", "scorers", "builders"},
+    "pieces": {"models", "tasks", "scorers", "builders", "preference_data"},
     "reporting": {"reporting"},
     "world": {"world"},
     "evaluation": {"evaluation"},
