@@ -34,11 +34,15 @@ class RunConfig(EvalConfig):
 
     model: str = DEFAULT_MODEL
     tasks: list[str] | None = None  # None: the model's default tasks (the world: registry.WORLD_TASKS)
-    iterations: int = 3  # the paper's three CSR iterations
+    iterations: int | None = None  # None: the method's default_iterations (CSR: the paper's three)
     method: str = DEFAULT_METHOD
     method_config: object | None = None  # e.g. a CsrConfig; None: the method's defaults with the model's presets
 
     def __post_init__(self) -> None:
+        if self.iterations is None:
+            from csr_bench.methods.registry import default_iterations
+
+            self.iterations = default_iterations(self.method)
         if self.tasks is None:
             spec = resolve_model(self.model)
             self.tasks = list(spec.default_tasks or DEFAULT_RUN_TASKS)

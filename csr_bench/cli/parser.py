@@ -125,7 +125,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                               "(docs/world-benchmarks.md).")
     run.add_argument("--model", default=None, help="model name or checkpoint folder (default: world)")
     run.add_argument("--iterations", type=int, default=None,
-                     help="alignment iterations after iteration 0 (default 3; 0: evaluate only)")
+                     help="alignment iterations after iteration 0 (default: the method's own, 3 for CSR as in the paper, 1 for "
+                          "methods that train once on a fixed set; 0: evaluate only)")
     run.add_argument("--tasks", type=task_list, default=None,
                      help="comma-separated tasks (default for the world: the world benchmarks its VLM is above "
                           "chance on, docs/world-benchmarks.md; else pope)")

@@ -47,6 +47,12 @@ def method_class(name: str) -> type:
     return cls
 
 
+def default_iterations(name: str) -> int:
+    """How many iterations ``run`` gives the method when --iterations is not given: its class's
+    ``default_iterations`` (CSR: the paper's 3; a method that trains once on a released set: 1)."""
+    return int(getattr(method_class(name), "default_iterations", 3))
+
+
 def with_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
     """``config`` with ``overrides`` on top; a nested dataclass field takes a mapping of its own fields."""
     names = {f.name for f in dataclasses.fields(config)}

@@ -31,6 +31,7 @@ BATCHING_ONLY = ("prompts_per_batch", "search.batch_tokens")
 
 class CsrMethod:
     name = "csr"
+    default_iterations = 3  # the paper's three rounds (run --iterations overrides)
     config_class = CsrConfig
 
     def __init__(self, config: CsrConfig | None = None, device: str | None = None):
