@@ -117,6 +117,33 @@ def test_pairs_are_read_from_pairs_and_from_an_old_runs_csr(tmp_path, folder):
     assert [path.name for path in write_plots(loaded, tmp_path / "plots")] == ["rewards.png", "rewards.svg"]
 
 
+
+def test_pairs_from_a_released_set_show_their_source_skipped_rows_and_relative_images(tmp_path):
+    """A method training on a released set (dpo, povid) has no rewards: the browser says where the
+    pairs came from and which rows were skipped, and finds relative images under summary's images_root."""
+    from PIL import Image
+
+    from csr_bench.reporting.report.sample_browser import pairs_section
+
+    run = tmp_path / "run"
+    for k in (0, 1):
+        (run / f"iter_{k}").mkdir(parents=True)
+        (run / f"iter_{k}" / "results.json").write_text(json.dumps({"run": {"iteration": k}, "results": {}}))
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(tmp_path / "images" / "a.png")
+    pairs = [{"prompt": "Describe it.", "image": "a.png", "chosen": "a green square", "rejected": "a dog"}]
+    folder = run / "iter_1" / "pairs"
+    folder.mkdir()
+    (folder / "preferences.jsonl").write_text(json.dumps(pairs[0]) + "\n")
+    (folder / "summary.json").write_text(json.dumps(
+        {"method": "dpo", "pairs": 1, "source": "world:rlhf-v", "schema": "world", "rows": 4,
+         "skipped": {"response already correct": 2, "image not found": 1}, "images_root": str(tmp_path / "images")}))
+    html = pairs_section(load_run(run), max_samples=5)
+    assert ("1 of 1 dpo pairs — from world:rlhf-v (world schema); 3 rows skipped: response already correct (2), "
+            "image not found (1)") in html
+    assert '<div class="reward">chosen</div>' in html and "reward –" not in html
+    assert len(_Page(html).attrs("src")) == 1  # a.png found under images_root
+
 def test_a_report_without_an_image_source_says_so(tmp_path):
     """Reporting reads files only: the documents' images come from the command (run_images)."""
     from csr_bench.reporting.report.sample_browser import task_section
@@ -199,7 +226,7 @@ def test_max_samples_and_missing_images_do_not_break_the_page(run_copy, tmp_path
                         images=run_images(run)).read_text(encoding="utf-8")
     assert "images not shown" in text and f"image not found: {tmp_path / 'gone.png'}" in text
     assert text.count('class="sample"') == 2 * len(TASKS)
-    assert "samples: 2 of " in text and "2 of 4 pairs" in text
+    assert "samples: 2 of " in text and "2 of 4 csr pairs" in text
     assert not (run / "report.html").exists()
 
 

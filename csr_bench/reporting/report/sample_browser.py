@@ -185,18 +185,38 @@ def task_section(run: RunData, task: str, images_of: ImageSource | None, max_sam
     return "".join(parts)
 
 
-def _pair_row(pair: dict[str, Any], images: dict[str, str | None]) -> str:
+def _pair_row(pair: dict[str, Any], images: dict[str, str | None], images_root: str | None) -> str:
     path = str(pair.get("image", ""))
+    if path and images_root and not Path(path).is_absolute():
+        path = str(Path(images_root) / path)
     if path not in images:
         images[path] = file_data_uri(path) if path else None
     cells = []
     for side in ("chosen", "rejected"):
         reward = pair.get(f"{side}_reward")
-        shown = f"{reward:.3f}" if isinstance(reward, (int, float)) else "–"
-        cells.append(f'<td class="{side}"><div class="reward">{side}, reward {shown}</div>'
+        label = f"{side}, reward {reward:.3f}" if isinstance(reward, (int, float)) else side
+        cells.append(f'<td class="{side}"><div class="reward">{label}</div>'
                      f'{escape(str(pair.get(side, "")))}</td>')
     return (f'<tr><td>{_image_cell(images[path], "image not found: " + path)}</td>'
             f'<td>{escape(str(pair.get("prompt", "")))}</td>{"".join(cells)}</tr>')
+
+
+def pairs_note(summary: dict[str, Any], pairs: list[dict[str, Any]]) -> str:
+    """What the iteration's pairs/summary.json says about where the pairs came from, whatever the
+    method: a self-rewarding method's calibration, a released set's source and the rows it skipped."""
+    notes = []
+    calibration = summary.get("calibration") or pairs[0].get("mode")
+    if calibration:
+        notes.append(CALIBRATION_NOTES.get(calibration, f"calibration {calibration}"))
+    if summary.get("source"):
+        notes.append(f"from {summary['source']}" + (f" ({summary['schema']} schema)" if summary.get("schema") else ""))
+    skipped = summary.get("skipped")
+    if isinstance(skipped, dict) and skipped:  # a released set: reason -> rows
+        reasons = ", ".join(f"{reason} ({count})" for reason, count in skipped.items())
+        notes.append(f"{sum(skipped.values())} rows skipped: {reasons}")
+    elif skipped:  # a method that generates: the prompts that gave no pair
+        notes.append(f"{len(skipped)} prompts gave no pair")
+    return "; ".join(notes) or "no account of the pairs recorded"
 
 
 def pairs_section(run: RunData, max_samples: int) -> str:
@@ -208,18 +228,17 @@ def pairs_section(run: RunData, max_samples: int) -> str:
         if not pairs:
             continue
         summary = item.summary or {}
-        calibration = summary.get("calibration") or pairs[0].get("mode")
-        note = CALIBRATION_NOTES.get(calibration, f"calibration {calibration or 'not recorded'}")
-        if summary.get("skipped"):
-            note += f"; {len(summary['skipped'])} prompts gave no pair"
-        rows = "".join(_pair_row(pair, images) for pair in pairs[:max_samples])
+        method = summary.get("method") or run.config.get("method")
+        kind = f"{method} pairs" if method else "pairs"
+        rows = "".join(_pair_row(pair, images, summary.get("images_root")) for pair in pairs[:max_samples])
         parts.append(
             f'<details class="pairs" data-iteration="{item.iteration}"><summary>iteration {item.iteration}: '
-            f'{min(len(pairs), max_samples)} of {len(pairs)} pairs — {escape(note)}</summary>'
+            f'{min(len(pairs), max_samples)} of {len(pairs)} {escape(kind)} — '
+            f'{escape(pairs_note(summary, pairs))}</summary>'
             f'<table class="pairs"><thead><tr><th>image</th><th>prompt</th><th>chosen</th><th>rejected</th></tr>'
             f'</thead><tbody>{rows}</tbody></table></details>')
     return "".join(parts) or '<p class="note">No preference pairs in this run.</p>'
 
 
 __all__ = ["DocumentImages", "ImageSource", "NoImages", "file_data_uri", "highlight_objects", "image_data_uri",
-           "pairs_section", "pope_mistakes", "task_section"]
+           "pairs_note", "pairs_section", "pope_mistakes", "task_section"]
