@@ -75,3 +75,172 @@ def test_csr_bench_relative_images_without_a_root_are_one_line_error(tmp_path):
     message = str(error.value)
     assert "\n" not in message and "no usable preference pair in 1 rows" in message
     assert "neither --prompt-images nor" in message and "summary.json" in message
+
+
+# -- hub schemas, each in its hub layout ------------------------------------------------------------
+
+def _png(color=(200, 10, 10)) -> bytes:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    Image.new("RGB", (8, 8), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _parquet(path: Path, columns: dict) -> Path:
+    """A parquet file as datasets writes it: an Image column is struct<bytes: binary, path: string>."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {}
+    for name, values in columns.items():
+        if name == "image":
+            arrays[name] = pa.array(values, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+        else:
+            arrays[name] = pa.array(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(arrays), path, row_group_size=2)  # several row groups: read in order
+    return path
+
+
+def _rlhf_v(tmp_path: Path) -> Path:
+    texts = [{"question": "What is in the image?", "chosen": "A red square.", "rejected": "A blue circle."},
+             {"question": "Describe it.", "chosen": "Same.", "rejected": "Same."},
+             {"question": "Describe it.", "chosen": "Green.", "rejected": "Red."},
+             {"question": "Describe it.", "chosen": "Yellow.", "rejected": "Red."}]
+    images = [{"bytes": _png(), "path": "a.png"}, {"bytes": _png(), "path": "b.png"},
+              {"bytes": b"not an image", "path": "c.png"}, {"bytes": _png((0, 255, 0)), "path": "d.png"}]
+    return _parquet(tmp_path / "hub" / "RLHF-V-Dataset.parquet", {
+        "ds_name": ["RLHF-V"] * 4, "image": images, "text": [json.dumps(t) for t in texts] + [],
+        "origin_dataset": ["OK-VQA"] * 4, "origin_split": ['{"model": "m"}'] * 4, "idx": [10, 11, 12, 13],
+        "image_path": ["a.png", "b.png", "c.png", "d.png"]})
+
+
+def test_rlhf_v_parquet_with_embedded_images(tmp_path):
+    source = _rlhf_v(tmp_path)
+    context = SourceContext(cache_dir=tmp_path / "cache")
+    found = load_preference_set(str(source), context)
+    assert found.schema == "rlhf-v" and found.rows == 4
+    assert [(p["id"], p["prompt"], p["chosen"], p["rejected"]) for p in found.pairs] == [
+        ("10", "What is in the image?", "A red square.", "A blue circle."), ("13", "Describe it.", "Yellow.", "Red.")]
+    assert dict(found.skipped) == {"chosen == rejected": 1, "unreadable image": 1}
+    first = Path(found.pairs[0]["image"])  # extracted once into the cache, byte for byte
+    assert first.is_relative_to((tmp_path / "cache" / "images").resolve()) and first.read_bytes() == _png()
+    assert Image.open(found.pairs[1]["image"]).getpixel((0, 0)) == (0, 255, 0)
+    assert found.pairs[0]["origin_dataset"] == "OK-VQA" and found.pairs[0]["ds_name"] == "RLHF-V"
+    # a second read finds the images already there (resumable) and gives the same pairs
+    stamp = first.stat().st_mtime_ns
+    assert load_preference_set(str(source), context).pairs == found.pairs and first.stat().st_mtime_ns == stamp
+
+
+def test_rlaif_v_parquet(tmp_path):
+    source = _parquet(tmp_path / "hub" / "data" / "RLAIF-V-Dataset_000.parquet", {
+        "ds_name": ["RLAIF-V"] * 3, "image": [{"bytes": _png(), "path": "x.jpg"}, {"bytes": None, "path": None},
+                                              {"bytes": _png((1, 2, 3)), "path": "z.jpg"}],
+        "question": ["<image>\nWhat color?", "Q2", "Describe the image."], "chosen": ["Red.", "a", "A dark square."],
+        "rejected": ["Blue.", "b", ""], "origin_dataset": ["VQAv2"] * 3, "origin_split": ["{}"] * 3,
+        "idx": ["r0", "r1", "r2"], "image_path": ["x.jpg", "y.jpg", "z.jpg"]})
+    found = load_preference_set(str(source.parent.parent), SourceContext(cache_dir=tmp_path / "cache"))
+    assert found.schema == "rlaif-v" and found.rows == 3
+    assert [(p["id"], p["prompt"], p["chosen"], p["rejected"]) for p in found.pairs] == [
+        ("r0", "What color?", "Red.", "Blue.")]
+    # row r1's image has no bytes and its image_path is a bare name with no --prompt-images
+    assert dict(found.skipped) == {"missing or empty rejected": 1, "no image": 1}
+
+
+def _povid(tmp_path: Path) -> Path:
+    coco = tmp_path / "coco"
+    for name in ("COCO_train2014_000000000001.jpg", "COCO_train2014_000000000002.jpg"):
+        coco.mkdir(exist_ok=True)
+        Image.new("RGB", (8, 8)).save(coco / name)
+
+    def row(ident, image, question, chosen, rejected, rejected_question=None, extra_turns=()):
+        return {"id": ident, "image": image,
+                "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": chosen}, *extra_turns],
+                "rejected_conversations": [{"from": "human", "value": rejected_question or question},
+                                           {"from": "gpt", "value": rejected}]}
+
+    rows = [
+        row("COCO_train2014_000000000001", "./data/coco/COCO_train2014_000000000001.jpg",
+            "<image>\nDescribe this image in detail.", "A dog on grass.", "A cat and a dog on grass."),
+        row("COCO_train2014_000000000002", "COCO_train2014_000000000002.jpg", "What is this?\n<image>",
+            "A bus.", "A red bus with three people."),
+        row("COCO_train2014_000000000003", "COCO_train2014_000000000003.jpg", "<image>\nQ", "x", "y"),
+        row("m", "COCO_train2014_000000000001.jpg", "<image>\nQ", "x", "y",
+            extra_turns=({"from": "human", "value": "more?"}, {"from": "gpt", "value": "no"})),
+        row("d", "COCO_train2014_000000000001.jpg", "<image>\nQ", "x", "y", rejected_question="<image>\nOther"),
+    ]
+    path = tmp_path / "hub" / "POVID_preference_data_for_VLLMs_version_1.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_povid_json_resolves_coco_names_in_prompt_images(tmp_path):
+    source = _povid(tmp_path)
+    found = load_preference_set(str(source), SourceContext(cache_dir=tmp_path / "cache", images_dir=tmp_path / "coco"))
+    assert found.schema == "povid" and found.rows == 5
+    coco = (tmp_path / "coco").resolve()
+    assert [(p["id"], p["image"], p["prompt"], p["chosen"], p["rejected"]) for p in found.pairs] == [
+        ("COCO_train2014_000000000001", str(coco / "COCO_train2014_000000000001.jpg"),
+         "Describe this image in detail.", "A dog on grass.", "A cat and a dog on grass."),
+        ("COCO_train2014_000000000002", str(coco / "COCO_train2014_000000000002.jpg"), "What is this?", "A bus.",
+         "A red bus with three people.")]
+    assert dict(found.skipped) == {"image not in --prompt-images": 1,
+                                   "multi-turn conversation (only one question and answer is supported)": 1,
+                                   "chosen and rejected conversations ask different questions": 1}
+
+
+def test_povid_without_prompt_images_is_one_line_error(tmp_path):
+    source = _povid(tmp_path)
+    with pytest.raises(CsrBenchError) as error:
+        load_preference_set(str(source), SourceContext(cache_dir=tmp_path / "cache"))
+    message = str(error.value)
+    assert "\n" not in message and str(source) in message
+    assert "3 rows image is a file name and no --prompt-images given" in message
+    with pytest.raises(CsrBenchError, match=r"3 rows name an image not in --prompt-images .*empty"):
+        (tmp_path / "empty").mkdir()
+        load_preference_set(str(source), SourceContext(cache_dir=tmp_path / "cache", images_dir=tmp_path / "empty"))
+
+
+def _vlfeedback_row(ident, prompt, ratings_and_responses):
+    aspects = ("Helpfulness", "Ethical Considerations", "Visual Faithfulness")
+    return {"id": ident, "prompt": prompt, "models": [f"m{i}" for i in range(len(ratings_and_responses))],
+            "completions": [{"annotations": {a: {"Rating": r, "Rationale": "..."} for a, r in zip(aspects, ratings)},
+                             "model": f"m{i}", "response": response}
+                            for i, (ratings, response) in enumerate(ratings_and_responses)]}
+
+
+def test_vlfeedback_pairs_follow_silkies_rule(tmp_path):
+    import zipfile
+
+    hub = tmp_path / "hub"
+    _jsonl(hub / "vlfeedback_80k.jsonl", [
+        # means: A 4.0, B 3.0, C 4.0 (tie with A), D has "N/A": pairs (A,B), (C,B); (A,C) tie; D's 3 pairs dropped
+        _vlfeedback_row("svit-1", "What is shown?", [(("5", "3", "4"), "A"), (("3", "3", "3"), "B"),
+                                                       (("4", "4", "4"), "C"), (("N/A", "5", "5"), "D")]),
+        _vlfeedback_row("svit-2", "Describe.", [(("1", "1", "1"), "low"), (("2", "2", "2"), "high")]),
+        _vlfeedback_row("svit-3", "Only one.", [(("1", "1", "1"), "x")]),
+    ])
+    with zipfile.ZipFile(hub / "merged_images.zip", "w") as archive:
+        archive.writestr("merged_images/svit-1.jpg", _png((9, 9, 9)))
+        archive.writestr("merged_images/svit-2.jpg", _png((7, 7, 7)))
+    found = load_preference_set(str(hub), SourceContext(cache_dir=tmp_path / "cache"))
+    assert found.schema == "vlfeedback" and found.rows == 3
+    assert [(p["id"], p["prompt"], p["chosen"], p["rejected"], p["chosen_rating"], p["rejected_rating"])
+            for p in found.pairs] == [
+        ("svit-1:0>1", "What is shown?", "A", "B", 4.0, 3.0), ("svit-1:2>1", "What is shown?", "C", "B", 4.0, 3.0),
+        ("svit-2:1>0", "Describe.", "high", "low", 2.0, 1.0)]
+    assert dict(found.skipped) == {
+        "completion pairs with equal mean ratings (Silkie drops them)": 1,
+        "completion pairs with a rating that is not a number (Silkie drops them)": 3, "fewer than 2 completions": 1}
+    # the two pairs of svit-1 share one extracted image
+    assert found.pairs[0]["image"] == found.pairs[1]["image"]
+    assert Image.open(found.pairs[2]["image"]).getpixel((0, 0)) == (7, 7, 7)
+    # --prompt-images holding the extracted merged_images/ is used first
+    extracted = tmp_path / "merged_images"
+    _image(extracted / "svit-1.jpg")
+    _image(extracted / "svit-2.jpg")
+    moved = load_preference_set(str(hub / "vlfeedback_80k.jsonl"),
+                                SourceContext(cache_dir=tmp_path / "cache2", images_dir=extracted))
+    assert moved.pairs[0]["image"] == str((extracted / "svit-1.jpg").resolve())

@@ -78,6 +78,10 @@ class ParquetRows:
                 for index in range(handle.metadata.row_group(group).num_rows):
                     self._where.append((len(self._files) - 1, group, index))
 
+    @property
+    def has_images(self) -> bool:
+        return any(self.image_column in handle.schema_arrow.names for _, handle in self._files)
+
     def __len__(self) -> int:
         return len(self._where)
 

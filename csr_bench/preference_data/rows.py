@@ -84,6 +84,45 @@ def resolve_file_name(name: Any, context: SourceContext, reading: Reading) -> tu
     return None, path
 
 
+IMAGE_TAG = "<image>"
+
+
+def clean_prompt(value: Any) -> str | None:
+    """The user text without LLaVA's ``<image>`` placeholder and the newline beside it."""
+    found = text(value)
+    if found is None:
+        return None
+    return text(found.replace(IMAGE_TAG + "\n", "").replace("\n" + IMAGE_TAG, "").replace(IMAGE_TAG, ""))
+
+
+def attach_image(candidate: Candidate, value: Any, path_value: Any, context: SourceContext,
+                 reading: Reading, loader: Callable[[], bytes | None] | None = None,
+                 key: str | None = None) -> str | None:
+    """Give ``candidate`` its image from a hub row: embedded bytes (a datasets Image struct
+    {"bytes", "path"}, read now or through ``loader``), else a path: an existing absolute file, or a
+    file name looked up in --prompt-images. ``key`` names the extracted file (rows sharing an image
+    share it). Returns the reason when there is none."""
+    data = value.get("bytes") if isinstance(value, dict) else value if isinstance(value, (bytes, bytearray)) else None
+    if data or loader is not None:
+        name = value.get("path") if isinstance(value, dict) else None
+        suffix = Path(name).suffix if isinstance(name, str) and Path(name).suffix else ".img"
+        candidate.image_bytes = loader or (lambda: data)
+        candidate.image_name = f"{safe_name(key or candidate.id)}{suffix}"
+        return None
+    name = text(value.get("path")) if isinstance(value, dict) else text(value) if isinstance(value, str) else None
+    name = name or text(path_value)
+    if name and Path(name).expanduser().is_absolute() and Path(name).expanduser().is_file():
+        candidate.image_file = Path(name).expanduser()
+        return None
+    reason, found = resolve_file_name(name, context, reading)
+    candidate.image_file = found
+    return reason
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:120] or "image"
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     """Written through a temporary file and a rename: a killed extraction leaves no half image."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,11 +149,12 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def _extract(candidate: Candidate, context: SourceContext) -> tuple[str | None, Path | None]:
-    """The candidate's image as a readable file: its own, or its bytes written once to cache/images/."""
+def _extract(candidate: Candidate, context: SourceContext, folder: str) -> tuple[str | None, Path | None]:
+    """The candidate's image as a readable file: its own, or its bytes written once to
+    cache/images/<folder>/ (one folder per source file, so two sources never share a name)."""
     if candidate.image_file is not None:
         return (None, candidate.image_file) if _readable(candidate.image_file) else (UNREADABLE, None)
-    target = Path(context.cache_dir) / "images" / (candidate.image_name or f"{candidate.id}.img")
+    target = Path(context.cache_dir) / "images" / folder / (candidate.image_name or f"{safe_name(candidate.id)}.img")
     if target.is_file():  # extracted by an earlier (perhaps interrupted) read: resumed
         return None, target
     data = candidate.image_bytes() if candidate.image_bytes else None
@@ -141,6 +181,7 @@ def build_set(source: str, schema: str, reading: Reading, context: SourceContext
     from csr_bench.progress import progress_bar
 
     skipped = Counter(reading.skipped)
+    folder = f"{schema}-{hashlib.sha1(str(where).encode()).hexdigest()[:10]}"
     order = list(range(len(reading.candidates)))
     if limit is not None:
         random.Random(context.seed).shuffle(order)
@@ -155,7 +196,7 @@ def build_set(source: str, schema: str, reading: Reading, context: SourceContext
             position += len(batch)
             for index in batch:
                 candidate = reading.candidates[index]
-                reason, image = _extract(candidate, context)
+                reason, image = _extract(candidate, context, folder)
                 if reason:
                     skipped[reason] += 1
                     continue

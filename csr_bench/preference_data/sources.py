@@ -18,6 +18,10 @@ from csr_bench.preference_data.rows import build_set
 # schema -> its reader module (``matches(keys)``, ``read(path, context) -> Reading``); detection tries
 # them in this order (the most specific field sets first)
 SCHEMAS: dict[str, str] = {
+    "povid": "csr_bench.preference_data.povid",
+    "vlfeedback": "csr_bench.preference_data.vlfeedback",
+    "rlaif-v": "csr_bench.preference_data.rlaif_v",
+    "rlhf-v": "csr_bench.preference_data.rlhf_v",
     "csr-bench": "csr_bench.preference_data.csr_bench_pairs",
 }
 
@@ -32,9 +36,9 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "rlhf-v": Preset("openbmb/RLHF-V-Dataset", "rlhf-v"),
-    "rlaif-v": Preset("openbmb/RLAIF-V-Dataset", "rlaif-v"),
-    "vlfeedback": Preset("MMInstruction/VLFeedback", "vlfeedback"),
+    "rlhf-v": Preset("openbmb/RLHF-V-Dataset", "rlhf-v", ("RLHF-V-Dataset.parquet",)),
+    "rlaif-v": Preset("openbmb/RLAIF-V-Dataset", "rlaif-v"),  # its *.parquet files (names unverified)
+    "vlfeedback": Preset("MMInstruction/VLFeedback", "vlfeedback", ("vlfeedback_80k.jsonl", "merged_images.zip")),
     "povid": Preset("YiyangAiLab/POVID_preference_data_for_VLLMs", "povid",
                     ("POVID_preference_data_for_VLLMs_version_1.json",)),
 }
