@@ -244,3 +244,163 @@ def test_vlfeedback_pairs_follow_silkies_rule(tmp_path):
     moved = load_preference_set(str(hub / "vlfeedback_80k.jsonl"),
                                 SourceContext(cache_dir=tmp_path / "cache2", images_dir=extracted))
     assert moved.pairs[0]["image"] == str((extracted / "svit-1.jpg").resolve())
+
+
+# -- limit, detection, forced schema ----------------------------------------------------------------
+
+def _many_pairs(tmp_path: Path, n: int = 20) -> Path:
+    _image(tmp_path / "imgs" / "a.png")
+    rows = [{"prompt_id": f"p{i}", "image": str(tmp_path / "imgs" / ("a.png" if i != 3 else "gone.png")),
+             "prompt": f"Q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(n)]
+    return _jsonl(tmp_path / "pairs.jsonl", rows)
+
+
+def test_limit_is_a_seeded_subset_of_the_usable_rows(tmp_path):
+    import random
+
+    source = _many_pairs(tmp_path)
+    context = SourceContext(cache_dir=tmp_path / "cache", seed=7)
+    first = load_preference_set(str(source), context, limit=5)
+    again = load_preference_set(str(source), context, limit=5)
+    other = load_preference_set(str(source), SourceContext(cache_dir=tmp_path / "cache", seed=8), limit=5)
+    assert first.pairs == again.pairs and len(first.pairs) == 5 and first.pairs != other.pairs
+    # the rule: the usable rows (p3's image is gone) shuffled with random.Random(seed), the first 5, in file order
+    usable = [f"p{i}" for i in range(20) if i != 3]
+    order = list(range(len(usable)))
+    random.Random(7).shuffle(order)
+    assert [p["id"] for p in first.pairs] == [usable[i] for i in sorted(order[:5])]
+    assert first.stats()["limit"] == 5 and first.stats()["seed"] == 7 and first.rows == 20
+    assert len(load_preference_set(str(source), context, limit=100).pairs) == 19
+
+
+def test_limit_refills_from_the_draw_when_an_image_is_unreadable(tmp_path):
+    rows = []
+    for i in range(6):
+        path = tmp_path / "imgs" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"broken" if i % 2 else _png())
+        rows.append({"id": f"p{i}", "image": str(path), "prompt": "Q", "chosen": f"a{i}", "rejected": f"b{i}"})
+    source = _jsonl(tmp_path / "pairs.jsonl", rows)
+    found = load_preference_set(str(source), SourceContext(cache_dir=tmp_path / "cache"), limit=3)
+    assert [p["id"] for p in found.pairs] == ["p0", "p2", "p4"]
+    # rows are examined along the seeded draw until 3 are kept: the broken ones on that stretch are counted
+    import random
+
+    order = list(range(6))
+    random.Random(0).shuffle(order)
+    stretch = next(order[:n] for n in range(1, 7) if sum(1 for i in order[:n] if i % 2 == 0) == 3)
+    assert any(i % 2 for i in stretch)  # the draw did meet a broken image (so this tests the refill)
+    assert found.skipped["unreadable image"] == sum(1 for i in stretch if i % 2)
+
+
+def test_schema_detection_and_forcing(tmp_path):
+    from csr_bench.preference_data.sources import detect_schema
+
+    assert detect_schema(_rlhf_v(tmp_path)) == "rlhf-v"
+    assert detect_schema(_povid(tmp_path)) == "povid"
+    assert detect_schema(_csr_pairs(tmp_path)) == "csr-bench"
+    unknown = _jsonl(tmp_path / "odd.jsonl", [{"instruction": "x", "output": "y"}])
+    with pytest.raises(CsrBenchError) as error:
+        load_preference_set(str(unknown), SourceContext(cache_dir=tmp_path))
+    assert "\n" not in str(error.value) and "unknown preference schema (fields: instruction, output)" in str(error.value)
+    with pytest.raises(CsrBenchError, match="no preference file in it"):
+        (tmp_path / "nothing").mkdir()
+        load_preference_set(str(tmp_path / "nothing"), SourceContext(cache_dir=tmp_path))
+    with pytest.raises(CsrBenchError, match="unknown preference schema 'nope'"):
+        load_preference_set(str(unknown), SourceContext(cache_dir=tmp_path), schema="nope")
+    # forcing: the POVID file read as csr-bench has none of its keys
+    with pytest.raises(CsrBenchError, match="no usable preference pair in 5 rows"):
+        load_preference_set(str(_povid(tmp_path)), SourceContext(cache_dir=tmp_path), schema="csr-bench")
+    with pytest.raises(CsrBenchError, match="no such file or folder, preset or hub id"):
+        load_preference_set("no-such-thing", SourceContext(cache_dir=tmp_path))
+
+
+# -- hub ids: everything up to the network call --------------------------------------------------
+
+def test_presets_download_the_right_files_and_read_them(tmp_path, monkeypatch):
+    from csr_bench.preference_data import hub
+
+    snapshot = _povid(tmp_path).parent
+    calls = []
+
+    def fake_download(repo, patterns):
+        calls.append((repo, patterns))
+        return str(snapshot)
+
+    monkeypatch.setattr(hub, "download", fake_download)
+    found = load_preference_set("povid", SourceContext(cache_dir=tmp_path / "cache", images_dir=tmp_path / "coco"))
+    assert calls == [("YiyangAiLab/POVID_preference_data_for_VLLMs", ("POVID_preference_data_for_VLLMs_version_1.json",))]
+    assert found.source == "povid" and found.schema == "povid" and len(found.pairs) == 2
+    # any hub id: its data files, schema detected
+    calls.clear()
+    assert load_preference_set("someone/povid-copy", SourceContext(cache_dir=tmp_path / "c",
+                                                                   images_dir=tmp_path / "coco")).schema == "povid"
+    assert calls == [("someone/povid-copy", ("*.parquet", "*.json", "*.jsonl"))]
+    calls.clear()
+    snapshot = _rlhf_v(tmp_path).parent
+    assert len(load_preference_set("rlhf-v", SourceContext(cache_dir=tmp_path / "c2")).pairs) == 2
+    assert calls == [("openbmb/RLHF-V-Dataset", ("RLHF-V-Dataset.parquet",))]
+
+
+def test_the_real_download_call(tmp_path, monkeypatch):
+    """hub.download calls huggingface_hub.snapshot_download for a data set, with the file patterns."""
+    import huggingface_hub
+
+    seen = {}
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: seen.update(kwargs) or str(tmp_path))
+    from csr_bench.preference_data.hub import download
+
+    assert download("MMInstruction/VLFeedback", ("vlfeedback_80k.jsonl", "merged_images.zip")) == str(tmp_path)
+    assert seen == {"repo_id": "MMInstruction/VLFeedback", "repo_type": "dataset",
+                    "allow_patterns": ["vlfeedback_80k.jsonl", "merged_images.zip"]}
+
+
+def test_offline_with_nothing_cached_is_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(CsrBenchError) as error:
+        load_preference_set("rlhf-v", SourceContext(cache_dir=tmp_path))
+    message = str(error.value)
+    assert "\n" not in message and "openbmb/RLHF-V-Dataset" in message and "offline" in message
+    assert "huggingface-cli download --repo-type dataset openbmb/RLHF-V-Dataset" in message
+
+
+# -- a model's own sets (world:rlhf-v) -----------------------------------------------------------
+
+def toy_set(context: SourceContext):
+    """A model's preference set, as ModelSpec.preference_sets names it ("module:function")."""
+    from csr_bench.preference_data.base import PreferenceSet
+
+    image = _image(Path(context.cache_dir) / "toy.png")
+    pairs = [{"id": str(i), "image": str(image), "prompt": "Q", "chosen": f"c{i}", "rejected": f"r{i}"}
+             for i in range(6)]
+    return PreferenceSet(source="toy:set", schema="world", pairs=pairs, rows=6)
+
+
+def test_model_preference_sets(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from csr_bench.models import registry
+
+    spec = registry.MODELS["tiny-llava"]
+    if "preference_sets" in {f.name for f in __import__("dataclasses").fields(spec)}:
+        toy = replace(spec, preference_sets={"set": f"{__name__}:toy_set"})
+    else:  # before ModelSpec has the field: an attribute on a copy
+        toy = replace(spec)
+        object.__setattr__(toy, "preference_sets", {"set": f"{__name__}:toy_set"})
+    monkeypatch.setitem(registry.MODELS, "toy", toy)
+    context = SourceContext(cache_dir=tmp_path, seed=3)
+    found = load_preference_set("toy:set", context)
+    assert [p["chosen"] for p in found.pairs] == [f"c{i}" for i in range(6)]
+    import random
+
+    keep = sorted(random.Random(3).sample(range(6), 2))
+    assert [p["chosen"] for p in load_preference_set("toy:set", context, limit=2).pairs] == [f"c{i}" for i in keep]
+    with pytest.raises(CsrBenchError) as error:
+        load_preference_set("toy:other", context)
+    assert "\n" not in str(error.value) and "known: toy:set" in str(error.value)
