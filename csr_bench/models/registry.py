@@ -37,6 +37,10 @@ class ModelSpec:
     backend: str = "transformers"
     # Generation batch size when --batch-size is not given (it never changes predictions, only speed).
     eval_batch_size: int = 8
+    # Preference sets this model provides, for `--preferences <model>:<name>` (e.g. world:rlhf-v): name ->
+    # "module:function", a function (context: preference_data.base.SourceContext) -> PreferenceSet, loaded
+    # with csr_bench.lazy.load_target only when the set is asked for.
+    preference_sets: Mapping[str, str] = field(default_factory=dict)
 
 
 def _hub_llava(repo: str) -> Callable[..., object]:
@@ -189,7 +193,9 @@ MODELS: dict[str, ModelSpec] = {
                   _world_llava, default_data_root="world", default_prompt_source="world", default_tasks=WORLD_TASKS,
                   training_checkpoint=_world_checkpoint,
                   method_presets={"csr": WORLD_CSR_PRESETS},
-                  eval_batch_size=128),
+                  eval_batch_size=128,
+                  preference_sets={"rlhf-v": "csr_bench.world.preferences:rlhf_v_set",
+                                   "povid": "csr_bench.world.preferences:povid_set"}),
         ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
                   _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf",
                   training_checkpoint=_hub_snapshot("llava-hf/llava-1.5-7b-hf")),
