@@ -225,6 +225,24 @@ def test_a_rows_method_is_the_one_the_run_recorded(tmp_path):
     assert "| writing + CSR (iter 1) |" in render(paper_table([run]), "markdown")
 
 
+
+def test_runs_of_several_methods_share_one_base_row_and_name_their_preference_set(tmp_path):
+    """Runs of CSR, DPO on a released set and POVID from one base model: Table 1 shows the base once
+    (a later run's identical iteration 0 is footnoted, not repeated), and a row trained on a named
+    preference set says which. A base evaluated differently (other numbers) keeps its row."""
+    csr = load_run(write_run(tmp_path / "w-csr", [(BASE, None), (ITER1, SUMMARY)]))
+    dpo = load_run(write_run(tmp_path / "w-dpo", [(BASE, None), (ITER1, {"method": "dpo", "pairs": 3,
+                                                                         "source": "world:rlhf-v"})],
+                             {**CONFIG, "method": "dpo"}))
+    other = {**BASE, "pope": {"metrics": {"accuracy": 70.0, "f1_split_mean": 71.0}}}
+    changed = load_run(write_run(tmp_path / "w-other", [(other, None)], {**CONFIG, "iterations": 0}))
+    text = render(paper_table([csr, dpo, changed]), "markdown")
+    labels = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| w-")]
+    assert labels == ["w-csr", "w-csr + CSR (iter 1)", "w-dpo + DPO on world:rlhf-v (iter 1)", "w-other"]
+    assert "w-dpo's iteration 0 is the same evaluation as w-csr's, with the same numbers: its row is not repeated" \
+        in text
+    assert "w-other's iteration 0" not in text
+
 def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
     runs = []
     for lam in (0.5, 0.0, 0.9):

@@ -9,7 +9,7 @@ from csr_bench.reporting.tables.format import Cell
 from csr_bench.reporting.tables.columns import PAPER_COLUMNS
 from csr_bench.reporting.tables.format import Table
 from csr_bench.scorers import declared
-from csr_bench.reporting.tables.paper import iteration_label
+from csr_bench.reporting.tables.paper import iteration_label, table_rows
 from csr_bench.reporting.tables.significance import describe, measured_cell, scorer_of_task, significance
 
 PAPER_TASKS = frozenset(column.task for column in PAPER_COLUMNS)
@@ -43,11 +43,10 @@ def other_benchmarks_table(runs: list[RunData]) -> Table | None:
                             for task, metric, direction in columns]
     table = Table("Other benchmarks: each scorer's headline metrics (↓ lower is better)", headers)
     comparison = significance(runs)
-    for run in runs:
-        for iteration in run.iterations:
-            table.rows.append([Cell(iteration_label(run, iteration))]
-                              + [measured_cell(comparison, iteration, task, metric, table=table)
-                                 for task, metric, _ in columns])
+    for run, iteration in table_rows(runs, table):
+        table.rows.append([Cell(iteration_label(run, iteration))]
+                          + [measured_cell(comparison, iteration, task, metric, table=table)
+                             for task, metric, _ in columns])
     describe(table, comparison, [task for task, _, _ in columns])
     return table
 

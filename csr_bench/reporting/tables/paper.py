@@ -27,11 +27,40 @@ def method_label(name: str) -> str:
 
 def iteration_label(run: RunData, iteration: IterationData) -> str:
     """'<run>' for iteration 0, '<run> + CSR (iter k)' after, as the paper names its rows; the method is
-    the one run.json records (else the one the iteration's pairs/summary.json names)."""
+    the one run.json records (else the one the iteration's pairs/summary.json names), with the
+    preference set it trained on where it names one ('<run> + DPO on rlhf-v (iter 1)')."""
     if iteration.iteration == 0:
         return run.name
-    method = run.config.get("method") or (iteration.summary or {}).get("method") or "method"
-    return f"{run.name} + {method_label(str(method))} (iter {iteration.iteration})"
+    summary = iteration.summary or {}
+    method = run.config.get("method") or summary.get("method") or "method"
+    source = f" on {summary['source']}" if summary.get("source") else ""
+    return f"{run.name} + {method_label(str(method))}{source} (iter {iteration.iteration})"
+
+
+def same_evaluation(a: IterationData, b: IterationData) -> bool:
+    """Two evaluations of one model with the same settings and the same numbers: the runs of several
+    methods from one base model each evaluate it as their iteration 0."""
+    def settings(item: IterationData) -> dict:
+        return {key: value for key, value in item.config.items() if key not in ("run_name", "iteration", "overwrite")}
+
+    return (a.iteration == b.iteration == 0 and settings(a) == settings(b)
+            and {task: entry.get("metrics") for task, entry in a.results.items()}
+            == {task: entry.get("metrics") for task, entry in b.results.items()})
+
+
+def table_rows(runs: list[RunData], table: Table) -> list[tuple[RunData, IterationData]]:
+    """Every iteration of every run, but a base row once: a later run's iteration 0 that repeats an
+    earlier one's evaluation is left out, with a footnote (one base row is what the others compare with)."""
+    rows: list[tuple[RunData, IterationData]] = []
+    for run in runs:
+        for iteration in run.iterations:
+            repeated = next((first for first, shown in rows if same_evaluation(iteration, shown)), None)
+            if repeated is not None:
+                table.note(f"{run.name}'s iteration 0 is the same evaluation as {repeated.name}'s, with the same "
+                           "numbers: its row is not repeated")
+                continue
+            rows.append((run, iteration))
+    return rows
 
 
 def _decimals(column: Column) -> int:
@@ -70,12 +99,11 @@ def paper_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
             values = {key: float(value) for key, value in row.items() if key != "method"}
             table.rows.append(_row(Cell(str(row["method"]), note=note), values, table, {}))
     comparison = significance(runs)
-    for run in runs:
-        for iteration in run.iterations:
-            values = {column.header: value for column in PAPER_COLUMNS
-                      if (value := iteration.metric(column.task, column.metric)) is not None}
-            table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped(),
-                                   (comparison, iteration), run.left_out()))
+    for run, iteration in table_rows(runs, table):
+        values = {column.header: value for column in PAPER_COLUMNS
+                  if (value := iteration.metric(column.task, column.metric)) is not None}
+        table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped(),
+                               (comparison, iteration), run.left_out()))
     describe(table, comparison, [column.task for column in PAPER_COLUMNS])
     for index, column in enumerate(PAPER_COLUMNS, start=1):
         table.mark_best(index, column.lower_is_better)
@@ -92,4 +120,5 @@ def _mark_best_average(table: Table) -> None:
                     among=[i for i, count in counts.items() if count == widest])
 
 
-__all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "method_label", "paper_table"]
+__all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "method_label", "paper_table", "same_evaluation",
+           "table_rows"]
