@@ -21,6 +21,7 @@ DEFAULT_METHOD = "csr"
 # loads it to build the method's flags.
 METHODS: dict[str, str] = {
     "csr": "csr_bench.methods.csr.method:CsrMethod",
+    "dpo": "csr_bench.methods.dpo.method:DpoMethod",
 }
 
 

@@ -1,0 +1,148 @@
+"""``--method dpo``: DPO + LoRA on a released preference set. Its flags, its one-line errors, and one
+real iteration of the tiny LLaVA through the shared driver (trl + peft steps on the CPU) on a
+3-pair csr-bench preferences.jsonl; the finished iteration is returned as it is, and a rerun with
+another --preferences (or a set that changed on disk) is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from csr_bench.errors import CsrBenchError
+
+from conftest import assert_one_line_error, run_cli
+
+FAST = dict(learning_rate=1e-3, lora_r=8, lora_alpha=16, warmup_ratio=0.0, seed=0, logging_steps=1)
+COLOURS = ["red", "green", "blue"]
+
+
+def write_pairs(root: Path, name: str = "preferences.jsonl", rejected: str = "and a cat") -> Path:
+    """A csr-bench preferences.jsonl, images named relative to ``root`` (found through --prompt-images)."""
+    rows = []
+    for i, colour in enumerate(COLOURS):
+        image = Image.new("RGB", (32, 28), "white")
+        ImageDraw.Draw(image).rectangle([5, 5, 25, 20], fill=colour)
+        image.save(root / f"img{i}.png")
+        rows.append({"prompt_id": f"p{i}", "image": f"img{i}.png", "prompt": "Describe this image.",
+                     "chosen": f"A {colour} square.", "rejected": f"A {colour} square {rejected}."})
+    path = root / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def dpo_method(pairs: Path, **changes):
+    from csr_bench.methods.dpo.config import DpoConfig
+    from csr_bench.methods.dpo.method import DpoMethod
+    from csr_bench.training.config import DpoLoraConfig
+
+    config = DpoConfig(preferences=str(pairs), prompt_images=str(pairs.parent), training=DpoLoraConfig(**FAST))
+    for key, value in changes.items():
+        setattr(config, key, value)
+    return DpoMethod(config, device="cpu")
+
+
+def iteration_input(run: Path, checkpoint: Path):
+    from csr_bench.methods.base import IterationInput
+
+    return IterationInput(iteration=1, model_source=str(checkpoint), load_model=lambda: None, work_dir=run / "iter_1")
+
+
+def test_run_help_lists_the_flags():
+    out = run_cli("run", "--method", "dpo", "--help", check=True).stdout
+    for flag in ("--preferences", "--prompt-images", "--preferences-limit", "--preferences-seed"):
+        assert flag in out
+    assert "rlhf-v" in out and "vlfeedback" in out and "world:rlhf-v" in out
+
+
+def test_needs_preferences_and_a_positive_limit(tmp_path):
+    from csr_bench.methods.dpo.config import DpoConfig
+    from csr_bench.methods.dpo.method import DpoMethod
+    from csr_bench.methods.registry import default_iterations, method_class
+
+    assert method_class("dpo") is DpoMethod and default_iterations("dpo") == 1
+    with pytest.raises(CsrBenchError) as error:
+        DpoMethod(DpoConfig())
+    assert str(error.value).startswith("--method dpo needs --preferences SOURCE (presets: rlhf-v, rlaif-v, vlfeedback")
+    with pytest.raises(CsrBenchError, match="--preferences-limit must be at least 1"):
+        DpoMethod(DpoConfig(preferences="x", preferences_limit=0))
+    # the draw's seed: --preferences-seed, else the run's --seed (which run puts in training.seed)
+    from csr_bench.training.config import DpoLoraConfig
+
+    assert DpoMethod(DpoConfig(preferences="x", training=DpoLoraConfig(seed=5))).seed == 5
+    assert DpoMethod(DpoConfig(preferences="x", preferences_seed=2, training=DpoLoraConfig(seed=5))).seed == 2
+
+
+def test_cli_without_preferences_is_one_line_error(tmp_path):
+    result = run_cli("run", "--model", "tiny-llava", "--method", "dpo", "--tasks", "pope", "--output", str(tmp_path))
+    assert_one_line_error(result, "--method dpo needs --preferences SOURCE")
+
+
+@pytest.fixture(scope="module")
+def dpo_run(tmp_path_factory, tiny_checkpoint):
+    from csr_bench.methods.driver import run_iteration
+
+    root = tmp_path_factory.mktemp("dpo")
+    pairs = write_pairs(root)
+    run = root / "run"
+    model = run_iteration(dpo_method(pairs), iteration_input(run, tiny_checkpoint))
+    return {"root": root, "pairs": pairs, "run": run, "model": model, "checkpoint": tiny_checkpoint}
+
+
+def test_one_iteration_trains_on_the_set(dpo_run):
+    iteration = dpo_run["run"] / "iter_1"
+    assert dpo_run["model"] == iteration / "model" and (iteration / "model" / "config.json").is_file()
+    written = [json.loads(line) for line in (iteration / "pairs" / "preferences.jsonl").read_text().splitlines()]
+    root = dpo_run["root"].resolve()
+    assert [(p["id"], p["image"], p["chosen"], p["rejected"]) for p in written] == [
+        (f"p{i}", str(root / f"img{i}.png"), f"A {c} square.", f"A {c} square and a cat.")
+        for i, c in enumerate(COLOURS)]
+    summary = json.loads((iteration / "pairs" / "summary.json").read_text())
+    assert summary["method"] == "dpo" and summary["pairs"] == 3 and summary["schema"] == "csr-bench"
+    assert summary["source"] == str(dpo_run["pairs"]) and summary["rows"] == 3 and summary["skipped"] == {}
+    digest = hashlib.sha256("".join(json.dumps([p["image"], p["prompt"], p["chosen"], p["rejected"]]) + "\n"
+                                    for p in written).encode()).hexdigest()
+    read = json.loads((iteration / "dpo" / "read.json").read_text())
+    assert read == {"source": str(dpo_run["pairs"]), "schema": "csr-bench", "limit": None, "seed": 0, "pairs": 3,
+                    "pairs_sha256": digest}
+    settings = json.loads((iteration / "dpo" / "settings.json").read_text())
+    assert settings["preferences"] == str(dpo_run["pairs"]) and settings["preferences_seed"] == 0
+    trained = json.loads((iteration / "model" / "csr_dpo.json").read_text())
+    assert trained["num_preferences"] == 3
+    # trl's log dicts, one JSON line per step (warnings are plain lines): the first step is at log 2
+    # (LoRA's B starts at zero, so the policy is its reference)
+    log = [json.loads(line) for line in (iteration / "train.log").read_text().splitlines() if line.startswith("{")]
+    assert log and log[0]["step"] == 1 and log[0]["loss"] == pytest.approx(0.6931, abs=1e-3)
+
+
+def test_finished_iteration_is_returned_and_another_set_is_refused(dpo_run):
+    from csr_bench.methods.driver import run_iteration
+
+    marker = dpo_run["run"] / "iter_1" / "model" / "csr_dpo.json"
+    before = marker.stat().st_mtime_ns
+    inputs = iteration_input(dpo_run["run"], dpo_run["checkpoint"])
+    assert run_iteration(dpo_method(dpo_run["pairs"]), inputs) == dpo_run["model"]
+    assert marker.stat().st_mtime_ns == before
+    other = write_pairs(dpo_run["root"], "other.jsonl", rejected="and a dog")
+    with pytest.raises(CsrBenchError) as error:
+        run_iteration(dpo_method(other), inputs)
+    assert "\n" not in str(error.value) and "preferences" in str(error.value) and "other.jsonl" in str(error.value)
+    with pytest.raises(CsrBenchError, match="preferences_limit"):
+        run_iteration(dpo_method(dpo_run["pairs"], preferences_limit=2), inputs)
+
+
+def test_a_set_that_changed_on_disk_is_refused(tmp_path):
+    """Before training finished (no model yet): the pairs read again differ from those recorded."""
+    from csr_bench.methods.base import IterationInput
+
+    pairs = write_pairs(tmp_path)
+    current = IterationInput(iteration=1, model_source="tiny-llava", load_model=lambda: None,
+                             work_dir=tmp_path / "run" / "iter_1")
+    method = dpo_method(pairs)
+    assert len(method.make_pairs(current).pairs) == 3
+    write_pairs(tmp_path, rejected="and a dog")  # same file name, other rows
+    with pytest.raises(CsrBenchError, match="pairs_sha256"):
+        method.make_pairs(current)
