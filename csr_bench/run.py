@@ -43,6 +43,11 @@ class RunConfig(EvalConfig):
             from csr_bench.methods.registry import default_iterations
 
             self.iterations = default_iterations(self.method)
+        if self.run_name is None and self.iterations and self.method != DEFAULT_METHOD:
+            # results/world-dpo beside results/world (CSR's): runs of two methods never share a folder
+            from csr_bench.models.registry import run_name_for
+
+            self.run_name = f"{run_name_for(resolve_model(self.model).name)}-{self.method}"
         if self.tasks is None:
             spec = resolve_model(self.model)
             self.tasks = list(spec.default_tasks or DEFAULT_RUN_TASKS)

@@ -34,7 +34,8 @@ def add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=1, metavar="N",
                         help="DataLoader processes decoding images ahead of the model (default 1; 0: none)")
     parser.add_argument("--output", default="results", help="output folder (default results/)")
-    parser.add_argument("--run-name", help="run folder name under --output (default: from the model name)")
+    parser.add_argument("--run-name", help="run folder name under --output (default: from the model name; <model>-<method> for a "
+                        "method other than CSR, e.g. world-dpo)")
     parser.add_argument("--data-root", help="folder with local copies of the task data, or 'bundled' for the "
                         "small data shipped with csr-bench (default: the hub dataset; the world's own data for "
                         "world, bundled for tiny-llava)")
