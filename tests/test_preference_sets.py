@@ -404,3 +404,14 @@ def test_model_preference_sets(tmp_path, monkeypatch):
     with pytest.raises(CsrBenchError) as error:
         load_preference_set("toy:other", context)
     assert "\n" not in str(error.value) and "known: toy:set" in str(error.value)
+
+
+def test_texts_are_kept_as_released(tmp_path):
+    image = _image(tmp_path / "a.png")
+    source = _jsonl(tmp_path / "pairs.jsonl", [
+        {"image": str(image), "prompt": "Describe. ", "chosen": " A cat.\n", "rejected": "A dog."},
+        {"image": str(image), "prompt": "Describe.", "chosen": "Same", "rejected": " Same "},
+        {"image": str(image), "prompt": "Describe.", "chosen": "  ", "rejected": "A dog."}])
+    found = load_preference_set(str(source), SourceContext(cache_dir=tmp_path))
+    assert [(p["prompt"], p["chosen"], p["rejected"]) for p in found.pairs] == [("Describe. ", " A cat.\n", "A dog.")]
+    assert dict(found.skipped) == {"chosen == rejected": 1, "missing or empty chosen": 1}

@@ -60,14 +60,16 @@ def text(value: Any) -> str | None:
 
 
 def check_texts(prompt: Any, chosen: Any, rejected: Any) -> tuple[str | None, tuple[str, str, str] | None]:
-    """(reason, None) for an unusable row, else (None, (prompt, chosen, rejected))."""
-    values = {"prompt": text(prompt), "chosen": text(chosen), "rejected": text(rejected)}
+    """(reason, None) for an unusable row, else (None, (prompt, chosen, rejected)) as the set holds
+    them (not stripped: the trainer sees the released text); chosen == rejected up to surrounding
+    whitespace is unusable (it teaches nothing)."""
+    values = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
     for key, value in values.items():
-        if value is None:
+        if text(value) is None:
             return MISSING.format(key), None
-    if values["chosen"] == values["rejected"]:
+    if text(chosen) == text(rejected):
         return SAME, None
-    return None, (values["prompt"], values["chosen"], values["rejected"])
+    return None, (prompt, chosen, rejected)
 
 
 def resolve_file_name(name: Any, context: SourceContext, reading: Reading) -> tuple[str | None, Path | None]:
