@@ -179,7 +179,8 @@ def build_set(source: str, schema: str, reading: Reading, context: SourceContext
               where: str) -> PreferenceSet:
     """The usable rows as a PreferenceSet: with ``limit``, a subset drawn with random.Random(context.seed)
     (the rows shuffled once, taken in that order until ``limit`` have a readable image, then kept in
-    the file's order); without, every row. Raises when no row is usable."""
+    the file's order); without, every row. Raises when no row is usable. With a limit, image
+    problems are counted only for the rows the draw reached (text problems for every row)."""
     from csr_bench.progress import progress_bar
 
     skipped = Counter(reading.skipped)
@@ -202,9 +203,9 @@ def build_set(source: str, schema: str, reading: Reading, context: SourceContext
                 if reason:
                     skipped[reason] += 1
                     continue
-                kept.append((index, {"id": candidate.id, "image": str(Path(image).resolve()),
-                                     "prompt": candidate.prompt, "chosen": candidate.chosen,
-                                     "rejected": candidate.rejected, **candidate.extra}))
+                pair = {"id": candidate.id, "image": str(Path(image).resolve()), "prompt": candidate.prompt,
+                        "chosen": candidate.chosen, "rejected": candidate.rejected}
+                kept.append((index, {**pair, **{k: v for k, v in candidate.extra.items() if k not in pair}}))
                 bar.update(1)
     pairs = [pair for _, pair in sorted(kept, key=lambda item: item[0])]
     if not pairs:
