@@ -78,12 +78,29 @@ def summarize(run_dirs: list[str | Path]) -> dict[str, Any]:
                     row[key] = found
             iterations.append(row)
         lam = run.method_config.get("lam")
-        summary["runs"].append({"name": run.name, "lambda": lam, "iterations": iterations})
+        method = str(run.config.get("method") or "csr")
+        source = (run.last.summary or {}).get("source")
+        summary["runs"].append({"name": run.name, "method": method, "lambda": lam, "source": source,
+                                "iterations": iterations})
+    # Table 1 as `csr-bench table` prints it, for the runs of each method (not the λ ablation)
+    compared = [run for run, entry in zip(runs, summary["runs"])
+                if entry["method"] != "csr" or entry["lambda"] in (None, DEFAULT_LAMBDA)]
+    if len(compared) > 1:
+        from csr_bench.reporting.tables.format import render as render_table
+        from csr_bench.reporting.tables.paper import paper_table
+
+        summary["table1"] = render_table(paper_table(compared), "markdown").strip("\n")
     return summary
 
 
-def _label(lam: float | None, default: float | None, first: bool) -> str:
-    """The row's name by its reward weight, as the paper's ablation names them."""
+def _label(run: dict[str, Any], default: float | None, first: bool) -> str:
+    """The row's name: another method's with its preference set, a CSR run's by its reward weight,
+    as the paper's ablation names them."""
+    from csr_bench.reporting.tables.paper import method_label
+
+    if run.get("method", "csr") != "csr":
+        return method_label(run["method"]) + (f" on {run['source']}" if run.get("source") else "")
+    lam = run["lambda"]
     if lam == 1:
         return "only R_I, λ = 1"
     if lam == 0:
@@ -120,7 +137,7 @@ def render(summary: dict[str, Any]) -> str:
     lines = [_markdown_row(["run", "iteration", *headers, "chosen / rejected R", "chosen / rejected words"]),
              "|" + "---|" * (len(headers) + 4)]
     for number, run in enumerate(runs):
-        label = _label(run["lambda"], default, number == 0)
+        label = _label(run, default, number == 0)
         rows = run["iterations"] if number == 0 else run["iterations"][-1:]
         named = False  # the run's label on its first row after the base model, blank below it
         for row in rows:
@@ -142,8 +159,11 @@ def render(summary: dict[str, Any]) -> str:
         final = run["iterations"][-1]
         if not final["delta"]:
             continue
-        lines.append(_markdown_row([_label(run["lambda"], default, False)]
+        lines.append(_markdown_row([_label(run, default, False)]
                                    + [_cell(final["delta"].get(h), signed=True) for h in delta_headers]))
+    if summary.get("table1"):
+        lines += ["", "Table 1 of the methods' runs, as `csr-bench table` prints it (the base model's row once; "
+                  "† against it):", "", summary["table1"]]
     return "\n".join(lines) + "\n"
 
 

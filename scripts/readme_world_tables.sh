@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the measured world tables of README.md ("What CSR does in the world"): the default run
-# (λ = 0.9) and the paper's two reward ablations (only R_I, λ = 1; only R_T, λ = 0), each 3 CSR
-# iterations on the embedded world, then summarises them into results/readme/world-summary.json (commit
-# it) and rewrites README.md's tables between its readme_results markers (scripts/readme_results.py),
-# and prints csr-bench's full tables of the three runs (every benchmark, the λ ablation).
-#   scripts/readme_world_tables.sh [OUTPUT_DIR]     (default results/readme; about 15-25 minutes on 2 cores)
+# (λ = 0.9), the paper's two reward ablations (only R_I, λ = 1; only R_T, λ = 0), each 3 CSR
+# iterations, and the paper's comparison rows: DPO on the world's RLHF-V-style set and POVID (each one
+# round, as their references train), all on the embedded world; then summarises them into
+# results/readme/world-summary.json (commit it), rewrites README.md's tables between its
+# readme_results markers (scripts/readme_results.py), and prints csr-bench's full tables.
+#   scripts/readme_world_tables.sh [OUTPUT_DIR]     (default results/readme; about 25-35 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-results/readme}
@@ -13,5 +14,8 @@ export HF_HUB_OFFLINE=1
 "$BIN" run --output "$OUT" --quiet
 "$BIN" run --output "$OUT" --quiet --lambda 1 --run-name world-lambda1
 "$BIN" run --output "$OUT" --quiet --lambda 0 --run-name world-lambda0
-"${PYTHON:-.venv/bin/python}" scripts/readme_results.py "$OUT/world" "$OUT/world-lambda1" "$OUT/world-lambda0" --write
-"$BIN" table "$OUT/world" "$OUT/world-lambda1" "$OUT/world-lambda0"
+"$BIN" run --output "$OUT" --quiet --method dpo --preferences world:rlhf-v      # results/world-dpo
+"$BIN" run --output "$OUT" --quiet --method povid                               # results/world-povid
+"${PYTHON:-.venv/bin/python}" scripts/readme_results.py "$OUT/world" "$OUT/world-lambda1" "$OUT/world-lambda0" \
+    "$OUT/world-dpo" "$OUT/world-povid" --write
+"$BIN" table "$OUT/world" "$OUT/world-dpo" "$OUT/world-povid"

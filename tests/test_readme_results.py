@@ -87,6 +87,28 @@ def test_summary_and_tables_of_hand_made_runs(script, tmp_path):
         "| only R_T, λ = 0 | -2.00 | -1.00 | -20.00 | +2.50 | -15.00 |\n")
 
 
+
+def test_a_run_of_another_method_is_labelled_by_its_preference_set_and_gets_table1(script, tmp_path):
+    """A DPO run on a released set is one row named by method and set; with it, the summary holds
+    Table 1 of the methods' runs as `csr-bench table` renders it (base row once, the ablation left out)."""
+    default = _run(tmp_path / "world", 0.9, [BASE, ({"accuracy": 81.0, "f1_split_mean": 78.5},
+                                                     {"chair_s": 48.0, "chair_i": 19.0, "recall": 61.0, "len": 41.0},
+                                                     {"mean_chosen_reward": 0.25, "mean_rejected_reward": 0.75})])
+    dpo = _run(tmp_path / "world-dpo", None, [BASE, ({"accuracy": 80.5, "f1_split_mean": 78.0},
+                                                     {"chair_s": 44.0, "chair_i": 18.0, "recall": 59.0, "len": 39.0},
+                                                     {"method": "dpo", "pairs": 5, "source": "world:rlhf-v"})])
+    config = json.loads((dpo / "run.json").read_text())["config"]
+    (dpo / "run.json").write_text(json.dumps({"config": {**config, "method": "dpo", "method_config": {}}}))
+    summary = script.summarize([default, dpo])
+    assert [(run["method"], run["source"]) for run in summary["runs"]] == [("csr", None), ("dpo", "world:rlhf-v")]
+    text = script.render(summary)
+    assert "| DPO on world:rlhf-v | 1 | 80.50 | 78.00 | 44.00 | 18.00 | 59.00 | 39.00 | – | – |" in text
+    assert "| DPO on world:rlhf-v | +0.50 | +0.00 | -6.00 | -2.00 | -1.00 |" in text  # 80.5-80, 78-78, 44-50, 18-20, 59-60
+    table1 = text.split("Table 1 of the methods' runs")[1]
+    labels = [line.split("|")[1].strip() for line in table1.splitlines() if line.startswith("| world")]
+    assert labels == ["world", "world + CSR (iter 1)", "world-dpo + DPO on world:rlhf-v (iter 1)"]
+    assert "world-dpo's iteration 0 is the same evaluation as world's" in table1
+
 def test_cells_carry_interval_and_mark_as_csr_bench_tables(script):
     """Value at 2 decimals, † when significant, the interval one decimal coarser; a Δ signed, its interval at 2."""
     assert script._cell({"value": 52.4333, "interval": [48.402, 56.4235], "significant": True}) == "52.43† [48.4, 56.4]"
