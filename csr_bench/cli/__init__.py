@@ -12,12 +12,13 @@ import sys
 from csr_bench.cli.list_commands import cmd_models, cmd_tasks
 from csr_bench.cli.model_commands import cmd_eval, cmd_export, cmd_run, cmd_score, cmd_world
 from csr_bench.cli.parser import PROG, build_parser
+from csr_bench.cli.preference_commands import cmd_inject
 from csr_bench.cli.report_commands import cmd_check, cmd_plot, cmd_report, cmd_table
 from csr_bench.errors import CsrBenchError
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "world": cmd_world,
             "tasks": cmd_tasks, "models": cmd_models, "table": cmd_table, "plot": cmd_plot, "report": cmd_report,
-            "check": cmd_check}
+            "check": cmd_check, "inject": cmd_inject}
 
 
 def main(argv: list[str] | None = None) -> int:
