@@ -171,14 +171,22 @@ WORLD_TASKS = tuple(task for task in WORLD_DATA_TASKS if task not in WORLD_AT_CH
 # DPO step size for a 1M-parameter model (docs/world-benchmarks.md has the measurements: 1e-4 left
 # CHAIR_S's 3-iteration change within the noise, 2e-4 moves CHAIR_S and CHAIR_I beyond it with POPE F1
 # not worse, two epochs name fewer objects instead; at 5e-4 the descriptions degrade).
+# DPO on the world: a step size for a tiny model (the reference's 1e-7 suits a 7B one; docs/world-benchmarks.md)
+WORLD_TRAINING = MappingProxyType({"learning_rate": 2e-4, "lora_r": 16, "lora_alpha": 32,
+                                   "gradient_checkpointing": False})
 WORLD_CSR_PRESETS = MappingProxyType({
     "clip_model": "world", "clip_pretrained": "",  # the world's own CLIP (world/train_clip.py)
     "prompts": 512,
     # a forward pass of this small model holds ~60 search nodes (SearchConfig.batch_tokens): 16 prompts
     # (~48 nodes a step) fill it where the reference-sized 8 leave it half empty
     "prompts_per_batch": 16,
-    "training": {"learning_rate": 2e-4, "lora_r": 16, "lora_alpha": 32, "gradient_checkpointing": False},
+    "training": WORLD_TRAINING,
 })
+# The methods CSR is compared with train as CSR does on the world (the same DPO settings) and on as
+# many pairs as CSR's prompts, from the world's ground-truth sets (world/preferences.py).
+WORLD_DPO_PRESETS = MappingProxyType({"preferences_limit": 512, "training": WORLD_TRAINING})
+WORLD_POVID_PRESETS = MappingProxyType({"preferences": "world:povid", "preferences_limit": 512,
+                                        "training": WORLD_TRAINING})
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -192,7 +200,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("world", "Tiny LLaVA trained on the embedded world, hallucinates by design (built offline once)",
                   _world_llava, default_data_root="world", default_prompt_source="world", default_tasks=WORLD_TASKS,
                   training_checkpoint=_world_checkpoint,
-                  method_presets={"csr": WORLD_CSR_PRESETS},
+                  method_presets={"csr": WORLD_CSR_PRESETS, "dpo": WORLD_DPO_PRESETS, "povid": WORLD_POVID_PRESETS},
                   eval_batch_size=128,
                   preference_sets={"rlhf-v": "csr_bench.world.preferences:rlhf_v_set",
                                    "povid": "csr_bench.world.preferences:povid_set"}),
