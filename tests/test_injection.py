@@ -220,6 +220,8 @@ def test_cli_inject_errors_are_one_line_and_no_torch(tmp_path):
     useless = write_input(tmp_path / "useless.jsonl", [ROWS[2], ROWS[3]])
     assert_one_line_error(run_cli("inject", str(useless), str(tmp_path / "o.json")),
                           "no usable row", "1 no image", "1 nothing to inject")
+    assert_one_line_error(run_cli("inject", str(useless), str(tmp_path / "o.json"), "--edits", "object,relation"),
+                          "--edits 'object,relation': expected a comma list of object, attribute, count")
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": 1}\n{oops\n')
     assert_one_line_error(run_cli("inject", str(broken), str(tmp_path / "o.json")), "broken.jsonl:2")

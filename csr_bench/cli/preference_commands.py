@@ -57,10 +57,14 @@ def cmd_inject(args) -> int:
     else:
         from dataclasses import replace
 
-        from csr_bench.preference_data.injection.rules import InjectionRules, default_coco_rules, load_table
+        from csr_bench.preference_data.injection.rules import (EDIT_KINDS, InjectionRules, default_coco_rules,
+                                                               load_table)
 
+        kinds = tuple(k.strip() for k in args.edits.split(",") if k.strip())
+        if not kinds or set(kinds) - set(EDIT_KINDS):
+            raise CsrBenchError(f"inject --edits {args.edits!r}: expected a comma list of {', '.join(EDIT_KINDS)}")
         rules = InjectionRules(load_table(args.cooccurrence)) if args.cooccurrence else default_coco_rules()
-        rules = replace(rules, kinds=tuple(k.strip() for k in args.edits.split(",") if k.strip()))
+        rules = replace(rules, kinds=kinds)
     rows = read_rows(source)
     outcome = inject_rows(rows, rules=rules, judge=judge, seed=args.seed)
     reasons = ", ".join(f"{n} {reason}" for reason, n in outcome.skipped.most_common())
