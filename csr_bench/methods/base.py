@@ -3,7 +3,8 @@ the shared driver (methods/driver.py) saves them and trains the next model with 
 
 A method is a class with ``name``, ``config_class`` (a dataclass whose fields become its
 ``csr-bench run`` flags, with a ``training: DpoLoraConfig`` field) and ``make_pairs``; the
-optional ``loss_term`` adds the method's own term to DPO's loss. docs/methods.md: adding one.
+optional ``loss_term`` adds the method's own term to DPO's loss, the optional ``training_stages``
+trains in several stages (POVID's two). docs/methods.md: adding one.
 """
 
 from __future__ import annotations
@@ -43,13 +44,37 @@ class PairSet:
 
 
 class LossTerm(Protocol):
-    """A method's own term, added to DPO's loss on every batch (POVID's noised-image term)."""
+    """A method's own term, added to DPO's loss on every batch (POVID's noised-image term):
+    loss = dpo_weight * trl's DPO loss + term(trainer, model, inputs).
+
+    Optional attributes, read with getattr: ``dpo_weight`` (float, default 1: trl's loss as it is);
+    ``image_variant(image, key) -> image`` (each pair's image changed before the pad to square, e.g.
+    noised; ``key`` identifies the pair; the batch then holds the variant's pixel values, for the
+    chosen rows, under training.dpo_data.VARIANT_PIXELS); ``settings() -> dict`` (what else the
+    trained model depends on: recorded in dpo_inputs.json, a rerun with other settings is refused).
+    """
 
     name: str
 
     def __call__(self, trainer: Any, model: Any, inputs: dict[str, Any]) -> Any:
-        """A scalar tensor to add to the batch's DPO loss."""
+        """A scalar tensor to add to the batch's (weighted) DPO loss."""
         ...
+
+
+# iter_<k>/stages/<name>/: every training stage but the last (its trainer/ and model/); training/dpo.py
+# has the same name, to record a stage's start model relative to the run folder
+STAGES_DIR = "stages"
+
+
+@dataclass
+class TrainingStage:
+    """One DPO + LoRA training of an iteration; the driver trains a method's stages in order, each
+    from the model the previous one merged (the first from the iteration's start model)."""
+
+    name: str  # a folder name: iter_<k>/stages/<name>/ unless it is the last stage (then iter_<k>/)
+    training: Any  # a training.config.DpoLoraConfig
+    loss_term: LossTerm | None = None
+    pair_set: PairSet | None = None  # its own pairs (None: the iteration's, from make_pairs)
 
 
 class AlignmentMethod(Protocol):
@@ -67,6 +92,10 @@ class AlignmentMethod(Protocol):
 
     # Optional: ``require_same_settings(current)`` raises when the iteration's finished work was made
     # with other settings; the driver calls it before returning a finished model.
+    # Optional: ``training_stages(pair_set) -> list[TrainingStage]`` trains in several stages instead
+    # of once with ``config.training`` and ``loss_term``. The driver calls it with the iteration's
+    # PairSet, or with None when the iteration is finished (to check the last stage's settings: only
+    # the stages' names and training settings are read then).
 
 
 def method_dir(current: IterationInput, name: str) -> Path:

@@ -1,16 +1,19 @@
 """One iteration of any alignment method: its preference pairs -> ``iter_<k>/pairs/`` -> DPO + LoRA
--> the next model. Every method shares it, so pairs, resume and training behave the same for all."""
+-> the next model. Every method shares it, so pairs, resume and training behave the same for all.
+A method with ``training_stages`` trains several times in a row (POVID): every stage but the last in
+``iter_<k>/stages/<name>/``, the last in ``iter_<k>/``, so ``iter_<k>/model`` is the iteration's model."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_json, atomic_write_text
-from csr_bench.methods.base import IterationInput, PairSet
+from csr_bench.methods.base import STAGES_DIR, IterationInput, PairSet, TrainingStage
 from csr_bench.progress import get_logger
 
 log = get_logger()
@@ -22,6 +25,8 @@ SUMMARY_FILE = "summary.json"
 def write_pairs(folder: Path, method: str, pair_set: PairSet) -> None:
     """The pairs and the method's statistics; the summary first, so a run without pairs says why."""
     summary = {"method": method, "pairs": len(pair_set.pairs), **pair_set.stats}
+    if pair_set.images_root is not None:  # where the pairs' relative image paths are (reports read it)
+        summary["images_root"] = str(pair_set.images_root)
     if pair_set.pairs:
         atomic_write_text(folder / PREFERENCES_FILE, "".join(json.dumps(p) + "\n" for p in pair_set.pairs))
     atomic_write_json(folder / SUMMARY_FILE, summary)
@@ -32,6 +37,8 @@ def run_iteration(method: Any, current: IterationInput) -> Path:
     once the method has checked that its settings are the finished work's."""
     from csr_bench.training.dpo import completed_model, require_same_training, train_dpo
 
+    if hasattr(method, "training_stages"):
+        return _run_stages(method, current)
     work = Path(current.work_dir)
     training = method.config.training
     finished = completed_model(work)
@@ -50,3 +57,66 @@ def run_iteration(method: Any, current: IterationInput) -> Path:
     return train_dpo(Path(current.model_source), pair_set.pairs, pair_set.images_root, work, training,
                      device=getattr(method, "device", None), label=f"iter {current.iteration} dpo",
                      loss_term=getattr(method, "loss_term", None))
+
+
+def stage_output(work: Path, stages: list[TrainingStage], index: int) -> Path:
+    """Where stage ``index`` trains: iter_<k>/stages/<name>/, the last stage iter_<k>/ itself."""
+    return Path(work) if index == len(stages) - 1 else Path(work) / STAGES_DIR / stages[index].name
+
+
+def stage_start(current: IterationInput, stages: list[TrainingStage], index: int) -> Path:
+    """The model stage ``index`` starts from: the iteration's start model, or the previous stage's."""
+    if index == 0:
+        return Path(current.model_source)
+    from csr_bench.training.dpo import MODEL_DIR
+
+    return stage_output(Path(current.work_dir), stages, index - 1) / MODEL_DIR
+
+
+def checked_stages(method: Any, pair_set: PairSet | None) -> list[TrainingStage]:
+    stages = list(method.training_stages(pair_set))
+    names = [getattr(stage, "name", None) for stage in stages]
+    if not stages:
+        raise CsrBenchError(f"{method.name}: training_stages gave no stage")
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+            raise CsrBenchError(f"{method.name}: training stage name {name!r} is not a plain folder name")
+    if len(set(names)) != len(names):
+        raise CsrBenchError(f"{method.name}: training stage names {names} repeat")
+    return stages
+
+
+def _run_stages(method: Any, current: IterationInput) -> Path:
+    """``run_iteration`` for a method with training stages: each resumes (a finished stage is kept once
+    its training settings are checked), the iteration is finished when the last stage is."""
+    from csr_bench.training.dpo import completed_model, require_same_training, train_dpo
+
+    work = Path(current.work_dir)
+    finished = completed_model(work)
+    if finished is not None:
+        if hasattr(method, "require_same_settings"):
+            method.require_same_settings(current)
+        stages = checked_stages(method, None)
+        last = len(stages) - 1
+        require_same_training(work, stage_start(current, stages, last), stages[last].training)
+        return finished
+    pair_set = method.make_pairs(current)
+    if distributed.is_main():
+        write_pairs(work / PAIRS_DIR, method.name, pair_set)
+    if not pair_set.pairs:
+        raise CsrBenchError(f"{method.name}: no preference pair {pair_set.why_none or '(the method made none)'}; "
+                            f"nothing to train on (see {work / PAIRS_DIR / SUMMARY_FILE})")
+    stages = checked_stages(method, pair_set)
+    model = Path(current.model_source)
+    for index, stage in enumerate(stages):
+        output = stage_output(work, stages, index)
+        pairs = stage.pair_set if stage.pair_set is not None else pair_set
+        if not pairs.pairs:
+            raise CsrBenchError(f"{method.name}: training stage {stage.name} has no preference pair")
+        require_same_training(output, model, stage.training)  # a finished stage is kept only under its settings
+        log.info("%s: stage %d/%d (%s): %d preference pairs, training DPO + LoRA", method.name, index + 1,
+                 len(stages), stage.name, len(pairs.pairs))
+        model = train_dpo(model, pairs.pairs, pairs.images_root, output, stage.training,
+                          device=getattr(method, "device", None),
+                          label=f"iter {current.iteration} {stage.name}", loss_term=stage.loss_term)
+    return model

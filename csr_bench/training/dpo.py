@@ -19,8 +19,8 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.faults import active as faults_active, fault_point
 from csr_bench.storage.files import atomic_write_json, partial_dir, replace_dir
 from csr_bench.training.config import DPO_PROMPTS, MERGE_DTYPES, DpoLoraConfig
-from csr_bench.training.dpo_data import (PaddedImageCollator, build_preference_dataset, load_preferences,
-                                    render_example, vicuna_v1_chat_template)
+from csr_bench.training.dpo_data import (VARIANT_PIXELS, PaddedImageCollator, build_preference_dataset,
+                                    load_preferences, render_example, vicuna_v1_chat_template)
 from csr_bench.models.llava import load_llava_checkpoint
 from csr_bench.redaction import RedactingFilter, redact_config
 from csr_bench.storage.settings import differences, require_same_settings, run_relative, settings_changed
@@ -30,6 +30,7 @@ INPUTS_FILE = "dpo_inputs.json"
 TRAINER_DIR = "trainer"
 MODEL_DIR = "model"
 MERGE_CHECK = "merge_check.json"
+STAGES_DIR = "stages"  # a stage of a multi-stage method trains in <run>/iter_<k>/stages/<name>/ (methods/base.py)
 TRAIN_LOG = "train.log"  # in output_dir: trl's log dicts (one JSON per line), trl/transformers warnings
 # The libraries whose log records and warnings a training writes to TRAIN_LOG rather than the console.
 TRAINING_LOGGERS = ("transformers", "trl", "peft", "accelerate")
@@ -74,10 +75,20 @@ def effective_batch(config: DpoLoraConfig) -> dict:
 NOT_AFFECTING_TRAINING = ("config.save_steps", "config.logging_steps", "config.dataloader_num_workers")
 
 
+def run_folder(output_dir: Path) -> Path:
+    """The run folder of a training into ``output_dir``: <run>/iter_<k>, or a stage of it,
+    <run>/iter_<k>/stages/<name> (methods/base.py STAGES_DIR)."""
+    output_dir = Path(output_dir)
+    parents = output_dir.parents
+    if len(parents) > 2 and parents[0].name == STAGES_DIR and parents[1].name.startswith("iter_"):
+        return parents[2]
+    return output_dir.parent
+
+
 def _model_settings(model_dir: Path, config: DpoLoraConfig, output_dir: Path) -> dict:
     """The settings of a training other than its data: the model (relative to the run folder when
     inside it, so a moved run resumes), the hyper-parameters and the effective batch."""
-    return {"model_dir": run_relative(Path(model_dir).resolve(), Path(output_dir).parent),
+    return {"model_dir": run_relative(Path(model_dir).resolve(), run_folder(output_dir)),
             "config": redact_config(asdict(config)),  # e.g. a hub_token among extra_args
             # a resume on another number of processes would change the training
             "batch": effective_batch(config)}
@@ -93,7 +104,7 @@ def require_same_training(output_dir: Path, model_dir: Path | str, config: DpoLo
         return
     current = _model_settings(Path(model_dir), config, Path(output_dir))  # differences() reads both as JSON
     if Path(str(recorded.get("model_dir", ""))).is_absolute():  # written before paths were run-relative
-        recorded = {**recorded, "model_dir": run_relative(recorded["model_dir"], Path(output_dir).parent)}
+        recorded = {**recorded, "model_dir": run_relative(recorded["model_dir"], run_folder(output_dir))}
     changes = differences({key: recorded.get(key) for key in current}, current, NOT_AFFECTING_TRAINING)
     if changes:
         raise settings_changed("the DPO training and merge", Path(output_dir) / MODEL_DIR, changes)
@@ -180,7 +191,7 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
     text, no template), "chosen" and "rejected". Returns at once if ``output_dir/model`` is complete;
     resumes from the newest ``output_dir/trainer/checkpoint-*`` otherwise. ``label``: the progress
     bar's; the training's log goes to ``output_dir/train.log``. ``loss_term`` (methods.base.LossTerm):
-    a method's own term, added to DPO's loss on every batch.
+    a method's own term, added to DPO's loss (scaled by the term's ``dpo_weight``) on every batch.
     """
     config = config or DpoLoraConfig()
     if not 0.0 <= config.warmup_ratio < 1.0:
@@ -201,6 +212,8 @@ def train_dpo(model_dir: Path, preferences: list[dict] | Path, images_root: Path
     fingerprint = _fingerprint(model_dir, records, images_root, config, output_dir)
     if loss_term is not None:  # a run without one keeps the fingerprint it always had
         fingerprint["loss_term"] = loss_term.name
+        if hasattr(loss_term, "settings"):  # what else the trained model depends on (POVID's noise)
+            fingerprint["loss_term_settings"] = loss_term.settings()
     inputs_file = output_dir / INPUTS_FILE
     require_same_settings(inputs_file, fingerprint, "the DPO training", ignore=NOT_AFFECTING_TRAINING, write=False)
     dataset = build_preference_dataset(records, images_root, prompt_form=config.dpo_prompt)
@@ -330,15 +343,21 @@ def _check_token_boundary(processor, dataset) -> None:
 
 
 def _with_loss_term(trainer_class, loss_term):
-    """trl's trainer, unmodified, when there is no term; else a subclass adding the term to each batch's loss."""
+    """trl's trainer, unmodified, when there is no term; else a subclass whose ``compute_loss`` (its only
+    override) returns ``dpo_weight * trl's loss + loss_term(trainer, model, inputs)``. trl's forward
+    gets the batch without the term's own inputs (``VARIANT_PIXELS``); the term gets all of it."""
     if loss_term is None:
         return trainer_class
+    dpo_weight = float(getattr(loss_term, "dpo_weight", 1.0))
 
     class DPOTrainerWithTerm(trainer_class):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+            standard = {key: value for key, value in inputs.items() if key != VARIANT_PIXELS}
+            result = super().compute_loss(model, standard, return_outputs=return_outputs,
                                           num_items_in_batch=num_items_in_batch)
             loss, outputs = result if return_outputs else (result, None)
+            if dpo_weight != 1.0:
+                loss = dpo_weight * loss
             loss = loss + loss_term(self, model, inputs)
             return (loss, outputs) if return_outputs else loss
 
@@ -384,7 +403,8 @@ def _train(model_dir: Path, dataset, output_dir: Path, config: DpoLoraConfig, de
         **config.extra_args,
     )
     trainer = _with_loss_term(DPOTrainer, loss_term)(model=model, ref_model=None, args=args, train_dataset=dataset,
-                         data_collator=PaddedImageCollator(processor, config.max_length),
+                         data_collator=PaddedImageCollator(processor, config.max_length,
+                                                           image_variant=getattr(loss_term, "image_variant", None)),
                          processing_class=processor, peft_config=lora)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 

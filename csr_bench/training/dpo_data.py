@@ -16,7 +16,9 @@ from csr_bench.models.conversation import VICUNA_V1_SYSTEM
 from csr_bench.models.llava import LlavaPromptProcessor, pad_colour
 from csr_bench.training.config import DPO_PROMPTS
 
-
+# The batch key of the pixel values of each example's image variant (a loss term's ``image_variant``,
+# POVID's noised image), for the chosen rows; trl's own forward never sees it (training/dpo.py).
+VARIANT_PIXELS = "variant_pixel_values"
 
 # -- the chat template -------------------------------------------------------------------------
 
@@ -161,9 +163,13 @@ class PaddedImageCollator:
 
     trl tokenizes with ``add_special_tokens=False``; its rows are flushed left, so the BOS column goes
     first for all of them: in ``input_ids``, 1 in ``attention_mask``, 0 in ``completion_mask`` (not trained).
+
+    ``image_variant(image, key) -> image`` (a loss term's, e.g. POVID's noise): each example's image is
+    also changed by it before the pad to square (``key``: the example's identity, ``example_key``) and
+    processed as the image is; the batch carries those pixel values under ``VARIANT_PIXELS``.
     """
 
-    def __init__(self, processor, max_length: int | None = None):
+    def __init__(self, processor, max_length: int | None = None, image_variant=None):
         from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
         self.prefix = leading_special_ids(processor.tokenizer)
@@ -173,10 +179,25 @@ class PaddedImageCollator:
         # the prompt call (text + image) builds its ids as LLaVA's tokenizer_image_token, as evaluation does
         self.inner = DataCollatorForVisionPreference(processor=LlavaPromptProcessor(processor), max_length=inner_max)
         self.pad_colour = pad_colour(processor)
+        self.image_processor = processor.image_processor
+        self.image_variant = image_variant
+
+    def _variant_pixels(self, examples: list[dict[str, Any]]):
+        from csr_bench.models.llava import expand_to_square
+
+        images = []
+        for example in examples:
+            paths = example["images"]
+            if len(paths) != 1 or not isinstance(paths[0], (str, Path)):
+                raise CsrBenchError("an image variant needs one image path per preference pair")
+            images.append(expand_to_square(self.image_variant(open_rgb(paths[0]), example_key(example)),
+                                           self.pad_colour))
+        return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
+        variant = self._variant_pixels(examples) if self.image_variant is not None else None
         prepared = []
         for example in examples:
             example = dict(example)
@@ -198,7 +219,16 @@ class PaddedImageCollator:
                 else:  # completion_mask, token type ids: the prefix is neither completion nor image
                     front = torch.zeros(rows, n, dtype=value.dtype)
                 batch[key] = torch.cat([front.to(value.device), value], dim=1)
+        if variant is not None:
+            batch[VARIANT_PIXELS] = variant.to(batch["pixel_values"].dtype)
         return batch
+
+
+def example_key(example: dict[str, Any]) -> str:
+    """A dataset row's identity (its image path, prompt and answers): what seeds its image variant, so
+    the draw does not depend on the row's place in the shuffled order or on a resume."""
+    return json.dumps([[str(path) for path in example["images"]], example["prompt"], example["chosen"],
+                       example["rejected"]], sort_keys=True, ensure_ascii=False)
 
 
 def render_example(processor, example: dict[str, Any]) -> dict[str, str]:
