@@ -143,3 +143,51 @@ def test_overwrite_discards_an_iterations_evaluation_not_its_model(tmp_path):
         (tmp_path / name).write_text("{}\n")
     discard_evaluation(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["csr", "model", "trainer"]
+
+
+# -- POVID: two trainings in one iteration -------------------------------------------------------
+
+POVID_ITERATION = ("from csr_bench.compat import ensure_torchvision_importable; ensure_torchvision_importable(); "
+                   "import sys; sys.path.insert(0, {tests!r}); from test_povid import run_povid_iteration; "
+                   "run_povid_iteration({pairs!r}, {run!r}, {checkpoint!r})")
+
+
+def povid_command(pairs: Path, run: Path, checkpoint: Path) -> list[str]:
+    return [sys.executable, "-c", POVID_ITERATION.format(tests=str(Path(__file__).resolve().parent), pairs=str(pairs),
+                                                         run=str(run), checkpoint=str(checkpoint))]
+
+
+@pytest.fixture(scope="module")
+def povid_reference(tiny_checkpoint, tmp_path_factory) -> dict:
+    """An uninterrupted POVID iteration (3 pairs: stage 1 and stage 2 three steps each, a checkpoint
+    after every step)."""
+    from test_povid import write_pairs
+
+    root = tmp_path_factory.mktemp("povid-faults")
+    pairs = write_pairs(root)
+    run_until_done(povid_command(pairs, root / "run", tiny_checkpoint))
+    return {"pairs": pairs, "run": root / "run", "checkpoint": tiny_checkpoint}
+
+
+@pytest.mark.parametrize("fault, stage, killed_checkpoint", [
+    ("train:checkpoint@2", "stage1", "stages/stage1/trainer/checkpoint-2"),  # stage 1's second step
+    ("train:checkpoint@5", "stage2", "trainer/checkpoint-2"),  # stage 1's 3 checkpoints, then stage 2's second
+])
+def test_povid_killed_in_either_stage_resumes_to_the_uninterrupted_models(povid_reference, tmp_path, fault, stage,
+                                                                          killed_checkpoint):
+    run = tmp_path / "run"
+    argv = povid_command(povid_reference["pairs"], run, povid_reference["checkpoint"])
+    first = run_once(argv, fault)
+    iteration = run / "iter_1"
+    assert first.killed, first.describe()
+    assert (iteration / "stages" / "stage1" / "model" / "csr_dpo.json").is_file() == (stage == "stage2")
+    assert not (iteration / "model").exists()
+    assert (iteration / killed_checkpoint).is_dir() and not checkpoint_is_complete(iteration / killed_checkpoint)
+    run_until_done(argv)  # discards the half-written checkpoint and resumes from the one before it
+    resumed = json.loads(((iteration / "stages" / "stage1" if stage == "stage1" else iteration) / "model" /
+                          "csr_dpo.json").read_text())["train_metrics"]["resumed_from"]
+    assert resumed == "checkpoint-1"
+    reference = povid_reference["run"] / "iter_1"
+    assert compare_models(reference / "stages" / "stage1" / "model", iteration / "stages" / "stage1" / "model",
+                          "stage 1 model") == []
+    assert compare_models(reference / "model", iteration / "model") == []

@@ -22,6 +22,7 @@ DEFAULT_METHOD = "csr"
 METHODS: dict[str, str] = {
     "csr": "csr_bench.methods.csr.method:CsrMethod",
     "dpo": "csr_bench.methods.dpo.method:DpoMethod",
+    "povid": "csr_bench.methods.povid.method:PovidMethod",
 }
 
 
