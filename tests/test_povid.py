@@ -310,3 +310,27 @@ def run_povid_iteration(pairs: str, run: str, checkpoint: str) -> None:
 
     method = povid_method(Path(pairs), training=DpoLoraConfig(**{**FAST, "save_steps": 1}))
     run_iteration(method, iteration_input(Path(run), Path(checkpoint)))
+
+
+def test_the_driver_refuses_stages_it_cannot_lay_out_in_folders():
+    from csr_bench.methods.base import TrainingStage
+    from csr_bench.methods.driver import checked_stages, stage_output
+
+    class Method:
+        name = "m"
+
+        def __init__(self, names):
+            self.names = names
+
+        def training_stages(self, pair_set):
+            return [TrainingStage(name, None) for name in self.names]
+
+    with pytest.raises(CsrBenchError, match="gave no stage"):
+        checked_stages(Method([]), None)
+    with pytest.raises(CsrBenchError, match="repeat"):
+        checked_stages(Method(["a", "a"]), None)
+    with pytest.raises(CsrBenchError, match="not a plain folder name"):
+        checked_stages(Method(["../up"]), None)
+    stages = checked_stages(Method(["first", "second"]), None)
+    assert stage_output(Path("iter_1"), stages, 0) == Path("iter_1/stages/first")
+    assert stage_output(Path("iter_1"), stages, 1) == Path("iter_1")
