@@ -300,6 +300,7 @@ def test_a_stage_records_its_start_model_relative_to_the_run(tmp_path):
     run = tmp_path / "stages"  # a run named like the folder: still its own run folder
     assert dpo.run_folder(run / "iter_2") == run
     assert dpo.run_folder(run / "iter_2" / STAGES_DIR / "stage1") == run
+    assert dpo.run_folder(tmp_path / "iter_0" / "stages" / "iter_2") == tmp_path / "iter_0" / "stages"
 
 
 def run_povid_iteration(pairs: str, run: str, checkpoint: str) -> None:
@@ -329,8 +330,9 @@ def test_the_driver_refuses_stages_it_cannot_lay_out_in_folders():
         checked_stages(Method([]), None)
     with pytest.raises(CsrBenchError, match="repeat"):
         checked_stages(Method(["a", "a"]), None)
-    with pytest.raises(CsrBenchError, match="not a plain folder name"):
-        checked_stages(Method(["../up"]), None)
+    for name in ("../up", "iter_2"):
+        with pytest.raises(CsrBenchError, match="not a plain folder name"):
+            checked_stages(Method([name]), None)
     stages = checked_stages(Method(["first", "second"]), None)
     assert stage_output(Path("iter_1"), stages, 0) == Path("iter_1/stages/first")
     assert stage_output(Path("iter_1"), stages, 1) == Path("iter_1")

@@ -79,8 +79,9 @@ def checked_stages(method: Any, pair_set: PairSet | None) -> list[TrainingStage]
     if not stages:
         raise CsrBenchError(f"{method.name}: training_stages gave no stage")
     for name in names:
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
-            raise CsrBenchError(f"{method.name}: training stage name {name!r} is not a plain folder name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) or name.startswith("iter_"):
+            raise CsrBenchError(f"{method.name}: training stage name {name!r} is not a plain folder name (not "
+                                "iter_*: an iteration's)")
     if len(set(names)) != len(names):
         raise CsrBenchError(f"{method.name}: training stage names {names} repeat")
     return stages

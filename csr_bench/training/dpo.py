@@ -80,7 +80,8 @@ def run_folder(output_dir: Path) -> Path:
     <run>/iter_<k>/stages/<name> (methods/base.py STAGES_DIR)."""
     output_dir = Path(output_dir)
     parents = output_dir.parents
-    if len(parents) > 2 and parents[0].name == STAGES_DIR and parents[1].name.startswith("iter_"):
+    if (len(parents) > 2 and parents[0].name == STAGES_DIR and parents[1].name.startswith("iter_")
+            and not output_dir.name.startswith("iter_")):  # a stage is never named iter_* (methods/driver.py)
         return parents[2]
     return output_dir.parent
 
