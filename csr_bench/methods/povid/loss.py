@@ -93,8 +93,9 @@ class PovidNoiseTerm:
         chosen["use_cache"] = False
         completion = inputs["completion_mask"][:rows]
         input_ids = chosen["input_ids"]
-        no_grad_passes = lambda: disable_gradient_checkpointing(trainer.model,  # noqa: E731 - trl's own guard
-                                                                trainer.args.gradient_checkpointing_kwargs)
+
+        def no_grad_passes():  # as trl's reference pass: no checkpointing warning under no_grad
+            return disable_gradient_checkpointing(trainer.model, trainer.args.gradient_checkpointing_kwargs)
 
         def logps(network):
             clean_logits = network(**chosen).logits
