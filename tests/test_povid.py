@@ -336,3 +336,31 @@ def test_the_driver_refuses_stages_it_cannot_lay_out_in_folders():
     stages = checked_stages(Method(["first", "second"]), None)
     assert stage_output(Path("iter_1"), stages, 0) == Path("iter_1/stages/first")
     assert stage_output(Path("iter_1"), stages, 1) == Path("iter_1")
+
+
+def test_stage2s_first_noisy_log_prob_is_the_stage1_models_own_on_the_collators_noisy_image(povid_run):
+    """Recomputed outside the trainer: stage 1's merged model, the collator's noisy pixels of each
+    pair, the argmax under noise scored under the clean image. The first logged value (step 1: the
+    policy is still stage 1's model) is one of these three."""
+    from csr_bench.methods.povid.loss import PovidNoiseTerm
+    from csr_bench.models.llava import load_llava_checkpoint
+    from csr_bench.training.dpo_data import VARIANT_PIXELS, PaddedImageCollator, build_preference_dataset
+    from csr_bench.training.dpo import vicuna_v1_chat_template
+
+    iteration = povid_run["run"] / "iter_1"
+    model, processor = load_llava_checkpoint(iteration / "stages" / "stage1" / "model", torch.float32)
+    processor.chat_template = vicuna_v1_chat_template(processor.image_token)
+    if processor.tokenizer.pad_token is None:
+        processor.tokenizer.pad_token = processor.tokenizer.unk_token or processor.tokenizer.eos_token
+    pairs = [json.loads(line) for line in (iteration / "pairs" / "preferences.jsonl").read_text().splitlines()]
+    collator = PaddedImageCollator(processor, image_variant=PovidNoiseTerm(seed=0).image_variant)
+    values = []
+    with torch.no_grad():
+        for row in build_preference_dataset(pairs, None):
+            batch = collator([dict(row)])
+            keep = {"input_ids": batch["input_ids"][:1], "attention_mask": batch["attention_mask"][:1]}
+            clean = model(**keep, pixel_values=batch["pixel_values"][:1]).logits
+            noisy = model(**keep, pixel_values=batch[VARIANT_PIXELS]).logits
+            values.append(float(noisy_argmax_logps(noisy, clean, batch["completion_mask"][:1])[0]))
+    first = log_records(iteration / "train.log")[0]["povid/logps_noisy_self"]
+    assert min(abs(first - value) for value in values) < 1e-4, (first, values)  # another seed: 0.02 off
