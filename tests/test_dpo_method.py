@@ -146,3 +146,20 @@ def test_a_set_that_changed_on_disk_is_refused(tmp_path):
     write_pairs(tmp_path, rejected="and a dog")  # same file name, other rows
     with pytest.raises(CsrBenchError, match="pairs_sha256"):
         method.make_pairs(current)
+
+
+def test_an_iteration_another_method_made_is_never_taken_for_this_ones(dpo_run, tmp_path):
+    """A run folder reused with --run-name: iter_1 finished by dpo is refused to a POVID method (and a
+    CSR one) before anything is read or returned; the finished model is left as it was."""
+    from csr_bench.methods.driver import run_iteration
+    from csr_bench.methods.povid.config import PovidConfig
+    from csr_bench.methods.povid.method import PovidMethod
+
+    marker = dpo_run["run"] / "iter_1" / "model" / "csr_dpo.json"
+    before = marker.read_bytes()
+    povid = PovidMethod(PovidConfig(preferences=str(dpo_run["pairs"])))
+    with pytest.raises(CsrBenchError) as error:
+        run_iteration(povid, iteration_input(dpo_run["run"], dpo_run["checkpoint"]))
+    assert str(error.value) == (f"{dpo_run['run'] / 'iter_1'} holds an iteration of --method dpo, not povid: give "
+                                "this run another --run-name, or pass --overwrite to discard that run's work")
+    assert marker.read_bytes() == before

@@ -134,7 +134,7 @@ def test_a_new_method_and_a_new_benchmark_run_through_csr_bench_run(plugins):
                        "--pairs-per-image", "2", "--learning-rate", "1e-3", "--lora-r", "8", "--lora-alpha", "16",
                        "--quiet", "--output", str(out))
     assert result.returncode == 0, result.stderr
-    run = out / "tiny-llava"
+    run = out / "tiny-llava-toy"  # a method other than CSR: <model>-<method>
 
     # the method's pairs, through the shared driver: 3 images x 2 copies, its own statistics beside them
     pairs = [json.loads(line) for line in (run / "iter_1" / "pairs" / "preferences.jsonl").read_text().splitlines()]
@@ -164,7 +164,7 @@ def test_a_new_method_and_a_new_benchmark_run_through_csr_bench_run(plugins):
     # the tables show the new benchmark (its declared headline metric, per iteration) and name the method
     tables = (run / "tables.md").read_text()
     other = tables[tables.index("**Other benchmarks"):].split("\n\n")[1].splitlines()
-    assert "colours red" in other[0] and other[2].startswith("| tiny-llava ") and "+ TOY (iter 1)" in other[3]
+    assert "colours red" in other[0] and other[2].startswith("| tiny-llava-toy ") and "+ TOY (iter 1)" in other[3]
     assert "**TOY iterations: hallucination metrics" in tables
 
 
@@ -183,8 +183,8 @@ def test_an_unknown_method_names_the_known_ones(plugins):
     from conftest import assert_one_line_error
 
     assert_one_line_error(csr_bench(plugins, "run", "--method", "nosuch", "--iterations", "1"),
-                          "unknown --method nosuch (known: csr, toy)")
-    assert "csr, toy (default csr)" in " ".join(csr_bench(plugins, "run", "--help").stdout.split())
+                          "unknown --method nosuch (known: csr, dpo, povid, toy)")
+    assert "csr, dpo, povid, toy (default csr)" in " ".join(csr_bench(plugins, "run", "--help").stdout.split())
 
 
 def test_a_config_field_whose_flag_is_taken_is_a_one_line_error(plugins):

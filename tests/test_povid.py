@@ -315,7 +315,7 @@ def run_povid_iteration(pairs: str, run: str, checkpoint: str) -> None:
 
 def test_the_driver_refuses_stages_it_cannot_lay_out_in_folders():
     from csr_bench.methods.base import TrainingStage
-    from csr_bench.methods.driver import checked_stages, stage_output
+    from csr_bench.methods.driver import training_stages, stage_output
 
     class Method:
         name = "m"
@@ -327,13 +327,13 @@ def test_the_driver_refuses_stages_it_cannot_lay_out_in_folders():
             return [TrainingStage(name, None) for name in self.names]
 
     with pytest.raises(CsrBenchError, match="gave no stage"):
-        checked_stages(Method([]), None)
+        training_stages(Method([]), None)
     with pytest.raises(CsrBenchError, match="repeat"):
-        checked_stages(Method(["a", "a"]), None)
+        training_stages(Method(["a", "a"]), None)
     for name in ("../up", "iter_2"):
         with pytest.raises(CsrBenchError, match="not a plain folder name"):
-            checked_stages(Method([name]), None)
-    stages = checked_stages(Method(["first", "second"]), None)
+            training_stages(Method([name]), None)
+    stages = training_stages(Method(["first", "second"]), None)
     assert stage_output(Path("iter_1"), stages, 0) == Path("iter_1/stages/first")
     assert stage_output(Path("iter_1"), stages, 1) == Path("iter_1")
 

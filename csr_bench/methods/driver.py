@@ -34,18 +34,19 @@ def write_pairs(folder: Path, method: str, pair_set: PairSet) -> None:
 
 def run_iteration(method: Any, current: IterationInput) -> Path:
     """The next model (a llava-hf checkpoint folder), resumed: a finished iteration is returned as it is
-    once the method has checked that its settings are the finished work's."""
+    once the method has checked that its settings are the finished work's. A method without
+    ``training_stages`` trains once, in iter_<k>/ (its stage is named "dpo")."""
     from csr_bench.training.dpo import completed_model, require_same_training, train_dpo
 
-    if hasattr(method, "training_stages"):
-        return _run_stages(method, current)
     work = Path(current.work_dir)
-    training = method.config.training
+    require_same_method(method, work)
     finished = completed_model(work)
     if finished is not None:  # never relabelled: made with this method's settings and this training
         if hasattr(method, "require_same_settings"):
             method.require_same_settings(current)
-        require_same_training(work, current.model_source, training)
+        stages = training_stages(method, None)
+        last = len(stages) - 1
+        require_same_training(work, stage_start(current, stages, last), stages[last].training)
         return finished
     pair_set = method.make_pairs(current)
     if distributed.is_main():  # every process made the same pairs; the main one writes them
@@ -53,10 +54,32 @@ def run_iteration(method: Any, current: IterationInput) -> Path:
     if not pair_set.pairs:
         raise CsrBenchError(f"{method.name}: no preference pair {pair_set.why_none or '(the method made none)'}; "
                             f"nothing to train on (see {work / PAIRS_DIR / SUMMARY_FILE})")
-    log.info("%s: %d preference pairs, training DPO + LoRA", method.name, len(pair_set.pairs))
-    return train_dpo(Path(current.model_source), pair_set.pairs, pair_set.images_root, work, training,
-                     device=getattr(method, "device", None), label=f"iter {current.iteration} dpo",
-                     loss_term=getattr(method, "loss_term", None))
+    stages = training_stages(method, pair_set)
+    model = Path(current.model_source)
+    for index, stage in enumerate(stages):
+        output = stage_output(work, stages, index)
+        pairs = stage.pair_set if stage.pair_set is not None else pair_set
+        if not pairs.pairs:
+            raise CsrBenchError(f"{method.name}: training stage {stage.name} has no preference pair")
+        require_same_training(output, model, stage.training)  # a finished stage is kept only under its settings
+        log.info("%s: %s%d preference pairs, training DPO + LoRA", method.name,
+                 f"stage {index + 1}/{len(stages)} ({stage.name}): " if len(stages) > 1 else "", len(pairs.pairs))
+        model = train_dpo(model, pairs.pairs, pairs.images_root, output, stage.training,
+                          device=getattr(method, "device", None),
+                          label=f"iter {current.iteration} {stage.name}", loss_term=stage.loss_term)
+    return model
+
+
+def require_same_method(method: Any, work: Path) -> None:
+    """Refuse an iteration folder another method began (its pairs/summary.json names it): its pairs
+    and model must never be taken for this method's (a run folder reused with --run-name)."""
+    try:
+        recorded = json.loads((work / PAIRS_DIR / SUMMARY_FILE).read_text(encoding="utf-8")).get("method")
+    except (OSError, ValueError, AttributeError):
+        return
+    if recorded and recorded != method.name:
+        raise CsrBenchError(f"{work} holds an iteration of --method {recorded}, not {method.name}: give this run "
+                            "another --run-name, or pass --overwrite to discard that run's work")
 
 
 def stage_output(work: Path, stages: list[TrainingStage], index: int) -> Path:
@@ -73,7 +96,11 @@ def stage_start(current: IterationInput, stages: list[TrainingStage], index: int
     return stage_output(Path(current.work_dir), stages, index - 1) / MODEL_DIR
 
 
-def checked_stages(method: Any, pair_set: PairSet | None) -> list[TrainingStage]:
+def training_stages(method: Any, pair_set: PairSet | None) -> list[TrainingStage]:
+    """The method's stages (``training_stages``, checked: plain, unique folder names), or its one
+    training: ``config.training`` with its ``loss_term``, if any."""
+    if not hasattr(method, "training_stages"):
+        return [TrainingStage("dpo", method.config.training, getattr(method, "loss_term", None))]
     stages = list(method.training_stages(pair_set))
     names = [getattr(stage, "name", None) for stage in stages]
     if not stages:
@@ -85,39 +112,3 @@ def checked_stages(method: Any, pair_set: PairSet | None) -> list[TrainingStage]
     if len(set(names)) != len(names):
         raise CsrBenchError(f"{method.name}: training stage names {names} repeat")
     return stages
-
-
-def _run_stages(method: Any, current: IterationInput) -> Path:
-    """``run_iteration`` for a method with training stages: each resumes (a finished stage is kept once
-    its training settings are checked), the iteration is finished when the last stage is."""
-    from csr_bench.training.dpo import completed_model, require_same_training, train_dpo
-
-    work = Path(current.work_dir)
-    finished = completed_model(work)
-    if finished is not None:
-        if hasattr(method, "require_same_settings"):
-            method.require_same_settings(current)
-        stages = checked_stages(method, None)
-        last = len(stages) - 1
-        require_same_training(work, stage_start(current, stages, last), stages[last].training)
-        return finished
-    pair_set = method.make_pairs(current)
-    if distributed.is_main():
-        write_pairs(work / PAIRS_DIR, method.name, pair_set)
-    if not pair_set.pairs:
-        raise CsrBenchError(f"{method.name}: no preference pair {pair_set.why_none or '(the method made none)'}; "
-                            f"nothing to train on (see {work / PAIRS_DIR / SUMMARY_FILE})")
-    stages = checked_stages(method, pair_set)
-    model = Path(current.model_source)
-    for index, stage in enumerate(stages):
-        output = stage_output(work, stages, index)
-        pairs = stage.pair_set if stage.pair_set is not None else pair_set
-        if not pairs.pairs:
-            raise CsrBenchError(f"{method.name}: training stage {stage.name} has no preference pair")
-        require_same_training(output, model, stage.training)  # a finished stage is kept only under its settings
-        log.info("%s: stage %d/%d (%s): %d preference pairs, training DPO + LoRA", method.name, index + 1,
-                 len(stages), stage.name, len(pairs.pairs))
-        model = train_dpo(model, pairs.pairs, pairs.images_root, output, stage.training,
-                          device=getattr(method, "device", None),
-                          label=f"iter {current.iteration} {stage.name}", loss_term=stage.loss_term)
-    return model
