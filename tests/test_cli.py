@@ -32,7 +32,8 @@ def test_listings_describe_each_entry():
     assert all(len(line.split(maxsplit=1)) == 2 for line in models)
 
 
-@pytest.mark.parametrize("command", [["tasks"], ["models"], ["--help"], ["eval", "--help"], ["run", "--help"]])
+@pytest.mark.parametrize("command", [["tasks"], ["models"], ["--help"], ["eval", "--help"], ["run", "--help"],
+                                     ["run", "--method", "dpo", "--help"], ["run", "--method", "povid", "--help"]])
 def test_commands_without_a_model_do_not_import_torch(command):
     code = ("import sys\nfrom csr_bench.cli import main\n"
             f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"

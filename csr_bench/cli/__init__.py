@@ -1,7 +1,8 @@
 """The ``csr-bench`` command: the parser (parser.py, method flags from config_flags.py) and the
-commands, by what they need: a model (model_commands.py), finished runs (report_commands.py) or
-nothing (list_commands.py). Start-up is light: ``tasks``, ``models``, ``score``, ``table``,
-``check``, ``plot``, ``report`` and ``--help`` never import torch or transformers.
+commands, by what they need: a model (model_commands.py), finished runs (report_commands.py),
+preference files (preference_commands.py: ``inject``) or nothing (list_commands.py). Start-up is
+light: ``tasks``, ``models``, ``score``, ``table``, ``check``, ``plot``, ``report``, ``inject`` and
+``--help`` never import torch or transformers.
 """
 
 from __future__ import annotations
