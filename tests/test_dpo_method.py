@@ -68,17 +68,43 @@ def test_needs_preferences_and_a_positive_limit(tmp_path):
         DpoMethod(DpoConfig())
     assert str(error.value).startswith("--method dpo needs --preferences SOURCE (presets: rlhf-v, rlaif-v, vlfeedback")
     with pytest.raises(CsrBenchError, match="--preferences-limit must be at least 1"):
-        DpoMethod(DpoConfig(preferences="x", preferences_limit=0))
+        DpoMethod(DpoConfig(preferences="rlhf-v", preferences_limit=0))
     # the draw's seed: --preferences-seed, else the run's --seed (which run puts in training.seed)
     from csr_bench.training.config import DpoLoraConfig
 
-    assert DpoMethod(DpoConfig(preferences="x", training=DpoLoraConfig(seed=5))).seed == 5
-    assert DpoMethod(DpoConfig(preferences="x", preferences_seed=2, training=DpoLoraConfig(seed=5))).seed == 2
+    assert DpoMethod(DpoConfig(preferences="rlhf-v", training=DpoLoraConfig(seed=5))).seed == 5
+    assert DpoMethod(DpoConfig(preferences="a/b", preferences_seed=2, training=DpoLoraConfig(seed=5))).seed == 2
 
 
 def test_cli_without_preferences_is_one_line_error(tmp_path):
     result = run_cli("run", "--model", "tiny-llava", "--method", "dpo", "--tasks", "pope", "--output", str(tmp_path))
     assert_one_line_error(result, "--method dpo needs --preferences SOURCE")
+
+
+@pytest.mark.parametrize("source, images, message", [
+    ("nope.json", None, "--preferences nope.json: no such file or folder, preset or hub id (presets: rlhf-v"),
+    ("world:nosuch", None, "--preferences world:nosuch: model world has no preference set 'nosuch' (known: "
+                           "world:povid, world:rlhf-v)"),
+    ("povid", None, "--preferences povid: its rows name COCO train2014 images by file: pass the folder holding "
+                    "them as --prompt-images DIR"),
+    ("hostname.txt", None, "not a preference file (expected .json, .jsonl, .parquet)"),
+])
+def test_a_wrong_preferences_stops_the_run_before_any_work(tmp_path, source, images, message):
+    """Checked when the method is made, before iteration 0 is evaluated: no run folder is left."""
+    (tmp_path / "hostname.txt").write_text("host\n")
+    result = run_cli("run", "--model", "tiny-llava", "--method", "povid" if source == "povid" else "dpo",
+                     "--preferences", source, "--tasks", "pope", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_source_names_what_a_source_is(tmp_path):
+    from csr_bench.preference_data.sources import check_source
+
+    pairs = write_pairs(tmp_path)
+    assert [check_source(s) for s in (str(pairs), "rlhf-v", "world:rlhf-v", "openbmb/RLAIF-V-Dataset")] == [
+        "file", "preset", "model set", "hub id"]
+    assert check_source("povid", tmp_path) == "preset"  # COCO names resolve in --prompt-images
 
 
 @pytest.fixture(scope="module")

@@ -289,7 +289,7 @@ def test_povid_is_registered_with_its_flags():
     from csr_bench.methods.povid.config import PovidConfig
 
     with pytest.raises(CsrBenchError, match="--povid-noise-step 1000"):
-        PovidMethod(PovidConfig(noise_step=1000))
+        PovidMethod(PovidConfig(noise_step=1000, prompt_images="coco"))
 
 
 def test_a_stage_records_its_start_model_relative_to_the_run(tmp_path):

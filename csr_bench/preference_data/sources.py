@@ -33,6 +33,7 @@ class Preset:
     repo: str  # hub data set id
     schema: str
     files: tuple[str, ...] = ()  # the files to fetch (none: the data set's parquet files)
+    images: str | None = None  # the image collection its rows name by file (--prompt-images); None: embedded
 
 
 PRESETS: dict[str, Preset] = {
@@ -40,7 +41,7 @@ PRESETS: dict[str, Preset] = {
     "rlaif-v": Preset("openbmb/RLAIF-V-Dataset", "rlaif-v"),  # its *.parquet files (names unverified)
     "vlfeedback": Preset("MMInstruction/VLFeedback", "vlfeedback", ("vlfeedback_80k.jsonl", "merged_images.zip")),
     "povid": Preset("YiyangAiLab/POVID_preference_data_for_VLLMs", "povid",
-                    ("POVID_preference_data_for_VLLMs_version_1.json",)),
+                    ("POVID_preference_data_for_VLLMs_version_1.json",), images="COCO train2014"),
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MODEL_SET = re.compile(r"^([\w.-]+):([\w.-]+)$")  # world:rlhf-v
@@ -115,6 +116,37 @@ def limited(found: PreferenceSet, limit: int | None, seed: int) -> PreferenceSet
     keep = sorted(random.Random(seed).sample(range(len(found.pairs)), limit))
     return PreferenceSet(found.source, found.schema, [found.pairs[i] for i in keep], found.rows,
                          found.skipped, {**found.details, "limit": limit, "seed": seed})
+
+
+def check_source(source: str, images_dir: str | Path | None = None) -> str:
+    """What ``source`` is ("file", "preset", "model set", "hub id"), checked without reading it whole:
+    a local file's schema from its first row, a model set's name; a run calls it before any work, so
+    a wrong --preferences stops before iteration 0 is evaluated."""
+    source = str(source).strip()
+    if not source:
+        raise CsrBenchError(f"--preferences is empty (presets: {source_help()})")
+    local = Path(source).expanduser()
+    if local.exists():
+        detect_schema(local)
+        return "file"
+    if source in PRESETS:
+        if PRESETS[source].images and images_dir is None:
+            raise CsrBenchError(f"--preferences {source}: its rows name {PRESETS[source].images} images by file: "
+                                "pass the folder holding them as --prompt-images DIR")
+        return "preset"
+    model_set = MODEL_SET.match(source)
+    if model_set:
+        from csr_bench.models.registry import resolve_model
+
+        model, name = model_set.groups()
+        sets = dict(getattr(resolve_model(model), "preference_sets", None) or {})
+        if name not in sets:
+            known = ", ".join(f"{model}:{n}" for n in sorted(sets)) or "none"
+            raise CsrBenchError(f"--preferences {source}: model {model} has no preference set {name!r} (known: {known})")
+        return "model set"
+    if HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        return "hub id"
+    raise CsrBenchError(f"--preferences {source}: no such file or folder, preset or hub id (presets: {source_help()})")
 
 
 def load_preference_set(source: str, context: SourceContext, limit: int | None = None,

@@ -28,7 +28,7 @@ class DpoMethod:
     config_class = DpoConfig
 
     def __init__(self, config: DpoConfig | None = None, device: str | None = None):
-        from csr_bench.preference_data.sources import source_help
+        from csr_bench.preference_data.sources import check_source, source_help
 
         self.config = config or DpoConfig()
         self.device = device
@@ -36,6 +36,7 @@ class DpoMethod:
             raise CsrBenchError(f"--method dpo needs --preferences SOURCE (presets: {source_help()})")
         if self.config.preferences_limit is not None and self.config.preferences_limit < 1:
             raise CsrBenchError(f"--preferences-limit must be at least 1, got {self.config.preferences_limit}")
+        check_source(self.config.preferences, self.config.prompt_images)  # a wrong one stops the run before any work
 
     @property
     def seed(self) -> int:
