@@ -107,7 +107,7 @@ def test_a_run_of_another_method_is_labelled_by_its_preference_set_and_gets_tabl
     table1 = text.split("Table 1 of the methods' runs")[1]
     labels = [line.split("|")[1].strip() for line in table1.splitlines() if line.startswith("| world")]
     assert labels == ["world", "world + CSR (iter 1)", "world-dpo + DPO on world:rlhf-v (iter 1)"]
-    assert "world-dpo's iteration 0 is the same evaluation as world's" in table1
+    assert "iteration 0 of world-dpo is the same evaluation as world's" in table1
 
 def test_cells_carry_interval_and_mark_as_csr_bench_tables(script):
     """Value at 2 decimals, † when significant, the interval one decimal coarser; a Δ signed, its interval at 2."""

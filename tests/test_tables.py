@@ -234,14 +234,18 @@ def test_runs_of_several_methods_share_one_base_row_and_name_their_preference_se
     dpo = load_run(write_run(tmp_path / "w-dpo", [(BASE, None), (ITER1, {"method": "dpo", "pairs": 3,
                                                                          "source": "world:rlhf-v"})],
                              {**CONFIG, "method": "dpo"}))
+    povid = load_run(write_run(tmp_path / "w-povid", [(BASE, None), (ITER1, {"method": "povid", "pairs": 3})],
+                               {**CONFIG, "method": "povid"}))
     other = {**BASE, "pope": {"metrics": {"accuracy": 70.0, "f1_split_mean": 71.0}}}
     changed = load_run(write_run(tmp_path / "w-other", [(other, None)], {**CONFIG, "iterations": 0}))
-    text = render(paper_table([csr, dpo, changed]), "markdown")
+    text = render(paper_table([csr, dpo, povid, changed]), "markdown")
     labels = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| w-")]
-    assert labels == ["w-csr", "w-csr + CSR (iter 1)", "w-dpo + DPO on world:rlhf-v (iter 1)", "w-other"]
-    assert "w-dpo's iteration 0 is the same evaluation as w-csr's, with the same numbers: its row is not repeated" \
-        in text
-    assert "w-other's iteration 0" not in text
+    assert labels == ["w-csr", "w-csr + CSR (iter 1)", "w-dpo + DPO on world:rlhf-v (iter 1)",
+                      "w-povid + POVID (iter 1)", "w-other"]
+    assert ("iteration 0 of w-dpo and w-povid is the same evaluation as w-csr's, with the same numbers: not "
+            "repeated") in text
+    assert "of w-other" not in text
+
 
 def test_lambda_ablation_only_when_runs_differ_only_in_lambda(tmp_path):
     runs = []

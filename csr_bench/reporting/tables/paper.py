@@ -52,14 +52,18 @@ def table_rows(runs: list[RunData], table: Table) -> list[tuple[RunData, Iterati
     """Every iteration of every run, but a base row once: a later run's iteration 0 that repeats an
     earlier one's evaluation is left out, with a footnote (one base row is what the others compare with)."""
     rows: list[tuple[RunData, IterationData]] = []
+    left_out: dict[str, list[str]] = {}  # the run whose base row is shown -> the runs repeating it
     for run in runs:
         for iteration in run.iterations:
             repeated = next((first for first, shown in rows if same_evaluation(iteration, shown)), None)
             if repeated is not None:
-                table.note(f"{run.name}'s iteration 0 is the same evaluation as {repeated.name}'s, with the same "
-                           "numbers: its row is not repeated")
+                left_out.setdefault(repeated.name, []).append(run.name)
                 continue
             rows.append((run, iteration))
+    for shown, names in left_out.items():
+        which = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        table.note(f"iteration 0 of {which} is the same evaluation as {shown}'s, with the same numbers: "
+                   "not repeated")
     return rows
 
 
