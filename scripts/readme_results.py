@@ -98,8 +98,8 @@ def _label(run: dict[str, Any], default: float | None, first: bool) -> str:
     as the paper's ablation names them."""
     from csr_bench.reporting.tables.paper import method_label
 
-    if run.get("method", "csr") != "csr":
-        return method_label(run["method"]) + (f" on {run['source']}" if run.get("source") else "")
+    if run.get("method", "csr") != "csr":  # by method and set, and its run folder (two runs may share both)
+        return method_label(run["method"]) + (f" on {run['source']}" if run.get("source") else "") + f" ({run['name']})"
     lam = run["lambda"]
     if lam == 1:
         return "only R_I, λ = 1"

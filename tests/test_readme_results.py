@@ -102,8 +102,8 @@ def test_a_run_of_another_method_is_labelled_by_its_preference_set_and_gets_tabl
     summary = script.summarize([default, dpo])
     assert [(run["method"], run["source"]) for run in summary["runs"]] == [("csr", None), ("dpo", "world:rlhf-v")]
     text = script.render(summary)
-    assert "| DPO on world:rlhf-v | 1 | 80.50 | 78.00 | 44.00 | 18.00 | 59.00 | 39.00 | – | – |" in text
-    assert "| DPO on world:rlhf-v | +0.50 | +0.00 | -6.00 | -2.00 | -1.00 |" in text  # 80.5-80, 78-78, 44-50, 18-20, 59-60
+    assert "| DPO on world:rlhf-v (world-dpo) | 1 | 80.50 | 78.00 | 44.00 | 18.00 | 59.00 | 39.00 | – | – |" in text
+    assert "| DPO on world:rlhf-v (world-dpo) | +0.50 | +0.00 | -6.00 | -2.00 | -1.00 |" in text  # 80.5-80, 78-78, 44-50, 18-20, 59-60
     table1 = text.split("Table 1 of the methods' runs")[1]
     labels = [line.split("|")[1].strip() for line in table1.splitlines() if line.startswith("| world")]
     assert labels == ["world", "world + CSR (iter 1)", "world-dpo + DPO on world:rlhf-v (iter 1)"]
