@@ -105,3 +105,15 @@ class JudgeServer:
     def count(self) -> int:
         with self._lock:
             return len(self.requests)
+
+
+def clear_judge_env(monkeypatch) -> None:
+    """No judge from the environment (URL, model, key, timeouts), and the local server reached directly
+    (no proxy): what every judge test starts from, as an autouse fixture calls it."""
+    from csr_bench.judge import KEY_ENV, MODEL_ENV, URL_ENV
+
+    for name in (URL_ENV, MODEL_ENV, KEY_ENV, "CSR_BENCH_JUDGE_TIMEOUT", "CSR_BENCH_JUDGE_RETRIES",
+                 "CSR_BENCH_JUDGE_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

@@ -10,28 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 
 from csr_bench.errors import CsrBenchError
 
 from conftest import assert_one_line_error, run_cli
-
-FAST = dict(learning_rate=1e-3, lora_r=8, lora_alpha=16, warmup_ratio=0.0, seed=0, logging_steps=1)
-COLOURS = ["red", "green", "blue"]
-
-
-def write_pairs(root: Path, name: str = "preferences.jsonl", rejected: str = "and a cat") -> Path:
-    """A csr-bench preferences.jsonl, images named relative to ``root`` (found through --prompt-images)."""
-    rows = []
-    for i, colour in enumerate(COLOURS):
-        image = Image.new("RGB", (32, 28), "white")
-        ImageDraw.Draw(image).rectangle([5, 5, 25, 20], fill=colour)
-        image.save(root / f"img{i}.png")
-        rows.append({"prompt_id": f"p{i}", "image": f"img{i}.png", "prompt": "Describe this image.",
-                     "chosen": f"A {colour} square.", "rejected": f"A {colour} square {rejected}."})
-    path = root / name
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+from preference_pairs import COLOURS, FAST, iteration_input, trained_once, write_pairs
 
 
 def dpo_method(pairs: Path, **changes):
@@ -43,12 +26,6 @@ def dpo_method(pairs: Path, **changes):
     for key, value in changes.items():
         setattr(config, key, value)
     return DpoMethod(config, device="cpu")
-
-
-def iteration_input(run: Path, checkpoint: Path):
-    from csr_bench.methods.base import IterationInput
-
-    return IterationInput(iteration=1, model_source=str(checkpoint), load_model=lambda: None, work_dir=run / "iter_1")
 
 
 def test_run_help_lists_the_flags():
@@ -109,13 +86,7 @@ def test_check_source_names_what_a_source_is(tmp_path):
 
 @pytest.fixture(scope="module")
 def dpo_run(tmp_path_factory, tiny_checkpoint):
-    from csr_bench.methods.driver import run_iteration
-
-    root = tmp_path_factory.mktemp("dpo")
-    pairs = write_pairs(root)
-    run = root / "run"
-    model = run_iteration(dpo_method(pairs), iteration_input(run, tiny_checkpoint))
-    return {"root": root, "pairs": pairs, "run": run, "model": model, "checkpoint": tiny_checkpoint}
+    return trained_once(dpo_method, tmp_path_factory.mktemp("dpo"), tiny_checkpoint)
 
 
 def test_one_iteration_trains_on_the_set(dpo_run):

@@ -193,8 +193,8 @@ def test_run_with_no_iterations_only_evaluates(tmp_path):
     assert "pope" in result.stdout and not (run_dir / "iter_1").exists()
     assert_one_line_error(run_cli("run", "--model", "tiny-llava", "--output", str(tmp_path), "--iterations", "-1"),
                           "--iterations")
-    assert_one_line_error(run_cli("run", "--model", "tiny-llava", "--output", str(tmp_path), "--method", "povid"),
-                          "unknown --method povid")
+    assert_one_line_error(run_cli("run", "--model", "tiny-llava", "--output", str(tmp_path), "--method", "nosuch"),
+                          "unknown --method nosuch")
 
 
 def test_judge_failure_keeps_other_results_and_fails_the_command(tmp_path, tiny_model, pope_rows, monkeypatch):

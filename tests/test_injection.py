@@ -14,21 +14,17 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from csr_bench.errors import CsrBenchError
-from csr_bench.judge import KEY_ENV, MODEL_ENV, NO_JUDGE, URL_ENV, Judge, JudgeSettings
+from csr_bench.judge import NO_JUDGE, Judge, JudgeSettings
 from csr_bench.preference_data.injection.judge import INJECTION_SYSTEM, parse_injection
 from csr_bench.preference_data.injection.povid_file import inject_rows
 from csr_bench.preference_data.injection.rules import (InjectionRules, cooccurrence_from_coco, default_coco_rules,
                                                        inject, load_table, symmetric_table)
-from judge_server import JudgeServer, Reply
+from judge_server import JudgeServer, Reply, clear_judge_env
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (URL_ENV, MODEL_ENV, KEY_ENV, "CSR_BENCH_JUDGE_TIMEOUT", "CSR_BENCH_JUDGE_RETRIES",
-                 "CSR_BENCH_JUDGE_WORKERS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    clear_judge_env(monkeypatch)
 
 
 def rules(table, colors=("red", "blue"), sizes=(), kinds=("object", "attribute", "count")):

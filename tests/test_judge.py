@@ -10,18 +10,14 @@ import pytest
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.judge import KEY_ENV, MODEL_ENV, URL_ENV, Judge, JudgeSettings, judge_map, make_judge
-from judge_server import JudgeServer, Reply
+from judge_server import JudgeServer, Reply, clear_judge_env
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-1234567890"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (URL_ENV, MODEL_ENV, KEY_ENV, "CSR_BENCH_JUDGE_TIMEOUT", "CSR_BENCH_JUDGE_RETRIES",
-                 "CSR_BENCH_JUDGE_WORKERS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    clear_judge_env(monkeypatch)
 
 
 def fast_judge(url: str, cache_path=None, **kwargs) -> Judge:

@@ -10,23 +10,19 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from csr_bench.evaluation.evaluator import score_records
-from csr_bench.judge import KEY_ENV, MODEL_ENV, NO_JUDGE, URL_ENV, Judge, JudgeSettings
+from csr_bench.judge import KEY_ENV, NO_JUDGE, Judge, JudgeSettings
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
 from csr_bench.scorers.llava_bench import RULES, SYSTEM, LlavaBenchScorer
 from csr_bench.scorers.mmvet import MMVET_PROMPT, RETRY_SUFFIX, MMVetScorer
 from csr_bench.tasks.registry import get_tasks
-from judge_server import JudgeServer, Reply
+from judge_server import JudgeServer, Reply, clear_judge_env
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-0987654321"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    for name in (URL_ENV, MODEL_ENV, KEY_ENV, "CSR_BENCH_JUDGE_TIMEOUT", "CSR_BENCH_JUDGE_RETRIES",
-                 "CSR_BENCH_JUDGE_WORKERS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    clear_judge_env(monkeypatch)
 
 
 def judge_for(server: JudgeServer, cache_path=None) -> Judge:

@@ -17,6 +17,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.methods.povid import noise
 from csr_bench.methods.povid.loss import (PovidNoiseTerm, noisy_argmax_logps, povid_stage2_loss,
                                           sequence_logps, sigmoid_dpo_losses)
+from preference_pairs import FAST, iteration_input, trained_once
 
 
 # -- the noise -----------------------------------------------------------------------------------
@@ -173,24 +174,6 @@ def test_collator_adds_the_variant_pixels_processed_as_the_image_is(tmp_path):
 
 # -- one real two-stage iteration -----------------------------------------------------------------
 
-FAST = dict(learning_rate=1e-3, lora_r=8, lora_alpha=16, warmup_ratio=0.0, seed=0, logging_steps=1)
-COLOURS = ["red", "green", "blue"]
-
-
-def write_pairs(root: Path) -> Path:
-    """A csr-bench preferences.jsonl (the reader of --method dpo) with images named relative to ``root``."""
-    lines = []
-    for i, colour in enumerate(COLOURS):
-        image = Image.new("RGB", (36 + 4 * i, 28), "white")
-        ImageDraw.Draw(image).rectangle([5, 5, 25, 20], fill=colour)
-        image.save(root / f"img{i}.png")
-        lines.append(json.dumps({"id": i, "image": f"img{i}.png", "prompt": "Describe this image.",
-                                 "chosen": f"A {colour} square.", "rejected": f"A {colour} square and a cat."}))
-    path = root / "preferences.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def povid_method(pairs: Path, **changes):
     from csr_bench.methods.povid.config import PovidConfig
     from csr_bench.methods.povid.method import PovidMethod
@@ -203,12 +186,6 @@ def povid_method(pairs: Path, **changes):
     return PovidMethod(config, device="cpu")
 
 
-def iteration_input(run: Path, checkpoint: Path):
-    from csr_bench.methods.base import IterationInput
-
-    return IterationInput(iteration=1, model_source=str(checkpoint), load_model=lambda: None, work_dir=run / "iter_1")
-
-
 def log_records(path: Path) -> list[dict]:
     """trl's log dicts among train.log's lines (the libraries' log records are there too)."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
@@ -216,13 +193,7 @@ def log_records(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def povid_run(tmp_path_factory, tiny_checkpoint):
-    from csr_bench.methods.driver import run_iteration
-
-    root = tmp_path_factory.mktemp("povid")
-    pairs = write_pairs(root)
-    run = root / "run"
-    model = run_iteration(povid_method(pairs), iteration_input(run, tiny_checkpoint))
-    return {"root": root, "pairs": pairs, "run": run, "model": model, "checkpoint": tiny_checkpoint}
+    return trained_once(povid_method, tmp_path_factory.mktemp("povid"), tiny_checkpoint)
 
 
 def test_two_stages_train_in_order_stage2_from_stage1s_merged_model(povid_run):

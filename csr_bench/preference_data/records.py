@@ -124,3 +124,13 @@ def table_files(path: Path) -> list[Path]:
         if found:
             return found
     return []
+
+
+def open_table(path: Path) -> tuple[str, "ParquetRows | None", Iterator[dict[str, Any]]]:
+    """The rows of a preference file or folder, and its files' names: parquet files through
+    ``ParquetRows`` (its images read only when asked), else the JSON/JSONL rows."""
+    files = table_files(path)
+    parquet = [f for f in files if f.suffix == ".parquet"]
+    table = ParquetRows(parquet) if parquet else None
+    rows = table.rows() if table else (row for f in files for row in read_json_rows(f))
+    return ", ".join(str(f) for f in files), table, rows

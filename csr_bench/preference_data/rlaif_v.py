@@ -13,7 +13,7 @@ from pathlib import Path
 
 from csr_bench.preference_data import rows as R
 from csr_bench.preference_data.base import SourceContext
-from csr_bench.preference_data.records import ParquetRows, read_json_rows, table_files
+from csr_bench.preference_data.records import open_table
 
 SCHEMA = "rlaif-v"
 KEPT = ("ds_name", "origin_dataset", "origin_split", "image_path")
@@ -24,11 +24,8 @@ def matches(keys: set[str]) -> bool:
 
 
 def read(path: Path, context: SourceContext) -> R.Reading:
-    files = table_files(path)
-    reading = R.Reading(details={"file": ", ".join(str(f) for f in files)})
-    parquet = [f for f in files if f.suffix == ".parquet"]
-    table = ParquetRows(parquet) if parquet else None
-    rows = table.rows() if table else (row for f in files for row in read_json_rows(f))
+    names, table, rows = open_table(path)
+    reading = R.Reading(details={"file": names})
     for index, row in enumerate(rows):
         reading.rows += 1
         reason, texts = R.check_texts(R.clean_prompt(row.get("question")), row.get("chosen"), row.get("rejected"))
