@@ -274,32 +274,32 @@ def _reward_title(key: str, calibration: str | None) -> str:
 def _rewards_figure(run: RunData) -> Figure | None:
     from matplotlib.figure import Figure
 
-    csr = [item for item in run.iterations if item.iteration >= 1 and item.summary
+    rewarded = [item for item in run.iterations if item.iteration >= 1 and item.summary
            and _number(item.summary, "mean_chosen_reward") is not None
            and _number(item.summary, "mean_rejected_reward") is not None]
-    if not csr:
+    if not rewarded:
         return None
-    calibrations = {item.summary.get("calibration") for item in csr}
+    calibrations = {item.summary.get("calibration") for item in rewarded}
     calibration = calibrations.pop() if len(calibrations) == 1 else None
-    panels = [panel for panel in _REWARD_PANELS if any(_number(item.summary, panel[0]) is not None for item in csr)]
+    panels = [panel for panel in _REWARD_PANELS if any(_number(item.summary, panel[0]) is not None for item in rewarded)]
     figure = Figure(figsize=(3.6 * len(panels), 3.4), layout="constrained")
-    ticks = [item.iteration for item in csr]
+    ticks = [item.iteration for item in rewarded]
     tick_labels = [f"{item.iteration}\n{item.summary['pairs']} pairs" if isinstance(item.summary.get("pairs"), int)
-                   else str(item.iteration) for item in csr]
+                   else str(item.iteration) for item in rewarded]
     for index, (chosen_key, rejected_key) in enumerate(panels):
         ax = figure.add_subplot(1, len(panels), index + 1)
         for key, label, style, colour in ((chosen_key, "chosen", "-o", "tab:green"),
                                           (rejected_key, "rejected", "--s", "tab:red")):
-            points = [(item.iteration, _number(item.summary, key)) for item in csr]
+            points = [(item.iteration, _number(item.summary, key)) for item in rewarded]
             points = [(k, v) for k, v in points if v is not None]
             ax.plot([k for k, _ in points], [v for _, v in points], style, color=colour, markersize=4,
                     linewidth=1.5, label=label if index == 0 else None)
         ax.set_title(_reward_title(chosen_key, calibration))
         ax.set_ylabel("mean over pairs" if chosen_key == "mean_chosen_reward" else "per-sentence mean, over pairs")
-        ax.set_xlabel("CSR iteration")
+        ax.set_xlabel("iteration")
         ax.set_xticks(ticks, tick_labels)
         ax.margins(x=0.15, y=0.15)
-    lambdas = {item.summary.get("lambda") for item in csr}
+    lambdas = {item.summary.get("lambda") for item in rewarded}
     detail = ", ".join(part for part in (
         f"calibration: {calibration}" if calibration else "",
         f"λ = {lambdas.pop()}" if len(lambdas) == 1 and None not in lambdas else "") if part)
