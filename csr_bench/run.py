@@ -181,7 +181,7 @@ def _run(config: RunConfig) -> dict:
 
         model_dir = run_iteration(method, IterationInput(iteration=k, model_source=train_source,
                                                         load_model=load_model, work_dir=run_dir / f"iter_{k}",
-                                                        model_settings=model_settings))
+                                                        model_settings=model_settings, data_root=data_root))
         if distributed.is_main():
             record_origin(Path(model_dir), config, run_name, k, data_root)
         iterations.append(_evaluate(config.eval_config(k, model=str(model_dir), data_root=data_root,

@@ -23,6 +23,7 @@ class IterationInput:
     # How load_model loads it (dtype, device type): settings a method's generation stage depends on,
     # so they belong in its recorded settings (csr_bench.storage.settings).
     model_settings: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None  # the run's data root (a model's own preference sets live there: world:*)
 
     @property
     def run_dir(self) -> Path:

@@ -65,7 +65,8 @@ class DpoMethod:
         self.require_same_settings(current)  # before reading: a changed --preferences never mixes
         folder = method_dir(current, self.name)
         images = Path(self.config.prompt_images).expanduser() if self.config.prompt_images else None
-        context = SourceContext(cache_dir=folder / SOURCE_DIR, images_dir=images, device=self.device, seed=self.seed)
+        context = SourceContext(cache_dir=folder / SOURCE_DIR, images_dir=images, data_root=current.data_root,
+                                device=self.device, seed=self.seed)
         found = load_preference_set(self.config.preferences, context, limit=self.config.preferences_limit)
         read = {"source": found.source, "schema": found.schema, "limit": self.config.preferences_limit,
                 "seed": self.seed, "pairs": len(found.pairs), "pairs_sha256": pairs_digest(found.pairs)}
