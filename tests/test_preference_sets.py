@@ -379,7 +379,8 @@ def toy_set(context: SourceContext):
     image = _image(Path(context.cache_dir) / "toy.png")
     pairs = [{"id": str(i), "image": str(image), "prompt": "Q", "chosen": f"c{i}", "rejected": f"r{i}"}
              for i in range(6)]
-    return PreferenceSet(source="toy:set", schema="world", pairs=pairs, rows=6)
+    return PreferenceSet(source="toy:set", schema="world", pairs=pairs, rows=6,
+                         details={"data_root": context.data_root})
 
 
 def test_model_preference_sets(tmp_path, monkeypatch):
@@ -387,12 +388,7 @@ def test_model_preference_sets(tmp_path, monkeypatch):
 
     from csr_bench.models import registry
 
-    spec = registry.MODELS["tiny-llava"]
-    if "preference_sets" in {f.name for f in __import__("dataclasses").fields(spec)}:
-        toy = replace(spec, preference_sets={"set": f"{__name__}:toy_set"})
-    else:  # before ModelSpec has the field: an attribute on a copy
-        toy = replace(spec)
-        object.__setattr__(toy, "preference_sets", {"set": f"{__name__}:toy_set"})
+    toy = replace(registry.MODELS["tiny-llava"], preference_sets={"set": f"{__name__}:toy_set"})
     monkeypatch.setitem(registry.MODELS, "toy", toy)
     context = SourceContext(cache_dir=tmp_path, seed=3)
     found = load_preference_set("toy:set", context)
@@ -404,6 +400,15 @@ def test_model_preference_sets(tmp_path, monkeypatch):
     with pytest.raises(CsrBenchError) as error:
         load_preference_set("toy:other", context)
     assert "\n" not in str(error.value) and "known: toy:set" in str(error.value)
+    # --method dpo hands the set the run's data root (the world a run evaluates on, for world:*)
+    from csr_bench.methods.base import IterationInput
+    from csr_bench.methods.dpo.config import DpoConfig
+    from csr_bench.methods.dpo.method import DpoMethod
+
+    current = IterationInput(iteration=1, model_source="m", load_model=lambda: None, work_dir=tmp_path / "run" / "iter_1",
+                             data_root=str(tmp_path / "my-world"))
+    made = DpoMethod(DpoConfig(preferences="toy:set")).make_pairs(current)
+    assert made.stats["data_root"] == str(tmp_path / "my-world") and len(made.pairs) == 6
 
 
 def test_texts_are_kept_as_released(tmp_path):
