@@ -161,7 +161,7 @@ def povid_command(pairs: Path, run: Path, checkpoint: Path) -> list[str]:
 def povid_reference(tiny_checkpoint, tmp_path_factory) -> dict:
     """An uninterrupted POVID iteration (3 pairs: stage 1 and stage 2 three steps each, a checkpoint
     after every step)."""
-    from test_povid import write_pairs
+    from preference_pairs import write_pairs
 
     root = tmp_path_factory.mktemp("povid-faults")
     pairs = write_pairs(root)
