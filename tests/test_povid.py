@@ -170,6 +170,13 @@ def test_collator_adds_the_variant_pixels_processed_as_the_image_is(tmp_path):
     assert not torch.equal(noisy, batch["pixel_values"][:2])
     assert torch.equal(noisy[0], noisy[1])  # the same pair: the same draw (seeded by the pair, not its place)
     assert torch.equal(noisy, PaddedImageCollator(processor, image_variant=term.image_variant)(rows)[VARIANT_PIXELS])
+    # the same pair with its image in another folder (another machine's cache): the same draw
+    (tmp_path / "elsewhere").mkdir()
+    image.save(tmp_path / "elsewhere" / "b.png")
+    moved = [dict(row) for row in build_preference_dataset([{**records[0], "image": "b.png"}],
+                                                            tmp_path / "elsewhere")]
+    assert torch.equal(PaddedImageCollator(processor, image_variant=term.image_variant)(moved)[VARIANT_PIXELS][0],
+                       noisy[0])
 
 
 # -- one real two-stage iteration -----------------------------------------------------------------

@@ -190,8 +190,8 @@ class PaddedImageCollator:
             paths = example["images"]
             if len(paths) != 1 or not isinstance(paths[0], (str, Path)):
                 raise CsrBenchError("an image variant needs one image path per preference pair")
-            images.append(expand_to_square(self.image_variant(open_rgb(paths[0]), example_key(example)),
-                                           self.pad_colour))
+            image = open_rgb(paths[0])
+            images.append(expand_to_square(self.image_variant(image, example_key(example, image)), self.pad_colour))
         return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,11 +224,16 @@ class PaddedImageCollator:
         return batch
 
 
-def example_key(example: dict[str, Any]) -> str:
-    """A dataset row's identity (its image path, prompt and answers): what seeds its image variant, so
-    the draw does not depend on the row's place in the shuffled order or on a resume."""
-    return json.dumps([[str(path) for path in example["images"]], example["prompt"], example["chosen"],
-                       example["rejected"]], sort_keys=True, ensure_ascii=False)
+def example_key(example: dict[str, Any], image) -> str:
+    """A dataset row's identity: its image's pixels (a digest of the decoded RGB image, not its path,
+    so the same data gives the same draw wherever it lies) and its prompt and answers. It seeds the
+    row's image variant, which thus depends neither on the row's place in the shuffled order, nor on
+    a resume, nor on the folder the images are in."""
+    import hashlib
+
+    pixels = hashlib.sha256(image.tobytes()).hexdigest()
+    return json.dumps([pixels, list(image.size), example["prompt"], example["chosen"], example["rejected"]],
+                      sort_keys=True, ensure_ascii=False)
 
 
 def render_example(processor, example: dict[str, Any]) -> dict[str, str]:
