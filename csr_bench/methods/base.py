@@ -62,11 +62,6 @@ class LossTerm(Protocol):
         ...
 
 
-# iter_<k>/stages/<name>/: every training stage but the last (its trainer/ and model/); training/dpo.py
-# has the same name, to record a stage's start model relative to the run folder
-STAGES_DIR = "stages"
-
-
 @dataclass
 class TrainingStage:
     """One DPO + LoRA training of an iteration; the driver trains a method's stages in order, each

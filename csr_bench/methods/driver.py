@@ -13,7 +13,7 @@ from typing import Any
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_json, atomic_write_text
-from csr_bench.methods.base import STAGES_DIR, IterationInput, PairSet, TrainingStage
+from csr_bench.methods.base import IterationInput, PairSet, TrainingStage
 from csr_bench.progress import get_logger
 
 log = get_logger()
@@ -84,6 +84,8 @@ def require_same_method(method: Any, work: Path) -> None:
 
 def stage_output(work: Path, stages: list[TrainingStage], index: int) -> Path:
     """Where stage ``index`` trains: iter_<k>/stages/<name>/, the last stage iter_<k>/ itself."""
+    from csr_bench.training.dpo import STAGES_DIR  # the trainer reads the layout back (run_folder)
+
     return Path(work) if index == len(stages) - 1 else Path(work) / STAGES_DIR / stages[index].name
 
 

@@ -30,7 +30,7 @@ INPUTS_FILE = "dpo_inputs.json"
 TRAINER_DIR = "trainer"
 MODEL_DIR = "model"
 MERGE_CHECK = "merge_check.json"
-STAGES_DIR = "stages"  # a stage of a multi-stage method trains in <run>/iter_<k>/stages/<name>/ (methods/base.py)
+STAGES_DIR = "stages"  # a stage of a multi-stage method trains in <run>/iter_<k>/stages/<name>/ (methods/driver.py)
 TRAIN_LOG = "train.log"  # in output_dir: trl's log dicts (one JSON per line), trl/transformers warnings
 # The libraries whose log records and warnings a training writes to TRAIN_LOG rather than the console.
 TRAINING_LOGGERS = ("transformers", "trl", "peft", "accelerate")
@@ -77,7 +77,7 @@ NOT_AFFECTING_TRAINING = ("config.save_steps", "config.logging_steps", "config.d
 
 def run_folder(output_dir: Path) -> Path:
     """The run folder of a training into ``output_dir``: <run>/iter_<k>, or a stage of it,
-    <run>/iter_<k>/stages/<name> (methods/base.py STAGES_DIR)."""
+    <run>/iter_<k>/stages/<name> (STAGES_DIR)."""
     output_dir = Path(output_dir)
     parents = output_dir.parents
     if (len(parents) > 2 and parents[0].name == STAGES_DIR and parents[1].name.startswith("iter_")

@@ -47,15 +47,11 @@ def sigmoid_dpo_losses(policy_chosen, policy_rejected, reference_chosen, referen
     return -F.logsigmoid(beta * ((policy_chosen - policy_rejected) - (reference_chosen - reference_rejected)))
 
 
-def povid_stage2_loss(standard_losses, noisy_losses, weight: float = 0.5):
-    """The reference's ``losses = 0.5 * self_losses + 0.5 * losses``, averaged over the batch."""
-    return (weight * noisy_losses + (1 - weight) * standard_losses).mean()
-
-
 @dataclass
 class PovidNoiseTerm:
     """The noisy-self DPO term (methods.base.LossTerm): ``weight`` times its sigmoid DPO loss is added
-    to trl's loss, which is scaled by ``dpo_weight`` = 1 - weight (the reference: 0.5 each)."""
+    to trl's loss, which is scaled by ``dpo_weight`` = 1 - weight: the reference's
+    ``losses = 0.5 * self_losses + 0.5 * losses``, averaged over the batch."""
 
     beta: float = 0.1
     noise_step: int = DEFAULT_NOISE_STEP
