@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from csr_bench.cli.config_flags import comma_list
 from csr_bench.errors import CsrBenchError
 
 
@@ -25,7 +26,7 @@ def add_inject_parser(commands, parents: list[argparse.ArgumentParser]) -> argpa
     inject.add_argument("--cooccurrence", metavar="FILE",
                         help="rules: co-occurrence table from a COCO instances_*.json (pycocotools) or a JSON "
                         "{category: {other: weight}} (default: a small hand-written COCO table)")
-    inject.add_argument("--edits", default="object,attribute,count", metavar="KIND[,KIND]",
+    inject.add_argument("--edits", type=comma_list("edit kinds"), default="object,attribute,count", metavar="KIND[,KIND]",
                         help="rules: edit kinds to make, one of each (default object,attribute,count)")
     inject.add_argument("--seed", type=int, default=0, help="rules: seed of the edits (default 0)")
     inject.add_argument("--judge-url", help="OpenAI-compatible judge endpoint (default $CSR_BENCH_JUDGE_URL); "
@@ -60,9 +61,9 @@ def cmd_inject(args) -> int:
         from csr_bench.preference_data.injection.rules import (EDIT_KINDS, InjectionRules, default_coco_rules,
                                                                load_table)
 
-        kinds = tuple(k.strip() for k in args.edits.split(",") if k.strip())
-        if not kinds or set(kinds) - set(EDIT_KINDS):
-            raise CsrBenchError(f"inject --edits {args.edits!r}: expected a comma list of {', '.join(EDIT_KINDS)}")
+        kinds = tuple(args.edits)
+        if set(kinds) - set(EDIT_KINDS):
+            raise CsrBenchError(f"inject --edits {','.join(kinds)!r}: expected a comma list of {', '.join(EDIT_KINDS)}")
         rules = InjectionRules(load_table(args.cooccurrence)) if args.cooccurrence else default_coco_rules()
         rules = replace(rules, kinds=kinds)
     rows = read_rows(source)
