@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.storage.files import atomic_write_bytes
 from csr_bench.preference_data.base import PreferenceSet, SourceContext
 
 # Reasons shared by the schemas (a schema may add its own, e.g. "multi-turn conversation").
@@ -125,21 +124,6 @@ def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:120] or "image"
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Written through a temporary file and a rename: a killed extraction leaves no half image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _readable(path: Path) -> bool:
     from PIL import Image
 
@@ -171,7 +155,7 @@ def _extract(candidate: Candidate, context: SourceContext, folder: str) -> tuple
             image.verify()
     except Exception:
         return UNREADABLE, None
-    _write_bytes(target, data)
+    atomic_write_bytes(target, data)
     return None, target
 
 

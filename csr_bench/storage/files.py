@@ -29,14 +29,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     _write_atomically(path, text)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+@names_the_file
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (an image taken out of a data set)."""
+    _write_atomically(path, data)
+
+
+def _write_atomically(path: Path, text: str | bytes) -> None:
     """``atomic_write_text`` whose failure is reported by the caller (a marker names its data file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it an ordinary file's mode
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8")) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
