@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.preference_data.rows import IMAGE_TAG, clean_prompt
 
 ANSWER_KEYS = ("answer", "chosen", "response")  # the truthful answer, by the first of these a row has
 PROMPT_KEYS = ("prompt", "question")
@@ -54,10 +55,6 @@ def read_rows(path: Path) -> list[Any]:
     return rows
 
 
-def _strip_image(text: str) -> str:
-    return text.replace("<image>\n", "").replace("\n<image>", "").replace("<image>", "").strip()
-
-
 def source_row(row: Any, index: int) -> SourceRow | str:
     """The row's image, prompt and answer, or the reason it cannot be used."""
     if not isinstance(row, dict):
@@ -76,19 +73,20 @@ def source_row(row: Any, index: int) -> SourceRow | str:
         if human.get("from") != "human" or gpt.get("from") != "gpt":
             return "conversations are not a human turn then a gpt turn"
         question, answer = human.get("value"), gpt.get("value")
-        if not isinstance(question, str) or not _strip_image(question):
+        prompt = clean_prompt(question)
+        if prompt is None:
             return "no prompt"
         if not isinstance(answer, str) or not answer.strip():
             return "no answer"
-        return SourceRow(row_id, image, question, _strip_image(question), answer.strip())
+        return SourceRow(row_id, image, question, prompt, answer.strip())
     question = next((row[k] for k in PROMPT_KEYS if k in row), None)
     answer = next((row[k] for k in ANSWER_KEYS if k in row), None)
-    if not isinstance(question, str) or not _strip_image(question):
+    prompt = clean_prompt(question)
+    if prompt is None:
         return "no prompt"
     if not isinstance(answer, str) or not answer.strip():
         return "no answer"
-    prompt = _strip_image(question)
-    return SourceRow(row_id, image, f"<image>\n{prompt}", prompt, answer.strip())
+    return SourceRow(row_id, image, f"{IMAGE_TAG}\n{prompt}", prompt, answer.strip())
 
 
 def povid_row(row: SourceRow, rejected: str, injected: list[Any]) -> dict[str, Any]:
