@@ -25,3 +25,13 @@ def open_rgb(source: str | Path | bytes, where: str = ""):
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
         shown = "" if isinstance(source, bytes) else f" {source}"
         raise CsrBenchError(f"{where + ': ' if where else ''}unreadable image{shown}: {exc}") from None
+
+
+def image_files(folder: Path, what: str = "images") -> list[Path]:
+    """The image files under ``folder``, sorted: the order CSR's prompt set draws its questions in
+    (methods/prompts.py), which the world's preference sets repeat (world/preferences.py)."""
+    folder = Path(folder)
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_FILE_TYPES)
+    if not found:
+        raise CsrBenchError(f"{what}: no image files in {folder}")
+    return found

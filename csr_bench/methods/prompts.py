@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.images import IMAGE_FILE_TYPES, open_rgb
+from csr_bench.images import image_files, open_rgb
 from csr_bench.prompt_text import DESCRIPTION_QUESTIONS
 
 
@@ -28,11 +28,8 @@ class PromptItem:
 
 
 def _from_folder(folder: Path, rng: random.Random) -> list[PromptItem]:
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_FILE_TYPES)
-    if not images:
-        raise CsrBenchError(f"prompt images: no image files in {folder}")
     return [PromptItem(str(p.relative_to(folder).with_suffix("")), p, rng.choice(DESCRIPTION_QUESTIONS))
-            for p in images]
+            for p in image_files(folder, "prompt images")]
 
 
 def _from_reference_file(path: Path, images: Path) -> list[PromptItem]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.images import IMAGE_FILE_TYPES
+from csr_bench.images import image_files
 from csr_bench.preference_data.base import PreferenceSet, SourceContext
 from csr_bench.preference_data.injection.rules import Edit, InjectionRules, apply_edits, inject, symmetric_table
 from csr_bench.prompt_text import DESCRIPTION_QUESTIONS
@@ -66,14 +66,11 @@ def prompt_scenes(data_root: Path) -> list[PromptScene]:
     the scene regenerated from the world's seed, checked byte for byte against the file."""
     manifest = json.loads((data_root / "world.json").read_text(encoding="utf-8"))
     seed, size = int(manifest["seed"]), int(manifest["image_size"])
-    folder = data_root / "prompts" / "images"
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_FILE_TYPES)
-    if not images:
-        raise CsrBenchError(f"world preference sets: no prompt images in {folder}")
-    rng = random.Random(PROMPT_SEED)  # as csr_bench.methods.prompts draws one question per image, in this order
     name = re.compile(rf"WORLD_{COCO_SPLIT['prompt']}_(\d{{12}})\.png")
     result = []
-    for path in images:
+    folder = data_root / "prompts" / "images"
+    rng = random.Random(PROMPT_SEED)  # as csr_bench.methods.prompts draws one question per image, in this order
+    for path in image_files(folder, "world preference sets: prompt images"):
         question = rng.choice(DESCRIPTION_QUESTIONS)
         match = name.fullmatch(path.name)
         index = int(match.group(1)) - ID_BASE["prompt"] if match else -1
