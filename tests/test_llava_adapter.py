@@ -101,3 +101,27 @@ def test_checkpoint_folder_checks(tmp_path, tiny_checkpoint):
 def test_hub_model_offline_is_a_clear_error():
     with pytest.raises(CsrBenchError, match="cannot load model llava-hf/llava-1.5-7b-hf"):
         LlavaModel.from_pretrained("llava-hf/llava-1.5-7b-hf", name="llava15")
+
+
+def test_sampled_generation_depends_on_each_request_seed_not_on_its_batch(tiny_model):
+    settings = GenerationSettings(max_new_tokens=24, do_sample=True, temperature=1.0, top_p=0.9)
+    requests = [GenerationRequest(image, question, seed=index) for index, (image, question)
+                in enumerate(zip(_images(6), QUESTIONS))]
+    together = tiny_model.generate(requests, settings)
+    assert together == [tiny_model.generate([request], settings)[0] for request in requests]
+    assert together == tiny_model.generate(requests[::-1], settings)[::-1]
+    reseeded = tiny_model.generate([GenerationRequest(r.image, r.prompt, seed=r.seed + 100) for r in requests], settings)
+    assert reseeded != together  # the seed, and only the seed, picks the sample
+    greedy = tiny_model.generate(requests, GenerationSettings(max_new_tokens=24))
+    assert greedy != together
+    with pytest.raises(CsrBenchError, match="seed per request"):
+        tiny_model.generate([GenerationRequest(requests[0].image, requests[0].prompt)], settings)
+
+
+def test_input_length_counts_the_image_tokens_and_context_is_the_configured_one(tiny_model):
+    config = tiny_model.model.config
+    image_tokens = config.image_seq_length
+    assert tiny_model.input_length("Describe it.") == tiny_model.prompt_length("Describe it.") - 1 + image_tokens
+    inputs = tiny_model._encode(_images(1), ["Describe it."])
+    assert tiny_model.input_length("Describe it.") == int(inputs["attention_mask"].sum())
+    assert tiny_model.context_length() == config.text_config.max_position_embeddings

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 class GenerationRequest:
     image: Image
     prompt: str
+    # Sampling (settings.do_sample) draws this request's tokens from a generator of its own seeded
+    # with it, so a sampled response depends on its seed alone, never on the batch it ran in.
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,14 @@ class VisionLanguageModel(ABC):
     @abstractmethod
     def prompt_length(self, prompt: str) -> int:
         """Token count of the templated prompt, used to batch prompts of similar length together."""
+
+    def input_length(self, prompt: str) -> int:
+        """Token count of the templated prompt with its image's tokens (what the context must hold)."""
+        return self.prompt_length(prompt)
+
+    def context_length(self) -> int | None:
+        """The most tokens (prompt, image and generated) the model was made for; None if unknown."""
+        return None
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:

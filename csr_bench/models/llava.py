@@ -117,6 +117,15 @@ def image_token_id(processor) -> int:
     return int(token_id) if token_id is not None else processor.tokenizer.convert_tokens_to_ids(processor.image_token)
 
 
+def image_sequence_length(config) -> int:
+    """How many tokens an image becomes in the language model's input (576 for LLaVA-1.5)."""
+    if getattr(config, "image_seq_length", None):
+        return int(config.image_seq_length)
+    vision = config.vision_config
+    patches = (vision.image_size // vision.patch_size) ** 2
+    return patches + (1 if getattr(config, "vision_feature_select_strategy", "default") == "full" else 0)
+
+
 def encode_llava(processor, images: Sequence[Any], texts: Sequence[str], *, add_special_tokens: bool = True,
                  padding_side: str = "left"):
     """Pixel values and padded input ids (``BatchFeature`` of tensors) for one image per text: pixels
@@ -260,8 +269,13 @@ class LlavaModel(VisionLanguageModel):
             top_p=settings.top_p if settings.do_sample else None,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
             bos_token_id=self.tokenizer.bos_token_id)
+        processors = None
+        if settings.do_sample:  # each request's draws from its own seed: the batch never changes a sample
+            from csr_bench.models.seeded_sampling import SeededSampling
+
+            processors = [SeededSampling([r.seed for r in requests], self.device)]
         with torch.inference_mode():
-            output = self.model.generate(**inputs, generation_config=config)
+            output = self.model.generate(**inputs, generation_config=config, logits_processor=processors)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
@@ -299,6 +313,12 @@ class LlavaModel(VisionLanguageModel):
     def prompt_length(self, prompt: str) -> int:
         image_token = self.processor.image_token
         return len(llava_prompt_ids(self.tokenizer, self._text(prompt), image_token, [image_token_id(self.processor)]))
+
+    def input_length(self, prompt: str) -> int:
+        return self.prompt_length(prompt) - 1 + image_sequence_length(self.model.config)
+
+    def context_length(self) -> int | None:
+        return getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "class": type(self.model).__name__,

@@ -170,7 +170,12 @@ class VllmLlava(VisionLanguageModel):
     def generate(self, requests: Sequence[GenerationRequest], settings) -> list[str]:
         if not requests:
             return []
-        params = self.sampling_params_cls(**sampling_kwargs(settings))
+        kwargs = sampling_kwargs(settings)
+        params = self.sampling_params_cls(**kwargs)
+        if settings.do_sample:  # each request's own seed (vLLM's per-request generator): batch-invariant samples
+            if any(r.seed is None for r in requests):
+                raise CsrBenchError("sampled generation needs a seed per request (GenerationRequest.seed)")
+            params = [self.sampling_params_cls(**kwargs, seed=int(r.seed)) for r in requests]
         # Handed over at once: vLLM schedules them itself (continuous batching); outputs keep the order.
         outputs = self.llm.generate(build_requests(requests, self.pad_colour, self.image_token), params,
                                     use_tqdm=False)
