@@ -23,6 +23,8 @@ METHODS: dict[str, str] = {
     "csr": "csr_bench.methods.csr.method:CsrMethod",
     "dpo": "csr_bench.methods.dpo.method:DpoMethod",
     "povid": "csr_bench.methods.povid.method:PovidMethod",
+    "sima": "csr_bench.methods.sima.method:SimaMethod",
+    "self-reward": "csr_bench.methods.self_reward.method:SelfRewardMethod",
 }
 
 

@@ -41,6 +41,13 @@ class ModelSpec:
     # "module:function", a function (context: preference_data.base.SourceContext) -> PreferenceSet, loaded
     # with csr_bench.lazy.load_target only when the set is asked for.
     preference_sets: Mapping[str, str] = field(default_factory=dict)
+    # Prompt sets with ground-truth answers this model's data provides, for `<model>:<name>` (e.g.
+    # SIMA's --sima-prompts world:captions): name -> "module:function", (data_root) -> [{"id", "image"
+    # (absolute path), "question", "ground_truth"}].
+    prompt_sets: Mapping[str, str] = field(default_factory=dict)
+    # "module:function", (data_root) -> {absolute image path: COCO category names of its objects}: the
+    # annotations of the images methods make pairs on, so reports can score each pair (pair accuracy).
+    image_objects: str | None = None
 
 
 def _hub_llava(repo: str) -> Callable[..., object]:
@@ -187,6 +194,10 @@ WORLD_CSR_PRESETS = MappingProxyType({
 WORLD_DPO_PRESETS = MappingProxyType({"preferences_limit": 512, "training": WORLD_TRAINING})
 WORLD_POVID_PRESETS = MappingProxyType({"preferences": "world:povid", "preferences_limit": 512,
                                         "training": WORLD_TRAINING})
+# SIMA and Self-rewarding on the world: CSR's prompt images and count, CSR's world DPO settings;
+# what else differs from their references on the world, and why, is said beside each value.
+WORLD_SIMA_PRESETS = MappingProxyType({"training": WORLD_TRAINING})
+WORLD_SELF_REWARD_PRESETS = MappingProxyType({"training": WORLD_TRAINING})
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -200,10 +211,13 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("world", "Tiny LLaVA trained on the embedded world, hallucinates by design (built offline once)",
                   _world_llava, default_data_root="world", default_prompt_source="world", default_tasks=WORLD_TASKS,
                   training_checkpoint=_world_checkpoint,
-                  method_presets={"csr": WORLD_CSR_PRESETS, "dpo": WORLD_DPO_PRESETS, "povid": WORLD_POVID_PRESETS},
+                  method_presets={"csr": WORLD_CSR_PRESETS, "dpo": WORLD_DPO_PRESETS, "povid": WORLD_POVID_PRESETS,
+                                  "sima": WORLD_SIMA_PRESETS, "self-reward": WORLD_SELF_REWARD_PRESETS},
                   eval_batch_size=128,
                   preference_sets={"rlhf-v": "csr_bench.world.preferences:rlhf_v_set",
-                                   "povid": "csr_bench.world.preferences:povid_set"}),
+                                   "povid": "csr_bench.world.preferences:povid_set"},
+                  prompt_sets={"captions": "csr_bench.world.ground_truth:caption_prompts"},
+                  image_objects="csr_bench.world.ground_truth:prompt_objects"),
         ModelSpec("llava15", "LLaVA-1.5-7B, llava-hf/llava-1.5-7b-hf from the Hugging Face hub",
                   _hub_llava("llava-hf/llava-1.5-7b-hf"), hub_id="llava-hf/llava-1.5-7b-hf",
                   training_checkpoint=_hub_snapshot("llava-hf/llava-1.5-7b-hf")),
