@@ -197,7 +197,15 @@ WORLD_POVID_PRESETS = MappingProxyType({"preferences": "world:povid", "preferenc
 # SIMA and Self-rewarding on the world: CSR's prompt images and count, CSR's world DPO settings;
 # what else differs from their references on the world, and why, is said beside each value.
 WORLD_SIMA_PRESETS = MappingProxyType({"training": WORLD_TRAINING})
-WORLD_SELF_REWARD_PRESETS = MappingProxyType({"training": WORLD_TRAINING})
+WORLD_SELF_REWARD_PRESETS = MappingProxyType({
+    "prompts": 512,  # CSR's world prompt count (WORLD_CSR_PRESETS): the same prompts as CSR's world run
+    # ours, not Yuan et al.'s: the world VLM cannot write a judgement (its 384-word vocabulary turns the
+    # judge prompt into <unk>s and it was trained on captions and short answers only), so it judges by the
+    # likelihood of "Score: 0".."Score: 5" after the judge prompt (docs: where we differ)
+    "judge": "likelihood",
+    "max_new_tokens": 512,  # as the world's CHAIR task generates its descriptions (tasks/chair/chair.yaml)
+    "training": WORLD_TRAINING,  # CSR's world DPO settings (a step size for a 1M-parameter model)
+})
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
