@@ -196,7 +196,20 @@ WORLD_POVID_PRESETS = MappingProxyType({"preferences": "world:povid", "preferenc
                                         "training": WORLD_TRAINING})
 # SIMA and Self-rewarding on the world: CSR's prompt images and count, CSR's world DPO settings;
 # what else differs from their references on the world, and why, is said beside each value.
-WORLD_SIMA_PRESETS = MappingProxyType({"training": WORLD_TRAINING})
+WORLD_SIMA_PRESETS = MappingProxyType({
+    "prompts": "world:captions",  # the world's prompt images with their scenes' ground-truth captions (offline)
+    "prompts_limit": 512,  # CSR's world prompt count, drawn as CSR draws them (seed 0): the same 512 images
+    # ours, labelled: the world VLM cannot write a judgement (its critic output is "center in in in ..."), so
+    # the verdict is the likelier of the two verdict lines after the critic prompt (docs: where SIMA differs)
+    "verdict": "likelihood",
+    # SIMA's critic prompt is 1,230-1,310 world tokens + the image, over the world VLM's 1,024 positions; its
+    # rotary positions have no hard limit, but it never saw more than ~100 tokens: a labelled stretch
+    "context": 2048,
+    # the world's CHAIR task's max_new_tokens (tasks/chair/chair.yaml): the reference's 1,024 only lets a 2-layer
+    # model's runaway repetition loop run on, which is no description
+    "max_new_tokens": 512,
+    "training": WORLD_TRAINING,  # CSR's world DPO step size; SIMA's 3 epochs (run_dpo.sh) kept
+})
 WORLD_SELF_REWARD_PRESETS = MappingProxyType({
     "prompts": 512,  # CSR's world prompt count (WORLD_CSR_PRESETS): the same prompts as CSR's world run
     # ours, not Yuan et al.'s: the world VLM cannot write a judgement (its 384-word vocabulary turns the
