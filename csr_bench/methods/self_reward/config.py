@@ -1,7 +1,8 @@
 """Self-rewarding's settings (one Config dataclass, like CSR's): light, so the CLI turns the fields
-into ``csr-bench run --method self-reward`` flags. Sources of the defaults: Yuan et al. (2024,
-arXiv 2401.10020) §3 (N = 4 candidates at T = 0.7, top-p 0.9; each scored three times and averaged);
-the rest is ours, said beside each field. A model's presets (models/registry.py) go on top."""
+into ``csr-bench run --method self-reward`` flags. Defaults from Yuan et al. (2024, arXiv
+2401.10020), experimental setup: N = 4 candidates sampled at T = 0.7, p = 0.9, each scored three
+times by the model's LLM-as-a-Judge and the scores averaged; the rest is ours, said beside each
+field. A model's presets (models/registry.py) go on top."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ and judgements_settings.json (a rerun with other settings is refused; the batch 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any, Callable
 
 from csr_bench import distributed
@@ -63,7 +62,8 @@ class SelfRewardMethod:
 
     @property
     def seed(self) -> int:
-        """The run's --seed (csr-bench run puts it in training.seed): the candidates' and judges' seeds derive from it."""
+        """The run's --seed (csr-bench run puts it in training.seed): every candidate's and judgement's
+        seed derives from it."""
         return int(self.config.training.seed)
 
     # -- settings ------------------------------------------------------------------------------
@@ -77,7 +77,8 @@ class SelfRewardMethod:
 
     def judge_settings(self, current: IterationInput) -> dict[str, Any]:
         c = self.config
-        judge: dict[str, Any] = {"judge": c.judge, "judge_prompt_sha256": hashlib.sha256(JUDGE_PROMPT.encode()).hexdigest()}
+        prompt_digest = hashlib.sha256(JUDGE_PROMPT.encode("utf-8")).hexdigest()
+        judge: dict[str, Any] = {"judge": c.judge, "judge_prompt_sha256": prompt_digest}
         if c.judge == "generate":
             judge.update(judge_samples=c.judge_samples, judge_temperature=c.judge_temperature,
                          judge_top_p=c.judge_top_p, judge_max_new_tokens=c.judge_max_new_tokens)
@@ -196,7 +197,8 @@ class SelfRewardMethod:
     def _judge_by_likelihood(self, model: Any, jobs: list[tuple]) -> None:
         from csr_bench.models.base import ContinuationRequest
 
-        requests = [ContinuationRequest(image, text, verdict(score)) for _, image, text, _, _ in jobs for score in SCORES]
+        requests = [ContinuationRequest(image, text, verdict(score))
+                    for _, image, text, _, _ in jobs for score in SCORES]
         logprobs = [value for chunk in self._chunks(requests) for value in model.continuation_logprobs(chunk)]
         for number, (judgement, *_rest) in enumerate(jobs):
             own = logprobs[number * len(SCORES):(number + 1) * len(SCORES)]
@@ -270,7 +272,8 @@ class SelfRewardMethod:
 
         it = current.iteration
         candidate_store = KeyedStore(folder / CANDIDATES, key="prompt_id")
-        candidates = self._stage(candidate_store, prompts, lambda batch: self._generate_candidates(model(), current, batch),
+        candidates = self._stage(candidate_store, prompts,
+                                 lambda batch: self._generate_candidates(model(), current, batch),
                                  f"iter {it} self-reward candidates")
         judge_store = KeyedStore(folder / JUDGEMENTS, key="prompt_id")
         judgements = self._stage(judge_store, prompts, lambda batch: self._judge(model(), current, batch, candidates),

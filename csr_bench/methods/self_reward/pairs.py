@@ -1,9 +1,9 @@
-"""One preference pair per prompt from its candidates' judge scores, as Yuan et al. (2024, §2.3)
-build them: the highest-scored candidate is chosen, the lowest-scored rejected, and a prompt whose
-candidates all score the same gives no pair. A candidate's score is the mean of its parsed judge
-samples; a candidate with none is left out. Ties inside the top (or bottom) go to the earliest
-candidate (ours: the paper does not say). Two texts that are the same give no pair either (ours:
-DPO cannot prefer a response to itself)."""
+"""One preference pair per prompt from its candidates' judge scores, as Yuan et al. (2024,
+"Instruction Following Training") build them: the highest-scored candidate is chosen, the
+lowest-scored rejected, and a prompt whose candidates all score the same gives no pair. A
+candidate's score is the mean of its parsed judge samples; a candidate with none is left out. Ties
+inside the top (or bottom) go to the earliest candidate (ours: the paper does not say). Two texts
+that are the same give no pair either (ours: DPO cannot prefer a response to itself)."""
 
 from __future__ import annotations
 
