@@ -265,7 +265,10 @@ def test_pairs_follow_the_critics_verdicts_and_the_drop_rules(prompt_file, tmp_p
     assert stats["prompts"] == 5 and stats["verdicts"] == {"1": 1, "2": 1} and stats["identical_responses"] == 1
     assert stats["dropped"] == {"identical responses": 1, "no [[1]] or [[2]] verdict": 1}
     (reason, count), = stats["skipped"].items()
-    assert count == 1 and reason.startswith("critic prompt of ") and "does not fit the context of" in reason
+    context = scripted_method(prompt_file).config.context
+    assert count == 1 and reason == f"critic prompt + image does not fit the context of {context}"
+    (example,) = stats["skipped_examples"]
+    assert example["prompt_id"] == "4" and example["reason"].startswith("critic prompt of ")
     critic = "The reason: none. The better AI generated response: I cannot tell.."
     assert stats["unparsable_examples"] == [{"prompt_id": "3", "parsed": critic, "critic": critic}]  # no [[: all of it
     assert stats["mean_chosen_words"] == (2 + 3) / 2 and stats["mean_rejected_words"] == (3 + 2) / 2

@@ -171,8 +171,10 @@ class SimaMethod:
             text = critic_prompt(prompt.question, prompt.ground_truth, answer["sample"], answer["greedy"])
             length = model.input_length(text)
             if context is not None and length + verdict_tokens > context:
-                records.append({"prompt_id": prompt.prompt_id, "skipped": f"critic prompt of {length} tokens + image "
-                                f"does not fit the context of {context}"})
+                records.append({"prompt_id": prompt.prompt_id,
+                                "skipped": f"critic prompt + image does not fit the context of {context}",
+                                "reason": f"critic prompt of {length} tokens + image does not fit the context of "
+                                          f"{context}"})
             else:
                 fitting.append((prompt, text, length))
         if not fitting:
@@ -228,6 +230,7 @@ class SimaMethod:
         pairs: list[dict[str, Any]] = []
         skipped, dropped, counts = Counter(), Counter(), Counter()
         unparsable: list[dict[str, str]] = []
+        skipped_examples: list[dict[str, str]] = []
         identical = 0
         critic_tokens = [verdicts[p.prompt_id]["critic_tokens"] for p in prompts
                          if p.prompt_id in verdicts and "critic_tokens" in verdicts[p.prompt_id]]
@@ -241,6 +244,8 @@ class SimaMethod:
             record = verdicts[prompt.prompt_id]
             if "skipped" in record:
                 skipped[record["skipped"]] += 1
+                if len(skipped_examples) < EXAMPLES_KEPT:
+                    skipped_examples.append({"prompt_id": prompt.prompt_id, "reason": record.get("reason", "")})
                 continue
             verdict = record["verdict"]
             if verdict not in VERDICTS:
@@ -260,6 +265,7 @@ class SimaMethod:
                           "ground_truth": prompt.ground_truth})
         stats = {
             "prompts": len(prompts), "generated": len(prompts), "skipped": dict(skipped),
+            "skipped_examples": skipped_examples,
             "verdicts": {v: counts[v] for v in VERDICTS}, "dropped": dict(dropped), "identical_responses": identical,
             "unparsable_examples": unparsable, "verdict": self.config.verdict, "rejected": self.config.rejected,
             "critic_tokens_range": [min(critic_tokens), max(critic_tokens)] if critic_tokens else None,
