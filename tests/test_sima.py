@@ -217,7 +217,9 @@ def scripted_method(prompts: Path, **changes):
 
     # a context that holds every critic prompt but image 4's (its ground truth has 2,000 more words)
     context = ScriptedModel().input_length(critic_prompt("Describe image 0.", "A red square.", "x", "y")) + 100
-    config = SimaConfig(prompts=str(prompts), prompt_images=str(prompts.parent), context=context, batch_size=2)
+    # these tests drop identical responses unless told otherwise (the default keeps them, as the reference)
+    config = SimaConfig(prompts=str(prompts), prompt_images=str(prompts.parent), context=context, batch_size=2,
+                        drop_identical=True)
     for key, value in changes.items():
         setattr(config, key, value)
     return SimaMethod(config, device="cpu")

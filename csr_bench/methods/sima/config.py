@@ -51,9 +51,11 @@ class SimaConfig:
         "flag": "--sima-rejected", "choices": REJECTED_MODES,
         "help": "the rejected log-prob in DPO: code = the reference trainer's (per position the top-1 token, or the "
                 "top-2 where top-1 is the rejected token); paper = the rejected response's own tokens (plain DPO)"})
-    drop_identical: bool = field(default=True, metadata={
+    # the reference judges and trains on them too: with --sima-rejected code such a pair still has a gradient
+    # (its rejected log-prob is the top-1/top-2 tokens', not the response's own)
+    drop_identical: bool = field(default=False, metadata={
         "flag": "--sima-drop-identical",
-        "help": "drop prompts whose greedy and sampled responses are the same text before the critic (the "
+        "help": "drop prompts whose greedy and sampled responses are the same text before the critic (ours; the "
                 "reference judges and trains on them)"})
     context: int | None = field(default=None, metadata={
         "flag": "--sima-context", "min": 1,
