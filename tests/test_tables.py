@@ -164,7 +164,8 @@ def test_iteration_table_of_a_real_run(tiny_run):
     text = render_run_tables([tiny_run], "markdown")
     grid = text[text.index("**CSR iterations"):].split("\n\n")[1].splitlines()
     assert cells(grid[0]) == ["iteration", "POPE acc", "POPE F1", "CHAIR_S↓", "CHAIR_I↓", "CHAIR recall",
-                              "avg length", "pairs", "chosen R", "rejected R", "chosen words", "rejected words"]
+                              "avg length", "pair acc CHAIR_I", "ties CHAIR_I", "pair acc CHAIR_S", "ties CHAIR_S",
+                              "pairs", "chosen R", "rejected R", "chosen words", "rejected words"]
     run = load_run(tiny_run)
     assert [cells(line)[0] for line in grid[2:]] == ["0", "1", "2"]
     for line, iteration in zip(grid[2:], run.iterations):
@@ -173,12 +174,15 @@ def test_iteration_table_of_a_real_run(tiny_run):
             value, interval = cell.split(" [")  # the value, † when it differs from iteration 0, its interval
             assert value.rstrip("†") == f"{iteration.metric(task, metric):.2f}" and interval.endswith("]")
         if iteration.iteration:
-            assert row[7] == str(iteration.summary["pairs"])
-            assert row[8] == f"{iteration.summary['mean_chosen_reward']:.3f}¹"
-            assert row[10:] == [f"{iteration.summary[f'mean_{side}_words']:.1f}" for side in ("chosen", "rejected")]
+            # the model is a checkpoint folder, whose registry entry has no image annotations: no pair accuracy
+            assert row[7:11] == ["–²", "–", "–²", "–"]
+            assert row[11] == str(iteration.summary["pairs"])
+            assert row[12] == f"{iteration.summary['mean_chosen_reward']:.3f}¹"
+            assert row[14:] == [f"{iteration.summary[f'mean_{side}_words']:.1f}" for side in ("chosen", "rejected")]
         else:
-            assert row[7:] == ["–"] * 5
+            assert row[7:] == ["–"] * 9
     assert "¹ chosen R / rejected R: mean of the reference code's rank score" in text and "(lower is better)" in text
+    assert f"² pair accuracy: no pair scored against annotations: model {run.model} provides no image annotations" in text
     assert "λ ablation" not in text  # one run
 
 

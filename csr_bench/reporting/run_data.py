@@ -1,4 +1,5 @@
-"""A run folder as data: its iterations' results, samples and the method's preference pairs.
+"""A run folder as data: its iterations' results, samples and the method's preference pairs (and how
+well those pairs agree with the scene, where the model's data has annotations: pair accuracy).
 
 Every report (tables, plots, the HTML page, the regression check) reads runs through this, from the
 files a run leaves, so a finished, resumed or half-finished run reads alike. No torch: reporting
@@ -11,11 +12,14 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import read_jsonl_records
 from csr_bench.world_at_chance import WORLD_AT_CHANCE, world_left_out_reason
+
+if TYPE_CHECKING:
+    from csr_bench.reporting.pair_accuracy import PairAccuracy
 
 
 # iter_<k>/pairs/ (preferences.jsonl + summary.json, whatever the method); iter_<k>/csr/ in runs written
@@ -199,6 +203,14 @@ class RunData:
     @property
     def last(self) -> IterationData:
         return self.iterations[-1]
+
+    def pair_accuracy(self, iteration: IterationData) -> PairAccuracy | None:
+        """How often the iteration's chosen responses hallucinate less than the rejected ones, scored
+        against the model's image annotations (reporting/pair_accuracy.py; a PairAccuracy); None when
+        the iteration has no pairs."""
+        from csr_bench.reporting.pair_accuracy import iteration_pair_accuracy
+
+        return iteration_pair_accuracy(self, iteration)
 
     def iteration(self, k: int) -> IterationData:
         for item in self.iterations:

@@ -1,6 +1,7 @@
 """The HTML report's sample browser: each document's image beside the model's answer at every
 iteration, CHAIR's hallucinated object words marked in the captions, POPE's mistakes listed, and the
-preference pairs the method built with their rewards.
+preference pairs the method built with their rewards (and, where the model's data has image annotations,
+each side's CHAIR with its object words marked and the iteration's pair accuracy: reporting/pair_accuracy.py).
 
 The documents' images come from an image source the command passes in (evaluation.document_images
 reloads each task's data as the run read it), so reporting itself reads files only.
@@ -16,8 +17,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from csr_bench.reporting.pair_accuracy import PairAccuracy, PairScore
 from csr_bench.reporting.run_data import IterationData, RunData
-from csr_bench.scorers.chair_words import object_spans
+from csr_bench.scorers.chair_words import caption_objects, object_spans
 
 THUMBNAIL_PX = 256
 CALIBRATION_NOTES = {
@@ -185,7 +187,10 @@ def task_section(run: RunData, task: str, images_of: ImageSource | None, max_sam
     return "".join(parts)
 
 
-def _pair_row(pair: dict[str, Any], images: dict[str, str | None], images_root: str | None) -> str:
+def _pair_row(pair: dict[str, Any], images: dict[str, str | None], images_root: str | None,
+              score: PairScore | None = None) -> str:
+    """A pair's row; with its ``score`` (pair accuracy), each side's CHAIR_I and CHAIR_S and its object
+    words marked, as in CHAIR's captions."""
     path = str(pair.get("image", ""))
     if path and images_root and not Path(path).is_absolute():
         path = str(Path(images_root) / path)
@@ -195,8 +200,15 @@ def _pair_row(pair: dict[str, Any], images: dict[str, str | None], images_root: 
     for side in ("chosen", "rejected"):
         reward = pair.get(f"{side}_reward")
         label = f"{side}, reward {reward:.3f}" if isinstance(reward, (int, float)) else side
-        cells.append(f'<td class="{side}"><div class="reward">{label}</div>'
-                     f'{escape(str(pair.get(side, "")))}</td>')
+        text = str(pair.get(side, ""))
+        if score is not None:
+            side_score = getattr(score, side)
+            label += f" · CHAIR_I {100 * side_score.chair_i:.1f}, CHAIR_S {side_score.chair_s}"
+            hallucinated = [o for o in caption_objects(text).objects if o not in score.objects]
+            body = highlight_objects(text, hallucinated)
+        else:
+            body = escape(text)
+        cells.append(f'<td class="{side}"><div class="reward">{label}</div>{body}</td>')
     return (f'<tr><td>{_image_cell(images[path], "image not found: " + path)}</td>'
             f'<td>{escape(str(pair.get("prompt", "")))}</td>{"".join(cells)}</tr>')
 
@@ -219,6 +231,18 @@ def pairs_note(summary: dict[str, Any], pairs: list[dict[str, Any]]) -> str:
     return "; ".join(notes) or "no account of the pairs recorded"
 
 
+def pair_accuracy_note(scored: PairAccuracy | None) -> str:
+    """How often the chosen response hallucinates less than the rejected one (CHAIR_I, CHAIR_S), or why
+    the pairs are not scored; '' for an iteration without pairs."""
+    if scored is None:
+        return ""
+    lines = [accuracy.describe() for accuracy in (scored.chair_i, scored.chair_s) if accuracy is not None]
+    if scored.note():
+        lines.append(scored.note())
+    text = "; ".join(lines)
+    return f'<p class="note">pair accuracy (the chosen response scored strictly lower): {escape(text)}</p>'
+
+
 def pairs_section(run: RunData, max_samples: int) -> str:
     """Each iteration's preference pairs (the first ``max_samples``), chosen beside rejected."""
     images: dict[str, str | None] = {}  # prompt images recur across iterations: encode each once
@@ -230,15 +254,18 @@ def pairs_section(run: RunData, max_samples: int) -> str:
         summary = item.summary or {}
         method = summary.get("method") or run.config.get("method")
         kind = f"{method} pairs" if method else "pairs"
-        rows = "".join(_pair_row(pair, images, summary.get("images_root")) for pair in pairs[:max_samples])
+        scored = run.pair_accuracy(item)
+        scores = scored.scores if scored is not None else (None,) * len(pairs)
+        rows = "".join(_pair_row(pair, images, summary.get("images_root"), score)
+                       for pair, score in zip(pairs[:max_samples], scores))
         parts.append(
             f'<details class="pairs" data-iteration="{item.iteration}"><summary>iteration {item.iteration}: '
             f'{min(len(pairs), max_samples)} of {len(pairs)} {escape(kind)} — '
-            f'{escape(pairs_note(summary, pairs))}</summary>'
+            f'{escape(pairs_note(summary, pairs))}</summary>{pair_accuracy_note(scored)}'
             f'<table class="pairs"><thead><tr><th>image</th><th>prompt</th><th>chosen</th><th>rejected</th></tr>'
             f'</thead><tbody>{rows}</tbody></table></details>')
     return "".join(parts) or '<p class="note">No preference pairs in this run.</p>'
 
 
 __all__ = ["DocumentImages", "ImageSource", "NoImages", "file_data_uri", "highlight_objects", "image_data_uri",
-           "pairs_note", "pairs_section", "pope_mistakes", "task_section"]
+           "pair_accuracy_note", "pairs_note", "pairs_section", "pope_mistakes", "task_section"]

@@ -1,7 +1,8 @@
 """The iteration table, as the paper's: per iteration of the alignment method, POPE accuracy and F1, CHAIR_S and CHAIR_I,
-plus what explains them: CHAIR's object recall, the average response length, and the preference
-pairs with their mean chosen / rejected reward and length in words. Baseline rows (the paper's
-iterations) come first.
+plus what explains them: CHAIR's object recall, the average response length, the pair accuracy of
+the iteration's preference pairs (how often the chosen response hallucinates less than the rejected
+one, where the data has annotations: reporting/pair_accuracy.py), and the pairs with their mean
+chosen / rejected reward and length in words. Baseline rows (the paper's iterations) come first.
 A run's metric cells show their bootstrap interval and † where the paired difference from iteration 0
 excludes 0; the Δ table after it gives those differences with their intervals.
 """
@@ -41,6 +42,10 @@ REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
 # the pairs' mean response length in whitespace words: which way the choice leans (long or short)
 WORD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("chosen words", "mean_chosen_words"), ("rejected words", "mean_rejected_words"))
+# pair accuracy (reporting/pair_accuracy.py): how often the chosen response hallucinates less than the
+# rejected one against the scene's annotations, per metric: (header of the accuracy, header of the ties, metric)
+PAIR_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("pair acc CHAIR_I", "ties CHAIR_I", "chair_i"), ("pair acc CHAIR_S", "ties CHAIR_S", "chair_s"))
 REWARD_MEANING = {
     "reference": "the reference code's rank score of the pair's paths (lower is better)",
     "paper": "the paper's calibrated reward λ·R_I + (1 − λ)·R_T summed over sentences (higher is better)",
@@ -55,8 +60,34 @@ def methods_title(runs: list[RunData]) -> str:
     return " / ".join(dict.fromkeys(names)) or "CSR"
 
 
+def pair_accuracy_headers() -> list[str]:
+    return [header for accuracy, ties, _ in PAIR_COLUMNS for header in (accuracy, ties)]
+
+
+def pair_accuracy_cells(run: RunData, iteration: IterationData, table: Table) -> list[Cell]:
+    """The iteration's pair accuracy per metric (in %, with its Wilson interval) and share of ties;
+    '–' without pairs, and '–' with a footnote where the pairs have no annotations to be scored against."""
+    from csr_bench.reporting.pair_accuracy import DEFINITION
+
+    found = run.pair_accuracy(iteration)
+    cells = []
+    for _, _, metric in PAIR_COLUMNS:
+        accuracy = None if found is None else found.metric(metric)
+        if accuracy is None:
+            note = None if found is None or found.note() is None else table.note(found.note())
+            cells += [Cell(None, note=note), Cell(None)]
+            continue
+        low, high = accuracy.interval
+        definition = table.note(DEFINITION)  # stated once, also where a cell points to its partial note
+        note = table.note(found.note()) if found.note() else definition
+        cells += [Cell(100 * accuracy.accuracy, interval=(100 * low, 100 * high), note=note),
+                  Cell(100 * accuracy.tie_share)]
+    return cells
+
+
 def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
-    headers = ["iteration"] + [c[0] for c in METRIC_COLUMNS] + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS]
+    headers = (["iteration"] + [c[0] for c in METRIC_COLUMNS] + pair_accuracy_headers()
+               + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS])
     table = Table(f"{methods_title(runs)} iterations: hallucination metrics, response length and rewards", headers)
     for baseline in baselines:
         if not baseline.iterations:
@@ -65,6 +96,7 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
         for row in baseline.iterations:
             cells = [Cell(f"{baseline.title} iter {row['iteration']}", note=note)]
             cells += [Cell(None if key is None else row.get(key)) for _, _, _, key in METRIC_COLUMNS]
+            cells += [Cell(None) for _ in pair_accuracy_headers()]
             table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS + WORD_COLUMNS])
     comparison = significance(runs)
     for run in runs:
@@ -74,15 +106,16 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
             cells += [measured_cell(comparison, iteration, task, metric, table=table)
                       for _, task, metric, _ in METRIC_COLUMNS]
             summary = iteration.summary or {}
-            cells.append(Cell(summary.get("pairs")))
+            rewards = [Cell(summary.get("pairs"))]
             calibration = summary.get("calibration")
             note = table.note(f"chosen R / rejected R: mean of {REWARD_MEANING[calibration]}") \
                 if calibration in REWARD_MEANING else None
             for _, key in REWARD_COLUMNS[1:]:
                 value = summary.get(key)
-                cells.append(Cell(value, decimals=3, note=note if value is not None else None))
-            cells += [Cell(summary.get(key), decimals=1) for _, key in WORD_COLUMNS]
-            table.rows.append(cells)
+                rewards.append(Cell(value, decimals=3, note=note if value is not None else None))
+            rewards += [Cell(summary.get(key), decimals=1) for _, key in WORD_COLUMNS]
+            # the pair accuracy's footnotes after the rewards': a run's reward note keeps its number
+            table.rows.append(cells + pair_accuracy_cells(run, iteration, table) + rewards)
     describe(table, comparison, [task for _, task, _, _ in METRIC_COLUMNS])
     return table
 
@@ -126,4 +159,5 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
     return table
 
 
-__all__ = ["DELTA_COLUMNS", "METRIC_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table", "iteration_table"]
+__all__ = ["DELTA_COLUMNS", "METRIC_COLUMNS", "PAIR_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table",
+           "iteration_table", "pair_accuracy_cells", "pair_accuracy_headers"]
