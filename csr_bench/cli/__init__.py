@@ -1,7 +1,7 @@
 """The ``csr-bench`` command: the parser (parser.py, method flags from config_flags.py) and the
 commands, by what they need: a model (model_commands.py), finished runs (report_commands.py),
 preference files (preference_commands.py: ``inject``) or nothing (list_commands.py). Start-up is
-light: ``tasks``, ``models``, ``score``, ``table``, ``check``, ``plot``, ``report``, ``inject`` and
+light: ``tasks``, ``models``, ``score``, ``table``, ``compare``, ``check``, ``plot``, ``report``, ``inject`` and
 ``--help`` never import torch or transformers.
 """
 
@@ -14,12 +14,12 @@ from csr_bench.cli.list_commands import cmd_models, cmd_tasks
 from csr_bench.cli.model_commands import cmd_eval, cmd_export, cmd_run, cmd_score, cmd_world
 from csr_bench.cli.parser import PROG, build_parser
 from csr_bench.cli.preference_commands import cmd_inject
-from csr_bench.cli.report_commands import cmd_check, cmd_plot, cmd_report, cmd_table
+from csr_bench.cli.report_commands import cmd_check, cmd_compare, cmd_plot, cmd_report, cmd_table
 from csr_bench.errors import CsrBenchError
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "world": cmd_world,
             "tasks": cmd_tasks, "models": cmd_models, "table": cmd_table, "plot": cmd_plot, "report": cmd_report,
-            "check": cmd_check, "inject": cmd_inject}
+            "check": cmd_check, "inject": cmd_inject, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,6 +179,21 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     table.add_argument("--no-ci", action="store_true",
                        help="hide each cell's 95%% bootstrap interval (the † marks of significant change stay)")
 
+    compare = commands.add_parser(
+        "compare", parents=[quiet], help="the methods table: runs of several methods side by side (paper Table 1)",
+        description="One row per method run at its final iteration, after the base row they all started from (the "
+        "first run's iteration 0), in the CSR paper's Table 1 layout: intervals, † where the paired difference from "
+        "the base row excludes 0, the paper's average score and the pair accuracy of the final iteration's pairs. "
+        "CSR runs that differ from the first CSR run only in lambda are its ablation rows.")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                         help="finished run folders started from one base model; the first gives the base row")
+    compare.add_argument("--baseline", action="append", type=task_list, default=[], metavar="NAME",
+                         help="published rows to add, marked as such (repeatable or comma-separated): names in "
+                         "results/baselines/ (llava15-7b, llava15-13b) or YAML paths")
+    compare.add_argument("--format", choices=["markdown", "latex", "csv", "html"], default="markdown")
+    compare.add_argument("--no-ci", action="store_true",
+                         help="hide each cell's interval (the † marks of significant change stay)")
+
     plot = commands.add_parser("plot", parents=[quiet], help="plots of a run (radar, metric curves, rewards)",
                                description="Write RUN_DIR/plots/: the radar chart of the benchmarks, metric curves "
                                "over iterations and the reward trend, as PNG and SVG.")
@@ -229,6 +244,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        help="also load task YAMLs from DIR (repeatable)")
     commands.add_parser("models", parents=[quiet], help="list registered models",
                         description="List registered models.")
-    for reader in (table, plot, report, check):
+    for reader in (table, compare, plot, report, check):
         add_trust_option(reader)
     return parser

@@ -1,4 +1,4 @@
-"""The commands that read finished runs: table, plot, report, check (the CI gate)."""
+"""The commands that read finished runs: table, compare (the methods table), plot, report, check (the CI gate)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,18 @@ def cmd_table(args: argparse.Namespace) -> int:
     from csr_bench.reporting.tables.run_tables import render_run_tables
 
     print(render_run_tables(args.run_dirs, args.format, args.baselines, ci=not args.no_ci), end="")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from csr_bench.reporting.run_data import load_run
+    from csr_bench.reporting.tables.baselines import load_baseline
+    from csr_bench.reporting.tables.format import render
+    from csr_bench.reporting.tables.methods import methods_table
+
+    baselines = [load_baseline(name) for names in args.baseline for name in names]
+    table = methods_table([load_run(path) for path in args.run_dirs], baselines)
+    print(render(table, args.format, ci=not args.no_ci), end="")
     return 0
 
 
