@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine; both create .venv and install everything first.
 #   make run    install, then `csr-bench run` on the embedded default (offline, CPU)
 #   make test   install, then the test suite (offline); make test-fast: its unit tier only (no e2e tests)
+#   make methods  install, then the CSR paper's method comparison on the world (8 runs, about an
+#               hour on 2 cores; resumable) and its methods table in results/methods/methods.md
 #   make gate   install, then the hallucination gate: a short world evaluation checked against
 #               results/baselines/ci-world.json (`make gate-update` rewrites it, on purpose)
 # Extra arguments: make run ARGS="--batch-size 4"   make test PYTEST_ARGS="-k pope"
@@ -12,7 +14,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo run test test-fast gate gate-update test-lmms clean
+.PHONY: install demo run methods test test-fast gate gate-update test-lmms clean
 
 # An existing .venv is reused, so a GPU user can create it and install the CUDA torch 2.13.x of
 # their choice first; constraints.txt (torch==2.13.0) is satisfied by it and keeps it.
@@ -32,6 +34,10 @@ demo: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/csr-bench run $(ARGS)
+
+# base, CSR, only R_I, only R_T, DPO on world:rlhf-v, POVID, SIMA, Self-rewarding; then `csr-bench compare`
+methods: $(STAMP)
+	scripts/methods_table.sh $(or $(OUT),results/methods)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -11,11 +11,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-results/readme}
 BIN=${CSR_BENCH:-.venv/bin/csr-bench}
 export HF_HUB_OFFLINE=1
-"$BIN" run --output "$OUT" --quiet
-"$BIN" run --output "$OUT" --quiet --lambda 1 --run-name world-lambda1
-"$BIN" run --output "$OUT" --quiet --lambda 0 --run-name world-lambda0
-"$BIN" run --output "$OUT" --quiet --method dpo --preferences world:rlhf-v      # $OUT/world-dpo
-"$BIN" run --output "$OUT" --quiet --method povid                               # $OUT/world-povid
+scripts/methods_table.sh "$OUT"   # the 8 runs of the methods table, and $OUT/methods.md
 # POVID's stage 1 alone: 3 epochs of DPO on world:povid (the same model as world-povid's stages/stage1)
 "$BIN" run --output "$OUT" --quiet --method dpo --preferences world:povid --num-epochs 3 --run-name world-povid-stage1
 "${PYTHON:-.venv/bin/python}" scripts/readme_results.py "$OUT/world" "$OUT/world-lambda1" "$OUT/world-lambda0" \

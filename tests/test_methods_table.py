@@ -113,13 +113,18 @@ def test_published_rows_are_marked_plain_and_last(runs):
     text = render(methods_table([load_run(runs["csr"]), load_run(runs["dpo"])], [baseline]), "markdown")
     _, rows = body(text)
     published = [row for row in rows if "(published)" in row[0]]
-    assert len(published) == len(baseline.rows) + len(baseline.lambdas) == 9
+    assert len(published) == len(baseline.rows) + len(baseline.lambdas) + len(baseline.reward_ablation) == 12
     assert rows[-len(published):] == published  # after every run
     assert not any("**" in cell for row in published for cell in row)  # other data: never the best of the runs
-    assert [row[0].rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹") for row in published[-3:]] == [
-        "+ CSR, λ = 0.1 (published)", "+ CSR, λ = 0.5 (published)", "+ CSR, λ = 0.9 (published)"]
+    names = [row[0].rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹") for row in published]
+    assert names[-6:] == ["+ CSR, λ = 0.1 (published)", "+ CSR, λ = 0.5 (published)", "+ CSR, λ = 0.9 (published)",
+                          "+ CSR, only R_T (published)", "+ CSR, only R_I (published)",
+                          "+ CSR, R_T + R_I (published)"]
     assert published[0][1] == "1510.7" and published[0][-5] == "66.61 (12)"  # the paper's own average of its base
-    assert published[-1][-5] == "–"  # the paper does not average its λ ablation's three columns
+    assert published[-4][-5] == "–"  # the paper does not average its λ ablation's three columns
+    # its reward ablation gives the average alone (csr_spec: only R_T 68.46, only R_I 67.49, CSR 72.39)
+    assert [row[-5] for row in published[-3:]] == ["68.46 (12)", "67.49 (12)", "72.39 (12)"]
+    assert all(cell == "–" for row in published[-3:] for cell in row[1:-5])
     assert "published: LLaVA-1.5-7B (CSR paper): CSR paper (NeurIPS 2024" in text
 
 

@@ -32,6 +32,8 @@ class Baseline:
     rows: list[dict[str, Any]]  # {"method": ..., Table 1 header: value, ...}
     iterations: list[dict[str, Any]] = field(default_factory=list)  # the paper's iteration table
     lambdas: list[dict[str, Any]] = field(default_factory=list)  # the paper's λ ablation
+    # the paper's reward ablation: {"method", "average"} (it gives only the average score of each row)
+    reward_ablation: list[dict[str, Any]] = field(default_factory=list)
 
 
 def available_baselines() -> list[str]:
@@ -76,9 +78,13 @@ def load_baseline(name_or_path: str) -> Baseline:
                   for i, row in enumerate(data.get("iterations") or [])]
     lambdas = [_numbers(row, f"{path}: lambda[{i}]", {"lambda", "iterations", *COLUMNS_BY_HEADER})
                for i, row in enumerate(data.get("lambda") or [])]
+    rewards = [_numbers(row, f"{path}: reward_ablation[{i}]", {"method", "average"})
+               for i, row in enumerate(data.get("reward_ablation") or [])]
+    if any(not {"method", "average"} <= set(row) for row in rewards):
+        raise CsrBenchError(f"{path}: every reward_ablation row needs its 'method' and 'average'")
     return Baseline(name=str(data.get("name", path.stem)), title=str(data.get("title", path.stem)),
                     source=str(data["source"]), caveat=str(data["caveat"]), rows=rows, iterations=iterations,
-                    lambdas=lambdas)
+                    lambdas=lambdas, reward_ablation=rewards)
 
 
 __all__ = ["Baseline", "available_baselines", "baseline_dir", "load_baseline"]

@@ -127,7 +127,7 @@ def table_runs(runs: list[RunData], table: Table) -> list[tuple[RunData, Iterati
 
 
 def _published_rows(baseline: Baseline, table: Table, width: int) -> list[list[Cell]]:
-    """A baseline file's Table 1 rows and λ ablation, plain, named '(published)', with its source."""
+    """A baseline file's Table 1 rows, λ and reward ablations, plain, named '(published)', with its source."""
     note = table.note(f"published: {baseline.title}: {baseline.source}. {baseline.caveat}")
     rows = [{**row, "method": f"{row['method']} (published)"} for row in baseline.rows]
     if baseline.lambdas:
@@ -136,11 +136,19 @@ def _published_rows(baseline: Baseline, table: Table, width: int) -> list[list[C
         rows += [{**{k: v for k, v in row.items() if k not in ("lambda", "iterations")},
                   "method": f"+ CSR, λ = {row['lambda']:g} (published)", "note": lambda_note}
                  for row in baseline.lambdas]
+    if baseline.reward_ablation:
+        reward_note = table.note(f"published reward ablation of {baseline.title}: the paper gives its average "
+                                 "score over the Table 1 columns only")
+        rows += [{"method": f"+ CSR, {row['method']} (published)", "note": reward_note, "average": row["average"]}
+                 for row in baseline.reward_ablation]
     cells = []
     for row in rows:
         values = {column.header: float(row[column.header]) for column in PAPER_COLUMNS if column.header in row}
-        # the paper averages its Table 1 rows, not its λ ablation's three columns
+        # the paper averages its Table 1 rows, not its λ ablation's three columns; its reward ablation gives
+        # the average alone (over its 12 columns)
         average, count = (None, 0) if "note" in row else average_score(values) or (None, 0)
+        if "average" in row:
+            average, count = float(row["average"]), len(PAPER_COLUMNS)
         line = [Cell(str(row["method"]), note=row.get("note", note))]
         line += [Cell(values.get(column.header), 1 if column.header.startswith("MME") else 2)
                  for column in PAPER_COLUMNS]
