@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.methods.povid import noise
-from csr_bench.methods.povid.loss import PovidNoiseTerm, noisy_argmax_logps, sequence_logps, sigmoid_dpo_losses
+from csr_bench.methods.povid.loss import PovidNoiseTerm, noisy_argmax_logps
+from csr_bench.training.loss_terms import sequence_logps, sigmoid_dpo_losses
 from preference_pairs import FAST, iteration_input, trained_once
 
 

@@ -363,7 +363,8 @@ def test_killed_in_a_stage_the_rerun_redoes_only_what_was_missing(prompt_file, t
 def test_rejected_logps_take_the_top1_token_or_the_top2_where_top1_is_the_label():
     import torch
 
-    from csr_bench.methods.sima.loss import sequence_logps, top2_rejected_logps
+    from csr_bench.methods.sima.loss import top2_rejected_logps
+    from csr_bench.training.loss_terms import sequence_logps
 
     # one sequence of 4 tokens over a vocabulary of 3; the completion is tokens 2 and 3 (positions 1 and 2 predict them)
     logits = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [3.0, 1.0, 0.0], [9.0, 9.0, 9.0]]], requires_grad=True)

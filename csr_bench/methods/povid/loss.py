@@ -15,17 +15,10 @@ from typing import Any
 
 from csr_bench.methods.povid.noise import DEFAULT_NOISE_STEP, example_generator, noisy_image
 from csr_bench.training.dpo_data import VARIANT_PIXELS  # the batch key of the noisy images' pixel values
+from csr_bench.training.loss_terms import (log_metrics, no_grad_passes, reference_network, sequence_logps,
+                                          sigmoid_dpo_losses)
 
 TERM_NAME = "povid-noisy-self"
-
-
-def sequence_logps(logits, input_ids, completion_mask):
-    """Sum over the completion of log p(token_{t+1} | <= t): trl's summed log-prob of a sequence."""
-    import torch
-
-    log_probs = logits[:, :-1].float().log_softmax(-1)
-    per_token = torch.gather(log_probs, 2, input_ids[:, 1:].unsqueeze(2)).squeeze(2)
-    return (per_token * completion_mask[:, 1:]).sum(-1)
 
 
 def noisy_argmax_logps(noisy_logits, clean_logits, completion_mask):
@@ -38,13 +31,6 @@ def noisy_argmax_logps(noisy_logits, clean_logits, completion_mask):
     log_probs = clean_logits[:, :-1].float().log_softmax(-1)
     per_token = torch.gather(log_probs, 2, indices.unsqueeze(2)).squeeze(2)
     return (per_token * completion_mask[:, 1:]).sum(-1)
-
-
-def sigmoid_dpo_losses(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
-    """-log sigmoid(beta * ((pi_c - pi_r) - (ref_c - ref_r))), per example (the reference's ``dpo_loss``)."""
-    import torch.nn.functional as F
-
-    return -F.logsigmoid(beta * ((policy_chosen - policy_rejected) - (reference_chosen - reference_rejected)))
 
 
 @dataclass
@@ -74,12 +60,7 @@ class PovidNoiseTerm:
         return noisy_image(image, self.noise_step, self.clamp, example_generator(self.seed, key))
 
     def __call__(self, trainer: Any, model: Any, inputs: dict[str, Any]):
-        import contextlib
-
         import torch
-        from accelerate.utils import is_peft_model
-        from trl.models.utils import disable_gradient_checkpointing
-        from trl.trainer.utils import use_adapter
 
         noisy = inputs[VARIANT_PIXELS]
         rows = noisy.shape[0]  # trl's batch is [chosen rows; rejected rows]: the term uses the chosen ones
@@ -90,34 +71,18 @@ class PovidNoiseTerm:
         completion = inputs["completion_mask"][:rows]
         input_ids = chosen["input_ids"]
 
-        def no_grad_passes():  # as trl's reference pass: no checkpointing warning under no_grad
-            return disable_gradient_checkpointing(trainer.model, trainer.args.gradient_checkpointing_kwargs)
-
         def logps(network):
             clean_logits = network(**chosen).logits
-            with torch.no_grad(), no_grad_passes():
+            with torch.no_grad(), no_grad_passes(trainer):
                 noisy_logits = network(**{**chosen, "pixel_values": noisy.to(chosen["pixel_values"].dtype)}).logits
             return (sequence_logps(clean_logits, input_ids, completion),
                     noisy_argmax_logps(noisy_logits, clean_logits, completion))
 
         policy_chosen, policy_noisy = logps(model)
-        with torch.no_grad(), no_grad_passes():
-            if trainer.ref_model is not None:
-                reference_chosen, reference_noisy = logps(trainer.ref_model)
-            else:
-                adapter = contextlib.nullcontext()
-                if is_peft_model(trainer.model):  # the reference: the adapter disabled = the stage-1 model
-                    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-                    adapter = use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
-                with adapter:
-                    reference_chosen, reference_noisy = logps(trainer.model)
+        with reference_network(trainer) as reference:  # the adapter disabled = the stage-1 model
+            reference_chosen, reference_noisy = logps(reference)
         losses = sigmoid_dpo_losses(policy_chosen, policy_noisy, reference_chosen, reference_noisy, self.beta)
-        metrics = getattr(trainer, "_metrics", None)
-        if metrics is not None:
-            mode = metrics["train" if trainer.model.training else "eval"]
-            margin = self.beta * ((policy_chosen - reference_chosen) - (policy_noisy - reference_noisy))
-            mode["povid/noisy_loss"].append(float(losses.mean().detach()))
-            mode["povid/noisy_margin"].append(float(margin.mean().detach()))
-            mode["povid/logps_noisy_self"].append(float(policy_noisy.mean().detach()))
-            mode["povid/logps_chosen"].append(float(policy_chosen.mean().detach()))
+        margin = self.beta * ((policy_chosen - reference_chosen) - (policy_noisy - reference_noisy))
+        log_metrics(trainer, {"povid/noisy_loss": losses, "povid/noisy_margin": margin,
+                              "povid/logps_noisy_self": policy_noisy, "povid/logps_chosen": policy_chosen})
         return self.weight * losses.mean()

@@ -16,12 +16,13 @@ from typing import Any, Callable
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.methods.base import IterationInput, PairSet, method_dir
+from csr_bench.methods.keyed_stage import run_keyed_stage
 from csr_bench.methods.prompts import PromptItem, build_prompt_set
 from csr_bench.methods.self_reward.config import JUDGES, SelfRewardConfig
 from csr_bench.methods.self_reward.judge_prompt import JUDGE_PROMPT, judge_prompt
 from csr_bench.methods.self_reward.pairs import TIE, candidate_score, pick_pair
 from csr_bench.methods.self_reward.score import SCORES, expected_score, parse_score, verdict
-from csr_bench.progress import get_logger, progress_bar
+from csr_bench.progress import get_logger
 from csr_bench.storage.keyed_store import KeyedStore
 from csr_bench.storage.settings import require_same_settings, run_relative
 
@@ -103,27 +104,8 @@ class SelfRewardMethod:
 
     def _stage(self, store: KeyedStore, prompts: list[PromptItem], work: Callable[[list[PromptItem]], list[dict]],
                desc: str) -> dict[str, dict[str, Any]]:
-        """Run ``work`` over the prompts the store lacks, a batch at a time (each batch appended as one),
-        with a progress bar; a data-parallel run shards the prompts and merges the files."""
-        distributed.barrier()
-        pending = distributed.shard([p for p in prompts if p.prompt_id not in store])
-        done = len(prompts) - len(pending) if not distributed.is_distributed() else len(store)
-        if pending and done:
-            log.info("self-reward: %s: %d of %d prompts already done in %s, resuming", desc, done, len(prompts),
-                     store.path)
-        if pending:
-            step = self.config.batch_size
-            with progress_bar(total=done + len(pending), initial=done, unit="prompt", desc=desc) as bar:
-                for start in range(0, len(pending), step):
-                    batch = pending[start:start + step]
-                    store.append(work(batch))
-                    bar.update(len(batch))
-        if distributed.is_distributed():
-            distributed.barrier()
-            store.reload()
-            distributed.barrier()
-            if distributed.is_main():
-                store.merge([p.prompt_id for p in prompts])
+        """``work`` over the prompts the store lacks (methods/keyed_stage.py); every prompt's record."""
+        run_keyed_stage(store, prompts, work, batch_size=self.config.batch_size, desc=desc)
         return {p.prompt_id: store[p.prompt_id] for p in prompts}
 
     def _chunks(self, items: list) -> list[list]:

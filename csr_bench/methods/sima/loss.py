@@ -14,16 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from csr_bench.training.loss_terms import log_metrics, reference_network, sequence_logps, sigmoid_dpo_losses
+
 TERM_NAME = "sima-top2-rejected"
-
-
-def sequence_logps(logits, input_ids, completion_mask):
-    """Sum over the completion of log p(token_{t+1} | <= t) (the reference's ``_get_batch_logps``)."""
-    import torch
-
-    log_probs = logits[:, :-1].float().log_softmax(-1)
-    per_token = torch.gather(log_probs, 2, input_ids[:, 1:].unsqueeze(2)).squeeze(2)
-    return (per_token * completion_mask[:, 1:]).sum(-1)
 
 
 def top2_rejected_logps(logits, input_ids, completion_mask):
@@ -39,13 +32,6 @@ def top2_rejected_logps(logits, input_ids, completion_mask):
     chosen = torch.where(top_two[:, :, 0] == labels, top_two[:, :, 1], top_two[:, :, 0])
     per_token = torch.gather(logits.log_softmax(-1), 2, chosen.unsqueeze(2)).squeeze(2)
     return (per_token * completion_mask[:, 1:]).sum(-1)
-
-
-def sigmoid_dpo_losses(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
-    """-log sigmoid(beta * ((pi_c - pi_r) - (ref_c - ref_r))) per example (the reference's ``dpo_loss``)."""
-    import torch.nn.functional as F
-
-    return -F.logsigmoid(beta * ((policy_chosen - policy_rejected) - (reference_chosen - reference_rejected)))
 
 
 @dataclass
@@ -72,31 +58,11 @@ class SimaRejectedTerm:
                 top2_rejected_logps(logits[rows:], input_ids[rows:], completion[rows:]))
 
     def __call__(self, trainer: Any, model: Any, inputs: dict[str, Any]):
-        import contextlib
-
-        import torch
-        from accelerate.utils import is_peft_model
-        from trl.models.utils import disable_gradient_checkpointing
-        from trl.trainer.utils import use_adapter
-
         policy_chosen, policy_rejected = self.logps(model, inputs)
-        with torch.no_grad(), disable_gradient_checkpointing(trainer.model, trainer.args.gradient_checkpointing_kwargs):
-            if trainer.ref_model is not None:
-                reference_chosen, reference_rejected = self.logps(trainer.ref_model, inputs)
-            else:
-                adapter = contextlib.nullcontext()
-                if is_peft_model(trainer.model):  # the reference: the adapter disabled, as the reference trainer
-                    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-                    adapter = use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
-                with adapter:
-                    reference_chosen, reference_rejected = self.logps(trainer.model, inputs)
+        with reference_network(trainer) as reference:  # the adapter disabled, as the reference trainer
+            reference_chosen, reference_rejected = self.logps(reference, inputs)
         losses = sigmoid_dpo_losses(policy_chosen, policy_rejected, reference_chosen, reference_rejected, self.beta)
-        metrics = getattr(trainer, "_metrics", None)
-        if metrics is not None:
-            mode = metrics["train" if trainer.model.training else "eval"]
-            margin = self.beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
-            mode["sima/loss"].append(float(losses.mean().detach()))
-            mode["sima/margin"].append(float(margin.mean().detach()))
-            mode["sima/logps_rejected_top2"].append(float(policy_rejected.mean().detach()))
-            mode["sima/logps_chosen"].append(float(policy_chosen.mean().detach()))
+        margin = self.beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
+        log_metrics(trainer, {"sima/loss": losses, "sima/margin": margin, "sima/logps_rejected_top2": policy_rejected,
+                              "sima/logps_chosen": policy_chosen})
         return losses.mean()

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.methods.base import IterationInput, PairSet, method_dir
+from csr_bench.methods.keyed_stage import run_keyed_stage
 from csr_bench.methods.sima.config import HUB_PROMPTS, REJECTED_MODES, VERDICT_MODES, SimaConfig
 from csr_bench.methods.sima.critic import VERDICT_LINE, VERDICTS, critic_prompt, parse_verdict
 from csr_bench.methods.sima.prompts import SimaPrompt, load_prompts, prompts_digest, sample_seed
-from csr_bench.progress import get_logger, progress_bar
+from csr_bench.progress import get_logger
 from csr_bench.storage.keyed_store import KeyedStore
 from csr_bench.storage.settings import require_same_settings, run_relative
 
@@ -113,29 +113,15 @@ class SimaMethod:
 
     def _run_stage(self, current: IterationInput, store: KeyedStore, todo: list[SimaPrompt], stage: str,
                    work, model_holder: dict[str, Any]) -> None:
-        """``work(model, batch) -> records`` over the prompts not in ``store`` (this process's share of
-        them), appended a batch at a time; then every process reads them all."""
-        distributed.barrier()
-        pending = distributed.shard([p for p in todo if p.prompt_id not in store])
-        done = len(todo) - len([p for p in todo if p.prompt_id not in store])
-        if done and pending:
-            log.info("sima: %d of %d prompts' %s already done in %s, resuming", done, len(todo), stage, store.path)
-        if pending:
+        """``work(model, batch) -> records`` over the prompts not in ``store`` (methods/keyed_stage.py),
+        the model loaded once, only if there is work."""
+        def with_model(batch: list[SimaPrompt]) -> list[dict[str, Any]]:
             if "model" not in model_holder:
                 model_holder["model"] = current.load_model()
-            step = self.config.batch_size
-            with progress_bar(total=done + len(pending), initial=done, unit="prompt",
-                              desc=f"iter {current.iteration} sima {stage}") as bar:
-                for start in range(0, len(pending), step):
-                    batch = pending[start:start + step]
-                    store.append(work(model_holder["model"], batch))
-                    bar.update(len(batch))
-        if distributed.is_distributed():
-            distributed.barrier()
-            store.reload()
-            distributed.barrier()
-            if distributed.is_main():
-                store.merge([p.prompt_id for p in todo if p.prompt_id in store])
+            return work(model_holder["model"], batch)
+
+        run_keyed_stage(store, todo, with_model, batch_size=self.config.batch_size,
+                        desc=f"iter {current.iteration} sima {stage}")
 
     def _respond(self, model, batch: list[SimaPrompt]) -> list[dict[str, Any]]:
         """generate_samples.py: a greedy response and a sampled one (T 0.8, top-p 0.9) per prompt."""
