@@ -8,27 +8,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.storage.files import read_jsonl_objects
+from csr_bench.storage.files import read_json_records
 
 TABLE_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 
 def read_json_rows(path: Path) -> list[dict[str, Any]]:
     """The objects of a JSON list (or JSONL) file; anything else is a one-line error naming the file."""
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        return [record for _, record in read_jsonl_objects(path, "preference rows")]
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CsrBenchError(f"{path}: cannot read preference rows ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
-    except ValueError as exc:
-        raise CsrBenchError(f"{path}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
-    if not isinstance(data, list):
-        raise CsrBenchError(f"{path}: expected a JSON list of rows, got a {type(data).__name__}")
-    return [row if isinstance(row, dict) else {} for row in data]  # a non-object row is skipped by the reader
+    # a non-object row becomes {}: the schema's reader skips it, counted
+    return [row if isinstance(row, dict) else {} for row in read_json_records(path, "preference rows")]
 
 
 def first_keys(path: Path) -> set[str]:

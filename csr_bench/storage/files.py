@@ -173,6 +173,30 @@ def read_jsonl_records(path: Path, repair: bool = True) -> list[dict]:
     return records
 
 
+def read_json_records(path: Path, what: str = "records") -> list:
+    """The entries of a user-supplied JSON list file, or the objects of a JSONL one
+    (``read_jsonl_objects``); an unreadable file, malformed JSON or a JSON file that holds no list is
+    a one-line error naming the file and ``what`` it should hold."""
+    import json
+
+    from csr_bench.errors import CsrBenchError
+
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return [record for _, record in read_jsonl_objects(path, what)]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+    except ValueError as exc:
+        raise CsrBenchError(f"{path}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(data, list):
+        raise CsrBenchError(f"{path}: expected a JSON list of {what}, got a {type(data).__name__}")
+    return data
+
+
 def read_jsonl_objects(path: Path, what: str = "records") -> list[tuple[int, dict]]:
     """(line number, object) for every non-blank line of a user-supplied JSONL file, strictly:
     an unreadable file, a malformed line or a non-object is a one-line error naming the line."""

@@ -50,27 +50,12 @@ def draw(items: list[Any], limit: int | None, seed: int) -> list[Any]:
     return items[:limit] if limit is not None else items
 
 
-def _rows_from_file(path: Path, where: str) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CsrBenchError(f"{where}: cannot read {path} ({exc})") from None
-    try:
-        if path.suffix == ".jsonl":
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            rows = json.loads(text)
-    except ValueError as exc:
-        raise CsrBenchError(f"{where}: {path} is not valid JSON ({exc})") from None
-    if not isinstance(rows, list):
-        raise CsrBenchError(f"{where}: {path} holds no list of prompts")
-    return rows
-
-
 def _file_prompts(path: Path, images: str | None, where: str) -> list[SimaPrompt]:
     """The rows of a file in the SIMA_prompts schema; a row's id is its position in the file."""
     prompts = []
-    for number, row in enumerate(_rows_from_file(path, where)):
+    from csr_bench.storage.files import read_json_records
+
+    for number, row in enumerate(read_json_records(path, "SIMA prompt rows")):
         if not isinstance(row, dict) or not all(isinstance(row.get(key), str) for key in FIELDS):
             raise CsrBenchError(f"{where}: {path} row {number} lacks one of {', '.join(FIELDS)} (SIMA_prompts' "
                                 "schema: text fields image, text, ground_truth)")
