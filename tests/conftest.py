@@ -78,6 +78,19 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False) -> subproc
     return result
 
 
+HEAVY_MODULES = ("torch", "transformers", "datasets")
+
+
+def run_without_heavy_imports(code: str, heavy: tuple[str, ...] = HEAVY_MODULES,
+                              cwd: Path | None = REPO) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter; fail unless it succeeds without importing any of ``heavy``
+    (commands that need no model must start fast)."""
+    check = f"\nimport sys\nheavy = [m for m in {tuple(heavy)!r} if m in sys.modules]\nassert not heavy, heavy\n"
+    result = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     """A user-facing failure: non-zero exit, no traceback, one 'csr-bench: error:' line naming the problem."""
     assert result.returncode != 0, result.stderr

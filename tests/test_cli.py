@@ -1,11 +1,9 @@
 """The command line as users meet it: help, listings, fast start-up and one-line errors."""
 
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_without_heavy_imports
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["eval"], ["tasks"], ["models"]])
@@ -35,12 +33,8 @@ def test_listings_describe_each_entry():
 @pytest.mark.parametrize("command", [["tasks"], ["models"], ["--help"], ["eval", "--help"], ["run", "--help"],
                                      ["run", "--method", "dpo", "--help"], ["run", "--method", "povid", "--help"]])
 def test_commands_without_a_model_do_not_import_torch(command):
-    code = ("import sys\nfrom csr_bench.cli import main\n"
-            f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    run_without_heavy_imports(f"from csr_bench.cli import main\n"
+                              f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n")
 
 
 def test_unknown_task_and_model_are_one_line_errors(tmp_path):
@@ -75,12 +69,8 @@ def test_score_does_not_import_torch(tmp_path, pope_rows):
 
     predictions = tmp_path / "p.jsonl"
     predictions.write_text("".join(json.dumps({**r, "prediction": "Yes."}) + "\n" for r in pope_rows[:6]))
-    code = ("import sys\nfrom csr_bench.cli import main\n"
-            f"assert main(['score', 'pope', {str(predictions)!r}, '--json']) == 0\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    result = run_without_heavy_imports(
+        f"from csr_bench.cli import main\nassert main(['score', 'pope', {str(predictions)!r}, '--json']) == 0\n")
     assert '"task": "pope", "n": 6' in result.stdout
 
 

@@ -7,12 +7,10 @@ end to end into POVID's schema, read back by the POVID loader, without importing
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_without_heavy_imports
 from csr_bench.errors import CsrBenchError
 from csr_bench.judge import NO_JUDGE, Judge, JudgeSettings
 from csr_bench.preference_data.injection.judge import INJECTION_SYSTEM, parse_injection
@@ -222,9 +220,5 @@ def test_cli_inject_errors_are_one_line_and_no_torch(tmp_path):
     broken.write_text('{"id": 1}\n{oops\n')
     assert_one_line_error(run_cli("inject", str(broken), str(tmp_path / "o.json")), "broken.jsonl:2")
     source = write_input(tmp_path / "answers.jsonl", ROWS[:2])
-    code = ("import sys\nfrom csr_bench.cli import main\n"
-            f"rc = main(['inject', {str(source)!r}, {str(tmp_path / 'o.json')!r}, '--quiet'])\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
-            "assert rc == 0 and not heavy, (rc, heavy)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_without_heavy_imports("from csr_bench.cli import main\n"
+                              f"assert main(['inject', {str(source)!r}, {str(tmp_path / 'o.json')!r}, '--quiet']) == 0\n")

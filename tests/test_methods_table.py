@@ -4,12 +4,10 @@ pair accuracy of the final pairs, published rows marked and never bold; one-line
 
 import copy
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_without_heavy_imports
 from csr_bench.errors import CsrBenchError
 from csr_bench.reporting import pair_accuracy
 from csr_bench.reporting.run_data import load_run
@@ -148,12 +146,8 @@ def test_pair_accuracy_of_the_final_iteration(small_world, tmp_path):
     # (notes 1-3: the world's tasks left out of its default set)
     assert "⁴ pair accuracy: the share of the iteration's preference pairs" in text
     # the command reads files only: the world's annotations come through the registry without torch
-    code = ("import sys\nfrom csr_bench.cli import main\n"
-            f"assert main(['compare', {str(run)!r}, '--no-ci']) == 0\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = run_without_heavy_imports(f"from csr_bench.cli import main\n"
+                                       f"assert main(['compare', {str(run)!r}, '--no-ci']) == 0\n")
     assert "| + CSR (iter 1) " in result.stdout and "33.33⁴" in result.stdout
 
 

@@ -4,13 +4,11 @@ the point and CI gates, tolerances, --fail-on-change, baseline files and one-lin
 import json
 import random
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import assert_one_line_error, HEAVY_MODULES, run_cli, run_without_heavy_imports
 from csr_bench.reporting.check.regression import Side, compare, load_side
 from csr_bench.reporting.run_data import load_run
 from csr_bench.scorers.unit_stats import task_stats
@@ -194,10 +192,7 @@ def test_bad_inputs_are_one_line_errors(tiny_run, tmp_path):
 
 
 def test_check_does_not_import_torch(tiny_run):
-    code = ("import sys\nfrom csr_bench.cli import main\n"
-            f"assert main(['check', {str(tiny_run)!r}, '--baseline', {str(tiny_run)!r}, '--iteration', '0']) in (0, 1)\n"
-            f"assert main(['table', {str(tiny_run)!r}]) == 0\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'matplotlib') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    run_without_heavy_imports(
+        "from csr_bench.cli import main\n"
+        f"assert main(['check', {str(tiny_run)!r}, '--baseline', {str(tiny_run)!r}, '--iteration', '0']) in (0, 1)\n"
+        f"assert main(['table', {str(tiny_run)!r}]) == 0\n", heavy=(*HEAVY_MODULES, "matplotlib"))

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_without_heavy_imports
 from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
 from csr_bench.scorers.unit_stats import task_stats
 from csr_bench.reporting.tables import significance as sig
@@ -234,18 +234,12 @@ def test_run_prints_the_summary_lines_last_under_quiet(secret_env_run):
 
 
 def test_table_and_plot_with_intervals_do_not_import_torch(tmp_path):
-    import subprocess
-    import sys
-
     write_run(tmp_path / "big", [100, 0])
-    code = ("import sys\nfrom csr_bench.cli import main\n"
-            f"assert main(['table', {str(tmp_path / 'big')!r}]) == 0\n"
-            f"assert main(['plot', {str(tmp_path / 'big')!r}]) == 0\n"
-            "from csr_bench.reporting.tables.significance import summary_lines\n"
-            "from csr_bench.reporting.run_data import load_run\n"
-            f"assert summary_lines(load_run({str(tmp_path / 'big')!r}))\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = run_without_heavy_imports(
+        "from csr_bench.cli import main\n"
+        f"assert main(['table', {str(tmp_path / 'big')!r}]) == 0\n"
+        f"assert main(['plot', {str(tmp_path / 'big')!r}]) == 0\n"
+        "from csr_bench.reporting.tables.significance import summary_lines\n"
+        "from csr_bench.reporting.run_data import load_run\n"
+        f"assert summary_lines(load_run({str(tmp_path / 'big')!r}))\n", cwd=None)
     assert "100.00†" in result.stdout
