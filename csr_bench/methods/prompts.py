@@ -70,3 +70,13 @@ def build_prompt_set(source: str | Path, *, images: str | Path | None = None, li
         raise CsrBenchError(f"prompt {missing[0].prompt_id}: image file not found: {missing[0].image_path}"
                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     return items
+
+
+def configured_prompt_set(config, method: str) -> list[PromptItem]:
+    """The prompt set a method's config names (its prompt_source, prompt_images, prompts, prompt_seed
+    fields: CSR's, and Self-rewarding's, which trains on CSR's prompts)."""
+    if not config.prompt_source:
+        raise CsrBenchError(f"{method} needs prompt images: pass --prompt-source (an image folder, or the reference's "
+                            "prompt JSON with --prompt-images)")
+    return build_prompt_set(config.prompt_source, images=config.prompt_images, limit=config.prompts,
+                            seed=config.prompt_seed)

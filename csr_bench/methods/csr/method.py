@@ -19,7 +19,7 @@ from csr_bench.methods.base import IterationInput, PairSet, method_dir
 from csr_bench.methods.csr.config import CALIBRATIONS, CsrConfig
 from csr_bench.methods.csr.rewards import no_pair_reason, prune, select_pair
 from csr_bench.methods.csr.tree import CandidateTree
-from csr_bench.methods.prompts import PromptItem, build_prompt_set
+from csr_bench.methods.prompts import PromptItem, configured_prompt_set
 from csr_bench.progress import get_logger, progress_bar
 from csr_bench.storage.settings import require_same_settings, run_relative
 
@@ -44,11 +44,7 @@ class CsrMethod:
 
     # -- stages --------------------------------------------------------------------------------
     def _prompts(self) -> list[PromptItem]:
-        if not self.config.prompt_source:
-            raise CsrBenchError("CSR needs prompt images: pass --prompt-source (an image folder, or the reference's "
-                                "prompt JSON with --prompt-images)")
-        return build_prompt_set(self.config.prompt_source, images=self.config.prompt_images,
-                                limit=self.config.prompts, seed=self.config.prompt_seed)
+        return configured_prompt_set(self.config, "CSR")
 
     def _clip(self):
         from csr_bench.models.registry import load_clip

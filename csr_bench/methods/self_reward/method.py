@@ -17,7 +17,7 @@ from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.methods.base import IterationInput, PairSet, method_dir
 from csr_bench.methods.keyed_stage import run_keyed_stage
-from csr_bench.methods.prompts import PromptItem, build_prompt_set
+from csr_bench.methods.prompts import PromptItem, configured_prompt_set
 from csr_bench.methods.self_reward.config import JUDGES, SelfRewardConfig
 from csr_bench.methods.self_reward.judge_prompt import JUDGE_PROMPT, judge_prompt
 from csr_bench.methods.self_reward.pairs import TIE, candidate_score, pick_pair
@@ -96,11 +96,7 @@ class SelfRewardMethod:
 
     # -- stages --------------------------------------------------------------------------------
     def _prompts(self) -> list[PromptItem]:
-        if not self.config.prompt_source:
-            raise CsrBenchError("self-reward needs prompt images: pass --prompt-source (an image folder, or the "
-                                "reference's prompt JSON with --prompt-images)")
-        return build_prompt_set(self.config.prompt_source, images=self.config.prompt_images,
-                                limit=self.config.prompts, seed=self.config.prompt_seed)
+        return configured_prompt_set(self.config, "self-reward")
 
     def _stage(self, store: KeyedStore, prompts: list[PromptItem], work: Callable[[list[PromptItem]], list[dict]],
                desc: str) -> dict[str, dict[str, Any]]:
