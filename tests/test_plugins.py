@@ -183,8 +183,8 @@ def test_an_unknown_method_names_the_known_ones(plugins):
     from conftest import assert_one_line_error
 
     assert_one_line_error(csr_bench(plugins, "run", "--method", "nosuch", "--iterations", "1"),
-                          "unknown --method nosuch (known: csr, dpo, povid, toy)")
-    assert "csr, dpo, povid, toy (default csr)" in " ".join(csr_bench(plugins, "run", "--help").stdout.split())
+                          "unknown --method nosuch (known: csr, dpo, povid, self-reward, sima, toy)")
+    assert "csr, dpo, povid, self-reward, sima, toy (default csr)" in " ".join(csr_bench(plugins, "run", "--help").stdout.split())
 
 
 def test_a_config_field_whose_flag_is_taken_is_a_one_line_error(plugins):
