@@ -28,8 +28,6 @@ from csr_bench.reporting.tables.lambda_ablation import is_lambda_ablation
 from csr_bench.reporting.tables.paper import average_score, method_label, paper_table
 from csr_bench.reporting.tables.significance import base_iteration
 
-# run.json's method name -> the paper's row name; a method not listed is named by tables.paper.method_label
-METHOD_LABELS = {"csr": "CSR", "dpo": "DPO", "povid": "POVID", "sima": "SIMA", "self-reward": "Self-rewarding"}
 ITERATIVE = {"csr", "self-reward"}  # iterated methods: the row says which iteration ("+ CSR (iter 3)")
 TITLE = ("Methods: Table 1 layout, one row per method at its final iteration (↓ lower is better; best of the runs "
          "in bold)")
@@ -95,7 +93,7 @@ def row_label(run: RunData, iteration: IterationData) -> str:
     """'+ CSR (iter 3)', '+ DPO on world:rlhf-v', '+ POVID': the method, the preference set a DPO run
     trained on, the iteration of an iterated method (or of any method run more than once)."""
     method = method_of(run)
-    name = METHOD_LABELS.get(method, method_label(method))
+    name = method_label(method)
     source = (iteration.summary or {}).get("source")
     on = f" on {source}" if source and method == "dpo" else ""
     shown = method in ITERATIVE or iteration.iteration != 1
@@ -186,5 +184,5 @@ def methods_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
     return table
 
 
-__all__ = ["ITERATIVE", "METHOD_LABELS", "check_shared_base", "lambda_label", "method_of", "methods_table",
+__all__ = ["ITERATIVE", "check_shared_base", "lambda_label", "method_of", "methods_table",
            "require_finished", "row_label", "table_runs"]

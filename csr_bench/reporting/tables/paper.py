@@ -20,8 +20,15 @@ def average_score(values: dict[str, float]) -> tuple[float, int] | None:
     return (sum(terms) / len(terms), len(terms)) if terms else None
 
 
+# run.json's method name -> the paper's row name, where the acronym rule below does not give it
+METHOD_LABELS = {"self-reward": "Self-rewarding"}
+
+
 def method_label(name: str) -> str:
-    """A method's name as a row shows it: a short one is an acronym (csr -> CSR, povid -> POVID)."""
+    """A method's name as a row shows it: the paper's name (self-reward -> Self-rewarding), else a short
+    one is an acronym (csr -> CSR, povid -> POVID, sima -> SIMA)."""
+    if name in METHOD_LABELS:
+        return METHOD_LABELS[name]
     return name.upper() if name.isalpha() and len(name) <= 5 else name
 
 
@@ -124,5 +131,5 @@ def _mark_best_average(table: Table) -> None:
                     among=[i for i, count in counts.items() if count == widest])
 
 
-__all__ = ["AVERAGE_HEADER", "average_score", "iteration_label", "method_label", "paper_table", "same_evaluation",
-           "table_rows"]
+__all__ = ["AVERAGE_HEADER", "METHOD_LABELS", "average_score", "iteration_label", "method_label", "paper_table",
+           "same_evaluation", "table_rows"]
