@@ -34,6 +34,8 @@ SUMMARY = REPO / "results" / "readme" / "world-summary.json"
 README = REPO / "README.md"
 BEGIN, END = "<!-- readme_results:begin -->", "<!-- readme_results:end -->"
 FORMAT = "csr-bench-readme-summary/1"
+# runs README's tables show to explain another row, not as a method of the methods table
+SUPPORTING_RUNS = ("world-povid-stage1",)
 REWARDS = (("chosen_reward", "mean_chosen_reward"), ("rejected_reward", "mean_rejected_reward"),
            ("chosen_words", "mean_chosen_words"), ("rejected_words", "mean_rejected_words"))
 
@@ -76,20 +78,27 @@ def summarize(run_dirs: list[str | Path]) -> dict[str, Any]:
                 found = (iteration.summary or {}).get(source)
                 if isinstance(found, (int, float)):
                     row[key] = found
+            scored = run.pair_accuracy(iteration)  # None for iteration 0 (no pairs)
+            accuracy = scored.chair_i if scored is not None else None
+            if accuracy is not None:
+                row["pair_accuracy_chair_i"] = {"value": 100 * accuracy.accuracy,
+                                                "interval": [100 * bound for bound in accuracy.interval],
+                                                "ties": 100 * accuracy.tie_share, "losses": accuracy.losses,
+                                                "n": accuracy.n}
             iterations.append(row)
         lam = run.method_config.get("lam")
         method = str(run.config.get("method") or "csr")
         source = (run.last.summary or {}).get("source")
         summary["runs"].append({"name": run.name, "method": method, "lambda": lam, "source": source,
                                 "iterations": iterations})
-    # Table 1 as `csr-bench table` prints it, for the runs of each method (not the λ ablation)
-    compared = [run for run, entry in zip(runs, summary["runs"])
-                if entry["method"] != "csr" or entry["lambda"] in (None, DEFAULT_LAMBDA)]
+    # the methods table as `csr-bench compare` prints it (scripts/methods_table.sh's runs: all but a run
+    # named in SUPPORTING_RUNS, which explains a row rather than being one)
+    compared = [run for run in runs if run.name not in SUPPORTING_RUNS]
     if len(compared) > 1:
         from csr_bench.reporting.tables.format import render as render_table
-        from csr_bench.reporting.tables.paper import paper_table
+        from csr_bench.reporting.tables.methods import methods_table
 
-        summary["table1"] = render_table(paper_table(compared), "markdown").strip("\n")
+        summary["methods_table"] = render_table(methods_table(compared), "markdown").strip("\n")
     return summary
 
 
@@ -123,6 +132,14 @@ def _pair(row: dict[str, Any], chosen: str, rejected: str, decimals: int) -> str
     return f"{row[chosen]:.{decimals}f} / {row[rejected]:.{decimals}f}"
 
 
+def _pair_accuracy(entry: dict[str, Any] | None) -> str:
+    """The share of pairs whose chosen response has the lower CHAIR_I, its Wilson interval, the ties."""
+    if entry is None:
+        return MISSING
+    low, high = entry["interval"]
+    return f"{entry['value']:.1f} [{low:.1f}, {high:.1f}] ({entry['ties']:.0f}%)"
+
+
 def _markdown_row(cells: list[str]) -> str:
     return "|" + "".join(f" {cell} |" if cell else " |" for cell in cells)
 
@@ -134,8 +151,9 @@ def render(summary: dict[str, Any]) -> str:
     default = summary.get("default_lambda")
     runs = summary["runs"]
     headers = [header for header, *_ in METRIC_COLUMNS]
-    lines = [_markdown_row(["run", "iteration", *headers, "chosen / rejected R", "chosen / rejected words"]),
-             "|" + "---|" * (len(headers) + 4)]
+    lines = [_markdown_row(["run", "iteration", *headers, "chosen / rejected R", "chosen / rejected words",
+                            "pair acc CHAIR_I (ties)"]),
+             "|" + "---|" * (len(headers) + 5)]
     for number, run in enumerate(runs):
         label = _label(run, default, number == 0)
         rows = run["iterations"] if number == 0 else run["iterations"][-1:]
@@ -146,7 +164,8 @@ def render(summary: dict[str, Any]) -> str:
             else:
                 name, named = ("" if named else label), True
             cells = [name, str(row["iteration"])] + [_cell(row["metrics"].get(h)) for h in headers]
-            cells += [_pair(row, "chosen_reward", "rejected_reward", 3), _pair(row, "chosen_words", "rejected_words", 1)]
+            cells += [_pair(row, "chosen_reward", "rejected_reward", 3), _pair(row, "chosen_words", "rejected_words", 1),
+                      _pair_accuracy(row.get("pair_accuracy_chair_i"))]
             lines.append(_markdown_row(cells))
     last = {run["iterations"][-1]["iteration"] for run in runs}
     at = f"iteration {last.pop()}" if len(last) == 1 else "each run's last iteration"
@@ -161,9 +180,9 @@ def render(summary: dict[str, Any]) -> str:
             continue
         lines.append(_markdown_row([_label(run, default, False)]
                                    + [_cell(final["delta"].get(h), signed=True) for h in delta_headers]))
-    if summary.get("table1"):
-        lines += ["", "Table 1 of the methods' runs, as `csr-bench table` prints it (the base model's row once; "
-                  "† against it):", "", summary["table1"]]
+    if summary.get("methods_table"):
+        lines += ["", "The methods table, as `csr-bench compare` prints it (`make methods`; one row per method at its "
+                  "last iteration, † against the base row):", "", summary["methods_table"]]
     return "\n".join(lines) + "\n"
 
 

@@ -70,14 +70,16 @@ def test_summary_and_tables_of_hand_made_runs(script, tmp_path):
     assert last["delta"]["CHAIR_I↓"]["value"] == pytest.approx(-1.75) and "avg length" not in last["delta"]
     # by hand: the base row, the default run's iterations (its label once), the ablation's last iteration;
     # Δ at iteration 2 from the base row: 82.5-80, 79-78, 45-50, 18.25-20, 62-60 and 78-80, 77-78, 30-50, 22.5-20, 45-60
-    assert script.render(summary) == (
+    tables = script.render(summary)
+    assert tables[:tables.index("\nThe methods table")] == (
         "| run | iteration | POPE acc | POPE F1 | CHAIR_S↓ | CHAIR_I↓ | CHAIR recall | avg length "
-        "| chosen / rejected R | chosen / rejected words |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
-        "| base model | 0 | 80.00 | 78.00 | 50.00 | 20.00 | 60.00 | 40.00 | – | – |\n"
-        "| CSR, λ = 0.9 (default) | 1 | 81.00 | 78.50 | 48.00 | 19.00 | 61.00 | 41.00 | 0.250 / 0.750 | 40.0 / 35.0 |\n"
-        "| | 2 | 82.50 | 79.00 | 45.00 | 18.25 | 62.00 | 42.00 | 0.250 / 0.750 | 40.0 / 35.0 |\n"
-        "| only R_T, λ = 0 | 2 | 78.00 | 77.00 | 30.00 | 22.50 | 45.00 | 30.00 | – | – |\n"
+        "| chosen / rejected R | chosen / rejected words | pair acc CHAIR_I (ties) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| base model | 0 | 80.00 | 78.00 | 50.00 | 20.00 | 60.00 | 40.00 | – | – | – |\n"
+        "| CSR, λ = 0.9 (default) | 1 | 81.00 | 78.50 | 48.00 | 19.00 | 61.00 | 41.00 | 0.250 / 0.750 | 40.0 / 35.0 "
+        "| – |\n"
+        "| | 2 | 82.50 | 79.00 | 45.00 | 18.25 | 62.00 | 42.00 | 0.250 / 0.750 | 40.0 / 35.0 | – |\n"
+        "| only R_T, λ = 0 | 2 | 78.00 | 77.00 | 30.00 | 22.50 | 45.00 | 30.00 | – | – | – |\n"
         "\n"
         "The change from the base model at iteration 2, with its paired 95% interval:\n"
         "\n"
@@ -88,9 +90,10 @@ def test_summary_and_tables_of_hand_made_runs(script, tmp_path):
 
 
 
-def test_a_run_of_another_method_is_labelled_by_its_preference_set_and_gets_table1(script, tmp_path):
-    """A DPO run on a released set is one row named by method and set; with it, the summary holds
-    Table 1 of the methods' runs as `csr-bench table` renders it (base row once, the ablation left out)."""
+def test_a_run_of_another_method_is_labelled_by_its_preference_set_and_gets_the_methods_table(script, tmp_path):
+    """A DPO run on a released set is one row named by method and set; with it, the summary holds the
+    methods table as `csr-bench compare` renders it (the base row once, each run's last iteration), and
+    the pair accuracy of a row with pairs (hand-made: a pair-accuracy cell renders value, interval, ties)."""
     default = _run(tmp_path / "world", 0.9, [BASE, ({"accuracy": 81.0, "f1_split_mean": 78.5},
                                                      {"chair_s": 48.0, "chair_i": 19.0, "recall": 61.0, "len": 41.0},
                                                      {"mean_chosen_reward": 0.25, "mean_rejected_reward": 0.75})])
@@ -102,12 +105,15 @@ def test_a_run_of_another_method_is_labelled_by_its_preference_set_and_gets_tabl
     summary = script.summarize([default, dpo])
     assert [(run["method"], run["source"]) for run in summary["runs"]] == [("csr", None), ("dpo", "world:rlhf-v")]
     text = script.render(summary)
-    assert "| DPO on world:rlhf-v (world-dpo) | 1 | 80.50 | 78.00 | 44.00 | 18.00 | 59.00 | 39.00 | – | – |" in text
+    assert "| DPO on world:rlhf-v (world-dpo) | 1 | 80.50 | 78.00 | 44.00 | 18.00 | 59.00 | 39.00 | – | – | – |" in text
     assert "| DPO on world:rlhf-v (world-dpo) | +0.50 | +0.00 | -6.00 | -2.00 | -1.00 |" in text  # 80.5-80, 78-78, 44-50, 18-20, 59-60
-    table1 = text.split("Table 1 of the methods' runs")[1]
-    labels = [line.split("|")[1].strip() for line in table1.splitlines() if line.startswith("| world")]
-    assert labels == ["world", "world + CSR (iter 1)", "world-dpo + DPO on world:rlhf-v (iter 1)"]
-    assert "iteration 0 of world-dpo is the same evaluation as world's" in table1
+    methods = text.split("The methods table, as `csr-bench compare` prints it")[1]
+    labels = [line.split("|")[1].strip().rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹") for line in methods.splitlines()[2:]
+              if line.startswith("| ")]
+    assert labels[1:] == ["world (base)", "+ CSR (iter 1)", "+ DPO on world:rlhf-v"]  # after the header row
+    assert script._pair_accuracy({"value": 41.666, "interval": [37.52, 46.01], "ties": 39.3}) == "41.7 [37.5, 46.0] (39%)"
+    assert script._pair_accuracy(None) == "–"
+
 
 def test_cells_carry_interval_and_mark_as_csr_bench_tables(script):
     """Value at 2 decimals, † when significant, the interval one decimal coarser; a Δ signed, its interval at 2."""
