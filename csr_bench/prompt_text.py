@@ -1,6 +1,8 @@
 """The LLaVA-1.5 / CSR prompt vocabulary: fixed texts that task prompts, CSR's prompt set and the
 world's training data must spell identically (a model trained on one wording is evaluated on it)."""
 
+import random
+
 # LLaVA-1.5's answer-format suffixes (its evaluation scripts and training data).
 SHORT_SUFFIX = "\nAnswer the question using a single word or phrase."
 LETTER_SUFFIX = "\nAnswer with the option's letter from the given choices directly."
@@ -23,3 +25,12 @@ DESCRIPTION_QUESTIONS = (
     "What are the key elements in this picture?",
     "Can you describe the main features of this image for me?",
 )
+
+
+def question_draw(count: int, seed: int) -> tuple[list[str], random.Random]:
+    """CSR's prompt draw (methods/prompts.py): ``random.Random(seed)`` gives each of ``count`` images,
+    in their sorted order, one of the description questions, and the same generator then shuffles the
+    prompt set. Both are returned, so whatever replays CSR's draw (SIMA's prompt draw, the world's
+    preference sets) gets CSR's questions and images."""
+    rng = random.Random(seed)
+    return [rng.choice(DESCRIPTION_QUESTIONS) for _ in range(count)], rng

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.images import image_files, open_rgb
-from csr_bench.prompt_text import DESCRIPTION_QUESTIONS
+from csr_bench.prompt_text import question_draw
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,11 @@ class PromptItem:
         return open_rgb(self.image_path, f"prompt {self.prompt_id}")
 
 
-def _from_folder(folder: Path, rng: random.Random) -> list[PromptItem]:
-    return [PromptItem(str(p.relative_to(folder).with_suffix("")), p, rng.choice(DESCRIPTION_QUESTIONS))
-            for p in image_files(folder, "prompt images")]
+def _from_folder(folder: Path, seed: int) -> tuple[list[PromptItem], random.Random]:
+    """The folder's images, each with its question, and the generator that drew them (it shuffles next)."""
+    paths = image_files(folder, "prompt images")
+    questions, rng = question_draw(len(paths), seed)
+    return [PromptItem(str(p.relative_to(folder).with_suffix("")), p, q) for p, q in zip(paths, questions)], rng
 
 
 def _from_reference_file(path: Path, images: Path) -> list[PromptItem]:
@@ -54,13 +56,12 @@ def build_prompt_set(source: str | Path, *, images: str | Path | None = None, li
                      seed: int = 0) -> list[PromptItem]:
     """Prompts from an image folder, or from the reference's JSON with ``images`` as its image folder."""
     source = Path(source).expanduser()
-    rng = random.Random(seed)
     if source.is_dir():
-        items = _from_folder(source, rng)
+        items, rng = _from_folder(source, seed)
     elif source.is_file():
         if images is None:
             raise CsrBenchError(f"{source}: a prompt file needs --prompt-images DIR (its images, e.g. COCO train2014)")
-        items = _from_reference_file(source, Path(images).expanduser())
+        items, rng = _from_reference_file(source, Path(images).expanduser()), random.Random(seed)
     else:
         raise CsrBenchError(f"prompt source not found: {source}")
     rng.shuffle(items)

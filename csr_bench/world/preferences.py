@@ -16,7 +16,6 @@ checked byte for byte against the image files. Details: docs/methods.md, "The wo
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.images import image_files
 from csr_bench.preference_data.base import PreferenceSet, SourceContext
 from csr_bench.preference_data.injection.rules import Edit, InjectionRules, apply_edits, inject, symmetric_table
-from csr_bench.prompt_text import DESCRIPTION_QUESTIONS
+from csr_bench.prompt_text import question_draw
 from csr_bench.world.scenes import (CATEGORIES, COLOR_NAMES, COCO_SPLIT, ID_BASE, PAIRS, POSITION_PHRASES, SIZES,
                                     Scene, png_bytes, sample_scene)
 from csr_bench.world.text import NUMBER_WORDS, count_phrase, detailed_caption
@@ -69,9 +68,9 @@ def prompt_scenes(data_root: Path) -> list[PromptScene]:
     name = re.compile(rf"WORLD_{COCO_SPLIT['prompt']}_(\d{{12}})\.png")
     result = []
     folder = data_root / "prompts" / "images"
-    rng = random.Random(PROMPT_SEED)  # as csr_bench.methods.prompts draws one question per image, in this order
-    for path in image_files(folder, "world preference sets: prompt images"):
-        question = rng.choice(DESCRIPTION_QUESTIONS)
+    paths = image_files(folder, "world preference sets: prompt images")
+    questions, _ = question_draw(len(paths), PROMPT_SEED)  # CSR's question for each image
+    for path, question in zip(paths, questions):
         match = name.fullmatch(path.name)
         index = int(match.group(1)) - ID_BASE["prompt"] if match else -1
         scene = sample_scene(seed, "prompt", index, size) if index >= 0 else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.images import open_rgb
-from csr_bench.prompt_text import DESCRIPTION_QUESTIONS
+from csr_bench.prompt_text import question_draw
 
 HUB_FILES = {"furonghuang-lab/SIMA_prompts": "self_generation_prompts.jsonl"}  # the hub tree lists this one file
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -39,12 +38,9 @@ class SimaPrompt:
 
 
 def draw(items: list[Any], limit: int | None, seed: int) -> list[Any]:
-    """``items`` shuffled, the first ``limit`` kept, with CSR's generator: methods/prompts.py seeds
-    random.Random(seed), draws one question per image, then shuffles; advancing it the same way
-    draws the same images as CSR's prompt set of the same sorted folder and seed."""
-    rng = random.Random(seed)
-    for _ in items:
-        rng.choice(DESCRIPTION_QUESTIONS)
+    """``items`` shuffled, the first ``limit`` kept, by CSR's draw (prompt_text.question_draw): the same
+    images as CSR's prompt set of the same sorted folder and seed."""
+    _, rng = question_draw(len(items), seed)
     items = list(items)
     rng.shuffle(items)
     return items[:limit] if limit is not None else items
