@@ -19,20 +19,29 @@ def download(repo: str, patterns: tuple[str, ...]) -> str:
     return snapshot_download(repo_id=repo, repo_type="dataset", allow_patterns=list(patterns))
 
 
-def _fetch(repo: str, patterns: tuple[str, ...]) -> Path:
+def fetch_files(repo: str, patterns: tuple[str, ...], where: str) -> tuple[Path, list[Path]]:
+    """The snapshot folder of hub data set ``repo`` and its files ``patterns`` match (sorted), fetched
+    into the hub cache once; offline with nothing cached, or any hub failure, is one line starting
+    with ``where`` (the flag that named the set), the offline one naming the command that fetches it."""
     try:
         folder = Path(download(repo, patterns))
     except Exception as exc:  # huggingface_hub: offline, not found, gated, HTTP errors
         name = type(exc).__name__
         if "Offline" in name or "LocalEntryNotFound" in name or "offline" in str(exc).lower():
-            raise CsrBenchError(f"--preferences {repo}: not in the hub cache and the hub is offline (HF_HUB_OFFLINE); "
-                                f"fetch it once online (`huggingface-cli download --repo-type dataset {repo}`) or "
-                                "pass a local file") from None
+            named = "" if any(c in p for p in patterns for c in "*?[") else " " + " ".join(patterns)
+            raise CsrBenchError(f"{where} {repo}: not in the hub cache and the hub is offline (HF_HUB_OFFLINE); "
+                                f"fetch it once online (`huggingface-cli download --repo-type dataset {repo}{named}`) "
+                                "or pass a local file") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CsrBenchError(f"--preferences {repo}: cannot fetch the hub data set ({name}: {first})") from None
-    files = [p for pattern in patterns for p in folder.rglob(pattern)]
+        raise CsrBenchError(f"{where} {repo}: cannot fetch the hub data set ({name}: {first})") from None
+    files = sorted(p for pattern in patterns for p in folder.rglob(pattern))
     if not files:
-        raise CsrBenchError(f"--preferences {repo}: the hub data set has no file matching {', '.join(patterns)}")
+        raise CsrBenchError(f"{where} {repo}: the hub data set has no file matching {', '.join(patterns)}")
+    return folder, files
+
+
+def _fetch(repo: str, patterns: tuple[str, ...]) -> Path:
+    folder, files = fetch_files(repo, patterns, "--preferences")
     return files[0] if len(files) == 1 else folder
 
 

@@ -66,23 +66,10 @@ def _file_prompts(path: Path, images: str | None, where: str) -> list[SimaPrompt
 
 
 def _hub_file(repo: str, where: str) -> Path:
-    from csr_bench.preference_data.hub import download
+    from csr_bench.preference_data.hub import fetch_files
 
     patterns = (HUB_FILES[repo],) if repo in HUB_FILES else ("*.jsonl", "*.json")
-    try:
-        folder = Path(download(repo, patterns))
-    except Exception as exc:  # huggingface_hub: offline, not found, HTTP errors
-        name = type(exc).__name__
-        if "Offline" in name or "LocalEntryNotFound" in name or "offline" in str(exc).lower():
-            raise CsrBenchError(f"{where} {repo}: not in the hub cache and the hub is offline (HF_HUB_OFFLINE); fetch "
-                                f"it once online (`huggingface-cli download --repo-type dataset {repo} "
-                                f"{' '.join(patterns)}`) or pass a local file") from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CsrBenchError(f"{where} {repo}: cannot fetch the hub data set ({name}: {first})") from None
-    files = sorted(p for pattern in patterns for p in folder.rglob(pattern))
-    if not files:
-        raise CsrBenchError(f"{where} {repo}: the hub data set has no file matching {', '.join(patterns)}")
-    return files[0]
+    return fetch_files(repo, patterns, where)[1][0]
 
 
 def _model_prompts(model: str, name: str, data_root: str | None, where: str) -> list[SimaPrompt]:
