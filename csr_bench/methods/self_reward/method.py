@@ -10,6 +10,7 @@ and judgements_settings.json (a rerun with other settings is refused; the batch 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any, Callable
 
@@ -241,13 +242,7 @@ class SelfRewardMethod:
         prompts = self._prompts()
         folder = method_dir(current, self.name)
         self.require_same_settings(current)  # both stages' settings, before any work
-        loaded: list[Any] = []
-
-        def model() -> Any:
-            if not loaded:
-                loaded.append(current.load_model())
-            return loaded[0]
-
+        model = functools.cache(current.load_model)  # loaded on first use: finished stages load none
         it = current.iteration
         candidate_store = KeyedStore(folder / CANDIDATES, key="prompt_id")
         candidates = self._stage(candidate_store, prompts,
@@ -256,5 +251,5 @@ class SelfRewardMethod:
         judge_store = KeyedStore(folder / JUDGEMENTS, key="prompt_id")
         judgements = self._stage(judge_store, prompts, lambda batch: self._judge(model(), current, batch, candidates),
                                  f"iter {it} self-reward judge")
-        loaded.clear()
+        model.cache_clear()  # the model goes before the driver trains
         return self._pairs(prompts, candidates, judgements)

@@ -10,6 +10,7 @@ and the training depend on besides); a rerun with other settings is refused, the
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
@@ -105,22 +106,11 @@ class SimaMethod:
         return SimaRejectedTerm(beta=self.config.training.beta)
 
     # -- stages ----------------------------------------------------------------------------------
-    def _store(self, current: IterationInput, file: str, settings_file: str, settings: dict[str, Any],
-               stage: str) -> KeyedStore:
-        folder = method_dir(current, self.name)
-        return KeyedStore(folder / file, key="prompt_id", settings=settings, settings_file=folder / settings_file,
-                          stage=f"iteration {current.iteration}'s SIMA {stage}", ignore=BATCHING_ONLY)
-
     def _run_stage(self, current: IterationInput, store: KeyedStore, todo: list[SimaPrompt], stage: str,
-                   work, model_holder: dict[str, Any]) -> None:
-        """``work(model, batch) -> records`` over the prompts not in ``store`` (methods/keyed_stage.py),
-        the model loaded once, only if there is work."""
-        def with_model(batch: list[SimaPrompt]) -> list[dict[str, Any]]:
-            if "model" not in model_holder:
-                model_holder["model"] = current.load_model()
-            return work(model_holder["model"], batch)
-
-        run_keyed_stage(store, todo, with_model, batch_size=self.config.batch_size,
+                   work, model) -> None:
+        """``work(model(), batch) -> records`` over the prompts not in ``store`` (methods/keyed_stage.py);
+        ``model`` loads the model on its first call, so a finished stage loads none."""
+        run_keyed_stage(store, todo, lambda batch: work(model(), batch), batch_size=self.config.batch_size,
                         desc=f"iter {current.iteration} sima {stage}")
 
     def _respond(self, model, batch: list[SimaPrompt]) -> list[dict[str, Any]]:
@@ -196,18 +186,19 @@ class SimaMethod:
 
     # -- pairs -----------------------------------------------------------------------------------
     def make_pairs(self, current: IterationInput) -> PairSet:
-        self.require_same_settings(current)
+        self.require_same_settings(current)  # every stage's settings, before any work
         prompts = self.prompts(current)
-        model_holder: dict[str, Any] = {}
-        responses = self._store(current, RESPONSES, RESPONSES_SETTINGS, self.response_settings(current), "responses")
-        self._run_stage(current, responses, prompts, "responses", self._respond, model_holder)
+        folder = method_dir(current, self.name)
+        model = functools.cache(current.load_model)
+        responses = KeyedStore(folder / RESPONSES, key="prompt_id")
+        self._run_stage(current, responses, prompts, "responses", self._respond, model)
         judged = [p for p in prompts
                   if not (self.config.drop_identical and responses[p.prompt_id]["greedy"]
                           == responses[p.prompt_id]["sample"])]
-        verdicts = self._store(current, VERDICTS_FILE, VERDICTS_SETTINGS, self.verdict_settings(current), "critic")
+        verdicts = KeyedStore(folder / VERDICTS_FILE, key="prompt_id")
         self._run_stage(current, verdicts, judged, "critic",
-                        lambda model, batch: self._judge(responses, model, batch), model_holder)
-        model_holder.clear()
+                        lambda loaded, batch: self._judge(responses, loaded, batch), model)
+        model.cache_clear()  # the model goes before the driver trains
         return self._pairs(prompts, responses, verdicts)
 
     def _pairs(self, prompts: list[SimaPrompt], responses: KeyedStore, verdicts: KeyedStore) -> PairSet:
