@@ -94,6 +94,15 @@ class AlignmentMethod(Protocol):
     # the stages' names and training settings are read then).
 
 
+def mean_words(pairs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The pairs' mean chosen and rejected lengths in whitespace words, for a PairSet's stats (the
+    iteration table's "chosen words" / "rejected words": which way a method's choice leans)."""
+    def mean(side: str) -> float | None:
+        return sum(len(p[side].split()) for p in pairs) / len(pairs) if pairs else None
+
+    return {"mean_chosen_words": mean("chosen"), "mean_rejected_words": mean("rejected")}
+
+
 def method_dir(current: IterationInput, name: str) -> Path:
     """``<run>/iter_<k>/<method>``: a method's own working files (CSR's candidate trees)."""
     return Path(current.work_dir) / name

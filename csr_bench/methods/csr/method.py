@@ -15,7 +15,7 @@ from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_json
 from csr_bench.storage.keyed_store import KeyedStore
-from csr_bench.methods.base import IterationInput, PairSet, method_dir
+from csr_bench.methods.base import IterationInput, PairSet, mean_words, method_dir
 from csr_bench.methods.csr.config import CALIBRATIONS, CsrConfig
 from csr_bench.methods.csr.rewards import no_pair_reason, prune, select_pair
 from csr_bench.methods.csr.tree import CandidateTree
@@ -119,16 +119,13 @@ class CsrMethod:
             values = [p[key] for p in pairs if p.get(key) is not None]
             return sum(values) / len(values) if values else None
 
-        def mean_words(key: str) -> float | None:
-            return sum(len(p[key].split()) for p in pairs) / len(pairs) if pairs else None
-
         return {
             "prompts": len(trees), "pairs": len(pairs), "skipped": skipped,
             "calibration": self.config.calibration, "lambda": self.config.lam,
             "mean_chosen_reward": mean("chosen_reward"), "mean_rejected_reward": mean("rejected_reward"),
             "mean_chosen_r_i": mean("chosen_mean_r_i"), "mean_rejected_r_i": mean("rejected_mean_r_i"),
             "mean_chosen_r_t": mean("chosen_mean_r_t"), "mean_rejected_r_t": mean("rejected_mean_r_t"),
-            "mean_chosen_words": mean_words("chosen"), "mean_rejected_words": mean_words("rejected"),
+            **mean_words(pairs),
         }
 
     def search_settings(self, current: IterationInput) -> dict[str, Any]:

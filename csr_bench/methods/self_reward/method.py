@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
-from csr_bench.methods.base import IterationInput, PairSet, method_dir
+from csr_bench.methods.base import IterationInput, PairSet, mean_words, method_dir
 from csr_bench.methods.keyed_stage import run_keyed_stage
 from csr_bench.methods.prompts import PromptItem, configured_prompt_set
 from csr_bench.methods.self_reward.config import JUDGES, SelfRewardConfig
@@ -234,8 +234,7 @@ class SelfRewardMethod:
             "mean_candidate_score": mean([j["score"] for j in every if j["score"] is not None]),
             "mean_chosen_reward": mean([p["chosen_score"] for p in pairs]),
             "mean_rejected_reward": mean([p["rejected_score"] for p in pairs]),
-            "mean_chosen_words": mean([len(p["chosen"].split()) for p in pairs]),
-            "mean_rejected_words": mean([len(p["rejected"].split()) for p in pairs]),
+            **mean_words(pairs),
         }
 
     def make_pairs(self, current: IterationInput) -> PairSet:

@@ -17,7 +17,7 @@ from typing import Any
 
 from csr_bench import distributed
 from csr_bench.errors import CsrBenchError
-from csr_bench.methods.base import IterationInput, PairSet, method_dir
+from csr_bench.methods.base import IterationInput, PairSet, mean_words, method_dir
 from csr_bench.methods.keyed_stage import run_keyed_stage
 from csr_bench.methods.sima.config import HUB_PROMPTS, REJECTED_MODES, VERDICT_MODES, SimaConfig
 from csr_bench.methods.sima.critic import VERDICT_LINE, VERDICTS, critic_prompt, parse_verdict
@@ -31,10 +31,6 @@ RESPONSES, VERDICTS_FILE = "responses.jsonl", "verdicts.jsonl"
 RESPONSES_SETTINGS, VERDICTS_SETTINGS, SETTINGS_FILE = "responses_settings.json", "verdicts_settings.json", "settings.json"
 BATCHING_ONLY = ("batch_size",)
 EXAMPLES_KEPT = 5  # unparsable critic outputs shown in pairs/summary.json
-
-
-def _words(text: str) -> int:
-    return len(text.split())
 
 
 class SimaMethod:
@@ -246,8 +242,7 @@ class SimaMethod:
             "verdicts": {v: counts[v] for v in VERDICTS}, "dropped": dict(dropped), "identical_responses": identical,
             "unparsable_examples": unparsable, "verdict": self.config.verdict, "rejected": self.config.rejected,
             "critic_tokens_range": [min(critic_tokens), max(critic_tokens)] if critic_tokens else None,
-            "mean_chosen_words": sum(_words(p["chosen"]) for p in pairs) / len(pairs) if pairs else None,
-            "mean_rejected_words": sum(_words(p["rejected"]) for p in pairs) / len(pairs) if pairs else None,
+            **mean_words(pairs),
         }
         reasons = {**skipped, **dropped}
         why = ", ".join(f"{n} {reason}" for reason, n in reasons.items()) or "none given"
