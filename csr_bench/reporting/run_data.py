@@ -178,6 +178,13 @@ class RunData:
         return str(self.config.get("model", self.name))
 
     @property
+    def method(self) -> str | None:
+        """The run's alignment method: run.json's, else the one its pairs' summary.json names (runs made
+        before run.json recorded it); None for neither (an evaluation only)."""
+        return self.config.get("method") or next(
+            (item.summary["method"] for item in self.iterations if item.summary and item.summary.get("method")), None)
+
+    @property
     def method_config(self) -> dict[str, Any]:
         return self.config.get("method_config") or {}
 

@@ -54,9 +54,7 @@ REWARD_MEANING = {
 
 def methods_title(runs: list[RunData]) -> str:
     """The runs' alignment methods as the tables name them ("CSR", "CSR / POVID"); run.json says which."""
-    names = [method_label(str(run.config.get("method") or next(
-        (it.summary.get("method") for it in run.iterations if it.summary and it.summary.get("method")), "csr")))
-        for run in runs]
+    names = [method_label(str(run.method or "csr")) for run in runs]
     return " / ".join(dict.fromkeys(names)) or "CSR"
 
 

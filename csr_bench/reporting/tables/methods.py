@@ -33,12 +33,6 @@ TITLE = ("Methods: Table 1 layout, one row per method at its final iteration (â†
          "in bold)")
 
 
-def method_of(run: RunData) -> str:
-    """The run's method, as run.json records it (else the pairs' summary.json)."""
-    return str(run.config.get("method") or next(
-        (item.summary["method"] for item in run.iterations if item.summary and item.summary.get("method")), "method"))
-
-
 def require_finished(run: RunData) -> None:
     """One line when the run is unfinished: run.json (written when a run finishes) absent, or fewer
     iterations with results than it was run for."""
@@ -92,7 +86,7 @@ def lambda_label(lam: float) -> str:
 def row_label(run: RunData, iteration: IterationData) -> str:
     """'+ CSR (iter 3)', '+ DPO on world:rlhf-v', '+ POVID': the method, the preference set a DPO run
     trained on, the iteration of an iterated method (or of any method run more than once)."""
-    method = method_of(run)
+    method = str(run.method or "method")
     name = method_label(method)
     source = (iteration.summary or {}).get("source")
     on = f" on {source}" if source and method == "dpo" else ""
@@ -106,8 +100,8 @@ def table_runs(runs: list[RunData], table: Table) -> list[tuple[RunData, Iterati
     row itself (first) or left out with a footnote."""
     model = runs[0].model
     rows = [(runs[0], base_iteration(runs[0]), f"{Path(model).name if '/' in model else model} (base)")]
-    main = next((run for run in runs if method_of(run) == "csr" and run.last.iteration > 0), None)
-    ablations = [run for run in runs if run is not main and main is not None and method_of(run) == "csr"
+    main = next((run for run in runs if run.method == "csr" and run.last.iteration > 0), None)
+    ablations = [run for run in runs if run is not main and main is not None and run.method == "csr"
                  and run.last.iteration > 0 and is_lambda_ablation([main, run])]
     for run in runs:
         if run.last.iteration == 0:
@@ -184,5 +178,5 @@ def methods_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
     return table
 
 
-__all__ = ["ITERATIVE", "check_shared_base", "lambda_label", "method_of", "methods_table",
-           "require_finished", "row_label", "table_runs"]
+__all__ = ["ITERATIVE", "check_shared_base", "lambda_label", "methods_table", "require_finished", "row_label",
+           "table_runs"]
