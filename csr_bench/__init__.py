@@ -7,8 +7,8 @@ the pieces: ``models`` (VLM adapters + the model registry, the world's only gate
 that declare their metrics), ``builders``, ``preference_data`` (released preference sets in one pair
 format, hallucination injection); ``reporting`` (tables, report, the gate, from files);
 ``world`` (the embedded offline data and models); ``evaluation``; ``methods`` (one folder per
-alignment method: csr, dpo, povid; a registry and the shared driver) and ``training`` (the shared DPO + LoRA
-trainer); ``run`` and ``cli`` on top. Heavy libraries are imported only where a model is used.
+alignment method: csr, dpo, povid, sima, self_reward; a registry and the shared driver) and
+``training`` (the shared DPO + LoRA trainer); ``run`` and ``cli`` on top. Heavy libraries are imported only where a model is used.
 """
 
 __version__ = "0.1.0"
