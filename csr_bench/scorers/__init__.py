@@ -25,6 +25,8 @@ BUILTIN_SCORERS: dict[str, str] = {
     "gqa": "csr_bench.scorers.gqa:GqaScorer",
     "mmvet": "csr_bench.scorers.mmvet:MMVetScorer",
     "llava_bench": "csr_bench.scorers.llava_bench:LlavaBenchScorer",
+    "hallusionbench": "csr_bench.scorers.hallusionbench:HallusionBenchScorer",
+    "mmhal": "csr_bench.scorers.mmhal:MmhalScorer",
 }
 
 PROVIDES = ("required_fields", "headline", "metrics", "score_sample", "aggregate")  # besides ``name``
