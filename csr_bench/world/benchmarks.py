@@ -15,16 +15,17 @@ from typing import Any
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_text
 from csr_bench.world.coco import write_annotations
-from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, PAIRS, POSITION_PHRASES,
-                                    POSITIONS, SAMPLERS, Scene, SceneObject, World, cooccurrence, partner_rate,
-                                    png_bytes)
+from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, EVAL_SAMPLER, PAIRS,
+                                    POSITION_PHRASES, POSITIONS, SAMPLERS, SIZES, Scene, SceneObject, World,
+                                    cooccurrence, partner_rate, png_bytes)
 from csr_bench.world.text import NUMBER_WORDS, article, detailed_captions, qa_pairs, short_captions
 
 LETTERS = "ABCD"
 MME_SUFFIX = " Please answer yes or no."
 # Folders (and the manifest) this module writes under the root; nothing else is touched.
 WRITING_MARKER = ".writing"  # present while a world is being written (removed after world.json)
-OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz")
+OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz",
+           "amber_world")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ class BenchmarkSizes:
     scienceqa_questions: int = 80
     gqa_questions: int = 120  # 2 per image
     vizwiz_questions: int = 80  # 1 per image
+    # The AMBER-like task (amber_world): descriptions of amber_images images, and yes/no questions about
+    # the same images, each kind half "yes" and half "no" (docs/world-benchmarks.md, "AMBER-like task").
+    amber_images: int = 300
+    amber_existence: int = 300
+    amber_state: int = 200  # colour and size
+    amber_number: int = 100  # the count of objects
+    amber_relation: int = 200  # left of, right of, above, below
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,6 +348,137 @@ def vizwiz_rows(scenes: list[Scene], n: int, rng: random.Random, folder: Path, c
 
 
 # ---------------------------------------------------------------------------------------------
+# The AMBER-like task (amber_world), in AMBER's layout (junyangwang0410/AMBER @ 534babf: data/query,
+# data/annotations.json, data/relation.json, data/safe_words.txt, read by its inference.py).
+
+AMBER_PROMPT = "Describe this image."  # AMBER's generative query (data/query/query_generative.json)
+# AMBER's type strings (data/annotations.json); the world has no actions, so no
+# "discriminative-attribute-action" question.
+AMBER_TYPES = {"existence": "discriminative-hallucination", "state": "discriminative-attribute-state",
+               "number": "discriminative-attribute-number", "relation": "discriminative-relation"}
+AMBER_DIMENSIONS = {"existence": "existence", "state": "attribute", "number": "attribute", "relation": "relation"}
+# (phrase, axis, sign): "a <phrase> b" is true when a's coordinate on the axis (0 column, 1 row) is
+# smaller (-1) or larger (+1) than b's; equal coordinates are never asked about.
+RELATIONS = (("to the left of", 0, -1), ("to the right of", 0, 1), ("above", 1, -1), ("below", 1, 1))
+
+
+def amber_word(category: str) -> str:
+    """The one noun naming the category that AMBER's noun extraction (nltk: one token per noun) can
+    find: the caption word's head noun ("traffic light" -> "light"; "traffic" is no object word, so
+    a description's "traffic light" counts once, as "light")."""
+    return CATEGORIES[category].word.split()[-1]
+
+
+def _yes_no(n: int, rng: random.Random) -> list[str]:
+    """n answers, half "yes" and half "no" (one more "yes" when n is odd), in a drawn order."""
+    answers = ["yes", "no"] * (n // 2) + ["yes"] * (n % 2)
+    rng.shuffle(answers)
+    return answers
+
+
+def _amber_existence(scene: Scene, answer: str, partner_turn: bool, rng: random.Random) -> str:
+    """"yes": an object of the scene; "no": an absent partner (on partner turns, when the scene
+    has one) or another absent object."""
+    if answer == "yes":
+        word = rng.choice(scene.objects).word
+    else:
+        partners = list(dict.fromkeys(scene.absent_partners))
+        others = [c for c in scene.absent() if c not in partners]
+        word = _word(rng.choice(partners if partner_turn and partners else others or partners))
+    return f"Is there {article(word)} in this image?"
+
+
+def _amber_state(scene: Scene, answer: str, colour_turn: bool, rng: random.Random) -> str:
+    """An object's colour (or size: the world's three exclusive classes), the true one or another."""
+    obj = rng.choice(scene.objects)
+    true, choices = (obj.color, COLOR_NAMES) if colour_turn else (obj.size, SIZES)
+    value = true if answer == "yes" else rng.choice([c for c in choices if c != true])
+    return f"Is the {obj.word} {value} in this image?"
+
+
+def _amber_number(scene: Scene, answer: str, rng: random.Random) -> str:
+    """The count of objects (one of each kind at most in a scene, so a kind's count is existence)."""
+    n = len(scene.objects)
+    m = n if answer == "yes" else rng.choice([m for m in range(1, EVAL_SAMPLER.max_objects + 1) if m != n])
+    return "Is there exactly one object in this image?" if m == 1 else \
+        f"Are there exactly {NUMBER_WORDS[m]} objects in this image?"
+
+
+def _amber_relation(scene: Scene, answer: str, rng: random.Random) -> str | None:
+    """Where one object is beside another, or None when no two objects differ in column or row."""
+    asked = [(a, b, phrase, axis, sign) for a in scene.objects for b in scene.objects if a is not b
+             for phrase, axis, sign in RELATIONS if (a.column, a.row)[axis] != (b.column, b.row)[axis]]
+    if not asked:
+        return None
+    truth = [q for q in asked if ((q[0].column, q[0].row)[q[3]] - (q[1].column, q[1].row)[q[3]]) * q[4] > 0]
+    pool = truth if answer == "yes" else [q for q in asked if q not in truth]
+    a, b, phrase, _, _ = rng.choice(pool)
+    return f"Is the {a.word} {phrase} the {b.word} in this image?"
+
+
+def amber_rows(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.Random, folder: Path,
+               cache: dict) -> tuple[list[dict], list[dict]]:
+    """(queries, annotations) in AMBER's layout: descriptions of the drawn images first (ids 1..G),
+    then the yes/no questions about the same images, kind by kind, each kind half "yes"."""
+    images = _draw(scenes, sizes.amber_images, rng)
+    names = [f"images/amber_{i}.png" for i in range(1, len(images) + 1)]
+    for scene, name in zip(images, names):
+        _place(folder / name, _png(cache, scene))
+    rows, annotations = [], []
+    for scene, name in zip(images, names):
+        rows.append({"id": len(rows) + 1, "image": name, "query": AMBER_PROMPT, "type": "generative",
+                     "part": "generative", "dimension": "generative"})
+        truth = list(dict.fromkeys(amber_word(c) for c in scene.categories))
+        hallu = list(dict.fromkeys(amber_word(c) for c in scene.absent_partners))
+        annotations.append({"id": len(annotations) + 1, "type": "generative", "truth": truth, "hallu": hallu})
+    counts = {"existence": sizes.amber_existence, "state": sizes.amber_state, "number": sizes.amber_number,
+              "relation": sizes.amber_relation}
+    for kind, n in counts.items():
+        start = rng.randrange(len(images))  # each kind starts at another image and walks through them all
+        position = start
+        noes = 0
+        for j, answer in enumerate(_yes_no(n, rng)):
+            question = None
+            for _ in range(len(images)):
+                scene, name = images[position % len(images)], names[position % len(images)]
+                position += 1
+                if kind == "existence":  # every other "no" asks about an absent partner
+                    question = _amber_existence(scene, answer, noes % 2 == 0, rng)
+                elif kind == "state":  # two colour questions, then one size question
+                    question = _amber_state(scene, answer, j % 3 != 2, rng)
+                elif kind == "number":
+                    question = _amber_number(scene, answer, rng)
+                else:
+                    question = _amber_relation(scene, answer, rng)
+                if question is not None:
+                    break
+            if question is None:
+                raise CsrBenchError(f"amber_world: none of the {len(images)} drawn images can be asked a {kind} question")
+            noes += answer == "no"
+            rows.append({"id": len(rows) + 1, "image": name, "query": question, "type": AMBER_TYPES[kind],
+                         "part": "discriminative", "dimension": AMBER_DIMENSIONS[kind]})
+            annotations.append({"id": len(annotations) + 1, "type": AMBER_TYPES[kind], "truth": answer})
+    return rows, annotations
+
+
+def write_amber(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.Random, folder: Path,
+                cache: dict) -> int:
+    """amber_world/: amber.jsonl, images/, and annotations/ (annotations.json, relation.json,
+    safe_words.txt) as AMBER's data/ has them; returns the number of queries."""
+    rows, annotations = amber_rows(scenes, sizes, rng, folder, cache)
+    _write_jsonl(folder / "amber.jsonl", rows)
+    atomic_write_text(folder / "annotations" / "annotations.json", json.dumps(annotations, indent=1) + "\n")
+    # Every object word of the world, with no other name: world captions name each object by one word
+    # (plurals are lemmatised by AMBER's extraction). AMBER's own associations (car -> window, door,
+    # light, ...) name parts and neighbours of real photographs, which world images do not have.
+    relation = {amber_word(c): [] for c in CATEGORY_NAMES}
+    atomic_write_text(folder / "annotations" / "relation.json", json.dumps(relation, indent=1) + "\n")
+    # Empty: only relation.json's words are counted, and each names an object of the world.
+    atomic_write_text(folder / "annotations" / "safe_words.txt", "")
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing
 
 
@@ -423,6 +562,8 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     _write_jsonl(root / "vizwiz" / "vizwiz.jsonl", vizwiz)
     counts.update({"mme": len(mme), "seed": len(seed_bench), "mmbench": len(mmbench), "scienceqa": len(sqa),
                    "gqa": len(gqa), "vizwiz": len(vizwiz)})
+    # Its own random stream, written after the others: no other benchmark's data changes.
+    counts["amber_world"] = write_amber(scenes, sizes, _rng(seed, "amber_world"), root / "amber_world", cache)
 
     manifest = {
         "world_version": WORLD_VERSION, "seed": world.seed, "benchmark_seed": seed, "image_size": world.image_size,
@@ -449,4 +590,5 @@ def write_world(root: Path, seed: int = 0, n_train: int = 3000, n_eval: int = 20
     return write_world_benchmarks(generate_world(seed, n_train, n_eval, image_size, n_prompt), root, seed, sizes)
 
 
-__all__ = ["BenchmarkSizes", "OUTPUTS", "write_world", "write_world_benchmarks"]
+__all__ = ["AMBER_PROMPT", "AMBER_TYPES", "BenchmarkSizes", "OUTPUTS", "amber_rows", "amber_word", "write_amber",
+           "write_world", "write_world_benchmarks"]
