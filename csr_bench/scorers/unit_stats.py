@@ -19,9 +19,10 @@ from csr_bench.scorers import chair, pope
 from csr_bench.scorers.sample_columns import Columns, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
-STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category"}
+STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
+          "hallusionbench": "category", "mmhal": "question_type"}
 UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
-         "llava_bench": "judged item"}  # else "question"
+         "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item"}  # else "question"
 CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
 
 
@@ -163,6 +164,10 @@ class TaskStats:
             return found
         if kind == "vqa_accuracy":
             return {"accuracy": lambda c: np.mean(c["accuracy"], axis=-1)}
+        if kind == "hallusionbench":
+            return _hallusionbench_functions(self.split_names)
+        if kind == "mmhal":
+            return _mmhal_functions(self.split_names)
         return {"accuracy": lambda c: 100 * np.mean(c["correct"], axis=-1)}
 
     def value(self, metric: str, index: np.ndarray | None = None) -> np.ndarray:
@@ -318,6 +323,56 @@ def _llava_bench(task: str, kind: str, samples: list[dict[str, Any]], where: str
     }, names, scorer=kind)
 
 
+def _hallusionbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per question set (category, subcategory, set_id): a set holds its figures and its question
+    groups whole, so resampling sets gives aAcc, fAcc and qAcc each an honest interval. Answers are read
+    by the rule, else by the judge's stored reading."""
+    from csr_bench.scorers.hallusionbench import answers, set_rows
+
+    rows = set_rows(samples, answers(samples))
+    category, names = _codes([key[0] for key in rows])
+    columns: Columns = {"category": category}
+    for name in next(iter(rows.values())):
+        columns[name] = np.array([row[name] for row in rows.values()], dtype=int)
+    return TaskStats(task, ["/".join(key) for key in rows], columns, names, scorer=kind)
+
+
+def _hallusionbench_functions(categories: list[str]) -> dict[str, MetricFn]:
+    """aAcc, fAcc, qAcc (and the easy / hard qAcc) as ratios of sums over the sets, overall and per category."""
+    def rate(right: str, total: str, code: int | None) -> MetricFn:
+        def fn(c: Columns) -> np.ndarray:
+            mask = True if code is None else _in(c, "category", code)
+            return 100 * _ratio(np.sum(c[right] * mask, -1), np.sum(c[total] * mask, -1))
+        return fn
+
+    measures = {"aAcc": ("n_right", "n_questions"), "fAcc": ("n_figures_right", "n_figures"),
+                "qAcc": ("n_groups_right", "n_groups")}
+    found = {name: rate(right, total, None) for name, (right, total) in measures.items()}
+    found.update({"qAcc_easy": rate("n_easy_right", "n_easy", None), "qAcc_hard": rate("n_hard_right", "n_hard", None)})
+    for code, category in enumerate(categories):
+        found.update({f"{name}_{category}": rate(right, total, code) for name, (right, total) in measures.items()})
+    return found
+
+
+def _mmhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    ratings = np.array(_judged(samples, "judge_rating", task, where), dtype=float)
+    question_type, names = _codes([str(r["question_type"]) for r in samples])
+    return TaskStats(task, [_doc_key(r) for r in samples], {"rating": ratings, "question_type": question_type},
+                     names, scorer=kind)
+
+
+def _mmhal_functions(types: list[str]) -> dict[str, MetricFn]:
+    from csr_bench.scorers.mmhal import HALLUCINATION_BELOW
+
+    found: dict[str, MetricFn] = {
+        "score": lambda c: np.mean(c["rating"], axis=-1),
+        "hallucination_rate": lambda c: 100 * np.mean(c["rating"] < HALLUCINATION_BELOW, axis=-1)}
+    for code, name in enumerate(types):
+        found[f"score_{name}"] = lambda c, k=code: _ratio(np.sum(c["rating"] * _in(c, "question_type", k), -1),
+                                                          np.sum(_in(c, "question_type", k), -1))
+    return found
+
+
 def _rescored(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     """Per-question tasks whose scorer's ``score_sample`` is the official per-question rule."""
     from csr_bench.scorers import SCORERS
@@ -346,7 +401,8 @@ def _stored_correct(task: str, kind: str, samples: list[dict[str, Any]], where: 
 
 _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
-             "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics}
+             "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
+             "hallusionbench": _hallusionbench, "mmhal": _mmhal}
 
 
 __all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]
