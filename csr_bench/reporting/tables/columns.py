@@ -8,6 +8,7 @@ One list, shared by the tables, the radar plot and the HTML report, so they alwa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from csr_bench.errors import CsrBenchError
 
@@ -19,6 +20,7 @@ class Column:
     metric: str  # key in results.json's metrics
     average_divisor: float = 1.0  # the paper's average score: MME-P / 16, MME-C / 4
     scorer: str = ""  # the task's scorer (the built-in task's), when not named as the task
+    beside: str = ""  # an extra column (EXTRA_COLUMNS): the paper column it follows
 
     @property
     def lower_is_better(self) -> bool:
@@ -57,6 +59,22 @@ PAPER_COLUMNS: tuple[Column, ...] = (
     Column("CHAIR_I", "chair", "chair_i"),
 )
 
+# Columns the paper has not, each shown right after the paper column it varies (``beside``) and only
+# when some row has its metric (no empty column otherwise); outside the paper's average score.
+EXTRA_COLUMNS: tuple[Column, ...] = (
+    Column("RePOPE", "repope", "accuracy", scorer="pope", beside="POPE"),  # POPE's metric on RePOPE's labels
+)
+
 COLUMNS_BY_HEADER = {column.header: column for column in PAPER_COLUMNS}
 
-__all__ = ["COLUMNS_BY_HEADER", "Column", "PAPER_COLUMNS"]
+
+def shown_columns(has: Callable[[Column], bool]) -> tuple[Column, ...]:
+    """Table 1's columns: the paper's, each followed by its extra columns for which ``has`` is true."""
+    shown: list[Column] = []
+    for column in PAPER_COLUMNS:
+        shown.append(column)
+        shown += [extra for extra in EXTRA_COLUMNS if extra.beside == column.header and has(extra)]
+    return tuple(shown)
+
+
+__all__ = ["COLUMNS_BY_HEADER", "Column", "EXTRA_COLUMNS", "PAPER_COLUMNS", "shown_columns"]

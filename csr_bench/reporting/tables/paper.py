@@ -6,7 +6,7 @@ did not measure. The rules: docs/reporting.md, "Implementation notes".
 from __future__ import annotations
 
 from csr_bench.reporting.tables.baselines import Baseline
-from csr_bench.reporting.tables.columns import PAPER_COLUMNS, Column
+from csr_bench.reporting.tables.columns import PAPER_COLUMNS, Column, shown_columns
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.tables.significance import Significance, describe, measured_cell, significance
 from csr_bench.reporting.tables.format import Cell, Table
@@ -80,11 +80,11 @@ def _decimals(column: Column) -> int:
 
 def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str, str],
          measured: tuple[Significance | None, IterationData] | None = None,
-         left_out: dict[str, str] | None = None) -> list[Cell]:
+         left_out: dict[str, str] | None = None, columns: tuple[Column, ...] = PAPER_COLUMNS) -> list[Cell]:
     """A row of ``values``; with ``measured`` (a run's iteration) its cells carry intervals and marks.
     ``left_out``: tasks the run's default set leaves out, with why (footnoted where not evaluated)."""
     row = [label]
-    for column in PAPER_COLUMNS:
+    for column in columns:
         note = table.note(f"{column.header} ({column.task}) not scored: {skipped[column.task]}") \
             if column.task in skipped and column.header not in values else None
         if left_out and column.task in left_out and measured is not None and column.task not in measured[1].results:
@@ -102,21 +102,24 @@ def _row(label: Cell, values: dict[str, float], table: Table, skipped: dict[str,
 
 
 def paper_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
-    headers = ["method"] + [column.label for column in PAPER_COLUMNS] + [AVERAGE_HEADER]
+    # an extra column (RePOPE beside POPE) only when some iteration has its metric
+    columns = shown_columns(lambda extra: any(iteration.metric(extra.task, extra.metric) is not None
+                                              for run in runs for iteration in run.iterations))
+    headers = ["method"] + [column.label for column in columns] + [AVERAGE_HEADER]
     table = Table("Table 1: benchmarks (CSR paper layout; ↓ lower is better; best in bold)", headers)
     for baseline in baselines:
         note = table.note(f"{baseline.title}: {baseline.source}. {baseline.caveat}")
         for row in baseline.rows:
             values = {key: float(value) for key, value in row.items() if key != "method"}
-            table.rows.append(_row(Cell(str(row["method"]), note=note), values, table, {}))
+            table.rows.append(_row(Cell(str(row["method"]), note=note), values, table, {}, columns=columns))
     comparison = significance(runs)
     for run, iteration in table_rows(runs, table):
-        values = {column.header: value for column in PAPER_COLUMNS
+        values = {column.header: value for column in columns
                   if (value := iteration.metric(column.task, column.metric)) is not None}
         table.rows.append(_row(Cell(iteration_label(run, iteration)), values, table, iteration.skipped(),
-                               (comparison, iteration), run.left_out()))
-    describe(table, comparison, [column.task for column in PAPER_COLUMNS])
-    for index, column in enumerate(PAPER_COLUMNS, start=1):
+                               (comparison, iteration), run.left_out(), columns))
+    describe(table, comparison, [column.task for column in columns])
+    for index, column in enumerate(columns, start=1):
         table.mark_best(index, column.lower_is_better)
     _mark_best_average(table)
     return table

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from csr_bench.scorers import Scorer
 
 TASK_NAMES = {"pope": "POPE", "chair": "CHAIR", "mme": "MME", "mmbench": "MMBench", "seed": "SEED",
-              "scienceqa": "SQA-I", "vizwiz": "VizWiz", "gqa": "GQA", "llava_bench": "LLaVA-W", "mmvet": "MM-Vet"}
+              "scienceqa": "SQA-I", "vizwiz": "VizWiz", "gqa": "GQA", "llava_bench": "LLaVA-W", "mmvet": "MM-Vet",
+              "repope": "RePOPE"}
 
 _StatsKey = tuple[str, int, int]  # samples file: path, size, mtime
 _STATS: dict[_StatsKey, TaskStats | None] = {}
@@ -30,10 +31,10 @@ _DIFFERENCES: dict[tuple[_StatsKey, _StatsKey, BootstrapSettings, str], Differen
 
 def _metrics_of(task: str) -> set[str]:
     """The metrics the reports show for ``task``: bootstrapped together, in one call per task."""
-    from csr_bench.reporting.tables.columns import PAPER_COLUMNS
+    from csr_bench.reporting.tables.columns import EXTRA_COLUMNS, PAPER_COLUMNS
     from csr_bench.reporting.tables.iterations import METRIC_COLUMNS
 
-    return ({c.metric for c in PAPER_COLUMNS if c.task == task}
+    return ({c.metric for c in (*PAPER_COLUMNS, *EXTRA_COLUMNS) if c.task == task}
             | {metric for _, name, metric, _ in METRIC_COLUMNS if name == task})
 
 
