@@ -179,10 +179,9 @@ class HallusionBenchScorer:
                        "question", "gt_answer")
     headline = ("aAcc", "fAcc", "qAcc", "unresolved")
     metrics = (
-        Metric("aAcc", "higher", "share of questions answered right (%)", gate=True),
-        Metric("fAcc", "higher", "share of figures with every question on them right (%)", gate=True),
-        Metric("qAcc", "higher", "share of question groups (one question over a set's figures) all right (%)",
-               gate=True),
+        Metric("aAcc", "higher", "share of questions answered right (%)"),
+        Metric("fAcc", "higher", "share of figures with every question on them right (%)"),
+        Metric("qAcc", "higher", "share of question groups (one question over a set's figures) all right (%)"),
         Metric("qAcc_easy", "higher", "qAcc over the original-figure questions (visual_input 0/1), "
                                       "the leaderboard's 'easy aAcc' (%)"),
         Metric("qAcc_hard", "higher", "qAcc over the edited-figure questions (visual_input 2), "

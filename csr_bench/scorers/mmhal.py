@@ -129,8 +129,7 @@ class MmhalScorer:
     headline = ("score", "hallucination_rate")
     metrics = (
         Metric("score", "higher", "mean judge rating, 0-6"),
-        Metric("hallucination_rate", "lower", "share of answers rated below 3, i.e. with hallucination (%)",
-               gate=True),
+        Metric("hallucination_rate", "lower", "share of answers rated below 3, i.e. with hallucination (%)"),
         Metric("score_*", "higher", "mean judge rating of one question type, 0-6"),
         Metric("judge_unparsed", "lower", "judge replies with no single 'Rating: N' (rated 0, as the official "
                                           "script does)", count=True),
