@@ -161,6 +161,9 @@ def _run(config: RunConfig) -> dict:
     run_dir = iteration_dir(first).parent
     run_name = run_dir.name
     method = _method(config) if config.iterations else None  # bad method options fail before any work
+    from csr_bench.evaluation.lmms_bridge import prepare_bridge
+
+    prepare_bridge(config)  # lmms: tasks: their interpreter and names, before iteration 0 (perhaps finished) or any training
     if config.overwrite:  # every stage redone: discard the run's earlier work once, here, not per evaluation
         distributed.init()
         if distributed.is_main():

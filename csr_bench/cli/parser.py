@@ -53,6 +53,17 @@ def add_evaluation_options(parser: argparse.ArgumentParser) -> None:
                         "the whole run folder (the way to rerun with settings other than the finished work's)")
     add_scoring_options(parser)
     add_loading_options(parser)
+    add_lmms_options(parser)
+
+
+def add_lmms_options(parser: argparse.ArgumentParser) -> None:
+    """The lmms-eval bridge's (--tasks lmms:<task>; docs/lmms-eval.md, "The bridge")."""
+    group = parser.add_argument_group("lmms-eval tasks (--tasks lmms:<task>, scored by lmms-eval's rule)")
+    group.add_argument("--lmms-python", metavar="PATH",
+                       help="the Python interpreter with lmms-eval that runs lmms: tasks (default $CSR_BENCH_LMMS_PYTHON, "
+                       "else this one if it has lmms_eval, else the checkout's .venv-lmms/bin/python)")
+    group.add_argument("--lmms-include", metavar="DIR",
+                       help="a folder of your own lmms-eval task YAMLs for lmms: tasks (lmms-eval's --include_path)")
 
 
 def add_trust_option(parser: argparse.ArgumentParser) -> None:

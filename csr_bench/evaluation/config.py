@@ -25,3 +25,5 @@ class EvalConfig:
     annotations: str | None = None  # COCO-format annotation folder for CHAIR (default: the task's, under data_root)
     judge_url: str | None = None  # OpenAI-compatible judge endpoint (default: $CSR_BENCH_JUDGE_URL)
     judge_model: str | None = None  # judge model name (default: $CSR_BENCH_JUDGE_MODEL); key only from the env
+    lmms_python: str | None = None  # lmms: tasks: lmms-eval's interpreter (default $CSR_BENCH_LMMS_PYTHON, ...)
+    lmms_include: str | None = None  # lmms: tasks: a folder of lmms-eval task YAMLs (its --include_path)

@@ -25,7 +25,8 @@ from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
 from csr_bench.storage.keyed_store import KeyedStore
 from csr_bench.storage.settings import differences, run_relative
 from csr_bench.tasks.data import TaskData, load_task_data
-from csr_bench.tasks.registry import get_tasks
+from csr_bench.tasks.registry import LMMS_PREFIX, get_tasks, split_task_names
+from csr_bench.evaluation.lmms_bridge import discard_bridged, prepare_bridge, run_bridged_tasks
 from csr_bench.tasks.subset import select_documents
 
 log = get_logger()
@@ -238,6 +239,7 @@ def finished_evaluation(config: EvalConfig) -> dict[str, Any] | None:
         names = [task.name for task in get_tasks(config.tasks, config.include_tasks)]
     except CsrBenchError:
         return None
+    names += [LMMS_PREFIX + name for name in split_task_names(config.tasks)[1]]  # lmms-eval's, by the bridge
     for name in names:
         entry = tasks.get(name)
         if not isinstance(entry, dict) or "error" in entry or "skipped" in entry or not entry.get("metrics"):
@@ -268,6 +270,7 @@ def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> d
     if config.limit is not None and config.limit < 1:
         raise CsrBenchError(f"--limit must be at least 1 (got {config.limit})")
     tasks = get_tasks(config.tasks, config.include_tasks)
+    bridge = prepare_bridge(config)  # lmms: tasks (evaluation/lmms_bridge.py): interpreter and names checked now
     data_root = config.data_root if config.data_root is not None else spec.default_data_root
     # Load every task's data before the model: a missing file should cost seconds, not a model load.
     task_data = [load_task_data(task, data_root) for task in tasks]
@@ -286,6 +289,7 @@ def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> d
     distributed.init()
     if config.overwrite and out_dir.exists() and distributed.is_main():
         discard_evaluation(out_dir)
+        discard_bridged(out_dir)
     distributed.barrier()
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -296,18 +300,22 @@ def _evaluate_locked(config: EvalConfig, model: VisionLanguageModel | None) -> d
 
     transformers.set_seed(config.seed)
     started = time.perf_counter()
-    if model is None:
+    # lmms-eval's tasks first, in their own process, before this one holds the model in memory
+    bridged = run_bridged_tasks(bridge, config, out_dir, data_root) if bridge and distributed.is_main() else {}
+    if model is None and task_data:
         log.info("loading model %s", config.model)
         model = spec.loader(spec.name, device=distributed.local_device(config.device), dtype=config.dtype)
     task_results = {data.task.name: evaluate_task(model, data, out_dir / data.task.name, config,
                                                   contexts[data.task.name])
                     for data in task_data}
+    task_results.update(bridged)
     error = results = None
     if distributed.is_main():
         results = write_results(out_dir / "results.json",
                                 run={"name": out_dir.parent.name, "iteration": config.iteration,
                                      "dir": str(out_dir)},
-                                model=run_identity(model, out_dir.parent),
+                                model=run_identity(model, out_dir.parent) if model is not None else
+                                {"name": spec.name, "source": run_relative(config.model, out_dir.parent)},
                                 config=recorded_config(config, data_root, out_dir.parent),
                                 task_results=task_results, seconds=time.perf_counter() - started)
         log.info("results written to %s", out_dir / "results.json")

@@ -49,13 +49,30 @@ def load_registry(extra: list[str | Path] | None = None) -> dict[str, TaskConfig
     return tasks
 
 
+# "lmms:<task>" in --tasks: lmms-eval's task, run by csr_bench/interop/lmms_eval/bridge.py; not a task here.
+LMMS_PREFIX = "lmms:"
+
+
+def split_task_names(names: str | list[str]) -> tuple[list[str], list[str]]:
+    """(csr-bench task names, lmms-eval task names without "lmms:") of a comma-separated list or
+    list, each in the order given; an "lmms:" entry without a name is refused."""
+    if isinstance(names, str):
+        names = names.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    bridged = [n[len(LMMS_PREFIX):].strip() for n in names if n.startswith(LMMS_PREFIX)]
+    if any(not n for n in bridged):
+        raise CsrBenchError("--tasks: 'lmms:' needs an lmms-eval task name after it, e.g. lmms:mme")
+    return [n for n in names if not n.startswith(LMMS_PREFIX)], list(dict.fromkeys(bridged))
+
+
 def get_tasks(names: str | list[str], extra: list[str | Path] | None = None) -> list[TaskConfig]:
     """Resolve a comma-separated list (or list) of task names, in the order given, their scorer and
-    prompt code imported and checked."""
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    if not names:
+    prompt code imported and checked. "lmms:" entries are lmms-eval's (split_task_names), not resolved here."""
+    names, bridged = split_task_names(names)
+    if not names and not bridged:
         raise CsrBenchError("no task named (use --tasks, e.g. --tasks pope; `csr-bench tasks` lists them)")
+    if not names:
+        return []
     registry = load_registry(extra)
     unknown = [n for n in names if n not in registry]
     if unknown:

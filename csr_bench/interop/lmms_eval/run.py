@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import re
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+# The subprocess runner lives with the bridge (`--tasks lmms:<task>`), which the evaluation layer runs.
+from csr_bench.evaluation.lmms_bridge import (LOCAL_POPE_TASK, LmmsTaskRun, has_chat_template,  # noqa: F401
+                                              lmms_eval_command, run_lmms_task, task_results_of)
 from csr_bench.interop.lmms_eval.export import LMMS_EVAL_FILTER, metrics_of
 
 INSTALL_HINT = "install the extra: pip install -c constraints.txt -e '.[lmms]'"
-LOCAL_POPE_TASK = "pope_local"
-_BUNDLED_POPE = Path(__file__).resolve().parents[1] / "bundled" / "pope" / "pope.jsonl"
-
-
+_BUNDLED_POPE = Path(__file__).resolve().parents[2] / "bundled" / "pope" / "pope.jsonl"
 
 
 def lmms_eval_package_dir() -> Path:
@@ -105,58 +100,12 @@ def _jsonl_to_parquet(source: Path, target: Path) -> None:
     dataset.to_parquet(str(target))
 
 
-def has_chat_template(checkpoint: str | Path) -> bool:
-    """Whether a saved processor/tokenizer carries a chat template (lmms-eval's chat llava_hf needs one)."""
-    checkpoint = Path(checkpoint)
-    if any((checkpoint / name).exists() for name in ("chat_template.jinja", "chat_template.json")):
-        return True
-    for name in ("processor_config.json", "tokenizer_config.json"):
-        try:
-            if json.loads((checkpoint / name).read_text(encoding="utf-8")).get("chat_template"):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
-
-
-def lmms_eval_command(checkpoint: str | Path, task_dir: str | Path, output_path: str | Path, *,
-                      task: str = LOCAL_POPE_TASK, limit: int | None = None, device: str = "cpu",
-                      force_simple: bool = False, python: str | None = None) -> list[str]:
-    """The lmms-eval 0.7.3 command line, run through our shim runner (see run_lmms_eval.py).
-
-    llava_hf needs ``device_map`` in --model_args (else it moves the model itself), refuses a
-    batch size above 1, and its default chat mode needs a chat template in the checkpoint;
-    ``--force_simple`` selects the plain mode, which falls back to the vicuna_v1 template.
-    """
-    checkpoint = str(Path(checkpoint).resolve())
-    if "," in checkpoint or "=" in checkpoint:
-        raise CsrBenchError(f"{checkpoint}: lmms-eval's --model_args cannot hold a path with ',' or '='")
-    command = [python or sys.executable, "-m", "csr_bench.interop.lmms_eval.launch",
-               "--model", "llava_hf", "--model_args", f"pretrained={checkpoint},device_map={device}",
-               "--tasks", task, "--include_path", str(task_dir), "--device", device, "--batch_size", "1",
-               "--output_path", str(output_path), "--log_samples"]
-    if limit is not None:
-        command += ["--limit", str(limit)]
-    if force_simple:
-        command.append("--force_simple")
-    return command
-
-
 @dataclass
-class LmmsEvalRun:
-    """What one lmms-eval run left behind, read from its files (its exit status means nothing)."""
-    command: list[str]
-    returncode: int
-    results_path: Path
-    results: dict[str, Any]
-    samples_paths: dict[str, Path]
-    log_path: Path
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+class LmmsEvalRun(LmmsTaskRun):
+    """What one lmms-eval run left behind (evaluation.lmms_bridge.LmmsTaskRun), with its POPE metrics."""
 
     def metrics(self, task: str = LOCAL_POPE_TASK, filter_name: str = LMMS_EVAL_FILTER) -> dict[str, Any]:
         return metrics_of(self.results, task, filter_name)
-
 
 
 def run_lmms_eval(checkpoint: str | Path, output_path: str | Path, *, data: str | Path = "bundled",
@@ -170,45 +119,9 @@ def run_lmms_eval(checkpoint: str | Path, output_path: str | Path, *, data: str 
     """
     output_path = Path(output_path).resolve()
     task_dir = output_path / "tasks"
-    results_dir = output_path / "results"
     write_pope_task(task_dir, data)
-    if force_simple is None:
-        force_simple = not has_chat_template(checkpoint)
-    command = lmms_eval_command(checkpoint, task_dir, results_dir, limit=limit, device=device,
-                                force_simple=force_simple, python=python)
-    env = dict(os.environ)
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        env.setdefault(name, "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    log_path = output_path / "lmms_eval.log"
-    output_path.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    with log_path.open("w", encoding="utf-8") as log:
-        try:
-            proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise CsrBenchError(f"lmms-eval did not finish within {timeout} s; see {log_path}") from None
-    seconds = time.time() - started
-    results_path = _newest_results(results_dir, since=started)
-    if results_path is None:
-        raise CsrBenchError(f"lmms-eval wrote no results file (exit status {proc.returncode}; it exits 0 "
-                            f"even when an evaluation fails); see {log_path}:\n{_tail(log_path)}")
-    results = json.loads(results_path.read_text(encoding="utf-8"))
-    if LOCAL_POPE_TASK not in results.get("results", {}):
-        raise CsrBenchError(f"{results_path}: no results for {LOCAL_POPE_TASK}; see {log_path}")
-    date = results_path.name[: -len("_results.json")]
-    samples = {task: results_path.parent / f"{date}_samples_{task}.jsonl" for task in results["results"]}
-    return LmmsEvalRun(command=command, returncode=proc.returncode, results_path=results_path, results=results,
-                       samples_paths={t: p for t, p in samples.items() if p.exists()}, log_path=log_path,
-                       seconds=seconds, extra={"force_simple": force_simple})
+    run = run_lmms_task(checkpoint, output_path, LOCAL_POPE_TASK, include_path=task_dir, limit=limit,
+                        device=device, force_simple=force_simple, python=python, timeout=timeout)
+    return LmmsEvalRun(**vars(run))
 
 
-def _newest_results(root: Path, since: float) -> Path | None:
-    found = [p for p in root.glob("*/*_results.json") if p.stat().st_mtime >= since - 1]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # loguru colours
-    return "\n".join(text.splitlines()[-lines:])

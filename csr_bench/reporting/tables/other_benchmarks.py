@@ -13,6 +13,22 @@ from csr_bench.reporting.tables.paper import iteration_label, table_rows
 from csr_bench.reporting.tables.significance import describe, measured_cell, scorer_of_task, significance
 
 PAPER_TASKS = frozenset(column.task for column in PAPER_COLUMNS)
+BRIDGED = "‡"  # an lmms: task (evaluation/lmms_bridge.py): lmms-eval's numbers by its rule, not the official one
+
+
+def scored_by_other(entry: object) -> str | None:
+    """'lmms-eval 0.7.3' for a results.json entry another harness scored (``scored_by``), else None."""
+    scored_by = entry.get("scored_by") if isinstance(entry, dict) else None
+    return scored_by if isinstance(scored_by, str) and scored_by else None
+
+
+def bridged_note(task: str, entry: dict) -> str:
+    """The footnote of an lmms: task's cells: who scored it, by which rule, its intervals and --limit subset."""
+    from csr_bench.reporting.run_data import subset_note
+
+    subset = subset_note(task, entry)
+    return (f"{BRIDGED} {task}: scored by {entry['scored_by']} with its rule and units, not the official rule; "
+            f"intervals (where any): ± 1.96 × its reported stderr" + (f"; {subset.partition(': ')[2]}" if subset else ""))
 
 
 def other_columns(runs: list[RunData]) -> list[tuple[str, str, str]]:
@@ -30,7 +46,9 @@ def other_columns(runs: list[RunData]) -> list[tuple[str, str, str]]:
                     declaration = None if scorer is None else declared(scorer.metrics, name)
                     if declaration is not None and declaration.count:
                         continue
-                    columns.setdefault((task, name), "higher" if declaration is None else declaration.direction)
+                    lower = (entry.get("higher_is_better") or {}).get(name) is False  # an lmms: task's, lmms-eval's
+                    columns.setdefault((task, name), "lower" if lower else "higher" if declaration is None
+                                       else declaration.direction)
     return [(task, metric, direction) for (task, metric), direction in columns.items()]
 
 
@@ -39,16 +57,33 @@ def other_benchmarks_table(runs: list[RunData]) -> Table | None:
     columns = other_columns(runs)
     if not columns:
         return None
-    headers = ["method"] + [f"{task} {metric}" + ("↓" if direction == "lower" else "")
+    bridged = {task for run in runs for iteration in run.iterations for task, entry in iteration.results.items()
+               if scored_by_other(entry)}
+    headers = ["method"] + [f"{task} {metric}" + ("↓" if direction == "lower" else "") + (BRIDGED if task in bridged else "")
                             for task, metric, direction in columns]
     table = Table("Other benchmarks: each scorer's headline metrics (↓ lower is better)", headers)
     comparison = significance(runs)
     for run, iteration in table_rows(runs, table):
         table.rows.append([Cell(iteration_label(run, iteration))]
-                          + [measured_cell(comparison, iteration, task, metric, table=table)
-                             for task, metric, _ in columns])
+                          + [_cell(comparison, iteration, task, metric, table) for task, metric, _ in columns])
     describe(table, comparison, [task for task, _, _ in columns])
     return table
 
 
-__all__ = ["other_benchmarks_table", "other_columns"]
+def _cell(comparison, iteration, task: str, metric: str, table: Table) -> Cell:
+    """The metric's cell; an lmms: task's has one footnote saying lmms-eval scored it (and its --limit
+    subset), and the interval lmms-eval's stderr gives."""
+    entry = iteration.results.get(task)
+    if not scored_by_other(entry):
+        return measured_cell(comparison, iteration, task, metric, table=table)
+    cell = measured_cell(comparison, iteration, task, metric)  # its subset is told in the note below
+    if cell.value is None:
+        return cell
+    cell.note = table.note(bridged_note(task, entry))
+    found = (entry.get("intervals") or {}).get(metric)
+    if cell.interval is None and isinstance(found, list) and len(found) == 2:
+        cell.interval = (float(found[0]), float(found[1]))
+    return cell
+
+
+__all__ = ["BRIDGED", "bridged_note", "other_benchmarks_table", "other_columns", "scored_by_other"]
