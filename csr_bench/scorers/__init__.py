@@ -25,6 +25,8 @@ BUILTIN_SCORERS: dict[str, str] = {
     "gqa": "csr_bench.scorers.gqa:GqaScorer",
     "mmvet": "csr_bench.scorers.mmvet:MMVetScorer",
     "llava_bench": "csr_bench.scorers.llava_bench:LlavaBenchScorer",
+    "amber": "csr_bench.scorers.amber:AmberScorer",
+    "amber_offline": "csr_bench.scorers.amber:AmberOfflineScorer",
     "hallusionbench": "csr_bench.scorers.hallusionbench:HallusionBenchScorer",
     "mmhal": "csr_bench.scorers.mmhal:MmhalScorer",
 }

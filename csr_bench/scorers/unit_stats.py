@@ -24,6 +24,8 @@ STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_benc
 UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item"}  # else "question"
 CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
+STRATA.update(amber="group", amber_offline="group")  # AMBER: each type's queries keep their number
+UNITS.update(amber="query", amber_offline="query")  # AMBER: a yes/no question, or an image's description
 
 
 class _Resampled(dict):
@@ -121,6 +123,10 @@ class TaskStats:
 
     def _functions(self) -> dict[str, MetricFn]:
         kind = self.kind
+        if kind in ("amber", "amber_offline"):
+            from csr_bench.scorers.amber import metric_functions
+
+            return metric_functions(self.columns)
         if kind == "pope":
             found: dict[str, MetricFn] = {m: _pope_metric(m, None) for m in pope.MEASURES}
             for code, split in enumerate(self.split_names):
@@ -388,6 +394,14 @@ def _rescored(task: str, kind: str, samples: list[dict[str, Any]], where: str) -
     return TaskStats(task, [_doc_key(r) for r in samples], column, scorer=kind)
 
 
+def _amber(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per query: what score_sample stored (a description's noun and object counts, a
+    question's label), the answers read again from the prediction; no annotations needed."""
+    from csr_bench.scorers.amber import GROUPS, sample_columns
+
+    return TaskStats(task, [_doc_key(r) for r in samples], sample_columns(samples), list(GROUPS), scorer=kind)
+
+
 def _no_metrics(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     raise CsrBenchError(f"{where}: {task} (scorer {kind}) reports no metrics")
 
@@ -403,6 +417,8 @@ _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
              "hallusionbench": _hallusionbench, "mmhal": _mmhal}
+
+_BUILDERS.update(amber=_amber, amber_offline=_amber)
 
 
 __all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]
