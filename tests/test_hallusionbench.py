@@ -207,3 +207,33 @@ def test_cli_score_without_and_with_a_judge(tmp_path):
                          "--judge-model", "m")
     assert judged.returncode == 0, judged.stderr
     assert json.loads(judged.stdout)["metrics"] == pytest.approx(JUDGED_METRICS)
+
+
+def test_evaluates_offline_from_a_local_copy_in_the_hub_schema(tmp_path, tiny_model):
+    """lmms-lab/HallusionBench's columns (parquet, image bytes) under --data-root; the tiny model's
+    answers are read by the rule and every headline metric gets an interval from the question sets."""
+    import datasets
+
+    from csr_bench.evaluation import EvalConfig, evaluate
+    from csr_bench.evaluation.rescore import rescore
+    from csr_bench.tasks.data import BUNDLED_DATA_ROOT
+
+    image = sorted((BUNDLED_DATA_ROOT / "pope" / "images").glob("*.png"))[0].read_bytes()
+    rows = [{**{k: v for k, v in r.items() if k not in ("prediction", "doc_id", "doc_index")},
+             "sample_note": "note", "gt_answer_details": "details", "filename": "./x.png",
+             "image": {"bytes": image, "path": None}} for r in records()]
+    root = tmp_path / "data"
+    (root / "hallusionbench").mkdir(parents=True)
+    datasets.Dataset.from_list(rows).cast_column("image", datasets.Image()).to_parquet(
+        str(root / "hallusionbench" / "image-00000-of-00001.parquet"))
+    results = evaluate(EvalConfig(model="tiny-llava", tasks=["hallusionbench"], data_root=str(root),
+                                  output=str(tmp_path / "out"), max_new_tokens=3, batch_size=4), model=tiny_model)
+    entry = results["results"]["hallusionbench"]
+    assert entry["n_samples"] == 10 and "skipped" not in entry
+    assert {"aAcc", "fAcc", "qAcc", "unresolved", "judged"} <= set(entry["metrics"])
+    samples = tmp_path / "out" / "tiny-llava" / "iter_0" / "hallusionbench" / "samples.jsonl"
+    stored = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert sorted(s["doc_id"] for s in stored) == list(range(10))
+    assert {s["prompt"] for s in stored} == {r["question"] for r in records()}  # the bare question
+    again = rescore("hallusionbench", samples)
+    assert again["metrics"] == pytest.approx(entry["metrics"])

@@ -151,3 +151,26 @@ def test_cli_score_skips_without_a_judge_and_scores_with_one(tmp_path):
     assert outcome["metrics"] == pytest.approx(EXPECTED) and "skipped" not in outcome
     rows = [json.loads(line) for line in (tmp_path / "run" / "judge_scores.jsonl").read_text().splitlines()]
     assert {r["judge_model"] for r in rows} == {"m"}
+
+
+def test_evaluates_offline_from_the_official_rows_and_is_skipped_without_a_judge(tmp_path, tiny_model):
+    """response_template.json's rows (image_content a list of labels) as JSONL with an image path."""
+    import shutil
+
+    from csr_bench.evaluation import EvalConfig, evaluate
+    from csr_bench.tasks.data import BUNDLED_DATA_ROOT
+
+    root = tmp_path / "data"
+    (root / "mmhal").mkdir(parents=True)
+    shutil.copy(sorted((BUNDLED_DATA_ROOT / "pope" / "images").glob("*.png"))[0], root / "mmhal" / "a.png")
+    rows = [{**{k: v for k, v in r.items() if k not in ("prediction", "doc_id")}, "image_src": "https://x/a.jpg",
+             "gt_answer": r["gt_answer"], "model_answer": "", "image": "a.png"} for r in RECORDS]
+    (root / "mmhal" / "mmhal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = evaluate(EvalConfig(model="tiny-llava", tasks=["mmhal"], data_root=str(root),
+                                  output=str(tmp_path / "out"), max_new_tokens=3, batch_size=4), model=tiny_model)
+    entry = results["results"]["mmhal"]
+    assert entry["n_samples"] == 4 and entry["metrics"] == {} and entry["skipped"] == NO_JUDGE
+    samples = tmp_path / "out" / "tiny-llava" / "iter_0" / "mmhal" / "samples.jsonl"
+    stored = {s["doc_id"]: s for s in map(json.loads, samples.read_text().splitlines())}
+    assert sorted(stored) == [0, 1, 2, 3]  # "@index": rows are the documents
+    assert stored[0]["image_content"] == ["Cat"] and stored[0]["prompt"] == "What colour is the cat?"
