@@ -237,3 +237,42 @@ def test_evaluates_offline_from_a_local_copy_in_the_hub_schema(tmp_path, tiny_mo
     assert {s["prompt"] for s in stored} == {r["question"] for r in records()}  # the bare question
     again = rescore("hallusionbench", samples)
     assert again["metrics"] == pytest.approx(entry["metrics"])
+
+
+def _many_records(n_sets: int = 12) -> list[dict]:
+    """Sets of 2-3 figures x 1-3 questions, VD and VS, random answers (some unreadable)."""
+    import random
+
+    rng = random.Random(3)
+    rows = []
+    for s in range(n_sets):
+        category = "VD" if s % 3 else "VS"
+        for figure in range(rng.randint(2, 3)):
+            for question in range(rng.randint(1, 3)):
+                rows.append({"category": category, "subcategory": ("chart", "table")[s % 2],
+                             "visual_input": "1" if figure == 0 else "2", "set_id": str(s // 2),
+                             "figure_id": str(figure), "question_id": str(question), "gt_answer": rng.choice("01"),
+                             "question": f"Q{s}.{figure}.{question}?",
+                             "prediction": rng.choice(["Yes.", "No", "yes, it is", "Maybe", "", "no."])})
+    return [{**r, "doc_id": i, "doc_index": i} for i, r in enumerate(rows)]
+
+
+@pytest.mark.parametrize("answers", [None, ["Yes", "No", "Unknown"]])
+def test_intervals_agree_with_the_scored_metrics_and_need_no_judge(answers):
+    from test_unit_stats import ScriptedJudge
+
+    from csr_bench.evaluation.evaluator import score_records
+
+    rows = _many_records()
+    judge = ScriptedJudge(answers) if answers else None
+    scored = score_records(SCORERS["hallusionbench"], rows, ScoringContext(judge=judge), seed=4)
+    counts = {"unresolved", "judged"}
+    assert set(scored["intervals"]) == set(scored["metrics"]) - counts  # every score has its interval
+    assert scored["interval_method"].get("stratified_by") == "category"
+    calls = judge.calls if judge else 0
+    stats = task_stats("hallusionbench", json.loads(json.dumps(rows)), "here")  # as stored in samples.jsonl
+    assert (judge.calls if judge else 0) == calls
+    for name in scored["intervals"]:
+        assert float(stats.value(name)) == pytest.approx(scored["metrics"][name]), name
+    if judge:
+        assert scored["metrics"]["judged"] > 0 and any("judge_answer" in r for r in rows)

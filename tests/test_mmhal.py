@@ -174,3 +174,23 @@ def test_evaluates_offline_from_the_official_rows_and_is_skipped_without_a_judge
     stored = {s["doc_id"]: s for s in map(json.loads, samples.read_text().splitlines())}
     assert sorted(stored) == [0, 1, 2, 3]  # "@index": rows are the documents
     assert stored[0]["image_content"] == ["Cat"] and stored[0]["prompt"] == "What colour is the cat?"
+
+
+def test_intervals_agree_with_the_scored_metrics_and_need_no_judge():
+    from test_unit_stats import ScriptedJudge
+
+    from csr_bench.evaluation.evaluator import score_records
+
+    types = ("attribute", "counting", "relation", "other")
+    rows = [{"question_type": types[i % 4], "question_topic": "t", "image_id": str(i), "image_content": ["Cat"],
+             "question": f"Q{i}?", "gt_answer": f"A{i}.", "prediction": f"answer {i}", "doc_id": i, "doc_index": i}
+            for i in range(32)]
+    judge = ScriptedJudge(["Rating: 6", "rating: 1", "Rating: 3, not informative", "no rating", "Rating: 4"])
+    scored = score_records(SCORERS["mmhal"], rows, ScoringContext(judge=judge), seed=1)
+    assert scored["metrics"]["judge_unparsed"] > 0
+    assert set(scored["intervals"]) == set(scored["metrics"]) - {"judge_unparsed"}
+    calls = judge.calls
+    stats = task_stats("mmhal", json.loads(json.dumps(rows)), "here")
+    assert judge.calls == calls
+    for name in scored["intervals"]:
+        assert float(stats.value(name)) == pytest.approx(scored["metrics"][name]), name
