@@ -329,15 +329,23 @@ def metric_functions(columns: Columns) -> dict[str, MetricFn]:
 # The scorers
 
 
+# The hallucination metrics a `csr-bench check` of AMBER should compare. Not gated by default (GATE):
+# the default gate stays POPE's and CHAIR's (tests/test_metric_declarations.py pins it), as for
+# HallusionBench and MMHal; gate them with --metrics amber.chair,amber.hal,amber.f1.
+GATED = ("chair", "hal", "f1")
+GATE = False
+
+
 def _metrics() -> tuple[Metric, ...]:
     set_names = {"": "all questions", "existence_": "existence", "attribute_": "attribute (state, number, action)",
                  "state_": "attribute: state", "number_": "attribute: number", "action_": "attribute: action",
                  "relation_": "relation"}
     found = [
-        Metric("amber_score", "higher", "AMBER score: (100 - CHAIR + F1) / 2, both halves present", gate=False),
-        Metric("chair", "lower", "CHAIR: share of AMBER nouns in descriptions that are hallucinated (%)", gate=True),
+        Metric("amber_score", "higher", "AMBER score: (100 - CHAIR + F1) / 2, both halves present"),
+        Metric("chair", "lower", "CHAIR: share of AMBER nouns in descriptions that are hallucinated (%)",
+               gate=GATE),
         Metric("cover", "higher", "Cover: share of the images' truth objects that descriptions name (%)"),
-        Metric("hal", "lower", "Hal: share of descriptions with a hallucinated noun (%)", gate=True),
+        Metric("hal", "lower", "Hal: share of descriptions with a hallucinated noun (%)", gate=GATE),
         Metric("cog", "lower", "Cog: share of the likely-hallucinated (hallu) objects that descriptions name (%)"),
     ]
     descriptions = {"accuracy": ("higher", "share of yes/no answers right, exact 'Yes'/'No' only (%)"),
@@ -347,7 +355,7 @@ def _metrics() -> tuple[Metric, ...]:
     for set_name, label in set_names.items():
         for measure, (direction, text) in descriptions.items():
             found.append(Metric(f"{set_name}{measure}", direction, f"{text}, {label}",
-                                gate=measure == "f1" and not set_name))
+                                gate=GATE and f"{set_name}{measure}" in GATED))
     found += [
         Metric("lenient_amber_score", "higher", "AMBER score with the lenient F1 (not official)"),
         Metric("lenient_*", "higher", "the same with the lenient reading of answers (first word yes/no; not official)"),
