@@ -394,3 +394,18 @@ def amber_aggregates(folder) -> dict[str, list[dict[str, float]]]:
     context = ScoringContext(annotations=write_annotations(folder))
     metrics = AmberOfflineScorer().aggregate(description_records() + question_records(), context)
     return {"amber": [metrics], "amber_offline": [metrics]}
+
+
+def test_eval_end_to_end_on_the_tiny_model(tmp_path):
+    """Built data, read through a task (local folder, annotations, strata), generated, scored, with intervals."""
+    repo = _fake_repo(tmp_path / "AMBER", tmp_path / "images")
+    build_amber(repo, tmp_path / "images", tmp_path / "data" / "amber_world")
+    run_cli("eval", "--model", "tiny-llava", "--tasks", "amber_world", "--data-root", str(tmp_path / "data"),
+            "--max-new-tokens", "4", "--limit", "8", "--output", str(tmp_path / "out"), "--quiet", check=True)
+    results = json.loads((tmp_path / "out" / "tiny-llava" / "iter_0" / "results.json").read_text())
+    entry = results["results"]["amber_world"]
+    samples = [json.loads(line) for line in
+               (tmp_path / "out" / "tiny-llava" / "iter_0" / "amber_world" / "samples.jsonl").read_text().splitlines()]
+    # --limit 8 deals round-robin over the four dimensions (strata: dimension): two of each
+    assert sorted(s["dimension"] for s in samples) == sorted(["generative", "existence", "attribute", "relation"] * 2)
+    assert {"chair", "f1", "amber_score"} <= set(entry["metrics"]) and "amber_score" in entry["intervals"]
