@@ -29,6 +29,8 @@ BUILTIN_SCORERS: dict[str, str] = {
     "amber_offline": "csr_bench.scorers.amber:AmberOfflineScorer",
     "hallusionbench": "csr_bench.scorers.hallusionbench:HallusionBenchScorer",
     "mmhal": "csr_bench.scorers.mmhal:MmhalScorer",
+    "objhal": "csr_bench.scorers.objhal:ObjHalScorer",
+    "objhal_judge": "csr_bench.scorers.objhal:ObjHalJudgeScorer",
 }
 
 PROVIDES = ("required_fields", "headline", "metrics", "score_sample", "aggregate")  # besides ``name``

@@ -26,6 +26,7 @@ UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet":
 CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
 STRATA.update(amber="group", amber_offline="group")  # AMBER: each type's queries keep their number
 UNITS.update(amber="query", amber_offline="query")  # AMBER: a yes/no question, or an image's description
+UNITS.update(objhal="response", objhal_judge="response")  # Object HalBench: one answer per image
 
 
 class _Resampled(dict):
@@ -123,6 +124,10 @@ class TaskStats:
 
     def _functions(self) -> dict[str, MetricFn]:
         kind = self.kind
+        if kind in ("objhal", "objhal_judge"):
+            from csr_bench.scorers.objhal import MEASURES
+
+            return dict(MEASURES)
         if kind in ("amber", "amber_offline"):
             from csr_bench.scorers.amber import metric_functions
 
@@ -402,6 +407,15 @@ def _amber(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> T
     return TaskStats(task, [_doc_key(r) for r in samples], sample_columns(samples), list(GROUPS), scorer=kind)
 
 
+def _objhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per response, from the mentions and ground truth its scoring stored (a judge's
+    unreadable answer, left out of the rates, has no row)."""
+    from csr_bench.scorers.objhal import unit_columns
+
+    kept, columns = unit_columns(samples)
+    return TaskStats(task, [_doc_key(samples[i]) for i in kept], columns, scorer=kind)
+
+
 def _no_metrics(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     raise CsrBenchError(f"{where}: {task} (scorer {kind}) reports no metrics")
 
@@ -419,6 +433,7 @@ _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "
              "hallusionbench": _hallusionbench, "mmhal": _mmhal}
 
 _BUILDERS.update(amber=_amber, amber_offline=_amber)
+_BUILDERS.update(objhal=_objhal, objhal_judge=_objhal)
 
 
 __all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]
