@@ -239,3 +239,55 @@ def test_export_command(tmp_path, pope_rows):
     written = Path(result.stdout.strip())
     assert written.is_file() and written.is_relative_to(tmp_path / "lmms")
     assert LMMS_EVAL_KEYS <= set(json.loads(written.read_text()))
+
+
+def test_bridge_runs_lmms_eval_tasks_inside_csr_bench_eval(tmp_path, pope_rows):
+    """`csr-bench eval --tasks pope,lmms:pope_local,lmms:pope_mine`: lmms-eval's own POPE (on the same
+    local data; pope_mine from a folder given with --lmms-include) run by the bridge on the tiny
+    checkpoint, its numbers in results.json exactly as lmms-eval's results file has them, marked."""
+    pytest.importorskip("lmms_eval")
+    pytest.importorskip("decord")
+    from importlib import metadata
+
+    from csr_bench.interop.lmms_eval import write_pope_task
+
+    count = 8  # the whole data file: both harnesses take the same questions
+    data = _square_pope(tmp_path, pope_rows, count)
+    mine = write_pope_task(tmp_path / "mytasks", data / "pope.jsonl", task="pope_mine").parent
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("CSR_BENCH_LMMS_PYTHON", None)  # this interpreter has lmms_eval: the bridge's default
+    command = [sys.executable, "-c", CSR_BENCH, "eval", "--model", "tiny-llava",
+               "--tasks", "pope,lmms:pope_local,lmms:pope_mine", "--lmms-include", str(mine),
+               "--data-root", str(data.parent), "--limit", str(count), "--output", str(tmp_path / "out"), "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    iteration = tmp_path / "out" / "tiny-llava" / "iter_0"
+    results = json.loads((iteration / "results.json").read_text())["results"]
+
+    version = metadata.version("lmms_eval")
+    ours_lmms_rule = metrics_of(export_lmms_eval_results(iteration), "pope", LMMS_EVAL_FILTER)
+    for task in ("pope_local", "pope_mine"):
+        entry = results[f"lmms:{task}"]
+        assert entry["scored_by"] == f"lmms-eval {version}"
+        own = json.loads((iteration / entry["results_file"]).read_text())
+        # every "<metric>,none" number of lmms-eval's own file, under its plain name, nothing else
+        assert entry["metrics"] == {key.split(",")[0]: value for key, value in own["results"][task].items()
+                                    if key.endswith(",none") and "_stderr" not in key}
+        assert set(entry["metrics"]) == {"pope_accuracy", "pope_precision", "pope_recall", "pope_f1_score",
+                                         "pope_yes_ratio"}
+        assert entry["n_samples"] == own["n-samples"][task]["effective"] == count
+        # POPE's aggregations have no stderr in lmms-eval ("N/A"): no interval
+        assert "intervals" not in entry
+        # same pixels and prompt, greedy: lmms-eval's scores = csr-bench's predictions under lmms-eval's rule
+        assert entry["metrics"] == pytest.approx(ours_lmms_rule)
+    assert results["lmms:pope_local"]["command"][results["lmms:pope_local"]["command"].index("--include_path") + 1] \
+        == str(iteration / "lmms" / "pope_local" / "tasks")
+    assert str(mine) in results["lmms:pope_mine"]["command"]
+
+    # a rerun of the same command runs neither again; the table marks both
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0 and again.stderr.count("not redone") == 2, again.stderr[-3000:]
+    table = subprocess.run([sys.executable, "-c", CSR_BENCH, "table", str(iteration.parent)], capture_output=True,
+                           text=True, env=env, timeout=300).stdout
+    assert "lmms:pope_local pope_f1_score‡" in table and "lmms:pope_mine pope_f1_score‡" in table
+    assert f"‡ lmms:pope_local: scored by lmms-eval {version} with its rule and units, not the official rule" in table

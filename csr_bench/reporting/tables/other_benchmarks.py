@@ -67,6 +67,9 @@ def other_benchmarks_table(runs: list[RunData]) -> Table | None:
         table.rows.append([Cell(iteration_label(run, iteration))]
                           + [_cell(comparison, iteration, task, metric, table) for task, metric, _ in columns])
     describe(table, comparison, [task for task, _, _ in columns])
+    if not any(cell.interval is not None and task not in bridged
+               for row in table.rows for cell, (task, _, _) in zip(row[1:], columns)):
+        table.interval_legend = None  # the only intervals are lmms-eval's, which their footnote describes
     return table
 
 
