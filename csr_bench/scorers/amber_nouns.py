@@ -7,8 +7,8 @@ in two forms that the matching rule (scorers/amber.py, ``match_nouns``) takes as
 - ``offline_pipeline``: what runs with no downloaded data (the `amber_offline` scorer, labelled not
   official): nltk's Treebank tokenizer without Punkt's data (as scorers/chair_words.py), no POS tagger
   (every token is a candidate; the association-vocabulary filter still applies), a rule-based
-  lemmatiser (pattern.en's singularize plus plain suffix rules, guided by the vocabulary) instead of
-  WordNet, and exact string equality instead of vector similarity.
+  lemmatiser (pattern.en's singularize, sparing AMBER words that are no plurals) instead of WordNet,
+  and exact string equality instead of vector similarity.
 
 Details (what each substitution changes): docs/benchmarks.md, "csr_bench/scorers/amber.py".
 """
@@ -106,19 +106,20 @@ def official_pipeline() -> Pipeline:
     return Pipeline("official", lru_cache(maxsize=16384)(nouns), similar, official=True)
 
 
-# Plain English plural endings tried after pattern.en's singularize, longest first.
-_SUFFIXES = (("ies", "y"), ("ves", "f"), ("ves", "fe"), ("es", ""), ("s", ""))
+def _looks_plural(word: str) -> bool:
+    return word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
 
 def lemmatize_offline(word: str, vocabulary: Collection[str]) -> str:
-    """A stand-in for WordNet's noun lemmatiser: the word itself when it is an AMBER word, else the
-    first of pattern.en's singular and the plain suffix-stripped forms that is one, else the word.
-    WordNet keeps a word that is a lemma ("grass", "glass", "bus"), where singularize alone would cut
-    it ("gras", "glas", "bu"); the vocabulary check gives those back."""
-    if word in vocabulary:
+    """A stand-in for WordNet's noun lemmatiser: an AMBER word that does not look plural as it is
+    ("grass", "glass", "bus", "tennis", "people", where pattern.en's singularize alone would cut the
+    first four to "gras", "glas", "bu", "tenni"), else pattern.en's singular. Like WordNet, a plural
+    AMBER word becomes its singular even when only the plural is an AMBER word ("chopsticks" ->
+    "chopstick", "sunglasses" -> "sunglass": inference.py never counts them), and "leaves" becomes
+    "leaf", not the AMBER word "leave"."""
+    if word in vocabulary and not _looks_plural(word):
         return word
-    candidates = [singularize(word)] + [word[:-len(end)] + new for end, new in _SUFFIXES if word.endswith(end)]
-    return next((c for c in candidates if c in vocabulary), word)
+    return singularize(word)
 
 
 def offline_pipeline(vocabulary: Collection[str]) -> Pipeline:
