@@ -418,8 +418,8 @@ def run_lmms_task(checkpoint: str | Path, output_path: str | Path, task: str, *,
     seconds = time.time() - started
     results_path = _newest_results(results_dir, since=started)
     if results_path is None:
-        raise CsrBenchError(f"lmms-eval wrote no results file for {task} (exit status {proc.returncode}; it exits 0 "
-                            f"when an evaluation fails): {failure_reason(log_path)}; see {log_path}")
+        raise CsrBenchError(f"lmms-eval wrote no results file for {task} (exit status {proc.returncode}): "
+                            f"{failure_reason(log_path)}; see {log_path}")
     try:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -443,9 +443,12 @@ def task_results_of(results: dict[str, Any], task: str) -> dict[str, Any] | None
     return None
 
 
+_LOGURU_PREFIX = re.compile(r"^\S+ \S+ \| *[A-Z]+ *\| *\S+ - ")
+
+
 def failure_reason(log_path: Path) -> str:
     """The log's last line that looks like an error (lmms-eval logs its failures and exits 0), else its
-    last line, else "empty log": one line, at most 300 characters."""
+    last line, else "empty log": one line without loguru's prefix, at most 200 characters."""
     try:
         lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", log_path.read_text(
             encoding="utf-8", errors="replace")).splitlines() if line.strip()]
@@ -453,7 +456,9 @@ def failure_reason(log_path: Path) -> str:
         return "no log"
     errors = [line for line in lines if re.search(r"error|exception|not found|failed|traceback", line, re.I)]
     reason = (errors or lines or ["empty log"])[-1]
-    return reason if len(reason) <= 300 else reason[:297] + "..."
+    reason = _LOGURU_PREFIX.sub("", reason)  # "2026-12-07 05:51:59 | ERROR | lmms_eval.__main__:cli_evaluate:614 - "
+    reason = re.sub(r"^Error during evaluation: ", "", reason)
+    return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
 def _newest_results(root: Path, since: float) -> Path | None:
