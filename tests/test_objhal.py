@@ -310,3 +310,19 @@ def test_builder_and_score_command(annotations, tmp_path, capsys):
     assert cli_main(["score", "objhal_judge", str(predictions), "--annotations", str(annotations), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"].startswith(NO_JUDGE.split(":")[0])
     assert REPO.joinpath("tasks", "objhal_judge", "objhal_judge.yaml").is_file()
+
+
+def test_real_wordnet_when_installed(annotations, monkeypatch):
+    """With nltk's WordNet data present (NLTK_DATA), the real lemmatiser gives the same numbers as the
+    stand-in, and its own odd case: nltk keeps "men" (itself a WordNet noun), which is on no list."""
+    from nltk.corpus import wordnet
+
+    try:
+        wordnet.ensure_loaded()
+    except LookupError:
+        pytest.skip("nltk's WordNet data is not installed here")
+    monkeypatch.undo()  # the real lemmatiser
+    objhal._lemmatizer.cache_clear()
+    objhal.answer_mentions.cache_clear()
+    assert SCORERS["objhal"].aggregate(RECORDS, ScoringContext(annotations=annotations)) == pytest.approx(RULE_METRICS)
+    assert objhal.read_words("two men and three women on skis").objects == ("person", "skis")

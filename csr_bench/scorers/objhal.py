@@ -281,7 +281,10 @@ def ground_truth(context: ScoringContext | None) -> ObjHalGroundTruth:
     key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
     if key not in _LOADED:
         _LOADED.clear()
-        _LOADED[key] = ObjHalGroundTruth(folder)
+        try:
+            _LOADED[key] = ObjHalGroundTruth(folder)
+        except CsrBenchError as exc:  # CHAIR's loader names itself: say which task it was loading for
+            raise CsrBenchError(f"objhal: {str(exc).removeprefix('chair: ')}") from None
     return _LOADED[key]
 
 
