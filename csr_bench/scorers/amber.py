@@ -184,7 +184,7 @@ def match_nouns(nouns: Sequence[str], truth: Sequence[str], hallu: Sequence[str]
     object; else an exact hallu word covers its hallu object and the similarity tests still follow
     (inference.py has no ``continue`` there): the first hallu word similar to it covers that object,
     the first truth word similar to it covers that object and clears the noun; a noun not cleared is
-    a hallucination (even a hallu word: the similarity of a word to itself is 1)."""
+    a hallucination, whether it is a hallu word or any other AMBER word."""
     kept = tuple(noun for noun in nouns if noun in vocabulary)
     safe, hallucinated = _candidates(truth, association), _candidates(hallu, association)
     truth_covered, hallu_covered = [False] * len(truth), [False] * len(hallu)
