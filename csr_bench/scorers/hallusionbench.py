@@ -119,35 +119,29 @@ def _all_right(keys: Sequence[Any], correct: Sequence[bool]) -> dict[Any, bool]:
     return found
 
 
+def _share_all_right(keys: Sequence[Any], correct: Sequence[bool]) -> float | None:
+    """The share (%) of the keyed units (figures, groups) whose every question is right; None for none."""
+    found = _all_right(keys, correct)
+    return 100 * sum(found.values()) / len(found) if found else None
+
+
 def accuracies(records: Sequence[dict[str, Any]], correct: Sequence[bool]) -> dict[str, float]:
     """aAcc, fAcc, qAcc (%) over ``records``, their VD / VS parts, and the leaderboard's easy / hard
     question-pair accuracy (qAcc over the questions with visual_input 0/1, and with 2)."""
-    metrics: dict[str, float] = {}
-
-    def measure(keep: Sequence[bool], suffix: str, figures: bool = True) -> None:
+    found: dict[str, float | None] = {}
+    easy = [str(r["visual_input"]) != HARD_INPUT for r in records]
+    parts = [("", [True] * len(records))] + [(f"_{c}", [str(r["category"]) == c for r in records]) for c in CATEGORIES]
+    for suffix, keep in parts:
         rows = [r for r, k in zip(records, keep) if k]
         right = [c for c, k in zip(correct, keep) if k]
-        if not rows:
-            return
-        metrics[f"aAcc{suffix}"] = 100 * sum(map(bool, right)) / len(rows)
-        if figures:
-            per_figure = _all_right([figure_key(r) for r in rows], right)
-            if per_figure:
-                metrics[f"fAcc{suffix}"] = 100 * sum(per_figure.values()) / len(per_figure)
-        per_group = _all_right([group_key(r) for r in rows], right)
-        metrics[f"qAcc{suffix}"] = 100 * sum(per_group.values()) / len(per_group)
-
-    measure([True] * len(records), "")
-    for category in CATEGORIES:
-        measure([str(r["category"]) == category for r in records], f"_{category}")
-    easy = [str(r["visual_input"]) != HARD_INPUT for r in records]
-    for keep, suffix in ((easy, "_easy"), ([not e for e in easy], "_hard")):
-        rows = [r for r, k in zip(records, keep) if k]
         if rows:
-            right = [c for c, k in zip(correct, keep) if k]
-            per_group = _all_right([group_key(r) for r in rows], right)
-            metrics[f"qAcc{suffix}"] = 100 * sum(per_group.values()) / len(per_group)
-    return metrics
+            found[f"aAcc{suffix}"] = 100 * sum(map(bool, right)) / len(rows)
+            found[f"fAcc{suffix}"] = _share_all_right([figure_key(r) for r in rows], right)
+            found[f"qAcc{suffix}"] = _share_all_right([group_key(r) for r in rows], right)
+    for suffix, keep in (("_easy", easy), ("_hard", [not e for e in easy])):
+        found[f"qAcc{suffix}"] = _share_all_right([group_key(r) if k else None for r, k in zip(records, keep)],
+                                                  correct)
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def judge_answer(judge, record: dict[str, Any]) -> str:
@@ -238,18 +232,18 @@ def set_rows(records: Sequence[dict[str, Any]], readings: Sequence[str]) -> dict
     sets: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, record in enumerate(records):
         sets[set_key(record)].append(i)
-    rows = {}
+    found = {}
     for key, members in sets.items():
-        rows_ = [records[i] for i in members]
+        rows = [records[i] for i in members]
         right = [is_correct(records[i], readings[i]) for i in members]
-        figures = _all_right([figure_key(r) for r in rows_], right)
-        groups = _all_right([group_key(r) for r in rows_], right)
-        easy = [str(r["visual_input"]) != HARD_INPUT for r in rows_]
-        easy_groups = _all_right([group_key(r) if e else None for r, e in zip(rows_, easy)], right)
-        hard_groups = _all_right([group_key(r) if not e else None for r, e in zip(rows_, easy)], right)
-        rows[key] = {"n_questions": len(rows_), "n_right": sum(right),
-                     "n_figures": len(figures), "n_figures_right": sum(figures.values()),
-                     "n_groups": len(groups), "n_groups_right": sum(groups.values()),
-                     "n_easy": len(easy_groups), "n_easy_right": sum(easy_groups.values()),
-                     "n_hard": len(hard_groups), "n_hard_right": sum(hard_groups.values())}
-    return rows
+        figures = _all_right([figure_key(r) for r in rows], right)
+        groups = _all_right([group_key(r) for r in rows], right)
+        hard = [str(r["visual_input"]) == HARD_INPUT for r in rows]
+        easy_groups = _all_right([None if h else group_key(r) for r, h in zip(rows, hard)], right)
+        hard_groups = _all_right([group_key(r) if h else None for r, h in zip(rows, hard)], right)
+        found[key] = {"n_questions": len(rows), "n_right": sum(right),
+                      "n_figures": len(figures), "n_figures_right": sum(figures.values()),
+                      "n_groups": len(groups), "n_groups_right": sum(groups.values()),
+                      "n_easy": len(easy_groups), "n_easy_right": sum(easy_groups.values()),
+                      "n_hard": len(hard_groups), "n_hard_right": sum(hard_groups.values())}
+    return found
