@@ -276,3 +276,20 @@ def test_intervals_agree_with_the_scored_metrics_and_need_no_judge(answers):
         assert float(stats.value(name)) == pytest.approx(scored["metrics"][name]), name
     if judge:
         assert scored["metrics"]["judged"] > 0 and any("judge_answer" in r for r in rows)
+
+
+def hallusionbench_aggregates() -> dict[str, list[dict[str, float]]]:
+    """For tests/test_metric_declarations.py: aggregates that report every declared key (the worked
+    case, without and with a judge, so `judged` is non-zero once)."""
+    from test_unit_stats import ScriptedJudge
+
+    scorer = SCORERS["hallusionbench"]
+    return {"hallusionbench": [scorer.aggregate(records(), ScoringContext()),
+                               scorer.aggregate(records(), ScoringContext(judge=ScriptedJudge(["Yes", "No"])))]}
+
+
+def test_the_declarations_helper_covers_every_declaration():
+    results = hallusionbench_aggregates()["hallusionbench"]
+    keys = {k for metrics in results for k in metrics}
+    assert all(any(m.matches(k) for k in keys) for m in SCORERS["hallusionbench"].metrics)
+    assert results[1]["judged"] == 2

@@ -194,3 +194,16 @@ def test_intervals_agree_with_the_scored_metrics_and_need_no_judge():
     assert judge.calls == calls
     for name in scored["intervals"]:
         assert float(stats.value(name)) == pytest.approx(scored["metrics"][name]), name
+
+
+def mmhal_aggregates() -> dict[str, list[dict[str, float]]]:
+    """For tests/test_metric_declarations.py: an aggregate that reports every declared key."""
+    from test_unit_stats import ScriptedJudge
+
+    judge = ScriptedJudge(["Rating: 5", "Rating: 1", "no rating"])
+    return {"mmhal": [SCORERS["mmhal"].aggregate(RECORDS, ScoringContext(judge=judge))]}
+
+
+def test_the_declarations_helper_covers_every_declaration():
+    keys = set(mmhal_aggregates()["mmhal"][0])
+    assert all(any(m.matches(k) for k in keys) for m in SCORERS["mmhal"].metrics)
