@@ -5,9 +5,11 @@ en_core_web_lg) is not installable here: its noun function and its wiring are dr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -412,3 +414,92 @@ def test_eval_end_to_end_on_the_tiny_model(tmp_path):
     # --limit 8 deals round-robin over the four dimensions (strata: dimension): two of each
     assert sorted(s["dimension"] for s in samples) == sorted(["generative", "existence", "attribute", "relation"] * 2)
     assert {"chair", "f1", "amber_score"} <= set(entry["metrics"]) and "amber_score" in entry["intervals"]
+
+
+@pytest.mark.skipif(not os.environ.get("AMBER_REPO"), reason="set AMBER_REPO to a clone of junyangwang0410/AMBER")
+def test_matches_inference_py(monkeypatch, tmp_path):
+    """AMBER's own inference.py (from the clone AMBER_REPO names; nothing of it is copied here) on its
+    full annotations, with the same NLP pieces injected into both (tokens, a tagger dropping every
+    7th token, the offline lemmatiser, a hash-based similarity that calls ~5% of word pairs similar)
+    and its rounding switched off: every number it prints equals ours."""
+    import contextlib
+    import hashlib
+    import importlib.util
+    import io
+    import random
+
+    import nltk
+    from nltk.stem import WordNetLemmatizer
+
+    from csr_bench.scorers.amber_nouns import Pipeline
+    from csr_bench.scorers.chair_words import word_tokenize
+
+    repo = Path(os.environ["AMBER_REPO"])
+    data = repo / "data"
+    relation = json.loads((data / "relation.json").read_text())
+    vocabulary = set(relation) | {w for words in relation.values() for w in words}
+
+    def similarity(a, b):
+        return 1.0 if a == b else (0.9 if int(hashlib.md5(f"{a}|{b}".encode()).hexdigest()[:8], 16) % 20 == 0 else 0.1)
+
+    class Doc:
+        def __init__(self, text):
+            self.text = text
+
+        def similarity(self, other):
+            return similarity(self.text, other.text)
+
+    def tag(tokens):
+        return [(t, "NN" if i % 7 else "VB") for i, t in enumerate(tokens)]
+
+    monkeypatch.setitem(sys.modules, "spacy", types.SimpleNamespace(load=lambda name: Doc))
+    monkeypatch.setattr(nltk, "word_tokenize", word_tokenize)
+    monkeypatch.setattr(nltk, "pos_tag", tag)
+    monkeypatch.setattr(WordNetLemmatizer, "lemmatize", lambda self, word: lemmatize_offline(word, vocabulary))
+    spec = importlib.util.spec_from_file_location("amber_inference", repo / "inference.py")
+    inference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inference)
+
+    annotations = json.loads((data / "annotations.json").read_text())
+    rng, words = random.Random(0), sorted(vocabulary)
+    responses = []
+    for entry in annotations:
+        if entry["type"] == "generative":
+            pool = entry["truth"] + entry["hallu"] + [w for o in entry["truth"] + entry["hallu"] for w in relation[o]]
+            pool += rng.sample(words, 5)
+            text = " ".join(f"a {rng.choice(pool)}{rng.choice(['', 's'])} ," for _ in range(rng.randint(0, 12))) + " ."
+        else:
+            text = rng.choice(["Yes", "No", "No", "yes", "No.", "Yes, it is", ""])
+        responses.append({"id": entry["id"], "response": text})
+    (tmp_path / "responses.json").write_text(json.dumps(responses))
+    inference.args = types.SimpleNamespace(
+        word_association=str(data / "relation.json"), safe_words=str(data / "safe_words.txt"),
+        inference_data=str(tmp_path / "responses.json"), annotation=str(data / "annotations.json"),
+        metrics=str(data / "metrics.txt"), similarity_score=0.8, evaluation_type="a")
+    inference.round = lambda value, digits=None: value
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        inference.main(inference.args)
+    official, section = {}, None
+    for line in printed.getvalue().splitlines():
+        line = line.strip()
+        if line.endswith(":"):
+            section = line[:-1]
+        elif ":" in line:
+            name, value = line.split(":", 1)
+            official[(section, name.strip())] = float(value)
+
+    class Injected(AmberScorer):
+        def pipeline(self, annotations):
+            return Pipeline("injected", lambda text: tagged_nouns(text, word_tokenize, tag,
+                                                                  lambda w: lemmatize_offline(w, vocabulary)),
+                            lambda a, b: similarity(a, b) > 0.8, official=False)
+
+    kinds = {e["id"]: e["type"] for e in annotations}
+    ours = Injected().aggregate([{"id": r["id"], "type": kinds[r["id"]], "prediction": r["response"]} for r in responses],
+                                ScoringContext(annotations=data))
+    prefixes = {"Generative Task": "", "Descriminative Task": "", "Exsitence": "existence_", "Attribute": "attribute_",
+                "State": "state_", "Number": "number_", "Action": "action_", "Relation": "relation_"}
+    assert len(official) == 32
+    for (section, name), value in official.items():
+        assert ours[prefixes[section] + name.lower()] == pytest.approx(value, abs=1e-9), (section, name)
