@@ -213,6 +213,15 @@ def test_results_entry_resume_and_table(tmp_path, fake_python, checkpoint):
     table_1 = table.split("**Other benchmarks")[0]
     assert "lmms" not in table_1  # never in the official-rule columns
 
+    # `csr-bench export` gives lmms-eval's own keys back, not our "official" filter
+    from csr_bench.interop.lmms_eval import export_lmms_eval_results
+
+    exported = export_lmms_eval_results(tmp_path / "out" / "ckpt" / "iter_0")
+    row = exported["results"]["lmms:mytask"]
+    assert (row["acc,none"], row["exact_match,strict-match"]) == (0.75, 0.5)
+    assert not [key for key in row if key.endswith(",official")]
+    assert exported["versions"]["lmms:mytask"] == "lmms-eval 0.7.3"
+
 
 @pytest.mark.parametrize("mode, fragments", [
     ("no_file", ["lmms-eval wrote no results file for mytask", "Tasks not found: mytask", "lmms_eval.log"]),

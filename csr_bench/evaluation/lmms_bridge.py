@@ -304,7 +304,8 @@ def _run_one(bridge: LmmsBridge, task: str, task_dir: Path, data: str | None, fi
     except CsrBenchError as exc:
         log.error("%s: %s", name, exc)
         return {"metrics": {}, "error": str(exc), "scorer": SCORER, "scored_by": bridge.scored_by,
-                "lmms_eval_task": task, "seconds": round(time.perf_counter() - started, 3)}
+                "lmms_eval_task": task, "n_samples": None, "n_documents": None,
+                "seconds": round(time.perf_counter() - started, 3)}
     entry = bridged_entry(run, task, bridge.version, limit, out_dir)
     entry["n_generated"] = entry.get("n_samples")
     if not entry["metrics"]:

@@ -58,7 +58,10 @@ def rescore(task_name: str, predictions: Path, *, annotations: str | None = None
     from csr_bench.judge import JudgeSettings, make_judge
     from csr_bench.tasks.registry import get_tasks
 
-    [task] = get_tasks([task_name], include_tasks)
+    tasks = get_tasks([task_name], include_tasks)
+    if not tasks:  # "lmms:<task>": lmms-eval's task, run and scored by lmms-eval (evaluation/lmms_bridge.py)
+        raise CsrBenchError(f"{task_name}: lmms-eval scores its own tasks; run it with csr-bench eval --tasks {task_name}")
+    [task] = tasks
     scorer = SCORERS[task.scorer]
     numbered = read_predictions(Path(predictions), task)
     folder = Path(predictions).resolve().parent

@@ -97,7 +97,13 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
         scorer = scorer_of(task, entry, iteration_dir / task, default=_builtin_scorer(task))
         row: dict[str, Any] = {"alias": task}
         directions: dict[str, bool | None] = {}
+        bridged = entry.get("metric_keys") if entry.get("scorer") == "lmms-eval" else None
         for metric, value in entry.get("metrics", {}).items():
+            if isinstance(bridged, dict) and metric in bridged:  # an lmms: task: lmms-eval's own key and value
+                name, _, filter_name = bridged[metric].partition(",")
+                row[bridged[metric]], row[f"{name}_stderr,{filter_name}"] = value, "N/A"
+                directions[name] = (entry.get("higher_is_better") or {}).get(metric)
+                continue
             name = mapping.name(metric)
             row[f"{name},{OFFICIAL_FILTER}"] = value * mapping.scale if isinstance(value, (int, float)) else value
             row[f"{name}_stderr,{OFFICIAL_FILTER}"] = "N/A"
@@ -111,7 +117,8 @@ def export_lmms_eval_results(iteration_dir: str | Path) -> dict[str, Any]:
         results[task] = row
         higher[task] = directions
         configs[task] = _task_config(iteration_dir, task, entry)
-        versions[task] = f"csr-bench {ours.get('versions', {}).get('csr-bench', __version__)}"
+        versions[task] = entry.get("scored_by") if isinstance(bridged, dict) else \
+            f"csr-bench {ours.get('versions', {}).get('csr-bench', __version__)}"
         n_shot[task] = 0
         # "original": the task's size before --limit (results.json's n_documents).
         n_samples[task] = {"original": entry.get("n_documents"), "effective": entry.get("n_samples", len(samples))}
