@@ -261,3 +261,22 @@ def test_repope_intervals_use_popes_bootstrap(tmp_path):
     assert interval is not None and interval.low <= 60.0 <= interval.high
     text = render(paper_table([run]), "markdown")
     assert "RePOPE question per split" in text
+
+
+def test_iteration_table_adds_repope_after_pope_f1_only_when_present(tmp_path):
+    from csr_bench.reporting.tables.iterations import iteration_delta_table, iteration_table
+
+    base = {"pope": {"metrics": {"accuracy": 80.0, "f1_split_mean": 78.0}},
+            "repope": {"metrics": {"accuracy": 84.0, "f1_split_mean": 83.0}, "scorer": "pope"}}
+    iter1 = {"pope": {"metrics": {"accuracy": 82.5, "f1_split_mean": 80.0}},
+             "repope": {"metrics": {"accuracy": 83.0, "f1_split_mean": 85.5}, "scorer": "pope"}}
+    run = load_run(write_run(tmp_path / "m", [base, iter1], ["pope", "repope"]))
+    lines = render(iteration_table([run]), "markdown").splitlines()
+    header = cells(lines[2])
+    assert header[1:5] == ["POPE acc", "POPE F1", "RePOPE acc", "RePOPE F1"]
+    assert cells(lines[5])[1:5] == ["82.50", "80.00", "83.00", "85.50"]
+    delta = render(iteration_delta_table([run]), "markdown").splitlines()
+    # Δ from iteration 0: 83 - 84 = -1.00, 85.5 - 83 = +2.50 (no samples: plain numbers)
+    assert cells(delta[2])[3:5] == ["Δ RePOPE acc", "Δ RePOPE F1"] and cells(delta[4])[3:5] == ["-1.00", "+2.50"]
+    plain = load_run(write_run(tmp_path / "p", [{"pope": {"metrics": {"accuracy": 80.0}}}], ["pope"]))
+    assert "RePOPE" not in render(iteration_table([plain]), "markdown")

@@ -36,6 +36,12 @@ METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = tuple(
     ))
 # the Δ table's: a metric with no better direction (the length) is no benchmark score to compare
 DELTA_COLUMNS = tuple(column for column in METRIC_COLUMNS if _direction(column[1], column[2]) != "none")
+# After POPE F1, only when some iteration of the runs has them (no empty columns otherwise): POPE's
+# metrics on RePOPE's corrected labels (the repope task, scored by pope).
+EXTRA_METRIC_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("RePOPE acc", "repope", "accuracy", None),
+    ("RePOPE F1", "repope", "f1_split_mean", None),
+)
 # (header, key of the method's pairs/summary.json)
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pairs", "pairs"), ("chosen R", "mean_chosen_reward"), ("rejected R", "mean_rejected_reward"))
@@ -83,8 +89,19 @@ def pair_accuracy_cells(run: RunData, iteration: IterationData, table: Table) ->
     return cells
 
 
+def metric_columns(runs: list[RunData], columns: tuple = METRIC_COLUMNS) -> tuple:
+    """``columns`` with EXTRA_METRIC_COLUMNS after POPE F1 where some iteration of ``runs`` has their metric."""
+    extra = tuple(c for c in EXTRA_METRIC_COLUMNS
+                  if any(it.metric(c[1], c[2]) is not None for run in runs for it in run.iterations))
+    if not extra:
+        return columns
+    at = next((i + 1 for i, c in enumerate(columns) if c[1:3] == ("pope", "f1_split_mean")), len(columns))
+    return columns[:at] + extra + columns[at:]
+
+
 def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Table:
-    headers = (["iteration"] + [c[0] for c in METRIC_COLUMNS] + pair_accuracy_headers()
+    columns = metric_columns(runs)
+    headers = (["iteration"] + [c[0] for c in columns] + pair_accuracy_headers()
                + [c[0] for c in REWARD_COLUMNS + WORD_COLUMNS])
     table = Table(f"{methods_title(runs)} iterations: hallucination metrics, response length and rewards", headers)
     for baseline in baselines:
@@ -93,7 +110,7 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
         note = table.note(f"{baseline.title}: {baseline.source}.")
         for row in baseline.iterations:
             cells = [Cell(f"{baseline.title} iter {row['iteration']}", note=note)]
-            cells += [Cell(None if key is None else row.get(key)) for _, _, _, key in METRIC_COLUMNS]
+            cells += [Cell(None if key is None else row.get(key)) for _, _, _, key in columns]
             cells += [Cell(None) for _ in pair_accuracy_headers()]
             table.rows.append(cells + [Cell(None) for _ in REWARD_COLUMNS + WORD_COLUMNS])
     comparison = significance(runs)
@@ -102,7 +119,7 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
             label = str(iteration.iteration) if len(runs) == 1 else f"{run.name} iter {iteration.iteration}"
             cells = [Cell(label)]
             cells += [measured_cell(comparison, iteration, task, metric, table=table)
-                      for _, task, metric, _ in METRIC_COLUMNS]
+                      for _, task, metric, _ in columns]
             summary = iteration.summary or {}
             rewards = [Cell(summary.get("pairs"))]
             calibration = summary.get("calibration")
@@ -114,7 +131,7 @@ def iteration_table(runs: list[RunData], baselines: list[Baseline] = ()) -> Tabl
             rewards += [Cell(summary.get(key), decimals=1) for _, key in WORD_COLUMNS]
             # the pair accuracy's footnotes after the rewards': a run's reward note keeps its number
             table.rows.append(cells + pair_accuracy_cells(run, iteration, table) + rewards)
-    describe(table, comparison, [task for _, task, _, _ in METRIC_COLUMNS])
+    describe(table, comparison, [task for _, task, _, _ in columns])
     return table
 
 
@@ -129,7 +146,7 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
     comparison = significance(runs)
     if comparison is None:
         return None
-    columns = DELTA_COLUMNS
+    columns = metric_columns(runs, DELTA_COLUMNS)
     base = comparison.base
     table = Table(f"{methods_title(runs)} iterations: change from {comparison.base_label} (paired bootstrap)",
                   ["iteration"] + [f"Δ {header}" for header, _, _, _ in columns])
@@ -157,5 +174,5 @@ def iteration_delta_table(runs: list[RunData]) -> Table | None:
     return table
 
 
-__all__ = ["DELTA_COLUMNS", "METRIC_COLUMNS", "PAIR_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table",
-           "iteration_table", "pair_accuracy_cells", "pair_accuracy_headers"]
+__all__ = ["DELTA_COLUMNS", "EXTRA_METRIC_COLUMNS", "METRIC_COLUMNS", "PAIR_COLUMNS", "REWARD_COLUMNS", "WORD_COLUMNS", "iteration_delta_table",
+           "iteration_table", "metric_columns", "pair_accuracy_cells", "pair_accuracy_headers"]

@@ -32,10 +32,10 @@ _DIFFERENCES: dict[tuple[_StatsKey, _StatsKey, BootstrapSettings, str], Differen
 def _metrics_of(task: str) -> set[str]:
     """The metrics the reports show for ``task``: bootstrapped together, in one call per task."""
     from csr_bench.reporting.tables.columns import EXTRA_COLUMNS, PAPER_COLUMNS
-    from csr_bench.reporting.tables.iterations import METRIC_COLUMNS
+    from csr_bench.reporting.tables.iterations import EXTRA_METRIC_COLUMNS, METRIC_COLUMNS
 
     return ({c.metric for c in (*PAPER_COLUMNS, *EXTRA_COLUMNS) if c.task == task}
-            | {metric for _, name, metric, _ in METRIC_COLUMNS if name == task})
+            | {metric for _, name, metric, _ in (*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS) if name == task})
 
 
 def _stats_key(iteration: IterationData, task: str) -> _StatsKey | None:
