@@ -326,3 +326,47 @@ def test_real_wordnet_when_installed(annotations, monkeypatch):
     objhal.answer_mentions.cache_clear()
     assert SCORERS["objhal"].aggregate(RECORDS, ScoringContext(annotations=annotations)) == pytest.approx(RULE_METRICS)
     assert objhal.read_words("two men and three women on skis").objects == ("person", "skis")
+
+
+class _DictJudge:
+    """The scripted answers above without a server (for objhal_aggregates)."""
+
+    model = "dict-judge"
+    workers = 1
+
+    def complete(self, prompt, *, system=None, max_tokens=512, temperature=0.0):
+        answers = JUDGE_ANSWERS[_answer_in(prompt)]
+        return answers[min({0.0: 0, 0.5: 1, 1.0: 2}[temperature], len(answers) - 1)]
+
+
+def objhal_aggregates() -> dict[str, list[dict[str, float]]]:
+    """For tests/test_metric_declarations.py: aggregates of both scorers reporting every declared key
+    (the stand-ins for WordNet and spaCy in place; the annotations in a temporary folder)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        annotations = Path(folder)
+        write_json(annotations / "instances_val2014.json", instances(OBJECTS))
+        write_json(annotations / "captions_val2014.json", captions(CAPTIONS))
+        patch.setattr(objhal, "_lemmatizer", lambda: lambda word: LEMMA.get(word, word))
+        patch.setattr(objhal, "_spacy", lambda: FakeNlp())
+        objhal.answer_mentions.cache_clear()
+        objhal._LOADED.clear()
+        try:
+            rule = SCORERS["objhal"].aggregate(RECORDS, ScoringContext(annotations=annotations))
+            judged = SCORERS["objhal_judge"].aggregate(JUDGE_RECORDS, ScoringContext(annotations=annotations,
+                                                                                      judge=_DictJudge()))
+        finally:
+            objhal.answer_mentions.cache_clear()
+            objhal._LOADED.clear()
+    return {"objhal": [rule], "objhal_judge": [judged]}
+
+
+def test_the_declarations_helper_covers_every_declaration():
+    found = objhal_aggregates()
+    assert found["objhal_judge"][0] == pytest.approx(JUDGE_METRICS)
+    for name, results in found.items():
+        keys = set(results[0])
+        assert all(any(m.matches(k) for k in keys) for m in SCORERS[name].metrics), name
+        assert all(declared(SCORERS[name].metrics, k) for k in keys), name
