@@ -489,7 +489,10 @@ class ObjHalJudgeScorer:
     judge_fields = ("mentioned_objects", "judge_objects", "judge_model")
 
     def check(self, context: ScoringContext | None) -> None:
+        """The annotations, and with a judge configured spaCy's model, before any generation."""
         ground_truth(context)
+        if context is not None and context.judge is not None:
+            _spacy()
 
     def check_record(self, record: dict[str, Any]) -> None:
         _check_record(record)
