@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 TASK_NAMES = {"pope": "POPE", "chair": "CHAIR", "mme": "MME", "mmbench": "MMBench", "seed": "SEED",
               "scienceqa": "SQA-I", "vizwiz": "VizWiz", "gqa": "GQA", "llava_bench": "LLaVA-W", "mmvet": "MM-Vet",
-              "repope": "RePOPE"}
+              "repope": "RePOPE", "objhal": "Object HalBench", "objhal_judge": "Object HalBench (judge)"}
 
 _StatsKey = tuple[str, int, int]  # samples file: path, size, mtime
 _STATS: dict[_StatsKey, TaskStats | None] = {}
