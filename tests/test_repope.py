@@ -96,8 +96,9 @@ def test_relabel_from_parquet_with_image_bytes(tmp_path):
     import pyarrow.parquet as pq
 
     images = {A: jpeg((1, 2, 3)), B: jpeg((250, 250, 250))}
-    rows = [{**pope_row(*row), "question_id": str(row[1]), "image": {"bytes": images[row[2]], "path": None}}
-            for row in POPE]
+    # image_source as a bare COCO number: matched to RePOPE's file names by the number
+    rows = [{**pope_row(*row), "question_id": str(row[1]), "image_source": str(int(row[2][-12:])),
+             "image": {"bytes": images[row[2]], "path": None}} for row in POPE]
     (tmp_path / "hub" / "data").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "hub" / "data" / "test-00000-of-00001.parquet")
     repope = write_label_files(tmp_path / "ann", "repope", REPOPE)

@@ -18,6 +18,7 @@ Details: docs/benchmarks.md, "RePOPE".
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,12 @@ def read_labels(folder: Path, kind: str = "repope", required: bool = True) -> di
 
 
 def _key(image: Any, question: Any) -> tuple[str, str]:
-    """An item's identity within a split: its COCO file's stem and its question, spaces normalised."""
-    return Path(str(image)).stem, " ".join(str(question).split())
+    """An item's identity within a split: its COCO image (the number ending the file's stem, so
+    "COCO_val2014_000000310196.jpg", "COCO_val2014_000000310196" and "310196" agree; else the stem)
+    and its question, spaces normalised."""
+    stem = Path(str(image)).stem
+    number = re.search(r"(\d+)$", stem)
+    return (str(int(number.group(1))) if number else stem), " ".join(str(question).split())
 
 
 def _count(counts: Counter, old: str, new: str) -> None:
