@@ -3,9 +3,10 @@ iteration's checkpoint, in lmms-eval's own environment (a separate interpreter),
 numbers into results.json as task ``lmms:<task>``, marked as scored by lmms-eval (docs/lmms-eval.md,
 "The bridge").
 
-- ``prepare_bridge`` (before any model loads): the interpreter (--lmms-python, $CSR_BENCH_LMMS_PYTHON,
-  this one when lmms_eval is importable here, the project's .venv-lmms), its lmms-eval version, the
-  task names and --lmms-include, and the earlier runs' records: bad input fails in seconds.
+- ``prepare_bridge`` (before any model loads, and in ``csr-bench run`` before any iteration): the
+  interpreter (--lmms-python, $CSR_BENCH_LMMS_PYTHON, this one when lmms_eval is importable here, the
+  project's .venv-lmms), its lmms-eval version, the task names and --lmms-include: bad input fails in
+  seconds. ``run_bridged_tasks`` checks the earlier runs' records of every task before running any.
 - ``run_bridged_tasks``: per task, ``run_lmms_task`` (below; also interop/lmms_eval/run.py's runner:
   lmms-eval's command line through interop/lmms_eval/launch.py) into ``iter_<k>/lmms/<task>/``, its
   results file read into a results.json entry; a failed task gets an ``error`` entry (the evaluator
@@ -104,7 +105,6 @@ class LmmsBridge:
     python: str
     version: str
     include: str | None = None  # --lmms-include: a folder of the user's lmms-eval task YAMLs
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scored_by(self) -> str:
