@@ -68,7 +68,8 @@ def write_small_world(root: Path) -> Path:
     from csr_bench.world.benchmarks import BenchmarkSizes, write_world
 
     sizes = BenchmarkSizes(pope_images_per_split=6, chair_images=8, mme_images=4, seed_questions=6,
-                           mmbench_questions=4, scienceqa_questions=4, gqa_questions=6, vizwiz_questions=4)
+                           mmbench_questions=4, scienceqa_questions=4, gqa_questions=6, vizwiz_questions=4,
+                           amber_images=4, amber_existence=4, amber_state=4, amber_number=2, amber_relation=2)
     write_world(root, seed=0, n_train=20, n_eval=60, sizes=sizes, n_prompt=6)
     return Path(root)
 

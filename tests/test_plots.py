@@ -96,9 +96,9 @@ def test_radar_has_no_axis_for_tasks_the_world_set_leaves_out(tmp_path):
     from csr_bench.world_at_chance import WORLD_AT_CHANCE
 
     default = metrics(pope={"accuracy": 63.0}, chair={"chair_s": 86.0, "chair_i": 49.0}, seed={"accuracy": 40.0},
-                      scienceqa={"accuracy": 55.0}, gqa={"accuracy": 46.0})
+                      scienceqa={"accuracy": 55.0}, gqa={"accuracy": 46.0}, amber_world={"amber_score": 29.0})
     assert set(default) == set(WORLD_TASKS)
     run = hand_run(tmp_path, default, default)
     headers = [axis.column.header for axis in radar_axes(run)]
-    assert headers == ["SEED", "SQA-I", "GQA", "POPE", "CHAIR_S", "CHAIR_I"]
+    assert headers == ["SEED", "SQA-I", "GQA", "POPE", "CHAIR_S", "CHAIR_I"]  # amber_world: no Table 1 column
     assert not {axis.column.task for axis in radar_axes(run)} & set(WORLD_AT_CHANCE)

@@ -217,3 +217,31 @@ def test_adding_amber_world_changes_no_other_benchmark(world, root, tmp_path, mo
     assert any(name.startswith("pope/") for name in after) and any(name.startswith("chair/") for name in after)
     old, new = (json.loads((folder / "world.json").read_text()) for folder in (tmp_path, root))
     assert {**new["counts"], "amber_world": 0} == old["counts"]  # the no-op writer wrote 0 queries
+
+
+def test_amber_world_loads_through_its_task_and_is_in_the_world_run(root):
+    from csr_bench.models.registry import WORLD_TASKS
+    from csr_bench.tasks import load_registry
+    from csr_bench.tasks.data import load_task_data
+
+    data = load_task_data(load_registry()["amber_world"], root)
+    assert len(data) == 160 and data.image(0).size == data.image(len(data) - 1).size == (96, 96)
+    assert "amber_world" in WORLD_TASKS  # the world run includes it (issue 21), whatever a dimension scores
+
+
+def test_a_world_written_before_amber_world(tmp_path, world, monkeypatch):
+    """An explicit --data-root of an older world: one line naming the missing folder. The default
+    world is cached per WORLD_VERSION (6 added amber_world), so one built before is not reused: a
+    new one is built on first use."""
+    from csr_bench.errors import CsrBenchError
+    from csr_bench.tasks import load_registry
+    from csr_bench.tasks.data import load_task_data
+    from csr_bench.world import WORLD_VERSION
+    from csr_bench.world.build import world_dir
+
+    monkeypatch.setattr(benchmarks, "write_amber", lambda *args: 0)
+    write_world_benchmarks(world, tmp_path, seed=4, sizes=SIZES)
+    with pytest.raises(CsrBenchError) as error:
+        load_task_data(load_registry()["amber_world"], tmp_path)
+    assert "\n" not in str(error.value) and str(tmp_path / "amber_world") in str(error.value)
+    assert WORLD_VERSION >= 6 and world_dir(0).name == f"world-v{WORLD_VERSION}-seed0"
