@@ -47,13 +47,16 @@ def root(world, tmp_path_factory):
     return root
 
 
-def _load(root: Path):
-    folder = root / "amber_world"
+def _load_folder(folder: Path):
+    """(rows, annotations, relation, safe words) of an amber_world folder."""
     rows = [json.loads(line) for line in (folder / "amber.jsonl").read_text().splitlines()]
     annotations = json.loads((folder / "annotations" / "annotations.json").read_text())
     relation = json.loads((folder / "annotations" / "relation.json").read_text())
-    safe = (folder / "annotations" / "safe_words.txt").read_text()
-    return folder, rows, annotations, relation, safe
+    return rows, annotations, relation, (folder / "annotations" / "safe_words.txt").read_text()
+
+
+def _load(root: Path):
+    return (root / "amber_world", *_load_folder(root / "amber_world"))
 
 
 def _word(category: str) -> str:
@@ -245,3 +248,35 @@ def test_a_world_written_before_amber_world(tmp_path, world, monkeypatch):
         load_task_data(load_registry()["amber_world"], tmp_path)
     assert "\n" not in str(error.value) and str(tmp_path / "amber_world") in str(error.value)
     assert WORLD_VERSION >= 6 and world_dir(0).name == f"world-v{WORLD_VERSION}-seed0"
+
+
+def test_world_descriptions_and_answers_scored_by_amber_world_rules(tmp_path):
+    """A red traffic light alone (its partner car absent): truth ["light"], hallu ["car"]. Scored by
+    the amber_world task's scorer (amber_offline) from the files written, by inference.py's arithmetic
+    (every count's denominator starts at 0.001, data/metrics.txt):
+    description "There is a red traffic light on the left. Next to it, there is a car.": AMBER words
+    read: light (truth: covered), car (not truth: hallucinated; a hallu object: Cog); "traffic" is no
+    AMBER word, never counted -> CHAIR 1/2.001 = 49.975, Cover 1/1.001 = 99.900, Hal 100 - 0/1.001 =
+    100, Cog 1/1.001 = 99.900.
+    Both existence questions (one "yes", one "no") answered "No": accuracy 1/2.001 = 49.975;
+    precision P = 1/2.001, recall R = 1/1.001, F1 = 2PR / (P + R + 0.0001) = 66.618;
+    AMBER score (100 - 49.975 + 66.618) / 2 = 58.321."""
+    import random
+
+    from csr_bench.scorers.amber import AmberOfflineScorer
+    from csr_bench.scorers.base import ScoringContext
+
+    scene = Scene(image_id=500_003, split="eval", index=2, image_size=96, background=(236, 234, 226),
+                  objects=(_object("traffic light", "red", "small", 3),))
+    sizes = BenchmarkSizes(amber_images=1, amber_existence=2, amber_state=0, amber_number=0, amber_relation=0)
+    benchmarks.write_amber([scene], sizes, random.Random(0), tmp_path, {})
+    rows, annotations, _, _ = _load_folder(tmp_path)
+    assert annotations[0] == {"id": 1, "type": "generative", "truth": ["light"], "hallu": ["car"]}
+    predictions = {1: "There is a red traffic light on the left. Next to it, there is a car.", 2: "No", 3: "No"}
+    records = [{**row, "prediction": predictions[row["id"]]} for row in rows]
+    metrics = AmberOfflineScorer().aggregate(records, ScoringContext(annotations=tmp_path / "annotations"))
+    assert (metrics["chair"], metrics["cover"], metrics["hal"], metrics["cog"]) == pytest.approx(
+        (49.975, 99.900, 100, 99.900), abs=1e-3)
+    assert metrics["accuracy"] == pytest.approx(49.975, abs=1e-3) and metrics["f1"] == pytest.approx(66.618, abs=1e-3)
+    assert metrics["amber_score"] == pytest.approx(58.321, abs=1e-3)
+
