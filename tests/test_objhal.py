@@ -214,7 +214,7 @@ def _answer_in(prompt: str) -> str:
 
 def scripted(request) -> Reply:
     answers = JUDGE_ANSWERS[_answer_in(request.user)]
-    ask = {0.0: 0, 0.5: 1, 1.0: 2}[request.body["temperature"]]
+    ask = {0.2: 0, 0.6: 1, 1.0: 2}[request.body["temperature"]]
     return Reply(answers[min(ask, len(answers) - 1)])
 
 
@@ -236,10 +236,12 @@ def test_judge_metrics_by_hand(annotations, tmp_path):
     first = next(r for r in server.requests if _answer_in(r.user) == RECORDS[0]["prediction"])
     assert first.user == objhal.extraction_prompt(QUESTION, RECORDS[0]["prediction"])
     assert "<image> Please describe this image in detail.\n\n[End of Question]" in first.user
-    # 1 + 2 + 0 (short answer) + 3 (never readable) + 1 requests; the unreadable one at 0, 0.5, 1.0
+    # 1 + 2 + 0 (short answer) + 3 (never readable) + 1 requests; first at the script's temperature 0.2
+    # and max_tokens 512, the unreadable one again at 0.6 and 1.0
     assert server.count == 7
+    assert first.system is None and (first.body["temperature"], first.body["max_tokens"]) == (0.2, 512)
     never = [r.body["temperature"] for r in server.requests if _answer_in(r.user) == JUDGE_RECORDS[3]["prediction"]]
-    assert never == [0.0, 0.5, 1.0]
+    assert never == [0.2, 0.6, 1.0]
     written = [json.loads(line) for line in (tmp_path / "judge_objects.jsonl").read_text().splitlines()]
     assert [w["judge_model"] for w in written] == ["judge-m"] * 5 and written[2]["judge_answers"] == 0
     # the bootstrap reads the judge's stored mentions; the unresolved response has no row
@@ -336,7 +338,7 @@ class _DictJudge:
 
     def complete(self, prompt, *, system=None, max_tokens=512, temperature=0.0):
         answers = JUDGE_ANSWERS[_answer_in(prompt)]
-        return answers[min({0.0: 0, 0.5: 1, 1.0: 2}[temperature], len(answers) - 1)]
+        return answers[min({0.2: 0, 0.6: 1, 1.0: 2}[temperature], len(answers) - 1)]
 
 
 def objhal_aggregates() -> dict[str, list[dict[str, float]]]:

@@ -147,7 +147,10 @@ Assume that the answer is correct, please identify all visible objects that are 
 """
 
 SHORT_ANSWER_WORDS = 3  # the script asks no judge for an answer of at most 3 words: no objects
-JUDGE_TEMPERATURES = (0.0, 0.5, 1.0)  # asks per answer while its object list cannot be read
+# The script's Chat.chat_completion (eval/gpt4_grpc.py) asks at temperature 0.2 with max_tokens 512 and
+# asks the same again while the answer cannot be read; a repeat here would come back from the judge
+# cache, so each further ask is at a higher temperature, three asks in all.
+JUDGE_TEMPERATURES = (0.2, 0.6, 1.0)
 JUDGE_MAX_TOKENS = 512
 SPACY_MODEL = "en_core_web_trf"
 NOUN_TAGS = ("NNP", "NNPS", "NN", "NNS")  # the script's postagging
