@@ -47,9 +47,9 @@ def _stand_ins(monkeypatch):
 
 # Ground truth = instances + objects the captions name (read by the objhal rule):
 #   1: dog, car + "A brother walks his dog." (brother -> person: on the refined list, not CHAIR's)
-#   2: dining table, cup + "A cup on a table."   3: bus + "A bus."   4 and 5: toilet
-OBJECTS = {1: ["dog", "car"], 2: ["dining table", "cup"], 3: ["bus"], 4: ["toilet"], 5: ["toilet"]}
-CAPTIONS = {1: ["A brother walks his dog."], 2: ["A cup on a table."], 3: ["A bus."], 4: [], 5: []}
+#   2: dining table, cup + "A cup on a table."   3: bus + "A bus."   4 and 5: toilet   6: person
+OBJECTS = {1: ["dog", "car"], 2: ["dining table", "cup"], 3: ["bus"], 4: ["toilet"], 5: ["toilet"], 6: ["person"]}
+CAPTIONS = {1: ["A brother walks his dog."], 2: ["A cup on a table."], 3: ["A bus."], 4: [], 5: [], 6: []}
 QUESTION = "Please describe this image in detail."
 
 
@@ -130,8 +130,8 @@ def test_rule_metrics_by_hand(annotations):
 
 def test_bad_inputs_are_one_line_errors(annotations, tmp_path):
     scorer = SCORERS["objhal"]
-    with pytest.raises(CsrBenchError, match="^objhal: image_id 6 is not in the COCO annotations$"):
-        scorer.score_sample({"image_id": 6, "prediction": "a dog"}, ScoringContext(annotations=annotations))
+    with pytest.raises(CsrBenchError, match="^objhal: image_id 8 is not in the COCO annotations$"):
+        scorer.score_sample({"image_id": 8, "prediction": "a dog"}, ScoringContext(annotations=annotations))
     with pytest.raises(CsrBenchError, match="^objhal: no COCO annotations"):
         scorer.score_sample(RECORDS[0], ScoringContext())
     with pytest.raises(CsrBenchError, match="image_id must be a COCO image id"):
@@ -186,16 +186,16 @@ class FakeNlp:
 #      glass; "remote control" -> remote: 3 mentions, 2 hallucinated; names 1 of 2
 #  j3 img 3 "A bus.": at most 3 words, no request, no objects; names 0 of 1
 #  j4 img 5: a JSON object, never a list: unresolved after 3 asks, left out of every rate
-#  j5 img 1: "man" -> person (right), "hot dog" -> hot dog (hallucinated), "pizza slice" -> the noun
-#      run "pizza slice", on no list: dropped (the script's behaviour); names 1 of 3
+#  j5 img 6: "man" -> person (right), "hot dog" -> hot dog (hallucinated), "pizza slice" -> the noun
+#      run "pizza slice", on no list: dropped (the script's behaviour); names 1 of 1
 # Over j1, j2, j3, j5: mentions 4+3+0+2 = 9, hallucinated 1+2+0+1 = 4, with a mention 3, all 3 hallucinate:
 #   response_hall = 3/3 = 100, object_hall = 4/9 = 44.44, chair_s = 3/4 = 75,
-#   coverage = (3+1+0+1)/(3+2+1+3) = 5/9 = 55.56, avg_len = (12+10+2+10)/4 = 8.5, unresolved 1
+#   coverage = (3+1+0+1)/(3+2+1+1) = 5/7 = 71.43, avg_len = (12+10+2+10)/4 = 8.5, unresolved 1
 JUDGE_RECORDS = [
     {**RECORDS[0]}, {**RECORDS[1]},
     {"image_id": 3, "question": QUESTION, "prediction": "A bus."},
     {"image_id": 5, "question": QUESTION, "prediction": "The seat of the toilet is up and clean today."},
-    {"image_id": 1, "question": QUESTION, "prediction": "A man with a hot dog and a pizza slice."},
+    {"image_id": 6, "question": QUESTION, "prediction": "A man with a hot dog and a pizza slice."},
 ]
 JUDGE_ANSWERS = {
     RECORDS[0]["prediction"]: ['["dogs", "brother", "car", "cat", "dog"]'],
@@ -204,7 +204,7 @@ JUDGE_ANSWERS = {
     JUDGE_RECORDS[3]["prediction"]: ['{"objects": ["toilet"]}'],
     JUDGE_RECORDS[4]["prediction"]: ['["man", "hot dog", "pizza slice"]'],
 }
-JUDGE_METRICS = {"response_hall": 100.0, "object_hall": 400 / 9, "chair_s": 75.0, "coverage": 500 / 9,
+JUDGE_METRICS = {"response_hall": 100.0, "object_hall": 400 / 9, "chair_s": 75.0, "coverage": 500 / 7,
                  "avg_len": 8.5, "responses_with_objects": 3.0, "unresolved": 1.0}
 
 
@@ -311,6 +311,16 @@ def test_builder_and_score_command(annotations, tmp_path, capsys):
     assert "object_hall" in result["intervals"]
     assert cli_main(["score", "objhal_judge", str(predictions), "--annotations", str(annotations), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"].startswith(NO_JUDGE.split(":")[0])
+    judged = tmp_path / "judged" / "samples.jsonl"
+    judged.parent.mkdir()
+    judged.write_text("".join(json.dumps(r) + "\n" for r in JUDGE_RECORDS))
+    with JudgeServer(scripted) as server:
+        assert cli_main(["score", "objhal_judge", str(judged), "--annotations", str(annotations), "--json",
+                         "--judge-url", server.url, "--judge-model", "judge-m"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"] == pytest.approx(JUDGE_METRICS) and result["interval_method"]["n_units"] == 4
+    written = (judged.parent / "judge_objects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["judge_model"] for line in written] == ["judge-m"] * 5
     assert REPO.joinpath("tasks", "objhal_judge", "objhal_judge.yaml").is_file()
 
 
