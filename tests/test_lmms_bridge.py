@@ -259,3 +259,19 @@ def test_check_does_not_gate_bridged_tasks():
 
     assert not [p for p in DEFAULT_METRICS if p.startswith("lmms")]
     assert not any(fnmatch.fnmatchcase("lmms:pope_local", pattern) for pattern in wanted_tasks(None))
+
+
+def test_the_runs_summary_says_who_scored_a_bridged_task(tmp_path):
+    from csr_bench.evaluation.results import write_results
+    from csr_bench.reporting.run_data import load_run
+    from csr_bench.reporting.tables.significance import summary_lines
+
+    for k, accuracy in [(0, 0.5), (1, 0.625)]:
+        entry = {"metrics": {"acc": accuracy}, "scorer": "lmms-eval", "scored_by": "lmms-eval 0.7.3",
+                 "n_samples": 8, "seconds": 1.0}
+        write_results(tmp_path / "run" / f"iter_{k}" / "results.json", run={"name": "run", "iteration": k},
+                      model={"name": "m"}, config={"seed": 0}, task_results={"lmms:mytask": entry}, seconds=1.0)
+    lines = summary_lines(load_run(tmp_path / "run"))
+    # 0.625 - 0.5 = +0.125, shown as +0.12 (two decimals, round-half-even of 0.125)
+    assert lines[1] == ("lmms:mytask acc: 0.50 → 0.62  Δ +0.12  (scored by lmms-eval 0.7.3)  "
+                        "(no interval: no per-unit statistics)")

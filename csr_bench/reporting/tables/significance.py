@@ -186,6 +186,8 @@ def summary_lines(run: RunData) -> list[str]:
             if declaration is not None and declaration.count:
                 continue
             head = f"{task} {name}: {before:.2f} → {after:.2f}  Δ {after - before:+.2f}"
+            if isinstance(entry.get("scored_by"), str):  # an lmms: task: lmms-eval's rule, not the official one
+                head += f"  (scored by {entry['scored_by']})"
             found = comparison.difference(last, task, name)
             if found is None:
                 lines.append(f"{head}  (no interval: no per-unit statistics)")
