@@ -275,3 +275,33 @@ def test_the_runs_summary_says_who_scored_a_bridged_task(tmp_path):
     # 0.625 - 0.5 = +0.125, shown as +0.12 (two decimals, round-half-even of 0.125)
     assert lines[1] == ("lmms:mytask acc: 0.50 → 0.62  Δ +0.12  (scored by lmms-eval 0.7.3)  "
                         "(no interval: no per-unit statistics)")
+
+
+def test_prepare_refuses_bad_input_without_running_anything(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from csr_bench.evaluation.lmms_bridge import prepare_bridge
+
+    def config(**fields):
+        return SimpleNamespace(**{"model": "tiny-llava", "tasks": ["pope"], "lmms_python": None,
+                                  "lmms_include": None, **fields})
+
+    monkeypatch.setattr(lmms_bridge, "lmms_eval_version", lambda python: pytest.fail("probed"))
+    assert prepare_bridge(config()) is None  # no lmms: task, nothing to check
+    with pytest.raises(CsrBenchError, match="--lmms-include: no lmms: task in --tasks"):
+        prepare_bridge(config(lmms_include=str(tmp_path)))
+    with pytest.raises(CsrBenchError, match="use the model without 'vllm:'"):
+        prepare_bridge(config(model="vllm:llava-1.5-7b", tasks=["lmms:mme"]))
+    with pytest.raises(CsrBenchError, match="not an lmms-eval task name"):
+        prepare_bridge(config(tasks=["lmms:a b"]))
+
+
+def test_a_groups_size_is_the_sum_of_its_subtasks():
+    from csr_bench.evaluation.lmms_bridge import task_size
+
+    results = {"n-samples": {"pope_adv": {"original": 3000, "effective": 4}, "pope_pop": {"original": 3000, "effective": 4},
+                             "pope_random": {"original": 2910, "effective": 4}},
+               "group_subtasks": {"pope_full": ["pope_adv", "pope_pop", "pope_random"]}}
+    assert task_size(results, "pope_full") == (12, 8910)  # 4+4+4, 3000+3000+2910
+    assert task_size(results, "pope_pop") == (4, 3000)
+    assert task_size(results, "other") == (None, None)

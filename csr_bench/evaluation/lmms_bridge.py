@@ -199,11 +199,23 @@ def interval_method(version: str) -> dict[str, Any]:
             "source": f"lmms-eval {version}"}
 
 
+def task_size(results: dict[str, Any], task: str) -> tuple[int | None, int | None]:
+    """(documents scored, documents in the task) from lmms-eval's ``n-samples``; a group (e.g.
+    ``pope_full``) has none of its own: the sums over its ``group_subtasks``."""
+    sizes = results.get("n-samples") or {}
+    members = [task] if task in sizes else (results.get("group_subtasks") or {}).get(task) or []
+    counts = [sizes.get(name) or {} for name in members]
+    if not counts:
+        return None, None
+    total = [sum(c.get(key) for c in counts) if all(_number(c.get(key)) for c in counts) else None
+             for key in ("effective", "original")]
+    return total[0], total[1]
+
+
 def bridged_entry(run, task: str, version: str, limit: int | None, out_dir: Path) -> dict[str, Any]:
     """results.json's entry of a finished lmms-eval run (run.LmmsEvalRun) of ``task``."""
     metrics, intervals, keys = entry_metrics(task_results_of(run.results, task) or {})
-    counts = (run.results.get("n-samples") or {}).get(task) or {}
-    effective, original = counts.get("effective"), counts.get("original")
+    effective, original = task_size(run.results, task)
     entry: dict[str, Any] = {
         "metrics": metrics, "scorer": SCORER, "scored_by": f"lmms-eval {version}", "lmms_eval_task": task,
         "metric_keys": keys, "n_samples": effective, "n_documents": original,
