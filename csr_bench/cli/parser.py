@@ -142,14 +142,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                           "methods that train once on a fixed set; 0: evaluate only)")
     run.add_argument("--tasks", type=task_list, default=None,
                      help="comma-separated tasks (default for the world: the world benchmarks its VLM is above "
-                          "chance on, docs/world-benchmarks.md; else pope)")
+                          "chance on, docs/world-benchmarks.md; else pope); lmms:NAME runs lmms-eval's task NAME, scored "
+                          "by its rule")
     add_evaluation_options(run)
     add_method_options(run, method_named(sys.argv[1:] if argv is None else argv))
 
     ev = commands.add_parser("eval", parents=[quiet], help="evaluate one model on some tasks (no training)",
                              description="Evaluate one model on tasks; rerun the same command to resume.")
     ev.add_argument("--model", required=True, help="model name (see `csr-bench models`) or checkpoint folder")
-    ev.add_argument("--tasks", type=task_list, required=True, help="comma-separated tasks, e.g. pope")
+    ev.add_argument("--tasks", type=task_list, required=True,
+                    help="comma-separated tasks, e.g. pope; lmms:NAME runs lmms-eval's task NAME, scored by its rule")
     add_evaluation_options(ev)
 
     score = commands.add_parser(
