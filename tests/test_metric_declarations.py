@@ -44,6 +44,16 @@ def _aggregates(world) -> dict[str, list[dict[str, float]]]:
     for name, records, answers in [("mmvet", _mmvet_records(), ["0.0", "0.5", "1.0", "n/a"]),
                                    ("llava_bench", _llava_records(), ["8 6\nGood.", "7 7\nSame.", "no scores"])]:
         found[name] = [SCORERS[name].aggregate(records, ScoringContext(judge=ScriptedJudge(answers)))]
+    from test_amber import amber_aggregates  # both halves, every AMBER key (offline NLP for both scorers)
+
+    found.update(amber_aggregates(world / "amber-annotations"))
+    from test_hallusionbench import hallusionbench_aggregates
+    from test_mmhal import mmhal_aggregates
+    from test_objhal import objhal_aggregates
+
+    found.update(hallusionbench_aggregates())
+    found.update(mmhal_aggregates())
+    found.update(objhal_aggregates())
     return found
 
 
@@ -112,8 +122,15 @@ def test_tables_and_plots_read_the_declarations():
 
 
 def test_gate_defaults_are_the_declared_gate_metrics():
-    assert DEFAULT_METRICS == ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i")
-    assert wanted_tasks(None) == ["pope", "chair"] and wanted_tasks(["mme.perception"]) == ["pope", "chair", "mme"]
+    # the hallucination metrics of POPE, CHAIR, AMBER and Object HalBench, on the task named after the scorer
+    # (amber_offline names no built-in task: harmless, and it gates a task folder that names itself so)
+    assert DEFAULT_METRICS == ("pope.*_f1", "pope.*_accuracy", "chair.chair_s", "chair.chair_i",
+                               "amber.chair", "amber.hal", "amber.f1",
+                               "amber_offline.chair", "amber_offline.hal", "amber_offline.f1",
+                               "objhal.response_hall", "objhal.object_hall",
+                               "objhal_judge.response_hall", "objhal_judge.object_hall")
+    gated_tasks = ["pope", "chair", "amber", "amber_offline", "objhal", "objhal_judge"]
+    assert wanted_tasks(None) == gated_tasks and wanted_tasks(["mme.perception"]) == [*gated_tasks, "mme"]
 
 
 def _pope_side(label: str, predictions: list[str]) -> Side:

@@ -110,6 +110,9 @@ def test_unit_statistics_reproduce_the_official_aggregate(world, name):
 def test_every_builtin_scorer_is_covered():
     covered = {"pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vqa_accuracy", "mmvet", "llava_bench",
                "vizwiz_submission"}
+    covered |= {"amber", "amber_offline"}  # tests/test_amber.py::test_unit_statistics_agree_and_give_intervals
+    covered |= {"hallusionbench", "mmhal"}  # tests/test_hallusionbench.py, tests/test_mmhal.py (their bootstrap tests)
+    covered |= {"objhal", "objhal_judge"}  # tests/test_objhal.py
     assert set(SCORERS) == covered
     with pytest.raises(CsrBenchError, match="reports no metrics"):
         task_stats("vizwiz_test", [{"doc_id": "a", "question_id": "a", "prediction": "x"}], "here",

@@ -329,11 +329,10 @@ def metric_functions(columns: Columns) -> dict[str, MetricFn]:
 # The scorers
 
 
-# The hallucination metrics a `csr-bench check` of AMBER should compare. Not gated by default (GATE):
-# the default gate stays POPE's and CHAIR's (tests/test_metric_declarations.py pins it), as for
-# HallusionBench and MMHal; gate them with --metrics amber.chair,amber.hal,amber.f1.
+# The hallucination metrics `csr-bench check` compares by default on a run's `amber` task (the gate
+# reads a scorer's gated metrics on the task named after it; amber_g / amber_d / amber_world: --metrics).
 GATED = ("chair", "hal", "f1")
-GATE = False
+GATE = True
 
 
 def _metrics() -> tuple[Metric, ...]:
