@@ -15,7 +15,7 @@ from csr_bench.tasks.config import HubSource, TaskConfig
 
 # Published sizes (rows after the task's filter), from ../shared/protocols.md and the datasets' cards.
 EXPECTED_ROWS = {"pope": 9000, "mme": 2374, "mmvet": 218, "scienceqa": 2017, "vizwiz": 4319,
-                 "vizwiz_test": 8000, "gqa": 12578, "llava_bench": 60}
+                 "vizwiz_test": 8000, "gqa": 12578, "llava_bench": 60, "hallusionbench": 951, "mmhal": 96}
 
 
 def _download(hub: HubSource, load: Callable[..., Any]):
