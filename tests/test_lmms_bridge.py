@@ -305,3 +305,24 @@ def test_a_groups_size_is_the_sum_of_its_subtasks():
     assert task_size(results, "pope_full") == (12, 8910)  # 4+4+4, 3000+3000+2910
     assert task_size(results, "pope_pop") == (4, 3000)
     assert task_size(results, "other") == (None, None)
+
+
+def test_plots_show_a_bridged_task_marked_with_lmms_evals_interval(tmp_path):
+    """The metrics plot has a panel per benchmark outside Table 1, an lmms: task's titled as lmms-eval's with
+    the interval its stderr gives (0.75 ± 1.96 × 0.125 = [0.505, 0.995], as the results entry holds it)."""
+    from csr_bench.evaluation.results import write_results
+    from csr_bench.reporting.report.plots import _metric_panels, write_plots
+    from csr_bench.reporting.run_data import load_run
+
+    for k, accuracy in [(0, 0.5), (1, 0.75)]:
+        entry = {"metrics": {"acc": accuracy}, "scorer": "lmms-eval", "scored_by": "lmms-eval 0.7.3",
+                 "intervals": {"acc": [accuracy - 0.245, accuracy + 0.245]}, "n_samples": 8, "seconds": 1.0}
+        write_results(tmp_path / "run" / f"iter_{k}" / "results.json", run={"name": "run", "iteration": k},
+                      model={"name": "m"}, config={"seed": 0}, task_results={"lmms:mytask": entry}, seconds=1.0)
+    run = load_run(tmp_path / "run")
+    [(title, [(label, points)])] = _metric_panels(run)
+    assert title == "lmms:mytask ‡ (lmms-eval 0.7.3's rule)" and label == "acc"
+    assert points == [(0, 0.5, (0.255, 0.745)), (1, 0.75, (0.505, 0.995))]
+    written = write_plots(run)
+    assert {p.name for p in written} >= {"metrics.png", "metrics.svg"}
+    assert "scored by lmms-eval with its rule and units" in (tmp_path / "run" / "plots" / "metrics.svg").read_text()

@@ -102,3 +102,25 @@ def test_radar_has_no_axis_for_tasks_the_world_set_leaves_out(tmp_path):
     headers = [axis.column.header for axis in radar_axes(run)]
     assert headers == ["SEED", "SQA-I", "GQA", "POPE", "CHAIR_S", "CHAIR_I"]  # amber_world: no Table 1 column
     assert not {axis.column.task for axis in radar_axes(run)} & set(WORLD_AT_CHANCE)
+
+
+def test_a_benchmark_outside_table_1_gets_its_panel_and_columns_only_for_what_it_reports(tmp_path):
+    """amber_g (AMBER's descriptions only) reports CHAIR, Cover, Hal and Cog, not F1 or the AMBER score: the
+    other-benchmarks table lists only those, and the metrics plot's amber_g panel takes the first two headline
+    metrics it has (chair, cover: 'amber_score' comes first in the scorer's headline but is absent)."""
+    from csr_bench.evaluation.results import write_results
+    from csr_bench.reporting.report.plots import _metric_panels
+    from csr_bench.reporting.run_data import load_run
+    from csr_bench.reporting.tables.other_benchmarks import other_columns
+
+    for k, chair in [(0, 12.0), (1, 10.0)]:
+        entry = {"metrics": {"chair": chair, "cover": 50.0, "hal": 40.0, "cog": 5.0}, "scorer": "amber_offline",
+                 "n_samples": 3, "seconds": 1.0}
+        write_results(tmp_path / "run" / f"iter_{k}" / "results.json", run={"name": "run", "iteration": k},
+                      model={"name": "m"}, config={"seed": 0}, task_results={"amber_g": entry}, seconds=1.0)
+    run = load_run(tmp_path / "run")
+    assert [(task, metric) for task, metric, _ in other_columns([run])] == [
+        ("amber_g", "chair"), ("amber_g", "cover"), ("amber_g", "hal"), ("amber_g", "cog")]
+    [(title, curves)] = _metric_panels(run)
+    assert title == "amber_g" and [label for label, _ in curves] == ["chair", "cover"]
+    assert [value for _, value, _ in curves[0][1]] == [12.0, 10.0]

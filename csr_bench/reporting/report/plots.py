@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csr_bench.reporting.tables.columns import PAPER_COLUMNS, Column
+from csr_bench.reporting.tables.other_benchmarks import BRIDGED, other_columns, scored_by_other
 from csr_bench.reporting.run_data import RunData, load_run
 from csr_bench.reporting.tables.significance import significance
 from csr_bench.scorers import declared_metric
@@ -187,14 +188,42 @@ def _panel_title(name: str, curves: list[tuple[str, str, str]]) -> str:
     return f"{name} (lower is better)" if lower else name
 
 
+def _other_groups(run: RunData) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """A panel per benchmark outside Table 1 the run has (RePOPE, AMBER, HallusionBench, ... and lmms:
+    tasks), with the first two headline metrics it reports, as the other-benchmarks table lists them; an
+    lmms: task's title says lmms-eval scored it (‡, its rule and units, its stderr's intervals)."""
+    by_task: dict[str, list[tuple[str, str, str]]] = {}
+    for task, metric, _ in other_columns([run]):
+        by_task.setdefault(task, []).append((metric, task, metric))
+    groups = []
+    for task, curves in by_task.items():
+        scored_by = next((scored_by_other(item.results.get(task)) for item in run.iterations
+                          if scored_by_other(item.results.get(task))), None)
+        name = f"{task} {BRIDGED} ({scored_by}'s rule)" if scored_by else task
+        groups.append((_panel_title(name, curves[:2]), curves[:2]))
+    return groups
+
+
+def _interval(comparison, item, task: str, metric: str) -> tuple[float, float] | None:
+    """The bootstrap interval of a native task; an lmms: task's, the one lmms-eval's stderr gives."""
+    entry = item.results.get(task)
+    if scored_by_other(entry):
+        found = (entry.get("intervals") or {}).get(metric)
+        return (float(found[0]), float(found[1])) if isinstance(found, list) and len(found) == 2 else None
+    interval = comparison.interval(item, task, metric) if comparison is not None else None
+    return None if interval is None else (interval.low, interval.high)
+
+
 def _metric_panels(run: RunData) -> list[tuple[str, list[tuple[str, list[Point]]]]]:
     """(panel title, [(curve label, [(iteration, value, interval)])]) for each panel with data: POPE,
-    CHAIR, then the other paper benchmarks the run has. The interval is None without unit statistics."""
+    CHAIR, the other paper benchmarks the run has, then every other benchmark it has (RePOPE, AMBER,
+    lmms: tasks, ...). The interval is None without unit statistics."""
     comparison = significance([run])
     groups = [(_panel_title(name, curves), curves) for name, curves in (
         ("POPE", [("accuracy", "pope", "accuracy"), ("F1 (mean of splits)", "pope", "f1_split_mean")]),
         ("CHAIR", [("CHAIR_S", "chair", "chair_s"), ("CHAIR_I", "chair", "chair_i")]))]
     groups += [(c.label, [(c.header, c.task, c.metric)]) for c in PAPER_COLUMNS if c.task not in ("pope", "chair")]
+    groups += _other_groups(run)
     panels = []
     for title, metrics in groups:
         curves = []
@@ -203,8 +232,7 @@ def _metric_panels(run: RunData) -> list[tuple[str, list[tuple[str, list[Point]]
             for item in run.iterations:
                 value = item.metric(task, metric)
                 if value is not None:
-                    interval = comparison.interval(item, task, metric) if comparison is not None else None
-                    points.append((item.iteration, value, None if interval is None else (interval.low, interval.high)))
+                    points.append((item.iteration, value, _interval(comparison, item, task, metric)))
             if points:
                 curves.append((label, points))
         if curves:
@@ -252,7 +280,9 @@ def _metrics_figure(run: RunData) -> Figure | None:
     figure.suptitle(f"{run.name}: benchmark metrics over iterations"
                     + (f"\n(bars: {round(100 * comparison.settings.confidence)}% bootstrap interval over the "
                        f"benchmark's units, {comparison.settings.resamples} resamples)"
-                       if with_bars and comparison is not None else ""))
+                       if with_bars and comparison is not None else "")
+                    + (f"\n({BRIDGED}: scored by lmms-eval with its rule and units; bars ± 1.96 × its stderr)"
+                       if any(BRIDGED in title for title, _ in panels) else ""))
     return figure
 
 

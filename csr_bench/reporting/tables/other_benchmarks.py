@@ -43,6 +43,8 @@ def other_columns(runs: list[RunData]) -> list[tuple[str, str, str]]:
                 scorer = scorer_of_task(iteration, task)
                 names = (scorer.headline if scorer is not None else ()) or tuple(sorted(entry.get("metrics", {})))
                 for name in names:
+                    if name not in entry.get("metrics", {}):
+                        continue  # a headline metric this task never reports (amber_g has no F1): no empty column
                     declaration = None if scorer is None else declared(scorer.metrics, name)
                     if declaration is not None and declaration.count:
                         continue
