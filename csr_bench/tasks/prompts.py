@@ -37,5 +37,12 @@ def mmbench(doc: dict) -> str:
     return question + LETTER_SUFFIX
 
 
+def amber_world(doc: dict) -> str:
+    """AMBER's query for a description; a yes/no question followed by LLaVA-1.5's short-answer instruction,
+    the only form in which the world VLM learned to answer yes/no (without it, it describes the image:
+    docs/world-benchmarks.md, "The AMBER-like task"). Ours, not AMBER's: AMBER adds no instruction."""
+    return doc["query"] if doc["part"] == "generative" else doc["query"] + SHORT_SUFFIX
+
+
 PROMPT_BUILDERS: dict[str, Callable[[dict], str]] = {
-    "mme": mme, "seed": seed, "scienceqa": scienceqa, "mmbench": mmbench}
+    "mme": mme, "seed": seed, "scienceqa": scienceqa, "mmbench": mmbench, "amber_world": amber_world}
