@@ -21,6 +21,7 @@ from coco_fixtures import captions, file_name, instances, write_json
 from conftest import REPO
 from csr_bench.cli import main as cli_main
 from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.annotation_folder import forget as forget_annotations
 from csr_bench.judge import NO_JUDGE, Judge, JudgeSettings
 from csr_bench.scorers import SCORERS, ScoringContext, ScoringSkipped
 from csr_bench.scorers import objhal
@@ -39,10 +40,10 @@ def _stand_ins(monkeypatch):
     monkeypatch.setattr(objhal, "_lemmatizer", lambda: lambda word: LEMMA.get(word, word))
     monkeypatch.setattr(objhal, "_spacy", lambda: FakeNlp())
     objhal.answer_mentions.cache_clear()
-    objhal._LOADED.clear()
+    forget_annotations()
     yield
     objhal.answer_mentions.cache_clear()
-    objhal._LOADED.clear()
+    forget_annotations()
 
 
 # Ground truth = instances + objects the captions name (read by the objhal rule):
@@ -364,14 +365,14 @@ def objhal_aggregates() -> dict[str, list[dict[str, float]]]:
         patch.setattr(objhal, "_lemmatizer", lambda: lambda word: LEMMA.get(word, word))
         patch.setattr(objhal, "_spacy", lambda: FakeNlp())
         objhal.answer_mentions.cache_clear()
-        objhal._LOADED.clear()
+        forget_annotations()
         try:
             rule = SCORERS["objhal"].aggregate(RECORDS, ScoringContext(annotations=annotations))
             judged = SCORERS["objhal_judge"].aggregate(JUDGE_RECORDS, ScoringContext(annotations=annotations,
                                                                                       judge=_DictJudge()))
         finally:
             objhal.answer_mentions.cache_clear()
-            objhal._LOADED.clear()
+            forget_annotations()
     return {"objhal": [rule], "objhal_judge": [judged]}
 
 

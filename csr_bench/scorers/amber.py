@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.annotation_folder import annotation_folder, read_once
 from csr_bench.scorers.amber_nouns import MissingPipeline, Pipeline, official_pipeline, offline_pipeline
 from csr_bench.scorers.base import Metric, ScoringContext
 from csr_bench.scorers.sample_columns import Columns
@@ -126,24 +127,10 @@ def read_annotations(folder: Path) -> Annotations:
     return Annotations(entries, association, safe, vocabulary)
 
 
-_LOADED: dict[tuple, Annotations] = {}
-
-
 def annotations_of(context: ScoringContext | None) -> Annotations:
     """The context's annotation folder, read once per folder and content."""
-    folder = context.annotations if context is not None else None
-    if folder is None:
-        raise CsrBenchError(MISSING)
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise CsrBenchError(f"amber: annotations folder not found: {folder}")
-    stats = tuple((name, (folder / name).stat().st_size, (folder / name).stat().st_mtime_ns)
-                  for name in FILES if (folder / name).is_file())
-    key = (str(folder), stats)
-    if key not in _LOADED:
-        _LOADED.clear()
-        _LOADED[key] = read_annotations(folder)
-    return _LOADED[key]
+    folder = annotation_folder(context.annotations if context is not None else None, "amber", MISSING)
+    return read_once(folder, [folder / name for name in FILES if (folder / name).is_file()], read_annotations)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ import numpy as np
 
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
+from csr_bench.scorers.annotation_folder import annotation_folder, read_once
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.scorers.chair_words import caption_objects, read_caption
+from csr_bench.scorers.chair_words import CaptionObjects, caption_objects, read_caption
 from csr_bench.scorers.coco_objects import NODE_WORD
 from csr_bench.scorers.sample_columns import Columns, ratio
 
@@ -24,8 +25,16 @@ class CocoGroundTruth:
     """Objects per image from a folder of COCO instances_*.json and captions_*.json files.
 
     Instance objects are collected up front; caption objects are read the first time an image is
-    asked for, so scoring 500 images does not tokenize the 200,000 captions of val2014.
+    asked for, so scoring 500 images does not tokenize the 200,000 captions of val2014. A benchmark
+    that reads captions by its own word rule (Object HalBench) subclasses it with its ``task`` and
+    ``read``.
     """
+
+    task = "chair"  # the name its errors give
+
+    @staticmethod
+    def read(caption: str) -> CaptionObjects:
+        return read_caption(caption)
 
     def __init__(self, folder: Path):
         instance_files = sorted(folder.glob("instances_*.json"))
@@ -33,7 +42,7 @@ class CocoGroundTruth:
         lacking = [kind for kind, files in (("instances_*.json", instance_files),
                                             ("captions_*.json", caption_files)) if not files]
         if lacking:
-            raise CsrBenchError(f"chair: {folder} holds no {' and no '.join(lacking)} (COCO annotations)")
+            raise CsrBenchError(f"{self.task}: {folder} holds no {' and no '.join(lacking)} (COCO annotations)")
         self.image_ids: set[int] = set()
         self._instance_objects: dict[int, set[str]] = {}
         self._captions: dict[int, list[str]] = {}
@@ -44,11 +53,11 @@ class CocoGroundTruth:
             names = {}
             for cat_id, category in coco.cats.items():
                 if category["name"] not in NODE_WORD:
-                    raise CsrBenchError(f"chair: {path}: category '{category['name']}' is not a COCO object")
+                    raise CsrBenchError(f"{self.task}: {path}: category '{category['name']}' is not a COCO object")
                 names[cat_id] = NODE_WORD[category["name"]]
             for ann in coco.dataset.get("annotations", []):
                 if ann["category_id"] not in names:
-                    raise CsrBenchError(f"chair: {path}: annotation {ann.get('id')} has unknown category_id "
+                    raise CsrBenchError(f"{self.task}: {path}: annotation {ann.get('id')} has unknown category_id "
                                         f"{ann['category_id']}")
                 self._instance_objects.setdefault(ann["image_id"], set()).add(names[ann["category_id"]])
         for path in caption_files:
@@ -60,31 +69,20 @@ class CocoGroundTruth:
     def objects(self, image_id: int) -> frozenset[str]:
         if image_id not in self._objects:
             if image_id not in self.image_ids:
-                raise CsrBenchError(f"chair: image_id {image_id} is not in the COCO annotations")
+                raise CsrBenchError(f"{self.task}: image_id {image_id} is not in the COCO annotations")
             found = set(self._instance_objects.get(image_id, ()))
             for caption in self._captions.get(image_id, ()):
-                found.update(read_caption(caption).objects)
+                found.update(self.read(caption).objects)
             self._objects[image_id] = frozenset(found)
         return self._objects[image_id]
 
 
-_LOADED: dict[tuple, CocoGroundTruth] = {}
-
-
-def ground_truth(context: ScoringContext | None) -> CocoGroundTruth:
-    """The ground truth of the context's annotation folder, loaded once per folder and content."""
-    folder = context.annotations if context is not None else None
-    if folder is None:
-        raise CsrBenchError(MISSING)
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise CsrBenchError(f"chair: annotations folder not found: {folder}")
-    files = sorted(list(folder.glob("instances_*.json")) + list(folder.glob("captions_*.json")))
-    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key not in _LOADED:
-        _LOADED.clear()  # one annotation set at a time: val2014's is large
-        _LOADED[key] = CocoGroundTruth(folder)
-    return _LOADED[key]
+def ground_truth(context: ScoringContext | None, kind: type[CocoGroundTruth] = CocoGroundTruth,
+                 missing: str = MISSING) -> CocoGroundTruth:
+    """The ground truth (``kind``) of the context's annotation folder, loaded once per folder and content."""
+    folder = annotation_folder(context.annotations if context is not None else None, kind.task, missing)
+    files = list(folder.glob("instances_*.json")) + list(folder.glob("captions_*.json"))
+    return read_once(folder, files, kind)
 
 
 def _image_id(record: dict[str, Any]) -> int:

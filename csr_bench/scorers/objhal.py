@@ -29,7 +29,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
-from csr_bench.scorers.chair import CocoGroundTruth
+from csr_bench.scorers.chair import CocoGroundTruth, ground_truth as chair_ground_truth
 from csr_bench.scorers.chair_words import word_tokenize
 from csr_bench.scorers.sample_columns import Columns, ratio
 
@@ -259,36 +259,15 @@ class ObjHalGroundTruth(CocoGroundTruth):
     """CHAIR's COCO ground truth (instances and captions of the folder), the captions read by
     Object HalBench's own word rule (WordNet lemmas, the refined list) instead of CHAIR's."""
 
-    def objects(self, image_id: int) -> frozenset[str]:
-        if image_id not in self._objects:
-            if image_id not in self.image_ids:
-                raise CsrBenchError(f"objhal: image_id {image_id} is not in the COCO annotations")
-            found = set(self._instance_objects.get(image_id, ()))
-            for caption in self._captions.get(image_id, ()):
-                found.update(read_words(caption).objects)
-            self._objects[image_id] = frozenset(found)
-        return self._objects[image_id]
+    task = "objhal"
 
-
-_LOADED: dict[tuple, ObjHalGroundTruth] = {}
+    @staticmethod
+    def read(caption: str) -> Mentions:
+        return read_words(caption)
 
 
 def ground_truth(context: ScoringContext | None) -> ObjHalGroundTruth:
-    folder = context.annotations if context is not None else None
-    if folder is None:
-        raise CsrBenchError(MISSING_ANNOTATIONS)
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise CsrBenchError(f"objhal: annotations folder not found: {folder}")
-    files = sorted(list(folder.glob("instances_*.json")) + list(folder.glob("captions_*.json")))
-    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key not in _LOADED:
-        _LOADED.clear()
-        try:
-            _LOADED[key] = ObjHalGroundTruth(folder)
-        except CsrBenchError as exc:  # CHAIR's loader names itself: say which task it was loading for
-            raise CsrBenchError(f"objhal: {str(exc).removeprefix('chair: ')}") from None
-    return _LOADED[key]
+    return chair_ground_truth(context, ObjHalGroundTruth, MISSING_ANNOTATIONS)
 
 
 # -- metrics ---------------------------------------------------------------------------------------
