@@ -7,6 +7,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+from csr_bench.errors import CsrBenchError
+
 if TYPE_CHECKING:
     from csr_bench.judge import Judge
 
@@ -59,6 +61,26 @@ class ScoringSkipped(Exception):
 
     Reported as skipped with this reason; never turned into a score of 0.
     """
+
+
+def judge_for(context: ScoringContext | None, records: Sequence[dict[str, Any]], benchmark: str) -> Judge:
+    """The judge a judge-scored benchmark (MM-Vet, LLaVA-Bench, MMHal-Bench) grades ``records`` with:
+    ScoringSkipped with the reason when none is configured (never a score of 0), an error for no records."""
+    judge = context.judge if context is not None else None
+    if judge is None:
+        from csr_bench.judge import NO_JUDGE
+
+        raise ScoringSkipped(NO_JUDGE)
+    if not records:
+        raise CsrBenchError(f"{benchmark}: no records to score")
+    return judge
+
+
+class JudgedAggregate:
+    """``aggregate`` of a judge-scored scorer: the metrics of its ``aggregate_items`` (see Scorer)."""
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        return self.aggregate_items(records, context)[0]
 
 
 class Scorer(Protocol):

@@ -9,7 +9,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, judge_for
 
 SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
 JUDGE_TEMPERATURE = 0.2  # official; the answers are cached, so re-scoring is reproducible anyway
@@ -65,7 +65,7 @@ def relative_score(pairs: Sequence[Sequence[float]]) -> float | None:
     return 100 * sum(p[1] for p in pairs) / reference if reference else None
 
 
-class LlavaBenchScorer:
+class LlavaBenchScorer(JudgedAggregate):
     name = "llava_bench"
     required_fields = ("question_id", "question", "caption", "gpt_answer", "category")
     headline = ("score",)
@@ -82,19 +82,10 @@ class LlavaBenchScorer:
         _category(record)
         return {}
 
-    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
-        return self.aggregate_items(records, context)[0]
-
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the parsed review behind them (``judge_scores``: [reference, model])."""
-        judge = context.judge if context is not None else None
-        if judge is None:
-            from csr_bench.judge import NO_JUDGE
-
-            raise ScoringSkipped(NO_JUDGE)
-        if not records:
-            raise CsrBenchError("LLaVA-Bench: no records to score")
+        judge = judge_for(context, records, "LLaVA-Bench")
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 

@@ -11,7 +11,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, judge_for
 
 # The judge prompt, verbatim: llava-rlhf/LLaVA-RLHF @ 830a083fd83e607da3c35f2e6aef833523c1e722,
 # Eval/eval_gpt_mmhal.py, ``template`` (its "evalutation" typo included). Its four {} are the image
@@ -123,7 +123,7 @@ def _check(record: dict[str, Any]) -> None:
     image_contents(record)
 
 
-class MmhalScorer:
+class MmhalScorer(JudgedAggregate):
     name = "mmhal"
     required_fields = ("question_type", "image_content", "question", "gt_answer")
     headline = ("score", "hallucination_rate")
@@ -144,17 +144,10 @@ class MmhalScorer:
         _check(record)
         return {}
 
-    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
-        return self.aggregate_items(records, context)[0]
-
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the rating behind them (``judge_rating``, 0-6)."""
-        judge = context.judge if context is not None else None
-        if judge is None:
-            raise ScoringSkipped(_no_judge())
-        if not records:
-            raise CsrBenchError("MMHal-Bench: no records to score")
+        judge = judge_for(context, records, "MMHal-Bench")
         for record in records:
             _check(record)
         from csr_bench.judge import judge_map
@@ -183,12 +176,6 @@ def rating_metrics(records: Sequence[dict[str, Any]], ratings: Sequence[float], 
         metrics[f"score_{name}"] = sum(per_type[name]) / len(per_type[name])
     metrics["judge_unparsed"] = float(unparsed)
     return metrics
-
-
-def _no_judge() -> str:
-    from csr_bench.judge import NO_JUDGE
-
-    return NO_JUDGE
 
 
 def _write_ratings(path, records, replies, parsed, judge) -> None:

@@ -9,7 +9,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, judge_for
 
 MMVET_PROMPT = """Compare the ground truth and prediction from AI models, to give a correctness score for the prediction. <AND> in the ground truth means it is totally right only when all elements in the ground truth are present in the prediction, and <OR> means it is totally right when any one element in the ground truth is present in the prediction. The correctness score is 0.0 (totally wrong), 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, or 1.0 (totally right). Just complete the last space of the correctness score.
 
@@ -69,7 +69,7 @@ def capabilities(record: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(n.strip() for n in names if n.strip()))
 
 
-class MMVetScorer:
+class MMVetScorer(JudgedAggregate):
     name = "mmvet"
     required_fields = ("question_id", "question", "answer", "capability")
     headline = ("score",)
@@ -88,17 +88,10 @@ class MMVetScorer:
         capabilities(record)
         return {}
 
-    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
-        return self.aggregate_items(records, context)[0]
-
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the judge's score behind them (``judge_score``, 0-1)."""
-        judge = context.judge if context is not None else None
-        if judge is None:
-            raise ScoringSkipped(_no_judge())
-        if not records:
-            raise CsrBenchError("MM-Vet: no records to score")
+        judge = judge_for(context, records, "MM-Vet")
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 
@@ -120,12 +113,6 @@ class MMVetScorer:
             metrics[f"score_{cap}"] = 100 * sum(per_cap[cap]) / len(per_cap[cap])
         metrics["judge_unparsed"] = float(len(failed))  # samples scored 0 for want of a judge score
         return metrics, [{"judge_score": g["score"]} for g in grades]
-
-
-def _no_judge() -> str:
-    from csr_bench.judge import NO_JUDGE
-
-    return NO_JUDGE
 
 
 def _write_grades(path, records, grades, judge) -> None:
