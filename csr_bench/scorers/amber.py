@@ -22,7 +22,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.annotation_folder import annotation_folder, read_once
 from csr_bench.scorers.amber_nouns import MissingPipeline, Pipeline, official_pipeline, offline_pipeline
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.scorers.sample_columns import Columns
+from csr_bench.scorers.sample_columns import Columns, memo
 
 log = logging.getLogger(__name__)
 
@@ -240,18 +240,8 @@ def sample_columns(samples: Sequence[dict[str, Any]]) -> Columns:
 MetricFn = Callable[[Columns], np.ndarray]
 
 
-def _memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
-    """A resample batch's memo (unit_stats' _Resampled), so the metrics of one set count once."""
-    memo = getattr(columns, "memo", None)
-    if memo is None:
-        return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]
-
-
 def _in_groups(columns: Columns, groups: Sequence[str]) -> np.ndarray:
-    return _memo(columns, ("amber-in", tuple(groups)),
+    return memo(columns, ("amber-in", tuple(groups)),
                  lambda: np.isin(columns["group"], [GROUPS.index(g) for g in groups]).astype(int))
 
 
@@ -271,7 +261,7 @@ def generative_measures(columns: Columns) -> dict[str, np.ndarray]:
             "hal": 100 - 100 * clean / (START + np.sum(described, axis=-1)),
             "cog": 100 * _total(columns, "hallu_covered") / (START + _total(columns, "hallu")),
         }
-    return _memo(columns, "amber-generative", compute)
+    return memo(columns, "amber-generative", compute)
 
 
 def discriminative_measures(columns: Columns, groups: Sequence[str], f1_epsilon: float, start: float,
@@ -288,7 +278,7 @@ def discriminative_measures(columns: Columns, groups: Sequence[str], f1_epsilon:
         recall = right_no / (start + np.sum(mask * label_no, axis=-1))
         return {"accuracy": 100 * right / (start + np.sum(mask, axis=-1)), "precision": 100 * precision,
                 "recall": 100 * recall, "f1": 100 * 2 * precision * recall / (precision + recall + f1_epsilon)}
-    return _memo(columns, ("amber-discriminative", tuple(groups), reading), compute)
+    return memo(columns, ("amber-discriminative", tuple(groups), reading), compute)
 
 
 def metric_functions(columns: Columns) -> dict[str, MetricFn]:

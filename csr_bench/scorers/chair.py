@@ -85,13 +85,14 @@ def ground_truth(context: ScoringContext | None, kind: type[CocoGroundTruth] = C
     return read_once(folder, files, kind)
 
 
-def _image_id(record: dict[str, Any]) -> int:
+def coco_image_id(record: dict[str, Any], task: str = "chair") -> int:
+    """The record's COCO image id (an integer, or its digits as a string); one line naming ``task`` otherwise."""
     value = record["image_id"]
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise CsrBenchError(f"chair: image_id must be a COCO image id (an integer), got {value!r}")
+    raise CsrBenchError(f"{task}: image_id must be a COCO image id (an integer), got {value!r}")
 
 
 def sample_columns(predictions: Sequence[str], truths: Sequence[Collection[str]]) -> Columns:
@@ -144,10 +145,10 @@ class ChairScorer:
 
     def check_record(self, record: dict[str, Any]) -> None:
         """What can be checked without the annotations: the record's COCO image id."""
-        _image_id(record)
+        coco_image_id(record)
 
     def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        truth = ground_truth(context).objects(_image_id(record))
+        truth = ground_truth(context).objects(coco_image_id(record))
         mentioned = caption_objects(record["prediction"]).objects
         return {"mentioned_objects": list(mentioned),
                 "hallucinated_objects": [o for o in mentioned if o not in truth],
@@ -156,5 +157,5 @@ class ChairScorer:
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
         truth = ground_truth(context)
         columns = sample_columns([r["prediction"] for r in records],
-                                 [truth.objects(_image_id(r)) for r in records])
+                                 [truth.objects(coco_image_id(r)) for r in records])
         return {name: float(measure(columns)) for name, measure in MEASURES.items()}

@@ -29,7 +29,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
-from csr_bench.scorers.chair import CocoGroundTruth, ground_truth as chair_ground_truth
+from csr_bench.scorers.chair import CocoGroundTruth, coco_image_id, ground_truth as chair_ground_truth
 from csr_bench.scorers.chair_words import word_tokenize
 from csr_bench.scorers.sample_columns import Columns, ratio
 
@@ -333,12 +333,7 @@ def _metrics(columns: Columns) -> dict[str, float]:
 
 
 def _image_id(record: dict[str, Any]) -> int:
-    value = record["image_id"]
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise CsrBenchError(f"objhal: image_id must be a COCO image id (an integer), got {value!r}")
+    return coco_image_id(record, "objhal")
 
 
 def _check_record(record: dict[str, Any]) -> None:

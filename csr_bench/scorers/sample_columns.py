@@ -7,6 +7,8 @@ A metric function reduces the last axis: shape ``(n,)`` gives a number, ``(B, n)
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 Columns = dict[str, np.ndarray]
@@ -19,4 +21,15 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
                      where=denominator != 0)
 
 
-__all__ = ["Columns", "ratio"]
+def memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, once per resample batch (the bootstrap's columns carry a ``memo`` dict), so that
+    metrics sharing work (POPE's counts, one AMBER set's tallies) do it once; plain columns: computed."""
+    held = getattr(columns, "memo", None)
+    if held is None:
+        return compute()
+    if key not in held:
+        held[key] = compute()
+    return held[key]
+
+
+__all__ = ["Columns", "memo", "ratio"]

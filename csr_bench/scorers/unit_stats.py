@@ -16,7 +16,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers import chair, pope
-from csr_bench.scorers.sample_columns import Columns, ratio as _ratio
+from csr_bench.scorers.sample_columns import Columns, memo, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
 STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
@@ -37,17 +37,8 @@ class _Resampled(dict):
         self.memo: dict[Any, Any] = {}
 
 
-def _memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
-    memo = getattr(columns, "memo", None)
-    if memo is None:
-        return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]
-
-
 def _pope_measures(columns: Columns, split: int | None) -> dict[str, np.ndarray]:
-    return _memo(columns, ("pope", split), lambda: pope.measures(columns, split))
+    return memo(columns, ("pope", split), lambda: pope.measures(columns, split))
 
 
 def _pope_metric(measure: str, split: int | None) -> MetricFn:
@@ -59,7 +50,7 @@ def _pope_split_mean_f1(n_splits: int) -> MetricFn:
 
 
 def _in(columns: Columns, name: str, code: int) -> np.ndarray:
-    return _memo(columns, (name, code), lambda: columns[name] == code)
+    return memo(columns, (name, code), lambda: columns[name] == code)
 
 
 def _mme_measures(code: int) -> dict[str, MetricFn]:
