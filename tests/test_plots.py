@@ -122,5 +122,5 @@ def test_a_benchmark_outside_table_1_gets_its_panel_and_columns_only_for_what_it
     assert [(task, metric) for task, metric, _ in other_columns([run])] == [
         ("amber_g", "chair"), ("amber_g", "cover"), ("amber_g", "hal"), ("amber_g", "cog")]
     [(title, curves)] = _metric_panels(run)
-    assert title == "amber_g" and [label for label, _ in curves] == ["chair", "cover"]
+    assert title == "amber_g" and [label for label, _ in curves] == ["chair↓", "cover"]  # chair: lower is better
     assert [value for _, value, _ in curves[0][1]] == [12.0, 10.0]

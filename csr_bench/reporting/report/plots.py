@@ -193,8 +193,8 @@ def _other_groups(run: RunData) -> list[tuple[str, list[tuple[str, str, str]]]]:
     tasks), with the first two headline metrics it reports, as the other-benchmarks table lists them; an
     lmms: task's title says lmms-eval scored it (‡, its rule and units, its stderr's intervals)."""
     by_task: dict[str, list[tuple[str, str, str]]] = {}
-    for task, metric, _ in other_columns([run]):
-        by_task.setdefault(task, []).append((metric, task, metric))
+    for task, metric, direction in other_columns([run]):
+        by_task.setdefault(task, []).append((metric + ("↓" if direction == "lower" else ""), task, metric))
     groups = []
     for task, curves in by_task.items():
         scored_by = next((scored_by_other(item.results.get(task)) for item in run.iterations
