@@ -100,7 +100,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"  {key:<{width}}  {value:.2f}{interval}")
     if intervals:
         method = outcome["interval_method"]
-        print(f"  [ ]: {method['confidence']:.0%} percentile bootstrap over {method['n_units']} {method['unit']}s, "
+        unit = method["unit"]
+        units = unit[:-1] + "ies" if unit.endswith("y") and unit[-2:-1] not in "aeiou" else unit + "s"  # AMBER's queries
+        print(f"  [ ]: {method['confidence']:.0%} percentile bootstrap over {method['n_units']} {units}, "
               f"{method['resamples']} resamples")
     return 0
 
