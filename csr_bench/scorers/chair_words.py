@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
 
 from csr_bench.scorers.coco_objects import DOUBLE_WORDS, NODE_WORD
 from csr_bench.scorers.singularize import singularize
@@ -34,15 +35,16 @@ def word_tokenize(text: str) -> list[str]:
     return [token for sentence in sentences.tokenize(text) for token in words.tokenize(sentence)]
 
 
-def _merge_double_words(words: list[str],
-                        spans: list[tuple[int, int]] | None = None) -> list[tuple[str, tuple[int, int]]]:
-    """(word, span) with each two-word object merged into one word spanning both tokens."""
+def merge_double_words(words: list[str], double_words: Mapping[str, str] = DOUBLE_WORDS,
+                       spans: list[tuple[int, int]] | None = None) -> list[tuple[str, tuple[int, int]]]:
+    """(word, span) with each two-word object (``double_words``: CHAIR's, or Object HalBench's) merged
+    into one word spanning both tokens, left to right."""
     spans = spans or [(0, 0)] * len(words)
     merged, i = [], 0
     while i < len(words):
         pair = " ".join(words[i:i + 2])
-        if pair in DOUBLE_WORDS:
-            merged.append((DOUBLE_WORDS[pair], (spans[i][0], spans[i + 1][1])))
+        if pair in double_words:
+            merged.append((double_words[pair], (spans[i][0], spans[i + 1][1])))
             i += 2
         else:
             merged.append((words[i], spans[i]))
@@ -61,12 +63,17 @@ def caption_objects(caption: str) -> CaptionObjects:
 def read_caption(caption: str) -> CaptionObjects:
     """caption_objects without its cache: for text read once (the annotations' own captions, whose
     objects CocoGroundTruth keeps per image), which would only push the responses out of it."""
-    tokens = [word for word, _ in _merge_double_words([singularize(w) for w in word_tokenize(caption.lower())])]
-    words = tokens
-    if "toilet" in words and "seat" in words:  # "the seat of the toilet" is not a chair
-        words = [w for w in words if w != "seat"]
-    words = [w for w in words if w in NODE_WORD]
+    tokens = [word for word, _ in merge_double_words([singularize(w) for w in word_tokenize(caption.lower())])]
+    words = listed_words(tokens, NODE_WORD)
     return CaptionObjects(words=tuple(words), objects=tuple(NODE_WORD[w] for w in words), tokens=tuple(tokens))
+
+
+def listed_words(words: list[str], listed: Mapping[str, str]) -> list[str]:
+    """chair.py's filter: "seat" dropped when "toilet" is there ("the seat of the toilet" is not a
+    chair), then the words on the synonym list (``listed``: CHAIR's, or Object HalBench's refined one)."""
+    if "toilet" in words and "seat" in words:
+        words = [w for w in words if w != "seat"]
+    return [w for w in words if w in listed]
 
 
 def object_spans(caption: str) -> list[tuple[int, int, str]]:
@@ -80,7 +87,7 @@ def object_spans(caption: str) -> list[tuple[int, int, str]]:
                  for a, b in words.span_tokenize(text[start:end])]
     except ValueError:
         return []
-    merged = _merge_double_words([singularize(text[a:b].lower()) for a, b in spans], spans)
+    merged = merge_double_words([singularize(text[a:b].lower()) for a, b in spans], spans=spans)
     toilet = any(word == "toilet" for word, _ in merged)
     return [(a, b, NODE_WORD[word]) for word, (a, b) in merged
             if word in NODE_WORD and not (toilet and word == "seat")]

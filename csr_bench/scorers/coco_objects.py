@@ -115,6 +115,15 @@ def _double_words() -> dict[str, str]:
         "baseball bat", "baseball glove", "tennis racket", "wine glass", "hot dog", "cell phone",
         "mobile phone", "teddy bear", "hair drier", "potted plant", "bow tie", "laptop computer",
         "stove top oven", "home plate", "train track")}
+    merged.update(qualified_words())
+    return merged
+
+
+def qualified_words() -> dict[str, str]:
+    """Two words chair.py reads as one object that is not their own two-word name: qualifiers that would
+    otherwise fire a wrong object ("baby bird" is a bird, not a person), and three fixes. RLHF-V's Object
+    HalBench script (scorers/objhal.py) keeps the same ones beside its own list's two-word names."""
+    merged = {}
     for animal in ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
                    "animal", "cub"):
         merged[f"baby {animal}"] = animal

@@ -30,7 +30,8 @@ import numpy as np
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
 from csr_bench.scorers.chair import CocoGroundTruth, coco_image_id, ground_truth as chair_ground_truth
-from csr_bench.scorers.chair_words import word_tokenize
+from csr_bench.scorers.chair_words import listed_words, merge_double_words, word_tokenize
+from csr_bench.scorers.coco_objects import qualified_words
 from csr_bench.scorers.sample_columns import Columns, ratio
 
 # RLHF-V's refined COCO synonym list, verbatim: RLHF-V/RLHF-V@8daac8a8f30df123818ae9d3a0e3f0018497714c
@@ -180,15 +181,7 @@ def _double_words() -> dict[str, str]:
     name no object but keep "train" from firing), qualified animals and vehicles, and three fixes."""
     merged = {word: word for word in OBJECT_OF if len(word.strip().split(" ")) >= 2}
     merged.update({"home plate": "home plate", "train track": "train track"})
-    for animal in ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
-                   "animal", "cub"):
-        merged[f"baby {animal}"] = animal
-        merged[f"adult {animal}"] = animal
-    for vehicle in ("jet", "train"):
-        merged[f"passenger {vehicle}"] = vehicle
-    merged["bow tie"] = "tie"
-    merged["toilet seat"] = "toilet"
-    merged["wine glas"] = "wine glass"
+    merged.update(qualified_words())
     return merged
 
 
@@ -225,10 +218,8 @@ class Mentions:
 
 
 def _mentions(words: list[str]) -> Mentions:
-    """The script's filter: "seat" dropped beside "toilet", then the words on the list."""
-    if "toilet" in words and "seat" in words:
-        words = [w for w in words if w != "seat"]
-    words = [w for w in words if w in OBJECT_OF]
+    """The script's filter (chair.py's): "seat" dropped beside "toilet", then the words on the list."""
+    words = listed_words(words, OBJECT_OF)
     return Mentions(tuple(words), tuple(OBJECT_OF[w] for w in words))
 
 
@@ -237,16 +228,7 @@ def read_words(text: str) -> Mentions:
     merged left to right, "seat" dropped beside "toilet", the words on the refined list."""
     lemmatize = _lemmatizer()
     words = [lemmatize(w) for w in word_tokenize(text.lower())]
-    merged, i = [], 0
-    while i < len(words):
-        pair = " ".join(words[i:i + 2])
-        if pair in DOUBLE_WORDS:
-            merged.append(DOUBLE_WORDS[pair])
-            i += 2
-        else:
-            merged.append(words[i])
-            i += 1
-    return _mentions(merged)
+    return _mentions([word for word, _ in merge_double_words(words, DOUBLE_WORDS)])
 
 
 @lru_cache(maxsize=16384)
