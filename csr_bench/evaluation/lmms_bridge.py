@@ -241,12 +241,8 @@ def _fingerprint(bridge: LmmsBridge, task: str, checkpoint: Path, run_dir: Path,
     from csr_bench.storage.settings import run_relative
 
     return {"task": task, "checkpoint": run_relative(str(checkpoint), run_dir), "lmms_eval": bridge.version,
-            "include": None if task == _local_pope() else bridge.include, "device": device.split(":")[0],
+            "include": None if task == LOCAL_POPE_TASK else bridge.include, "device": device.split(":")[0],
             "data": data}
-
-
-def _local_pope() -> str:
-    return LOCAL_POPE_TASK
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -276,7 +272,7 @@ def run_bridged_tasks(bridge: LmmsBridge, config, out_dir: Path, data_root: str 
     plans = []
     for task in bridge.tasks:
         task_dir = out_dir / BRIDGE_DIR / task
-        data = pope_data(data_root) if task == _local_pope() else None
+        data = pope_data(data_root) if task == LOCAL_POPE_TASK else None
         fingerprint = _fingerprint(bridge, task, checkpoint, run_dir, device, data)
         record = _read_record(task_dir / RECORD_FILE)
         if record is not None and record.get("inputs") != fingerprint:

@@ -13,6 +13,7 @@ import json
 import logging
 import string
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -422,14 +423,10 @@ class AmberOfflineScorer(AmberScorer):
         return _offline(annotations.vocabulary)
 
 
-_OFFLINE: dict[frozenset, Pipeline] = {}
-
-
+@lru_cache(maxsize=1)
 def _offline(vocabulary: frozenset[str]) -> Pipeline:
-    if vocabulary not in _OFFLINE:
-        _OFFLINE.clear()
-        _OFFLINE[vocabulary] = offline_pipeline(vocabulary)
-    return _OFFLINE[vocabulary]
+    """The offline pipeline of one annotation set's vocabulary, made once (its noun cache with it)."""
+    return offline_pipeline(vocabulary)
 
 
 __all__ = ["AmberOfflineScorer", "AmberScorer", "Annotations", "Description", "GROUPS", "GROUP_OF_TYPE",
