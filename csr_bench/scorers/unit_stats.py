@@ -20,13 +20,13 @@ from csr_bench.scorers.sample_columns import Columns, memo, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
 STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
-          "hallusionbench": "category", "mmhal": "question_type"}
+          "hallusionbench": "category", "mmhal": "question_type",
+          "amber": "group", "amber_offline": "group"}  # AMBER: each type's queries keep their number
 UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
-         "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item"}  # else "question"
+         "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item",
+         "amber": "query", "amber_offline": "query",  # AMBER: a yes/no question, or an image's description
+         "objhal": "response", "objhal_judge": "response"}  # Object HalBench: one answer per image; else "question"
 CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
-STRATA.update(amber="group", amber_offline="group")  # AMBER: each type's queries keep their number
-UNITS.update(amber="query", amber_offline="query")  # AMBER: a yes/no question, or an image's description
-UNITS.update(objhal="response", objhal_judge="response")  # Object HalBench: one answer per image
 
 
 class _Resampled(dict):
@@ -421,10 +421,8 @@ def _stored_correct(task: str, kind: str, samples: list[dict[str, Any]], where: 
 _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
-             "hallusionbench": _hallusionbench, "mmhal": _mmhal}
-
-_BUILDERS.update(amber=_amber, amber_offline=_amber)
-_BUILDERS.update(objhal=_objhal, objhal_judge=_objhal)
+             "hallusionbench": _hallusionbench, "mmhal": _mmhal, "amber": _amber, "amber_offline": _amber,
+             "objhal": _objhal, "objhal_judge": _objhal}
 
 
 __all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]
