@@ -49,7 +49,7 @@ def load_registry(extra: list[str | Path] | None = None) -> dict[str, TaskConfig
     return tasks
 
 
-# "lmms:<task>" in --tasks: lmms-eval's task, run by csr_bench/interop/lmms_eval/bridge.py; not a task here.
+# "lmms:<task>" in --tasks: lmms-eval's task, run by csr_bench/evaluation/lmms_bridge.py; not a task here.
 LMMS_PREFIX = "lmms:"
 
 
