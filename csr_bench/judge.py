@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from csr_bench.errors import CsrBenchError
 
@@ -127,9 +127,14 @@ class Judge:
 
     # -- cache -----------------------------------------------------------------------------------
 
-    def cache_key(self, prompt: str, system: str | None, max_tokens: int, temperature: float) -> str:
-        payload = json.dumps({"model": self.model, "system": system, "prompt": prompt, "max_tokens": max_tokens,
-                              "temperature": temperature}, sort_keys=True, ensure_ascii=False)
+    def cache_key(self, prompt: str, system: str | None, max_tokens: int, temperature: float,
+                  images: Sequence[str] = ()) -> str:
+        """``images``: the data URLs sent with the prompt; a text-only prompt keys as it always did."""
+        fields = {"model": self.model, "system": system, "prompt": prompt, "max_tokens": max_tokens,
+                  "temperature": temperature}
+        if images:
+            fields["images"] = [hashlib.sha256(url.encode("ascii")).hexdigest() for url in images]
+        payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def _cached(self) -> dict[str, str]:
@@ -145,17 +150,25 @@ class Judge:
     # -- requests --------------------------------------------------------------------------------
 
     def complete(self, prompt: str, *, system: str | None = None, max_tokens: int = 512,
-                 temperature: float = 0.0) -> str:
+                 temperature: float = 0.0, images: Sequence[Any] = ()) -> str:
         """The judge's answer to ``prompt`` (from the cache when it was asked before).
 
-        An empty or nonsensical answer is returned as it is; the scorer decides what it means."""
-        key = self.cache_key(prompt, system, max_tokens, temperature)
+        ``images`` (PIL images or encoded image bytes) go with the prompt as OpenAI ``image_url``
+        parts holding data URLs, before the text, as vLLM's chat endpoint takes them for a vision
+        judge (Prometheus-Vision for Bingo, MMIE-Score for MMIE). An empty or nonsensical answer is
+        returned as it is; the scorer decides what it means."""
+        urls = [image_data_url(image) for image in images]
+        key = self.cache_key(prompt, system, max_tokens, temperature, urls)
         with self._lock:
             cached = self._cached().get(key)
         if cached is not None:
             return cached
+        content: Any = prompt
+        if urls:
+            content = [*({"type": "image_url", "image_url": {"url": url}} for url in urls),
+                       {"type": "text", "text": prompt}]
         messages = ([{"role": "system", "content": system}] if system is not None else []) + [
-            {"role": "user", "content": prompt}]
+            {"role": "user", "content": content}]
         answer = self._post({"model": self.model, "messages": messages, "temperature": temperature,
                              "max_tokens": max_tokens})
         with self._lock:
@@ -250,6 +263,24 @@ class Judge:
         else:
             text = str(reason)
         return self._clean(text)
+
+
+def image_data_url(image: Any) -> str:
+    """A PNG data URL of a PIL image, or of encoded image bytes as they are (their format sniffed)."""
+    import base64
+
+    if isinstance(image, (bytes, bytearray)):
+        data = bytes(image)
+        kind = "jpeg" if data[:3] == b"\xff\xd8\xff" else "png" if data[:8] == b"\x89PNG\r\n\x1a\n" else None
+        if kind is None:
+            raise CsrBenchError("judge image bytes are neither PNG nor JPEG")
+    else:
+        import io
+
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="PNG")
+        data, kind = buffer.getvalue(), "png"
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def judge_map(judge: Judge, fn: Callable[[T], R], items: Iterable[T], desc: str = "judge") -> list[R]:

@@ -31,7 +31,19 @@ class Request:
 
     @property
     def user(self) -> str:
-        return self.body["messages"][-1]["content"]
+        """The user message's text (its text parts joined when it also carries images)."""
+        content = self.body["messages"][-1]["content"]
+        if isinstance(content, list):
+            return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+        return content
+
+    @property
+    def images(self) -> list[str]:
+        """The data URLs of the user message's image parts, in order."""
+        content = self.body["messages"][-1]["content"]
+        if not isinstance(content, list):
+            return []
+        return [part["image_url"]["url"] for part in content if part.get("type") == "image_url"]
 
     @property
     def system(self) -> str | None:

@@ -50,6 +50,31 @@ def test_sends_an_openai_chat_request_with_the_key_as_bearer(monkeypatch):
         {"role": "system", "content": "Be precise."}, {"role": "user", "content": "Rate this."}]}
 
 
+def test_images_go_as_data_url_parts_before_the_text_and_key_the_cache(tmp_path):
+    import base64
+
+    from PIL import Image
+
+    red, blue = Image.new("RGB", (2, 2), "red"), Image.new("RGB", (2, 2), "blue")
+    cache = tmp_path / "judge_cache.jsonl"
+    with JudgeServer(lambda r: Reply(f"{len(r.images)} image(s): {r.user}")) as server:
+        judge = fast_judge(server.url, cache)
+        assert judge.complete("Rate.", images=[red]) == "1 image(s): Rate."
+        assert judge.complete("Rate.", images=[blue]) == "1 image(s): Rate."  # another image: asked again
+        assert judge.complete("Rate.", images=[red]) == "1 image(s): Rate."  # cached
+        assert judge.complete("Rate.") == "0 image(s): Rate."  # text only: a plain string, as before
+    assert len(server.requests) == 3
+    parts = server.requests[0].body["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "text"]
+    url = parts[0]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    decoded = Image.open(__import__("io").BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert decoded.getpixel((0, 0)) == (255, 0, 0)
+    assert server.requests[2].body["messages"][-1]["content"] == "Rate."
+    with pytest.raises(CsrBenchError, match="neither PNG nor JPEG"):
+        judge.complete("Rate.", images=[b"GIF89a"])
+
+
 def test_no_key_no_authorization_header_and_query_string_kept():
     with JudgeServer() as server:
         fast_judge(server.url + "?api-version=2").complete("hi")

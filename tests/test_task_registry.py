@@ -38,6 +38,15 @@ def test_adding_a_task_is_adding_a_yaml(tmp_path):
     assert "pope" in load_registry(extra=[tmp_path])
 
 
+def test_aspects_label_a_task_without_changing_its_samples(tmp_path):
+    (tmp_path / "mypope.yaml").write_text(VALID)
+    [plain] = get_tasks("mypope", extra=[tmp_path])
+    (tmp_path / "mypope.yaml").write_text(VALID + "aspects: [perception, hallucination, perception]\n")
+    [tagged] = get_tasks("mypope", extra=[tmp_path])
+    assert plain.aspects == () and tagged.aspects == ("perception", "hallucination")
+    assert tagged.to_dict() == plain.to_dict()  # retagging a task never invalidates its samples
+
+
 @pytest.mark.parametrize("content, message", [
     ("task: pope\ndescription: a: b\n", "bad.yaml:2: malformed YAML (mapping values are not allowed here)"),
     ("- a list\n", "must be a YAML mapping"),
@@ -46,6 +55,8 @@ def test_adding_a_task_is_adding_a_yaml(tmp_path):
     (VALID.replace('prompt: "{question}"', 'prompt: "{hint} {question}"'), "prompt uses hint"),
     (VALID.replace("doc_id: question_id\n", ""), "missing key(s) doc_id"),
     (VALID + "generation: {max_tokens: 3}\n", "generation: unknown key(s) max_tokens"),
+    (VALID + "aspects: [perception, vibes]\n", "unknown aspect(s) vibes"),
+    (VALID + "aspects: perception\n", "'aspects' must be a list"),
 ])
 def test_bad_yaml_is_a_one_line_error_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bad.yaml"

@@ -86,7 +86,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from csr_bench.evaluation.rescore import rescore
 
     outcome = rescore(args.task, args.predictions, annotations=args.annotations, judge_url=args.judge_url,
-                      judge_model=args.judge_model, include_tasks=args.include_tasks)
+                      judge_model=args.judge_model, include_tasks=args.include_tasks,
+                      data_root=args.data_root)
     if args.json:
         print(json.dumps(outcome))
         return 0

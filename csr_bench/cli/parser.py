@@ -162,6 +162,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help='print {"task", "n", "metrics"} as one JSON object')
     score.add_argument("--include-tasks", action="append", default=[], metavar="DIR",
                        help="also load task YAMLs from DIR (repeatable)")
+    score.add_argument("--data-root", help="the task's data, for the document images a vision judge looks at (Bingo)")
     add_scoring_options(score)
 
     export = commands.add_parser(

@@ -58,7 +58,8 @@ def scoring_context(data: TaskData, task_dir: Path, config: EvalConfig) -> Scori
     annotations = Path(config.annotations) if config.annotations else data.annotations
     judge = make_judge(JudgeSettings.resolve(config.judge_url, config.judge_model),
                        cache_path=task_dir / "judge_cache.jsonl")
-    return ScoringContext(annotations=annotations, judge=judge, output_dir=task_dir)
+    return ScoringContext(annotations=annotations, judge=judge, output_dir=task_dir,
+                          image_of=lambda record: data.image(record["doc_index"]))
 
 
 def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext, *, seed: int = 0,

@@ -51,9 +51,11 @@ def _other_task(path: Path, task: TaskConfig) -> str:
 
 
 def rescore(task_name: str, predictions: Path, *, annotations: str | None = None, judge_url: str | None = None,
-            judge_model: str | None = None, include_tasks: list[str] | None = None) -> dict[str, Any]:
+            judge_model: str | None = None, include_tasks: list[str] | None = None,
+            data_root: str | None = None) -> dict[str, Any]:
     """{"task", "n", "metrics", "intervals", "interval_method"} (intervals seeded with 0), or "skipped"
-    with the reason when the task cannot be scored here."""
+    with the reason when the task cannot be scored here. ``data_root``: the task's data, read only
+    for the document images a vision judge looks at (Bingo's)."""
     from csr_bench.evaluation.evaluator import score_records
     from csr_bench.judge import JudgeSettings, make_judge
     from csr_bench.tasks.registry import get_tasks
@@ -68,7 +70,7 @@ def rescore(task_name: str, predictions: Path, *, annotations: str | None = None
     context = ScoringContext(
         annotations=Path(annotations) if annotations else None,
         judge=make_judge(JudgeSettings.resolve(judge_url, judge_model), cache_path=folder / "judge_cache.jsonl"),
-        output_dir=folder)
+        output_dir=folder, image_of=_images(task, data_root) if data_root else None)
     for number, record in numbered:  # per-record checks, so a bad value is reported with its line
         try:
             record.update(scorer.score_sample(record, context))  # fresh per-sample fields (CHAIR's objects)
@@ -79,3 +81,21 @@ def rescore(task_name: str, predictions: Path, *, annotations: str | None = None
                                 f"({type(exc).__name__}: {exc})") from None
     records = [record for _, record in numbered]
     return {"task": task.name, "n": len(records), **score_records(scorer, records, context, where=str(predictions))}
+
+
+def _images(task: TaskConfig, data_root: str):
+    """A record's document image from the task's data under ``data_root``, found by its document id
+    (the "@index" tasks' doc_id is the row's position)."""
+    from csr_bench.tasks.data import load_task_data
+
+    data = load_task_data(task, data_root)
+    rows = {json.dumps(data.doc_id(i)): i for i in range(len(data))}
+    key = task.doc_id if task.doc_id in task.fields else "doc_id"
+
+    def image_of(record: dict[str, Any]):
+        index = rows.get(json.dumps(record.get(key)))
+        if index is None:
+            raise CsrBenchError(f"{task.name}: no document {key}={record.get(key)!r} in the data under {data_root}")
+        return data.image(index)
+
+    return image_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from csr_bench.errors import CsrBenchError
 
@@ -20,6 +20,9 @@ class ScoringContext:
     annotations: Path | None = None  # COCO-format instances_*.json / captions_*.json (CHAIR)
     judge: Judge | None = None  # an OpenAI-compatible judge (MM-Vet, LLaVA-Bench, MMBench fallback)
     output_dir: Path | None = None  # where a task writes artefacts (VizWiz test submission, judge cache)
+    # A record's document image (RGB PIL), for a judge that looks at it (Bingo's Prometheus-Vision);
+    # set by the evaluator, and by `csr-bench score` given --data-root (see document_image below).
+    image_of: Callable[[dict[str, Any]], Any] | None = None
 
 
 DIRECTIONS = ("higher", "lower", "none")
@@ -74,6 +77,15 @@ def judge_for(context: ScoringContext | None, records: Sequence[dict[str, Any]],
     if not records:
         raise CsrBenchError(f"{benchmark}: no records to score")
     return judge
+
+
+def document_image(context: ScoringContext | None, record: dict[str, Any], benchmark: str) -> Any:
+    """The document image of ``record`` for a vision judge: ScoringSkipped with the reason when the
+    context has no images (a predictions file scored without --data-root), never a judge blind to it."""
+    if context is None or context.image_of is None:
+        raise ScoringSkipped(f"{benchmark}: the judge looks at each document's image; csr-bench score needs "
+                             "--data-root (the task's data) to send them")
+    return context.image_of(record)
 
 
 class JudgedAggregate:

@@ -73,6 +73,7 @@ class TaskConfig:
     # documents sharing that column's value within a stratum together (MME's image pairs).
     strata: str | None = None
     strata_unit: str | None = None
+    aspects: tuple[str, ...] = ()  # what the task measures (tasks/aspects.py); reporting only
     source_file: str = ""
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
@@ -82,10 +83,11 @@ class TaskConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """What makes a task's samples (their fingerprint in task_run.json). The strata only choose
-        which documents --limit takes, never a document's sample, so they are left out; code beside
+        which documents --limit takes and the aspects only label the task, never a document's sample,
+        so they are left out; code beside
         the YAML is named as the YAML names it, so a moved task folder keeps its samples."""
         data = asdict(self)
-        for key in ("source_file", "strata", "strata_unit"):
+        for key in ("source_file", "strata", "strata_unit", "aspects"):
             data.pop(key)
         for key in ("scorer", "prompt_builder"):
             if data[key] and _names_file(data[key]):
@@ -174,7 +176,8 @@ def task_from_yaml(path: Path) -> TaskConfig:
     if not isinstance(data, dict):
         raise CsrBenchError(f"{where}: a task file must be a YAML mapping")
 
-    optional = {"generation", "images", "annotations", "prompt", "prompt_builder", "filter", "strata", "strata_unit"}
+    optional = {"generation", "images", "annotations", "prompt", "prompt_builder", "filter", "strata", "strata_unit",
+                "aspects"}
     top = {"task", "description", "dataset", "doc_id", "image_field", "scorer", "fields"} | optional
     _check_keys(where, data, top, top - optional)
 
@@ -229,6 +232,14 @@ def task_from_yaml(path: Path) -> TaskConfig:
             raise CsrBenchError(f"{where}: '{key}' must be one of the columns listed in 'fields' (got {data[key]!r})")
     if "strata_unit" in data and "strata" not in data:
         raise CsrBenchError(f"{where}: 'strata_unit' needs 'strata'")
+    from csr_bench.tasks.aspects import ASPECTS
+
+    aspects = data.get("aspects", [])
+    if not isinstance(aspects, list) or not all(isinstance(a, str) for a in aspects):
+        raise CsrBenchError(f"{where}: 'aspects' must be a list of aspect names")
+    unknown_aspects = sorted(set(aspects) - set(ASPECTS))
+    if unknown_aspects:
+        raise CsrBenchError(f"{where}: unknown aspect(s) {', '.join(unknown_aspects)} (known: {', '.join(ASPECTS)})")
 
     from csr_bench.scorers import SCORERS
 
@@ -254,6 +265,7 @@ def task_from_yaml(path: Path) -> TaskConfig:
         filter=dict(row_filter),
         strata=data.get("strata"),
         strata_unit=data.get("strata_unit"),
+        aspects=tuple(dict.fromkeys(aspects)),
         source_file=where,
     )
 
