@@ -60,3 +60,24 @@ def test_download_failure_is_one_line(tmp_path):
 
     with pytest.raises(CsrBenchError, match=r"^cannot download lmms-lab/POPE \(default, test\): no network$"):
         prepare_task(load_registry()["pope"], tmp_path, load=offline)
+
+
+def test_a_pinned_revision_reaches_the_hub_loader(tmp_path):
+    """A hub copy replaced under the same name (MJ-Bench, Unicorn) is read at the commit the YAML pins;
+    an unpinned source calls the loader exactly as before (no revision argument)."""
+    from dataclasses import replace
+
+    from csr_bench.tasks.config import HubSource
+
+    calls = []
+
+    def load(path, name=None, split=None, **pinned):
+        calls.append(pinned)
+        raise OSError("offline")
+
+    task = load_registry()["pope"]
+    pinned = replace(task, dataset=replace(task.dataset, hub=HubSource("lmms-lab/POPE", "test", revision="abc123")))
+    for chosen in (task, pinned):
+        with pytest.raises(Exception, match="cannot download lmms-lab/POPE"):
+            prepare_task(chosen, tmp_path, load=load)
+    assert calls == [{}, {"revision": "abc123"}]

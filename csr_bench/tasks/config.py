@@ -22,6 +22,11 @@ class HubSource:
     path: str
     split: str
     name: str | None = None
+    revision: str | None = None  # a commit, where the hub copy changed under the same name (MJ-Bench, Unicorn)
+
+    def pinned(self) -> dict[str, str]:
+        """``revision=`` for datasets.load_dataset when one is pinned, else nothing."""
+        return {"revision": self.revision} if self.revision else {}
 
 
 @dataclass(frozen=True)
@@ -275,5 +280,5 @@ def _hub_source(where: str, hub: Any) -> HubSource | None:
         return None
     if not isinstance(hub, dict):
         raise CsrBenchError(f"{where} must be a mapping")
-    _check_keys(where, hub, {"path", "name", "split"}, {"path", "split"})
+    _check_keys(where, hub, {"path", "name", "split", "revision"}, {"path", "split"})
     return HubSource(**hub)

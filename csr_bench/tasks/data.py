@@ -168,7 +168,7 @@ def _load_hub(name: str, hub: HubSource | None, local: str):
     if hub is None:
         raise CsrBenchError(f"{name}: no hub dataset is declared; pass --data-root DIR with the data")
     try:
-        return datasets.load_dataset(hub.path, hub.name, split=hub.split)
+        return datasets.load_dataset(hub.path, hub.name, split=hub.split, **hub.pinned())
     except Exception as exc:
         raise CsrBenchError(
             f"{name}: cannot load hub dataset {hub.path} (split {hub.split}): {_first_line(exc)}; "

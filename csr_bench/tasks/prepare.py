@@ -20,7 +20,7 @@ EXPECTED_ROWS = {"pope": 9000, "mme": 2374, "mmvet": 218, "scienceqa": 2017, "vi
 
 def _download(hub: HubSource, load: Callable[..., Any]):
     try:
-        return load(hub.path, hub.name, split=hub.split)
+        return load(hub.path, hub.name, split=hub.split, **hub.pinned())
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CsrBenchError(f"cannot download {hub.path} ({hub.name or 'default'}, {hub.split}): {reason}") from None
