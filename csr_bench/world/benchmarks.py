@@ -16,16 +16,17 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_text
 from csr_bench.world.coco import write_annotations
 from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, EVAL_SAMPLER, PAIRS,
-                                    POSITION_PHRASES, POSITIONS, SAMPLERS, SIZES, Scene, SceneObject, World,
-                                    cooccurrence, partner_rate, png_bytes)
-from csr_bench.world.text import NUMBER_WORDS, article, detailed_captions, qa_pairs, short_captions
+                                    POSITION_PHRASES, POSITIONS, SAMPLERS, SIZES, UNSEEN_COLORS, Scene,
+                                    SceneObject, World, cooccurrence, partner_rate, png_bytes)
+from csr_bench.world.text import (NUMBER_WORDS, article, detailed_captions, existence_question, qa_pairs,
+                                  short_captions)
 
 LETTERS = "ABCD"
 MME_SUFFIX = " Please answer yes or no."
 # Folders (and the manifest) this module writes under the root; nothing else is touched.
 WRITING_MARKER = ".writing"  # present while a world is being written (removed after world.json)
 OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz",
-           "amber_world")
+           "amber_world", "unicorn_world")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class BenchmarkSizes:
     amber_state: int = 200  # colour and size
     amber_number: int = 100  # the count of objects
     amber_relation: int = 200  # left of, right of, above, below
+    # The OOD robustness task (unicorn_world): questions on distinct scenes, each asked in every situation
+    # (docs/world-benchmarks.md, "The OOD robustness task").
+    # 400 + 100 questions, 1,500 rows: the iid -> OOD drop of yes/no accuracy to about +-7 points (at 300:
+    # -12.0 [-20.3, -3.3] on outlines); an evaluation in a few seconds.
+    unicorn_existence: int = 400  # half "Yes"
+    unicorn_count: int = 100  # "How many objects ...?" (1-4): the world VLM is far above chance on them
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,6 +486,59 @@ def write_amber(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.Random, 
 
 
 # ---------------------------------------------------------------------------------------------
+# The OOD robustness task (unicorn_world), in Unicorn's OODCV-VQA row schema (UCSC-VLAA/vllm-safety-benchmark
+# @ HEAD, safety_evaluations/ood_scenarios/eval_datasets.py OODCVDataset: image, question, answer,
+# text_answer, situation), scored by its rule (csr_bench/scorers/unicorn.py). The same questions about the
+# same scenes in each situation: the world's own rendering (iid) and two it never trained on.
+
+UNICORN_SITUATIONS: dict[str, dict[str, Any]] = {
+    "iid": {},  # as every other world benchmark draws it
+    "outline": {"outline": True},  # strokes only: Sketchy-VQA's line drawings
+    "unseen_colour": {"colors": UNSEEN_COLORS},  # colours no training scene has: OODCV's texture shift
+}
+COUNT_QUESTION = "How many objects are there in the image?"  # the world VLM's training wording (text.qa_pairs)
+
+
+def unicorn_questions(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.Random) -> list[tuple[Scene, str, str]]:
+    """(scene, question, text answer), one question per scene (distinct scenes while there are enough:
+    Unicorn's evaluation keys answers by image, so a second question on an image would replace the
+    first). Existence questions as POPE asks them, half "Yes" (an object of the scene) and half "No"
+    (an absent partner, the object a prior-driven model names, where the scene has one; else another
+    absent object); then the count questions."""
+    drawn = _draw(scenes, sizes.unicorn_existence + sizes.unicorn_count, rng)
+    questions = []
+    for scene, answer in zip(drawn, _yes_no(sizes.unicorn_existence, rng)):
+        if answer == "yes":
+            category = rng.choice(scene.categories)
+        else:
+            partners = list(dict.fromkeys(scene.absent_partners))
+            category = rng.choice(partners or list(scene.absent()))
+        questions.append((scene, existence_question(category), answer.capitalize()))
+    for scene in drawn[sizes.unicorn_existence:]:
+        questions.append((scene, COUNT_QUESTION, str(len(scene.objects))))
+    return questions
+
+
+def write_unicorn_world(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.Random, folder: Path,
+                        cache: dict) -> int:
+    """unicorn_world/: oodcv-vqa.json (one JSON array, as Unicorn's file) and images/<situation>/, the
+    questions of unicorn_questions in each situation in turn; returns the number of rows."""
+    questions = unicorn_questions(scenes, sizes, rng)
+    rows = []
+    for situation, options in UNICORN_SITUATIONS.items():
+        for k, (scene, question, text_answer) in enumerate(questions):
+            image = f"images/{situation}/{scene.file_name}"
+            if not (folder / image).exists():
+                _place(folder / image, _png(cache, scene) if not options else png_bytes(scene, **options))
+            # `answer` is the text answer, as in HELM's copy (PahaII/unicorn); OODCV's own file also has the
+            # letter of a two-option prompt that its generative evaluation never uses.
+            rows.append({"question_id": f"{situation}/{k}", "pair": k, "image": image, "question": question,
+                         "answer": text_answer, "text_answer": text_answer, "situation": situation})
+    atomic_write_text(folder / "oodcv-vqa.json", json.dumps(rows, indent=1) + "\n")
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing
 
 
@@ -564,6 +624,9 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
                    "gqa": len(gqa), "vizwiz": len(vizwiz)})
     # Its own random stream, written after the others: no other benchmark's data changes.
     counts["amber_world"] = write_amber(scenes, sizes, _rng(seed, "amber_world"), root / "amber_world", cache)
+    counts["unicorn_world"] = write_unicorn_world(scenes, sizes, _rng(seed, "unicorn_world"), root / "unicorn_world",
+                                                  cache)
+    # MJ-Bench's world pairs (csr_bench/world/reward_pairs.py, write_reward_pairs) go here, on their own stream.
 
     manifest = {
         "world_version": WORLD_VERSION, "seed": world.seed, "benchmark_seed": seed, "image_size": world.image_size,
@@ -590,5 +653,5 @@ def write_world(root: Path, seed: int = 0, n_train: int = 3000, n_eval: int = 20
     return write_world_benchmarks(generate_world(seed, n_train, n_eval, image_size, n_prompt), root, seed, sizes)
 
 
-__all__ = ["AMBER_PROMPT", "AMBER_TYPES", "BenchmarkSizes", "OUTPUTS", "amber_rows", "amber_word", "write_amber",
-           "write_world", "write_world_benchmarks"]
+__all__ = ["AMBER_PROMPT", "AMBER_TYPES", "BenchmarkSizes", "OUTPUTS", "UNICORN_SITUATIONS", "amber_rows", "amber_word",
+           "unicorn_questions", "write_amber", "write_unicorn_world", "write_world", "write_world_benchmarks"]

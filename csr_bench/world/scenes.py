@@ -360,6 +360,44 @@ def _draw_object(draw, category: str, box: tuple[int, int, int], rgb) -> None:
     DRAW[category](draw, x, y, side, Ink(rgb))
 
 
+# Out-of-distribution renderings (the unicorn_world task, docs/world-benchmarks.md): the same scene
+# drawn in a way the world VLM never saw in training.
+# Sketch-like: every primitive as a thin dark stroke, nothing filled (Sketchy-VQA's line drawings).
+OUTLINE_STROKE = (40, 40, 40)
+# Each world colour replaced by one the world never draws an object in (OODCV's texture shift): no
+# colour word of the world names these, and none is close to a palette colour.
+UNSEEN_COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (0, 150, 140), "green": (135, 82, 35), "blue": (250, 130, 0),
+    "yellow": (128, 128, 128), "purple": (40, 40, 40), "pink": (60, 205, 230)}
+
+
+class _OutlineDraw:
+    """An ImageDraw stand-in that draws each shape's outline alone, one pixel wide, in one stroke colour
+    (fills, widths and the drawing's own colours are dropped), so an object keeps its lines and loses
+    its colours and surfaces."""
+
+    def __init__(self, draw, stroke: tuple[int, int, int]):
+        self.draw, self.stroke = draw, stroke
+
+    def rectangle(self, xy, fill=None, outline=None, width=1):
+        self.draw.rectangle(xy, outline=self.stroke)
+
+    def ellipse(self, xy, fill=None, outline=None, width=1):
+        self.draw.ellipse(xy, outline=self.stroke)
+
+    def polygon(self, xy, fill=None, outline=None):
+        self.draw.polygon(xy, outline=self.stroke)
+
+    def line(self, xy, fill=None, width=0):
+        self.draw.line(xy, fill=self.stroke)
+
+    def arc(self, xy, start, end, fill=None, width=1):
+        self.draw.arc(xy, start, end, fill=self.stroke)
+
+    def point(self, xy, fill=None):
+        self.draw.point(xy, fill=self.stroke)
+
+
 def _footprint(category: str, box: tuple[int, int, int], image_size: int) -> tuple[tuple[int, int, int, int], int]:
     """(tight COCO bbox, pixel area) of the object as drawn."""
     from PIL import Image, ImageDraw
@@ -370,21 +408,26 @@ def _footprint(category: str, box: tuple[int, int, int], image_size: int) -> tup
     return (left, top, right - left, bottom - top), sum(mask.histogram()[1:])
 
 
-def render(scene: Scene):
-    """The scene as an RGB PIL image."""
+def render(scene: Scene, *, outline: bool = False, colors: dict[str, tuple[int, int, int]] | None = None):
+    """The scene as an RGB PIL image. By default as the world draws it everywhere; ``outline``: as
+    strokes only (OUTLINE_STROKE); ``colors``: each colour name drawn in this RGB instead of COLORS's
+    (UNSEEN_COLORS)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (scene.image_size, scene.image_size), scene.background)
     draw = ImageDraw.Draw(image)
+    if outline:
+        draw = _OutlineDraw(draw, OUTLINE_STROKE)
+    palette = COLORS if colors is None else colors
     for obj in scene.objects:
-        _draw_object(draw, obj.category, obj.box, COLORS[obj.color])
+        _draw_object(draw, obj.category, obj.box, palette[obj.color])
     return image
 
 
-def png_bytes(scene: Scene) -> bytes:
-    """The rendered scene as PNG bytes (the same bytes for the same scene)."""
+def png_bytes(scene: Scene, *, outline: bool = False, colors: dict[str, tuple[int, int, int]] | None = None) -> bytes:
+    """The rendered scene as PNG bytes (the same bytes for the same scene and options)."""
     buffer = io.BytesIO()
-    render(scene).save(buffer, format="PNG", optimize=False, compress_level=6)
+    render(scene, outline=outline, colors=colors).save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
 
 
