@@ -31,6 +31,7 @@ BUILTIN_SCORERS: dict[str, str] = {
     "mmhal": "csr_bench.scorers.mmhal:MmhalScorer",
     "objhal": "csr_bench.scorers.objhal:ObjHalScorer",
     "objhal_judge": "csr_bench.scorers.objhal:ObjHalJudgeScorer",
+    "mjbench": "csr_bench.scorers.mjbench:MjBenchScorer",  # reward pairs (csr-bench grade-reward)
 }
 
 PROVIDES = ("required_fields", "headline", "metrics", "score_sample", "aggregate")  # besides ``name``

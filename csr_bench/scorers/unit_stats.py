@@ -21,11 +21,13 @@ from csr_bench.scorers.sample_columns import Columns, memo, ratio as _ratio
 MetricFn = Callable[[Columns], np.ndarray]
 STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
           "hallusionbench": "category", "mmhal": "question_type",
-          "amber": "group", "amber_offline": "group"}  # AMBER: each type's queries keep their number
+          "amber": "group", "amber_offline": "group",  # AMBER: each type's queries keep their number
+          "mjbench": "subcategory"}  # MJ-Bench: each subcategory keeps its number of pairs
 UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item",
          "amber": "query", "amber_offline": "query",  # AMBER: a yes/no question, or an image's description
-         "objhal": "response", "objhal_judge": "response"}  # Object HalBench: one answer per image; else "question"
+         "objhal": "response", "objhal_judge": "response",  # Object HalBench: one answer per image
+         "mjbench": "pair"}  # MJ-Bench: a preference pair; else "question"
 CAPABILITY = "cap:"  # MM-Vet: one boolean column per capability, "cap:<name>"
 
 
@@ -119,6 +121,10 @@ class TaskStats:
             from csr_bench.scorers.objhal import MEASURES
 
             return dict(MEASURES)
+        if kind == "mjbench":
+            from csr_bench.scorers.mjbench import metric_functions as mjbench_functions
+
+            return mjbench_functions(self.columns, self.split_names)
         if kind in ("amber", "amber_offline"):
             from csr_bench.scorers.amber import metric_functions
 
@@ -407,6 +413,15 @@ def _objhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> 
     return TaskStats(task, [_doc_key(samples[i]) for i in kept], columns, scorer=kind)
 
 
+def _mjbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per preference pair: its credit, whether it is decided (no tie), whether a tie was
+    predicted, and its subcategory, from the pred and label grade-reward stored."""
+    from csr_bench.scorers.mjbench import sample_columns
+
+    columns, names = sample_columns(samples)
+    return TaskStats(task, [_doc_key(r) for r in samples], columns, names, scorer=kind)
+
+
 def _no_metrics(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     raise CsrBenchError(f"{where}: {task} (scorer {kind}) reports no metrics")
 
@@ -422,7 +437,7 @@ _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
              "hallusionbench": _hallusionbench, "mmhal": _mmhal, "amber": _amber, "amber_offline": _amber,
-             "objhal": _objhal, "objhal_judge": _objhal}
+             "objhal": _objhal, "objhal_judge": _objhal, "mjbench": _mjbench}
 
 
 __all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]
