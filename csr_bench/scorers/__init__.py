@@ -31,6 +31,10 @@ BUILTIN_SCORERS: dict[str, str] = {
     "mmhal": "csr_bench.scorers.mmhal:MmhalScorer",
     "objhal": "csr_bench.scorers.objhal:ObjHalScorer",
     "objhal_judge": "csr_bench.scorers.objhal:ObjHalJudgeScorer",
+    "unicorn_oodcv": "csr_bench.scorers.unicorn:UnicornOodcvScorer",  # faithful: the last question per image
+    "unicorn_oodcv_fixed": "csr_bench.scorers.unicorn:UnicornOodcvFixedScorer",  # every question
+    "unicorn_oodcv_cf": "csr_bench.scorers.unicorn:UnicornOodcvCfScorer",
+    "unicorn_oodcv_cf_fixed": "csr_bench.scorers.unicorn:UnicornOodcvCfFixedScorer",
     "mjbench": "csr_bench.scorers.mjbench:MjBenchScorer",  # reward pairs (csr-bench grade-reward)
 }
 

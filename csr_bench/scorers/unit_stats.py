@@ -23,7 +23,8 @@ STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_benc
           "hallusionbench": "category", "mmhal": "question_type",
           "amber": "group", "amber_offline": "group",  # AMBER: each type's queries keep their number
           "mjbench": "subcategory"}  # MJ-Bench: each subcategory keeps its number of pairs
-UNITS = {"chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
+UNITS = {"unicorn_oodcv": "image", "unicorn_oodcv_cf": "image",  # Unicorn faithful: the last question per image
+         "chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item",
          "amber": "query", "amber_offline": "query",  # AMBER: a yes/no question, or an image's description
          "objhal": "response", "objhal_judge": "response",  # Object HalBench: one answer per image
@@ -129,6 +130,10 @@ class TaskStats:
             from csr_bench.scorers.amber import metric_functions
 
             return metric_functions(self.columns)
+        if kind.startswith("unicorn_"):
+            from csr_bench.scorers.unicorn import metric_functions
+
+            return metric_functions(kind, self.columns, self.split_names)
         if kind == "pope":
             found: dict[str, MetricFn] = {m: _pope_metric(m, None) for m in pope.MEASURES}
             for code, split in enumerate(self.split_names):
@@ -422,6 +427,14 @@ def _mjbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) ->
     return TaskStats(task, [_doc_key(r) for r in samples], columns, names, scorer=kind)
 
 
+def _unicorn(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """Unicorn: one row per scored unit (faithful OODCV: the last question per image)."""
+    from csr_bench.scorers.unicorn import unit_columns
+
+    kept, columns, names = unit_columns(kind, samples)
+    return TaskStats(task, [_doc_key(samples[i]) for i in kept], columns, names, scorer=kind)
+
+
 def _no_metrics(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     raise CsrBenchError(f"{where}: {task} (scorer {kind}) reports no metrics")
 
@@ -434,6 +447,8 @@ def _stored_correct(task: str, kind: str, samples: list[dict[str, Any]], where: 
 
 
 _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
+             "unicorn_oodcv": _unicorn, "unicorn_oodcv_fixed": _unicorn, "unicorn_oodcv_cf": _unicorn,
+             "unicorn_oodcv_cf_fixed": _unicorn,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
              "hallusionbench": _hallusionbench, "mmhal": _mmhal, "amber": _amber, "amber_offline": _amber,
