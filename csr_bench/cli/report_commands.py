@@ -10,7 +10,26 @@ from csr_bench.cli.parser import PROG
 def cmd_table(args: argparse.Namespace) -> int:
     from csr_bench.reporting.tables.run_tables import render_run_tables
 
+    if args.by_aspect:
+        return _aspect_table(args)
     print(render_run_tables(args.run_dirs, args.format, args.baselines, ci=not args.no_ci), end="")
+    return 0
+
+
+def _aspect_table(args: argparse.Namespace) -> int:
+    """The by-aspect table; the task YAMLs' aspects for runs whose results.json recorded none (reporting
+    reads no task YAML: the CLI passes them)."""
+    from csr_bench.reporting.run_data import load_run
+    from csr_bench.reporting.tables.aspects import aspect_table
+    from csr_bench.reporting.tables.format import render
+    from csr_bench.tasks.aspects import ASPECTS
+    from csr_bench.tasks.registry import load_registry
+
+    if args.baselines:
+        raise CsrBenchError("--by-aspect takes no --baselines (published rows give no per-task main metrics)")
+    mapping = {name: task.aspects for name, task in load_registry().items()}
+    table = aspect_table([load_run(path) for path in args.run_dirs], mapping, list(ASPECTS))
+    print(render(table, args.format, ci=not args.no_ci), end="")
     return 0
 
 

@@ -193,7 +193,9 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     scope = {"subset": subset.describe(), "doc_ids": [data.doc_id(i) for i in selected]} if subset.is_subset else {}
     return {**scored, "scorer": task.scorer, "n_samples": count, "n_documents": len(data), "n_generated": len(pending), "data_source": data.source,
             **scope, "generation": asdict(settings), "samples": str(store.path.relative_to(task_dir.parent)),
-            "seconds": round(seconds, 3)}
+            "seconds": round(seconds, 3),
+            # what the task measures, as its YAML tagged it then: `csr-bench table --by-aspect` reads it
+            **({"aspects": list(task.aspects)} if task.aspects else {})}
 
 
 def _store_judged(store: KeyedStore) -> None:

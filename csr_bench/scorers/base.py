@@ -38,11 +38,16 @@ class Metric:
     description: str
     gate: bool = False  # `csr-bench check` compares it by default (the hallucination gate)
     count: bool = False  # counts events (unreadable answers), not a score: no interval, not in the run summary
+    # the lowest and highest values the metric can take (a percentage: 0-100); `csr-bench table --by-aspect`
+    # maps it onto 0-1 with them (reporting/tables/aspects.py)
+    bounds: tuple[float, float] = (0.0, 100.0)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"metric {self.name}: direction must be one of {', '.join(DIRECTIONS)}, "
                              f"got {self.direction!r}")
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError(f"metric {self.name}: bounds must be (low, high) with low < high, got {self.bounds}")
 
     @property
     def higher_is_better(self) -> bool | None:

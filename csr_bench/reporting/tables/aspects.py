@@ -1,0 +1,307 @@
+"""`csr-bench table --by-aspect`: a run's tasks summarised per aspect (perception, reasoning, ...,
+hallucination; the tags in each task's YAML, csr_bench/tasks/aspects.py). Rows are aspects; columns
+are the compared runs (each run's last iteration), or one run's iterations.
+
+- Several columns: VHELM's **mean win rate**. Per task, each column's share of the other columns
+  (those with the task's main metric) that it beats, ties counting half a win, averaged over the
+  aspect's tasks the column has. This is stanford-crfm/helm's ``compute_aggregate_row_win_rates``
+  (src/helm/benchmark/presentation/summarize.py, ties handled since 1f6f4b2cf, 2024-09-18, before
+  VHELM v2.1.0; at da314a9b2 ties were broken by row order). A task fewer than two columns have is
+  not ranked; a column missing a task is averaged over the aspect's other tasks, as HELM does.
+- One column: **mean normalised score (ours)**, the plain mean over the aspect's tasks of each
+  task's main metric mapped onto 0-1 by its declared bounds (Metric.bounds: a percentage / 100,
+  MME points / their maximum, MMHal's 0-6 rating / 6), lower-is-better metrics as 1 - x. Its
+  interval is a bootstrap that resamples every task's units independently; none where a task has no
+  per-unit statistics.
+
+A task's main metric: its results.json entry's ``main_metric`` where one is recorded, else the first
+headline metric its scorer declares with a better side (not a count). The reasoning and worked
+examples: docs/reporting.md, "By aspect".
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from csr_bench.reporting.run_data import IterationData, RunData
+from csr_bench.reporting.tables.format import Cell, Table
+from csr_bench.reporting.tables.significance import settings_of, stats_of
+from csr_bench.scorers.base import Metric, declared
+
+WIN_RATE = "mean win rate (VHELM)"
+NORMALISED = "mean normalised score (ours)"
+HELM_RULE = "stanford-crfm/helm summarize.py compute_aggregate_row_win_rates as of 1f6f4b2cf"
+# Bounds of built-in metrics whose scorers do not declare them (Metric.bounds defaults to a
+# percentage's 0-100): MME's group sums (200 per category: 10 perception, 4 cognition categories,
+# csr_bench/scorers/mme.py) and MMHal-Bench's 0-6 rating (csr_bench/scorers/mmhal.py).
+KNOWN_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("mme", "perception"): (0.0, 2000.0),
+    ("mme", "cognition"): (0.0, 800.0),
+    ("mmhal", "score"): (0.0, 6.0),
+}
+_DEFAULT_BOUNDS = Metric("x", "higher", "").bounds
+
+
+@dataclass(frozen=True)
+class MainMetric:
+    task: str
+    name: str
+    lower_is_better: bool
+    bounds: tuple[float, float]
+
+    def normalised(self, value: float | np.ndarray) -> float | np.ndarray:
+        """``value`` on 0-1 (1 best): (value - low) / (high - low), and 1 minus that when lower is better."""
+        low, high = self.bounds
+        share = (value - low) / (high - low)
+        return 1.0 - share if self.lower_is_better else share
+
+    def describe(self) -> str:
+        low, high = self.bounds
+        way = ", lower is better: 1 − x" if self.lower_is_better else ""
+        return f"{self.task} {self.name} ({low:g}–{high:g}{way})"
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    iteration: IterationData
+
+
+def columns_of(runs: list[RunData]) -> list[Column]:
+    """One run: its iterations (a run of one iteration: one column, named as the run); several runs:
+    each run's last iteration, named as the run."""
+    if len(runs) == 1:
+        iterations = runs[0].iterations
+        if len(iterations) == 1:
+            return [Column(runs[0].name, iterations[0])]
+        return [Column(f"iter {item.iteration}", item) for item in iterations]
+    return [Column(run.name, run.last) for run in runs]
+
+
+def main_metric(iteration: IterationData, task: str) -> MainMetric | str:
+    """The task's main metric in this iteration, or why it has none."""
+    from csr_bench.scorers import SCORERS
+    from csr_bench.scorers.unit_stats import scorer_of
+
+    entry = iteration.results.get(task)
+    if not isinstance(entry, dict):
+        return "not run"
+    if entry.get("skipped"):
+        return f"not scored: {entry['skipped']}"
+    if entry.get("error"):
+        return "scoring failed"
+    name = scorer_of(task, entry, iteration.folder / task)
+    scorer = SCORERS.get(name)
+    if scorer is None:
+        return f"unknown scorer {name}"
+    wanted = entry.get("main_metric")
+    candidates = [wanted] if isinstance(wanted, str) else list(scorer.headline)
+    for metric in candidates:
+        found = declared(scorer.metrics, metric)
+        if found is None or found.count or found.direction == "none":
+            continue
+        bounds = found.bounds if found.bounds != _DEFAULT_BOUNDS else KNOWN_BOUNDS.get((name, metric), found.bounds)
+        return MainMetric(task, metric, found.direction == "lower", bounds)
+    return f"scorer {name} declares no headline metric with a better side"
+
+
+def win_rates(values: Sequence[float | None], lower_is_better: bool) -> list[float | None]:
+    """HELM's win rate of each value among the others present: (values it beats + ties / 2) / (n - 1);
+    None for an absent value, and for every value when fewer than two are present."""
+    present = [v for v in values if v is not None]
+    if len(present) < 2:
+        return [None] * len(values)
+    rates: list[float | None] = []
+    for value in values:
+        if value is None:
+            rates.append(None)
+            continue
+        beaten = sum(1 for other in present if (other > value if lower_is_better else other < value))
+        ties = sum(1 for other in present if other == value) - 1
+        rates.append((beaten + ties / 2) / (len(present) - 1))
+    return rates
+
+
+def task_aspects(columns: list[Column], mapping: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    """Each task's aspects: those its results.json entry recorded at evaluation time, else ``mapping``'s
+    (the task YAMLs as they are now); the union over the columns."""
+    found: dict[str, list[str]] = {}
+    for column in columns:
+        for task, entry in column.iteration.results.items():
+            recorded = entry.get("aspects") if isinstance(entry, dict) else None
+            tags = recorded if isinstance(recorded, list) else list((mapping or {}).get(task, ()))
+            found.setdefault(task, [])
+            found[task] += [tag for tag in tags if isinstance(tag, str) and tag not in found[task]]
+    return found
+
+
+def _ordered(aspects: set[str], order: Sequence[str]) -> list[str]:
+    return [a for a in order if a in aspects] + sorted(aspects - set(order))
+
+
+def _replicates(iteration: IterationData, metric: MainMetric, resamples: int, seed: int) -> np.ndarray | None:
+    """The task's normalised main metric on ``resamples`` bootstrap draws of its units (within each
+    stratum, as the intervals resample), None without per-unit statistics."""
+    found = stats_of(iteration, metric.task)
+    if found is None or metric.name not in found[1].metrics():
+        return None
+    stats = found[1]
+    if stats.strata is None:
+        parts = [np.arange(len(stats.doc_ids))]
+    else:
+        parts = [np.flatnonzero(stats.strata == value) for value in np.unique(stats.strata)]
+    rng = np.random.default_rng([seed, zlib.crc32(metric.task.encode())])  # independent draws per task
+    values = []
+    for start in range(0, resamples, 250):
+        size = min(250, resamples - start)
+        index = np.concatenate([part[rng.integers(0, len(part), size=(size, len(part)))] for part in parts], axis=-1)
+        values.append(stats.values([metric.name], index)[0])
+    return np.asarray(metric.normalised(np.concatenate(values)), dtype=float)
+
+
+def _comparisons(columns: list[Column], metrics: dict[tuple[int, str], MainMetric], tasks: list[str],
+                 settings) -> tuple[int, int, int]:
+    """Over every task and pair of columns that both have its main metric: (comparisons, within the
+    noise, without an interval). Within the noise: the difference's interval includes 0."""
+    from csr_bench.scorers.uncertainty import differences
+
+    total = noise = plain = 0
+    for task in tasks:
+        having = [i for i in range(len(columns)) if (i, task) in metrics]
+        for a_at, a in enumerate(having):
+            for b in having[a_at + 1:]:
+                total += 1
+                name = metrics[a, task].name
+                first, second = stats_of(columns[a].iteration, task), stats_of(columns[b].iteration, task)
+                if first is None or second is None or name not in first[1].metrics() \
+                        or name not in second[1].metrics():
+                    plain += 1
+                    continue
+                found = differences(first[1], second[1], [name], settings).get(name)
+                if found is None:
+                    plain += 1
+                elif not found.significant:
+                    noise += 1
+    return total, noise, plain
+
+
+def aspect_table(runs: list[RunData], mapping: Mapping[str, Sequence[str]] | None = None,
+                 order: Sequence[str] = ()) -> Table:
+    """The by-aspect table of ``runs``; ``mapping``: task -> aspects for tasks whose results.json entry
+    recorded none (runs evaluated before the evaluator recorded them); ``order``: the rows' order."""
+    columns = columns_of(runs)
+    several = len(columns) > 1
+    kind = WIN_RATE if several else NORMALISED
+    table = Table(f"By aspect: {kind}", ["aspect", "tasks"] + [column.label for column in columns])
+    tagged = task_aspects(columns, mapping)
+    metrics: dict[tuple[int, str], MainMetric] = {}
+    values: dict[tuple[int, str], float] = {}
+    absent: dict[str, dict[str, list[str]]] = {}  # task -> reason -> column labels
+    for at, column in enumerate(columns):
+        for task in tagged:
+            found = main_metric(column.iteration, task)
+            value = None if isinstance(found, str) else column.iteration.metric(task, found.name)
+            if isinstance(found, str) or value is None:
+                reason = found if isinstance(found, str) else f"no {found.name}"
+                absent.setdefault(task, {}).setdefault(reason, []).append(column.label)
+                continue
+            metrics[at, task], values[at, task] = found, value
+    settings = settings_of(runs[0])
+    if several:
+        rates: dict[tuple[int, str], float] = {}
+        for task in tagged:
+            having = [at for at in range(len(columns)) if (at, task) in metrics]
+            if not having:
+                continue
+            lower = metrics[having[0], task].lower_is_better
+            for at, rate in zip(range(len(columns)), win_rates([values.get((at, task)) for at in range(len(columns))],
+                                                                lower)):
+                if rate is not None:
+                    rates[at, task] = rate
+        counted = {task for _, task in rates}
+    else:
+        counted = {task for _, task in values}
+    aspects = _ordered({a for task in counted for a in tagged[task]}, order)
+    without = []  # rows whose mean has no interval: the tasks without per-unit statistics
+    for aspect in aspects:
+        tasks = [task for task in tagged if aspect in tagged[task] and task in counted]
+        row = [Cell(aspect), Cell(", ".join(tasks))]
+        for at, column in enumerate(columns):
+            have = [task for task in tasks if (at, task) in (rates if several else values)]
+            if not have:
+                row.append(Cell(None, note=table.note(f"{column.label} has no main metric of the {aspect} tasks "
+                                                      f"({', '.join(tasks)})")))
+                continue
+            if several:
+                cell = Cell(float(np.mean([rates[at, task] for task in have])), decimals=3)
+            else:
+                cell = Cell(float(np.mean([metrics[at, task].normalised(values[at, task]) for task in have])),
+                            decimals=3)
+                draws = [_replicates(column.iteration, metrics[at, task], settings.resamples, settings.seed)
+                         for task in have]
+                if all(draw is not None for draw in draws):
+                    tail = 100 * (1 - settings.confidence) / 2
+                    low, high = np.percentile(np.mean(draws, axis=0), [tail, 100 - tail])
+                    cell.interval = (float(low), float(high))
+                else:
+                    without += [task for task, draw in zip(have, draws) if draw is None and task not in without]
+            missing = [task for task in tasks if task not in have]
+            if missing:
+                cell.note = table.note(f"{column.label} has no main metric of {', '.join(missing)}: its {aspect} "
+                                       f"is the mean over the aspect's other tasks" + (" (HELM's rule)" if several else ""))
+            row.append(cell)
+        table.rows.append(row)
+    _footnotes(table, columns, tagged, counted, metrics, absent, several, without, settings)
+    return table
+
+
+def _footnotes(table: Table, columns: list[Column], tagged: dict[str, list[str]], counted: set[str],
+               metrics: dict[tuple[int, str], MainMetric], absent: dict[str, dict[str, list[str]]],
+               several: bool, without: list[str], settings) -> None:
+    confidence = round(100 * settings.confidence)
+    mains = list(dict.fromkeys(metric.describe() for (_, task), metric in sorted(metrics.items(), key=lambda kv: kv[0][0])
+                               if task in counted))
+    if several:
+        table.note(f"{WIN_RATE}: per task, a column's share of the other columns with the task's main metric that it "
+                   f"beats, ties counting half a win, averaged over the aspect's tasks ({HELM_RULE}); "
+                   "0 = worst everywhere, 1 = best everywhere; relative to the columns compared")
+        ranked = sorted(counted)
+        total, noise, plain = _comparisons(columns, metrics, ranked, settings)
+        if total:
+            table.note(f"{total} pairwise comparisons (task × pair of columns) behind the win rates: {noise} within "
+                       f"the noise (the {confidence}% interval of the difference includes 0; bootstrap over the "
+                       f"benchmark's units, {settings.resamples} resamples, seed {settings.seed}), "
+                       f"{total - noise - plain} outside it, {plain} without an interval (no per-unit statistics); "
+                       "VHELM's rule counts each as a win, a loss or a tie all the same")
+    else:
+        table.note(f"{NORMALISED}: the plain mean over the aspect's tasks of each task's main metric mapped onto 0-1 "
+                   "by its bounds, lower-is-better metrics as 1 − x; not VHELM's (which needs several models to rank)")
+        if any(cell.interval is not None for row in table.rows for cell in row):
+            table.interval_legend = (f"[low, high]: {confidence}% percentile interval of the mean, every task's units "
+                                     f"resampled independently, {settings.resamples} resamples, seed {settings.seed}")
+        if without:
+            table.note(f"no interval where the aspect has a task without per-unit statistics: {', '.join(without)}")
+    if mains:
+        table.note("main metric per task: " + "; ".join(mains))
+    for task in sorted(absent):
+        if not tagged.get(task):
+            continue  # in no aspect: said below
+        if several and task in counted and all(reason == "not run" for reason in absent[task]):
+            continue  # a column without the task: its cells' footnotes say so
+        reasons = "; ".join(f"{reason} in {', '.join(labels)}" for reason, labels in absent[task].items())
+        if task in counted:
+            table.note(f"{task}: {reasons}")
+        else:
+            table.note(f"{task}: {reasons}; not counted" + (" (fewer than two columns have its main metric)"
+                                                           if several else ""))
+    untagged = sorted(task for task in tagged if not tagged[task])
+    if untagged:
+        table.note(f"in no aspect (no aspects: in the task's YAML): {', '.join(untagged)}")
+
+
+__all__ = ["KNOWN_BOUNDS", "MainMetric", "NORMALISED", "WIN_RATE", "aspect_table", "columns_of", "main_metric",
+           "task_aspects", "win_rates"]
