@@ -188,6 +188,10 @@ def evaluate_task(model: VisionLanguageModel, data: TaskData, task_dir: Path, co
     else:
         metrics = scored["metrics"]
         log.info("%s: %s", task.name, ", ".join(f"{k} {metrics[k]:.2f}" for k in scorer.headline if k in metrics))
+    caveat = getattr(scorer, "caveat", None)  # what the scorer's numbers cannot say (MMIE: a text-only model's answers)
+    if caveat:
+        log.warning("%s: %s", task.name, caveat)
+        scored["caveat"] = caveat
     # On a subset, which documents were scored: samples.jsonl may hold more (an earlier, larger
     # --limit), and every reader of the samples takes only these (reporting.run_data.read_samples).
     scope = {"subset": subset.describe(), "doc_ids": [data.doc_id(i) for i in selected]} if subset.is_subset else {}

@@ -29,6 +29,7 @@ BUILTIN_SCORERS: dict[str, str] = {
     "amber_offline": "csr_bench.scorers.amber:AmberOfflineScorer",
     "hallusionbench": "csr_bench.scorers.hallusionbench:HallusionBenchScorer",
     "mmhal": "csr_bench.scorers.mmhal:MmhalScorer",
+    "mmie": "csr_bench.scorers.mmie:MmieScorer",
     "objhal": "csr_bench.scorers.objhal:ObjHalScorer",
     "objhal_judge": "csr_bench.scorers.objhal:ObjHalJudgeScorer",
     "unicorn_oodcv": "csr_bench.scorers.unicorn:UnicornOodcvScorer",  # faithful: the last question per image

@@ -20,12 +20,13 @@ from csr_bench.scorers.sample_columns import Columns, memo, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
 STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
-          "hallusionbench": "category", "mmhal": "question_type",
+          "hallusionbench": "category", "mmhal": "question_type", "mmie": "category",
           "amber": "group", "amber_offline": "group",  # AMBER: each type's queries keep their number
           "mjbench": "subcategory"}  # MJ-Bench: each subcategory keeps its number of pairs
 UNITS = {"unicorn_oodcv": "image", "unicorn_oodcv_cf": "image",  # Unicorn faithful: the last question per image
          "chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item",
+         "mmie": "judged item",  # MMIE: an item with a rating in 0-6 (the others are left out)
          "amber": "query", "amber_offline": "query",  # AMBER: a yes/no question, or an image's description
          "objhal": "response", "objhal_judge": "response",  # Object HalBench: one answer per image
          "mjbench": "pair"}  # MJ-Bench: a preference pair; else "question"
@@ -181,6 +182,10 @@ class TaskStats:
             return _hallusionbench_functions(self.split_names)
         if kind == "mmhal":
             return _mmhal_functions(self.split_names)
+        if kind == "mmie":
+            from csr_bench.scorers.mmie import metric_functions as mmie_functions
+
+            return mmie_functions(self.split_names)
         return {"accuracy": lambda c: 100 * np.mean(c["correct"], axis=-1)}
 
     def value(self, metric: str, index: np.ndarray | None = None) -> np.ndarray:
@@ -386,6 +391,14 @@ def _mmhal_functions(types: list[str]) -> dict[str, MetricFn]:
     return found
 
 
+def _mmie(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per item the judge rated in 0-6 (its stored judge_score); unrated items are in no mean."""
+    from csr_bench.scorers.mmie import unit_columns
+
+    kept, columns, names = unit_columns(samples)
+    return TaskStats(task, [_doc_key(samples[i]) for i in kept], columns, names, scorer=kind)
+
+
 def _rescored(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     """Per-question tasks whose scorer's ``score_sample`` is the official per-question rule."""
     from csr_bench.scorers import SCORERS
@@ -451,7 +464,7 @@ _BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "
              "unicorn_oodcv_cf_fixed": _unicorn,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
-             "hallusionbench": _hallusionbench, "mmhal": _mmhal, "amber": _amber, "amber_offline": _amber,
+             "hallusionbench": _hallusionbench, "mmhal": _mmhal, "mmie": _mmie, "amber": _amber, "amber_offline": _amber,
              "objhal": _objhal, "objhal_judge": _objhal, "mjbench": _mjbench}
 
 

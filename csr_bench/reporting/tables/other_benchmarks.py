@@ -80,7 +80,12 @@ def _cell(comparison, iteration, task: str, metric: str, table: Table) -> Cell:
     subset), and the interval lmms-eval's stderr gives."""
     entry = iteration.results.get(task)
     if not scored_by_other(entry):
-        return measured_cell(comparison, iteration, task, metric, table=table)
+        cell = measured_cell(comparison, iteration, task, metric, table=table)
+        caveat = entry.get("caveat") if isinstance(entry, dict) else None  # the scorer's (MMIE: text-only answers)
+        if isinstance(caveat, str) and caveat and cell.value is not None:
+            number = table.note(f"{task}: {caveat}")
+            cell.note = cell.note or number  # a cell's one mark; the caveat's footnote is printed either way
+        return cell
     cell = measured_cell(comparison, iteration, task, metric)  # its subset is told in the note below
     if cell.value is None:
         return cell
