@@ -81,14 +81,20 @@ def test_main_metric_is_the_first_directed_headline_with_its_bounds(tmp_path):
         "mme": {"metrics": {"perception": 1500.0}}, "mmhal": {"metrics": {"score": 3.0}},
         "repope": {"metrics": {"accuracy": 70.0}, "scorer": "pope"},
         "mmvet": {"metrics": {}, "skipped": "no judge configured (--judge-url)"},
-        "gqa": {"metrics": {"accuracy": 60.0}, "main_metric": "accuracy"}})
+        "amber_g": {"metrics": {"chair": 8.0, "cover": 50.0}, "scorer": "amber"},
+        "amber_d": {"metrics": {"f1": 85.0}, "scorer": "amber"}, "gqa": {"metrics": {"f1": 1.0}}})
     iteration = load_run(tmp_path / "iter_0").iterations[0]
     assert main_metric(iteration, "pope") == MainMetric("pope", "accuracy", False, (0.0, 100.0))
     assert main_metric(iteration, "repope") == MainMetric("repope", "accuracy", False, (0.0, 100.0))  # scorer pope
     assert main_metric(iteration, "chair") == MainMetric("chair", "chair_s", True, (0.0, 100.0))
     assert main_metric(iteration, "mme") == MainMetric("mme", "perception", False, (0.0, 2000.0))
     assert main_metric(iteration, "mmhal") == MainMetric("mmhal", "score", False, (0.0, 6.0))
-    assert main_metric(iteration, "gqa").name == "accuracy"
+    # AMBER's halves alone: no amber_score; the generative half's first headline is CHAIR (lower is
+    # better), the discriminative half's the F1
+    assert main_metric(iteration, "amber_g") == MainMetric("amber_g", "chair", True, (0.0, 100.0))
+    assert main_metric(iteration, "amber_d") == MainMetric("amber_d", "f1", False, (0.0, 100.0))
+    assert main_metric(iteration, "gqa") == "no accuracy"  # its only headline metric is not reported
+    assert main_metric(iteration, "pope", "f1") == "no f1"  # the metric another column chose, absent here
     assert main_metric(iteration, "mmvet") == "not scored: no judge configured (--judge-url)"
     assert main_metric(iteration, "seed") == "not run"
 

@@ -14,9 +14,9 @@ are the compared runs (each run's last iteration), or one run's iterations.
   interval is a bootstrap that resamples every task's units independently; none where a task has no
   per-unit statistics.
 
-A task's main metric: its results.json entry's ``main_metric`` where one is recorded, else the first
-headline metric its scorer declares with a better side (not a count). The reasoning and worked
-examples: docs/reporting.md, "By aspect".
+A task's main metric: the first headline metric its scorer declares with a better side (not a count)
+that the run reports; the same metric in every column. The reasoning and worked examples:
+docs/reporting.md, "By aspect".
 """
 
 from __future__ import annotations
@@ -82,8 +82,10 @@ def columns_of(runs: list[RunData]) -> list[Column]:
     return [Column(run.name, run.last) for run in runs]
 
 
-def main_metric(iteration: IterationData, task: str) -> MainMetric | str:
-    """The task's main metric in this iteration, or why it has none."""
+def main_metric(iteration: IterationData, task: str, name: str | None = None) -> MainMetric | str:
+    """The task's main metric in this iteration: ``name``, else the first headline metric its scorer
+    declares with a better side (not a count) that the iteration reports (AMBER's amber_score, or its
+    chair on the generative half alone, its f1 on the discriminative half); or why it has none."""
     from csr_bench.scorers import SCORERS
     from csr_bench.scorers.unit_stats import scorer_of
 
@@ -94,19 +96,21 @@ def main_metric(iteration: IterationData, task: str) -> MainMetric | str:
         return f"not scored: {entry['skipped']}"
     if entry.get("error"):
         return "scoring failed"
-    name = scorer_of(task, entry, iteration.folder / task)
-    scorer = SCORERS.get(name)
+    scorer_name = scorer_of(task, entry, iteration.folder / task)
+    scorer = SCORERS.get(scorer_name)
     if scorer is None:
-        return f"unknown scorer {name}"
-    wanted = entry.get("main_metric")
-    candidates = [wanted] if isinstance(wanted, str) else list(scorer.headline)
-    for metric in candidates:
-        found = declared(scorer.metrics, metric)
-        if found is None or found.count or found.direction == "none":
-            continue
-        bounds = found.bounds if found.bounds != _DEFAULT_BOUNDS else KNOWN_BOUNDS.get((name, metric), found.bounds)
-        return MainMetric(task, metric, found.direction == "lower", bounds)
-    return f"scorer {name} declares no headline metric with a better side"
+        return f"unknown scorer {scorer_name}"
+    directed = [metric for metric in ([name] if name else scorer.headline)
+                if (found := declared(scorer.metrics, metric)) is not None and not found.count
+                and found.direction != "none"]
+    if not directed:
+        return f"scorer {scorer_name} declares no headline metric with a better side"
+    metric = next((metric for metric in directed if iteration.metric(task, metric) is not None), None)
+    if metric is None:
+        return f"no {' or '.join(directed)}"
+    found = declared(scorer.metrics, metric)
+    bounds = found.bounds if found.bounds != _DEFAULT_BOUNDS else KNOWN_BOUNDS.get((scorer_name, metric), found.bounds)
+    return MainMetric(task, metric, found.direction == "lower", bounds)
 
 
 def win_rates(values: Sequence[float | None], lower_is_better: bool) -> list[float | None]:
@@ -201,15 +205,15 @@ def aspect_table(runs: list[RunData], mapping: Mapping[str, Sequence[str]] | Non
     metrics: dict[tuple[int, str], MainMetric] = {}
     values: dict[tuple[int, str], float] = {}
     absent: dict[str, dict[str, list[str]]] = {}  # task -> reason -> column labels
+    chosen: dict[str, str] = {}  # task -> its main metric, as the first column that has one reports it
     for at, column in enumerate(columns):
         for task in tagged:
-            found = main_metric(column.iteration, task)
-            value = None if isinstance(found, str) else column.iteration.metric(task, found.name)
-            if isinstance(found, str) or value is None:
-                reason = found if isinstance(found, str) else f"no {found.name}"
-                absent.setdefault(task, {}).setdefault(reason, []).append(column.label)
+            found = main_metric(column.iteration, task, chosen.get(task))
+            if isinstance(found, str):
+                absent.setdefault(task, {}).setdefault(found, []).append(column.label)
                 continue
-            metrics[at, task], values[at, task] = found, value
+            chosen[task] = found.name
+            metrics[at, task], values[at, task] = found, column.iteration.metric(task, found.name)
     settings = settings_of(runs[0])
     if several:
         rates: dict[tuple[int, str], float] = {}
