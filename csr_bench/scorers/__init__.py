@@ -32,6 +32,8 @@ BUILTIN_SCORERS: dict[str, str] = {
     "mmie": "csr_bench.scorers.mmie:MmieScorer",
     "objhal": "csr_bench.scorers.objhal:ObjHalScorer",
     "objhal_judge": "csr_bench.scorers.objhal:ObjHalJudgeScorer",
+    "bingo": "csr_bench.scorers.bingo:BingoScorer",  # Prometheus-Vision judge, as VHELM
+    "bingo_rules": "csr_bench.scorers.bingo:BingoRulesScorer",  # HELM's ROUGE-L / F1 on the same answers
     "unicorn_oodcv": "csr_bench.scorers.unicorn:UnicornOodcvScorer",  # faithful: the last question per image
     "unicorn_oodcv_fixed": "csr_bench.scorers.unicorn:UnicornOodcvFixedScorer",  # every question
     "unicorn_oodcv_cf": "csr_bench.scorers.unicorn:UnicornOodcvCfScorer",

@@ -19,11 +19,13 @@ from csr_bench.scorers import chair, pope
 from csr_bench.scorers.sample_columns import Columns, memo, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
-STRATA = {"pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
+STRATA = {"bingo": "subcategory", "bingo_rules": "subcategory",  # Bingo: each subcategory keeps its number
+          "pope": "split", "mme": "category", "mmbench": "category", "llava_bench": "category",
           "hallusionbench": "category", "mmhal": "question_type", "mmie": "category",
           "amber": "group", "amber_offline": "group",  # AMBER: each type's queries keep their number
           "mjbench": "subcategory"}  # MJ-Bench: each subcategory keeps its number of pairs
-UNITS = {"unicorn_oodcv": "image", "unicorn_oodcv_cf": "image",  # Unicorn faithful: the last question per image
+UNITS = {"bingo": "judged item", "bingo_rules": "answer",  # Bingo: one open answer per question
+         "unicorn_oodcv": "image", "unicorn_oodcv_cf": "image",  # Unicorn faithful: the last question per image
          "chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item",
          "mmie": "judged item",  # MMIE: an item with a rating in 0-6 (the others are left out)
@@ -119,6 +121,10 @@ class TaskStats:
 
     def _functions(self) -> dict[str, MetricFn]:
         kind = self.kind
+        if kind in ("bingo", "bingo_rules"):
+            from csr_bench.scorers.bingo import metric_functions as bingo_functions, rule_functions
+
+            return (bingo_functions if kind == "bingo" else rule_functions)(self.columns, self.split_names)
         if kind in ("objhal", "objhal_judge"):
             from csr_bench.scorers.objhal import MEASURES
 
@@ -372,6 +378,17 @@ def _hallusionbench_functions(categories: list[str]) -> dict[str, MetricFn]:
     return found
 
 
+def _bingo(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """One row per answer: the judge's stored score (``bingo``; null where unparsed, in no mean) or
+    HELM's rule measures read again from the prediction (``bingo_rules``), and its subcategory."""
+    from csr_bench.scorers.bingo import judged_columns, rule_columns
+
+    if kind == "bingo":
+        _judged(samples, "judge_score", task, where)
+    columns, names = judged_columns(samples) if kind == "bingo" else rule_columns(samples)
+    return TaskStats(task, [_doc_key(r) for r in samples], columns, names, scorer=kind)
+
+
 def _mmhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     ratings = np.array(_judged(samples, "judge_rating", task, where), dtype=float)
     question_type, names = _codes([str(r["question_type"]) for r in samples])
@@ -459,7 +476,8 @@ def _stored_correct(task: str, kind: str, samples: list[dict[str, Any]], where: 
                      scorer=kind)
 
 
-_BUILDERS = {"pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
+_BUILDERS = {"bingo": _bingo, "bingo_rules": _bingo,
+             "pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
              "unicorn_oodcv": _unicorn, "unicorn_oodcv_fixed": _unicorn, "unicorn_oodcv_cf": _unicorn,
              "unicorn_oodcv_cf_fixed": _unicorn,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
