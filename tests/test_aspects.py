@@ -11,9 +11,9 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from csr_bench.reporting.run_data import load_run
-from csr_bench.reporting.tables.aspects import MainMetric, aspect_table, main_metric, win_rates
+from csr_bench.reporting.tables.aspects import KNOWN_BOUNDS, MainMetric, aspect_table, main_metric, win_rates
 from csr_bench.reporting.tables.format import render
-from csr_bench.scorers.base import Metric
+from csr_bench.scorers.base import Metric, declared
 from csr_bench.tasks.aspects import ASPECTS
 from csr_bench.tasks.registry import load_registry
 
@@ -97,6 +97,28 @@ def test_main_metric_is_the_first_directed_headline_with_its_bounds(tmp_path):
     assert main_metric(iteration, "pope", "f1") == "no f1"  # the metric another column chose, absent here
     assert main_metric(iteration, "mmvet") == "not scored: no judge configured (--judge-url)"
     assert main_metric(iteration, "seed") == "not run"
+
+
+def test_every_tasks_main_metric_is_normalised_by_the_range_its_description_gives():
+    """A main metric described as 'max N' or 'a-b' (a rating) has those bounds, declared or in KNOWN_BOUNDS;
+    one without a range in its description is a percentage (0-100)."""
+    from csr_bench.scorers import SCORERS
+
+    wrong = []
+    for name, task in load_registry().items():
+        scorer = SCORERS[task.scorer]
+        metrics = [declared(scorer.metrics, h) for h in scorer.headline]
+        metric = next((m for m in metrics if m is not None and not m.count and m.direction != "none"), None)
+        if metric is None:
+            continue
+        found = re.search(r"max (\d+)\)|\b(\d+)-(\d+)\b", metric.description)
+        wanted = (0.0, 100.0) if found is None else (0.0, float(found[1])) if found[1] else (float(found[2]),
+                                                                                             float(found[3]))
+        bounds = metric.bounds if metric.bounds != (0.0, 100.0) else KNOWN_BOUNDS.get((task.scorer, metric.name),
+                                                                                    metric.bounds)
+        if bounds != wanted:
+            wrong.append(f"{name}: {scorer.name} {metric.name} {bounds} but described {metric.description!r}")
+    assert wrong == []
 
 
 # --- every task carries its aspects -------------------------------------------------------------------
