@@ -16,6 +16,13 @@ from csr_bench.scorers.base import Metric, Scorer, ScoringContext, ScoringSkippe
 BUILTIN_SCORERS: dict[str, str] = {
     "pope": "csr_bench.scorers.pope:PopeScorer",
     "chair": "csr_bench.scorers.chair:ChairScorer",
+    "cares_yesno": "csr_bench.scorers.cares:CaresYesNoScorer",  # CARES: yes/no (IU-Xray)
+    "cares_choice": "csr_bench.scorers.cares:CaresChoiceScorer",  # multiple choice (HAM10000, OL3I), AED
+    "cares_uncertainty": "csr_bench.scorers.cares:CaresUncertaintyScorer",
+    "cares_jailbreak": "csr_bench.scorers.cares:CaresJailbreakScorer",  # yes/no + refusal rate
+    "cares_abstention": "csr_bench.scorers.cares:CaresAbstentionScorer",  # refusal rate, higher is better
+    "cares_overcaution": "csr_bench.scorers.cares:CaresOvercautionScorer",  # refusal rate, lower is better
+    "cares_open": "csr_bench.scorers.cares:CaresOpenScorer",  # open-ended, judge-rated 1-10
     "mme": "csr_bench.scorers.mme:MmeScorer",
     "seed": "csr_bench.scorers.seed:SeedScorer",
     "mmbench": "csr_bench.scorers.mmbench:MmbenchScorer",

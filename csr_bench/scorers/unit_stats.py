@@ -151,6 +151,10 @@ class TaskStats:
         if kind == "chair":
             # baselines written before the tokens column have no len
             return {name: fn for name, fn in chair.MEASURES.items() if name != "len" or "tokens" in self.columns}
+        if kind.startswith("cares_"):
+            from csr_bench.scorers.cares import metric_functions as cares_functions
+
+            return cares_functions(kind, self.split_names)
         if kind == "mme":
             from csr_bench.scorers.mme import GROUPS
 
@@ -439,6 +443,14 @@ def _amber(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> T
     return TaskStats(task, [_doc_key(r) for r in samples], sample_columns(samples), list(GROUPS), scorer=kind)
 
 
+def _cares(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
+    """CARES: one row per question (per judged item with a score for cares_open), by its rules."""
+    from csr_bench.scorers.cares import sample_columns
+
+    ids, columns, names = sample_columns(kind, samples)
+    return TaskStats(task, ids, columns, names, "judged item" if kind == "cares_open" else "", scorer=kind)
+
+
 def _objhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     """One row per response, from the mentions and ground truth its scoring stored (a judge's
     unreadable answer, left out of the rates, has no row)."""
@@ -483,7 +495,9 @@ _BUILDERS = {"bingo": _bingo, "bingo_rules": _bingo,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
              "hallusionbench": _hallusionbench, "mmhal": _mmhal, "mmie": _mmie, "amber": _amber, "amber_offline": _amber,
-             "objhal": _objhal, "objhal_judge": _objhal, "mjbench": _mjbench}
+             "objhal": _objhal, "objhal_judge": _objhal, "mjbench": _mjbench,
+             "cares_yesno": _cares, "cares_jailbreak": _cares, "cares_abstention": _cares,
+             "cares_overcaution": _cares, "cares_choice": _cares, "cares_uncertainty": _cares, "cares_open": _cares}
 
 
 __all__ = ["CAPABILITY", "STRATA", "TaskStats", "UNITS", "scorer_of", "task_stats"]
