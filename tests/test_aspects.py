@@ -259,6 +259,13 @@ def test_one_run_with_iterations_compares_its_iterations(tmp_path):
     # iter 1 beats iter 0 on both tasks: win rates 1 and 0 in perception and hallucination
     assert headers == ["aspect", "tasks", "iter 0", "iter 1"]
     assert rows == [["perception", "pope, chair", "0.000", "1.000"], ["hallucination", "pope, chair", "0.000", "1.000"]]
+    # given with another run, the run is one column: its last iteration, named so
+    write_run(tmp_path / "base", {"pope": {"metrics": {"accuracy": 81.0}}, "chair": {"metrics": {"chair_s": 50.0}}})
+    table = aspect_table([load_run(tmp_path / "base"), load_run(tmp_path / "csr")], MAPPING, list(ASPECTS))
+    headers, rows, _ = body(render(table, "markdown"))
+    # pope 81 vs 82: csr wins; chair_s↓ 50 vs 45: csr wins -> base 0, csr iter 1 1
+    assert headers == ["aspect", "tasks", "base", "csr iter 1"]
+    assert rows == [["perception", "pope, chair", "0.000", "1.000"], ["hallucination", "pope, chair", "0.000", "1.000"]]
 
 
 def test_the_normalised_mean_has_a_bootstrap_interval_from_the_samples(tmp_path):

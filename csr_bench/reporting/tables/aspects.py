@@ -77,13 +77,16 @@ class Column:
 
 def columns_of(runs: list[RunData]) -> list[Column]:
     """One run: its iterations (a run of one iteration: one column, named as the run); several runs:
-    each run's last iteration, named as the run."""
+    each run's last iteration, named as the run ("<run> iter k" past iteration 0)."""
+    def named(run: RunData, item: IterationData) -> str:
+        return run.name if item.iteration == 0 else f"{run.name} iter {item.iteration}"
+
     if len(runs) == 1:
         iterations = runs[0].iterations
         if len(iterations) == 1:
-            return [Column(runs[0].name, iterations[0])]
+            return [Column(named(runs[0], iterations[0]), iterations[0])]
         return [Column(f"iter {item.iteration}", item) for item in iterations]
-    return [Column(run.name, run.last) for run in runs]
+    return [Column(named(run, run.last), run.last) for run in runs]
 
 
 def main_metric(iteration: IterationData, task: str, name: str | None = None) -> MainMetric | str:
