@@ -413,18 +413,24 @@ def test_cli_score_rules_on_the_hub_schema(tmp_path):
 
 
 def test_evaluates_offline_from_the_built_folder(tmp_path, tiny_model):
-    """The evaluator on the GitHub-built folder: bingo_rules scored with intervals, bingo skipped without a judge."""
+    """The evaluator on the GitHub-built folder: bingo judged with each document's image (the evaluator's
+    own images), its per-item scores stored; bingo_rules scored by the rules; both skipped-or-not correctly."""
     from csr_bench.evaluation import EvalConfig, evaluate
 
     annotations, images = github_release(tmp_path)
     build_bingo(tmp_path / "data" / "bingo", github_annotations=annotations, images=images)
-    results = evaluate(EvalConfig(model="tiny-llava", tasks=["bingo", "bingo_rules"], data_root=str(tmp_path / "data"),
-                                  output=str(tmp_path / "out"), max_new_tokens=3, batch_size=4), model=tiny_model)
+    with JudgeServer(lambda request: Reply("Feedback: fine. [RESULT] 4")) as server:
+        results = evaluate(EvalConfig(model="tiny-llava", tasks=["bingo", "bingo_rules"],
+                                      data_root=str(tmp_path / "data"), output=str(tmp_path / "out"),
+                                      max_new_tokens=3, batch_size=4, judge_url=server.url, judge_model="pv"),
+                           model=tiny_model)
     judged, rules = results["results"]["bingo"], results["results"]["bingo_rules"]
-    assert judged["n_samples"] == 3 and judged["metrics"] == {} and judged["skipped"] == NO_JUDGE
+    assert judged["n_samples"] == 3 and judged["metrics"]["score"] == 4.0 and judged["metrics"]["score_t2i_cor"] == 4.0
+    assert sorted(pixel(r.images[0]) for r in server.requests) == sorted([COLOURS[0], COLOURS[1], COLOURS[3]])
     assert rules["n_samples"] == 3 and {"rouge_l", "f1_score", "rouge_l_t2i_cor", "f1_score_region"} <= set(rules["metrics"])
-    samples = tmp_path / "out" / "tiny-llava" / "iter_0" / "bingo_rules" / "samples.jsonl"
-    stored = {s["doc_id"]: s for s in map(json.loads, samples.read_text().splitlines())}
+    run = tmp_path / "out" / "tiny-llava" / "iter_0"
+    assert {s["judge_score"] for s in map(json.loads, (run / "bingo" / "samples.jsonl").read_text().splitlines())} == {4}
+    stored = {s["doc_id"]: s for s in map(json.loads, (run / "bingo_rules" / "samples.jsonl").read_text().splitlines())}
     assert sorted(stored) == ["annotation.jsonl:1", "annotation.jsonl:2", "annotation.jsonl:4"]
     first = stored["annotation.jsonl:1"]
     assert first["prompt"] == bingo.INSTRUCTION + "\nThe two lines are parallel. Why?"
