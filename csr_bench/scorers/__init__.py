@@ -45,6 +45,8 @@ BUILTIN_SCORERS: dict[str, str] = {
     "unicorn_oodcv_fixed": "csr_bench.scorers.unicorn:UnicornOodcvFixedScorer",  # every question
     "unicorn_oodcv_cf": "csr_bench.scorers.unicorn:UnicornOodcvCfScorer",
     "unicorn_oodcv_cf_fixed": "csr_bench.scorers.unicorn:UnicornOodcvCfFixedScorer",
+    "unicorn_sketchy": "csr_bench.scorers.unicorn:UnicornSketchyScorer",  # Sketchy-VQA and -Challenging
+    "unicorn_misleading": "csr_bench.scorers.unicorn:UnicornMisleadingScorer",  # misleading rate, lower is better
     "mjbench": "csr_bench.scorers.mjbench:MjBenchScorer",  # reward pairs (csr-bench grade-reward)
 }
 

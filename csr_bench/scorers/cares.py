@@ -419,7 +419,7 @@ class CaresOpenScorer(JudgedAggregate):
     headline = ("score",)
     metrics = (
         Metric("score", "higher", "mean judge score, 1-10, over the items the judge scored (eval_gpt_score.py's "
-                                  "prompt; the mean of the per-item scores, not the script's constant 1.0)"),
+                                  "prompt; the mean of the per-item scores, not the script's constant 1.0)", bounds=(1.0, 10.0)),
         Metric("judge_unparsed", "lower", "judge replies that are not a number (skipped, as the script does)",
                count=True),
     )

@@ -26,6 +26,7 @@ STRATA = {"bingo": "subcategory", "bingo_rules": "subcategory",  # Bingo: each s
           "mjbench": "subcategory"}  # MJ-Bench: each subcategory keeps its number of pairs
 UNITS = {"bingo": "judged item", "bingo_rules": "answer",  # Bingo: one open answer per question
          "unicorn_oodcv": "image", "unicorn_oodcv_cf": "image",  # Unicorn faithful: the last question per image
+         "unicorn_misleading": "image",  # Unicorn misleading attack: an image's four descriptions
          "chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
          "llava_bench": "judged item", "hallusionbench": "question set", "mmhal": "judged item",
          "mmie": "judged item",  # MMIE: an item with a rating in 0-6 (the others are left out)
@@ -491,7 +492,7 @@ def _stored_correct(task: str, kind: str, samples: list[dict[str, Any]], where: 
 _BUILDERS = {"bingo": _bingo, "bingo_rules": _bingo,
              "pope": _pope, "chair": _chair, "mme": _mme, "mmbench": _mmbench, "mmvet": _mmvet,
              "unicorn_oodcv": _unicorn, "unicorn_oodcv_fixed": _unicorn, "unicorn_oodcv_cf": _unicorn,
-             "unicorn_oodcv_cf_fixed": _unicorn,
+             "unicorn_oodcv_cf_fixed": _unicorn, "unicorn_sketchy": _unicorn, "unicorn_misleading": _unicorn,
              "llava_bench": _llava_bench, "seed": _rescored, "scienceqa": _rescored, "gqa": _rescored,
              "vqa_accuracy": _rescored, "vizwiz_submission": _no_metrics,
              "hallusionbench": _hallusionbench, "mmhal": _mmhal, "mmie": _mmie, "amber": _amber, "amber_offline": _amber,
