@@ -15,11 +15,12 @@ from csr_bench.cli.model_commands import cmd_eval, cmd_export, cmd_run, cmd_scor
 from csr_bench.cli.parser import PROG, build_parser
 from csr_bench.cli.preference_commands import cmd_inject
 from csr_bench.cli.report_commands import cmd_check, cmd_compare, cmd_plot, cmd_report, cmd_table
+from csr_bench.cli.reward_commands import cmd_grade_reward
 from csr_bench.errors import CsrBenchError
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "score": cmd_score, "export": cmd_export, "world": cmd_world,
             "tasks": cmd_tasks, "models": cmd_models, "table": cmd_table, "plot": cmd_plot, "report": cmd_report,
-            "check": cmd_check, "inject": cmd_inject, "compare": cmd_compare}
+            "check": cmd_check, "inject": cmd_inject, "compare": cmd_compare, "grade-reward": cmd_grade_reward}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     registry = load_registry(args.include_tasks)
     width = max(len(name) for name in registry)
     for name, task in sorted(registry.items()):
-        print(f"{name:<{width}}  {task.description}")
+        marker = "[reward] " if task.kind == "reward_pairs" else ""  # graded by grade-reward, not eval
+        print(f"{name:<{width}}  {marker}{task.description}")
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from csr_bench import __version__
 from csr_bench.cli.config_flags import add_config_flags, at_least, comma_list
 from csr_bench.cli.preference_commands import add_inject_parser
+from csr_bench.cli.reward_commands import add_grade_reward_parser
 
 PROG = "csr-bench"
 task_list = comma_list("task names")
@@ -255,6 +256,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        help="write RUN_DIR's iteration as the baseline FILE instead of checking (on purpose)")
 
     add_inject_parser(commands, [quiet])
+    add_grade_reward_parser(commands, [quiet])
 
     tasks = commands.add_parser("tasks", parents=[quiet], help="list registered tasks", description="List registered tasks.")
     tasks.add_argument("--include-tasks", action="append", default=[], metavar="DIR",

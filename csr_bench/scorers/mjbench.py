@@ -103,7 +103,7 @@ def subcategory_of(record: dict[str, Any]) -> str:
 def _metrics() -> tuple[Metric, ...]:
     return (
         Metric("accuracy", "higher", "mean credit (%): 1 right, 0.5 when the label or the prediction is a tie "
-               "(MJ-Bench's calc_score)", gate=True),
+               "(MJ-Bench's calc_score)"),
         Metric("accuracy_no_ties", "higher", "share right (%) among the pairs where neither the label nor the "
                "prediction is a tie (csr-bench's definition)"),
         Metric("tie_rate", "none", "share of pairs predicted a tie (%): |s1 - s0| <= the threshold"),

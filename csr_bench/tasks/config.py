@@ -59,6 +59,12 @@ class GenerationSettings:
     num_beams: int = 1
 
 
+KINDS = ("generate", "reward_pairs")  # a task's ``kind:``; generate is every task a model answers
+# A reward_pairs task (csr-bench grade-reward, MJ-Bench) names its pair's columns in ``fields``: one
+# caption and two images, or one image and two captions; with the label (the preferred side).
+PAIR_SHAPES = {"images": ("caption", "image0", "image1"), "captions": ("image", "caption0", "caption1")}
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     name: str
@@ -80,6 +86,17 @@ class TaskConfig:
     strata_unit: str | None = None
     aspects: tuple[str, ...] = ()  # what the task measures (tasks/aspects.py); reporting only
     source_file: str = ""
+    kind: str = "generate"  # or "reward_pairs": a reward function ranks pairs (csr-bench grade-reward)
+
+    @property
+    def is_reward_pairs(self) -> bool:
+        return self.kind == "reward_pairs"
+
+    @property
+    def pair_shape(self) -> str | None:
+        """"images" (one caption, two images) or "captions" (one image, two captions) for a reward_pairs task."""
+        return next((shape for shape, columns in PAIR_SHAPES.items() if set(columns) <= set(self.fields)), None) \
+            if self.is_reward_pairs else None
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
         if self.prompt_builder:
@@ -92,7 +109,7 @@ class TaskConfig:
         so they are left out; code beside
         the YAML is named as the YAML names it, so a moved task folder keeps its samples."""
         data = asdict(self)
-        for key in ("source_file", "strata", "strata_unit", "aspects"):
+        for key in ("source_file", "strata", "strata_unit", "aspects", "kind"):
             data.pop(key)
         for key in ("scorer", "prompt_builder"):
             if data[key] and _names_file(data[key]):
@@ -182,8 +199,15 @@ def task_from_yaml(path: Path) -> TaskConfig:
         raise CsrBenchError(f"{where}: a task file must be a YAML mapping")
 
     optional = {"generation", "images", "annotations", "prompt", "prompt_builder", "filter", "strata", "strata_unit",
-                "aspects"}
+                "aspects", "kind"}
     top = {"task", "description", "dataset", "doc_id", "image_field", "scorer", "fields"} | optional
+    kind = data.get("kind", "generate")
+    if kind not in KINDS:
+        raise CsrBenchError(f"{where}: 'kind' must be one of {', '.join(KINDS)} (got {kind!r})")
+    if kind == "reward_pairs":  # no prompt and no generation: a reward function scores the pairs as they are
+        _check_keys(where, data, top - {"generation", "images", "annotations", "prompt", "prompt_builder"},
+                    {"task", "description", "dataset", "doc_id", "scorer", "fields"})
+        data = {**data, "prompt": "-", "image_field": data.get("image_field", "")}
     _check_keys(where, data, top, top - optional)
 
     dataset = data["dataset"]
@@ -209,7 +233,12 @@ def task_from_yaml(path: Path) -> TaskConfig:
     record_fields = data["fields"]
     if not isinstance(record_fields, list) or not all(isinstance(f, str) for f in record_fields):
         raise CsrBenchError(f"{where}: 'fields' must be a list of column names")
+    if kind == "reward_pairs" and not any(set(cols) <= set(record_fields) for cols in PAIR_SHAPES.values()):
+        raise CsrBenchError(f"{where}: a reward_pairs task's 'fields' name its pair: "
+                            + " or ".join(f"[{', '.join(cols)}, label]" for cols in PAIR_SHAPES.values()))
     for key in ("task", "description", "doc_id", "image_field", "scorer"):
+        if key == "image_field" and kind == "reward_pairs":
+            continue
         if not isinstance(data[key], str) or not data[key]:
             raise CsrBenchError(f"{where}: '{key}' must be a non-empty string")
     if ("prompt" in data) == ("prompt_builder" in data):
@@ -264,7 +293,7 @@ def task_from_yaml(path: Path) -> TaskConfig:
         generation=GenerationSettings(**generation),
         images=images,
         annotations=str(data["annotations"]) if data.get("annotations") else None,
-        prompt=data.get("prompt"),
+        prompt=data.get("prompt") if kind == "generate" else None,
         prompt_builder=_code_beside(where, "prompt_builder", data["prompt_builder"], folder)
         if "prompt_builder" in data else None,
         filter=dict(row_filter),
@@ -272,6 +301,7 @@ def task_from_yaml(path: Path) -> TaskConfig:
         strata_unit=data.get("strata_unit"),
         aspects=tuple(dict.fromkeys(aspects)),
         source_file=where,
+        kind=kind,
     )
 
 
