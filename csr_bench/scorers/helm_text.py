@@ -2,8 +2,10 @@
 (Bingo's second protocol): exact_match, quasi_exact_match, quasi_leave_articles_exact_match,
 f1_score and rouge_l, each of one gold answer and one prediction, in 0-1 as HELM computes them.
 
-Followed line by line from stanford-crfm/helm @ 63754d05db6f (the file's metrics unchanged since
-VHELM's 2024 runs), src/helm/benchmark/metrics/evaluate_reference_metrics.py: normalize_text (from
+Followed line by line from stanford-crfm/helm @ 63754d05db6f,
+src/helm/benchmark/metrics/evaluate_reference_metrics.py (f1_score, rouge_l, exact_match and
+quasi_exact_match unchanged since 1b3731270, 2024-01, before VHELM's runs; quasi_leave_articles_exact_match
+added in 49cd8efe3, 2025-01, and in get_bingo_spec's list since then): normalize_text (from
 the QuAC scorer), the exact-match variants, f1_score (nltk's f_measure of the two token *sets*) and
 rouge_l (``rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)``, the F-measure). HELM strips the
 prediction first (``completion.text.strip()``); so does ``reference_metrics``.
