@@ -252,6 +252,8 @@ def test_every_declared_metric_is_reported():
         assert set(scorer.headline) <= keys
     assert declared(SCORERS["bingo"].metrics, "score_t2i_cor").description.startswith("mean judge score of one sub")
     assert declared(SCORERS["bingo_rules"].metrics, "rouge_l_t2i").description == "ROUGE-L of one subset (x100)"
+    assert {declared(SCORERS["bingo"].metrics, k).bounds for k in ("score", "score_t2i", "score_t2i_cor")} == {(1, 5)}
+    assert declared(SCORERS["bingo_rules"].metrics, "rouge_l").bounds == (0, 100)
 
 
 class _ScriptedVisionJudge:

@@ -86,6 +86,7 @@ CRITERIA = {
 JUDGE_MAX_TOKENS = 200  # get_bingo_spec: _get_prometheus_vision_critique_metric_specs(max_tokens=200)
 JUDGE_TEMPERATURE = 0.0  # HELM's pipeline call passes only max_new_tokens: the model's greedy default
 SCORES = range(1, 6)
+SCORE_BOUNDS = (1.0, 5.0)  # the rubric's range (csr-bench table --by-aspect normalises with it)
 
 
 def judge_fields(record: dict[str, Any]) -> dict[str, str]:
@@ -218,9 +219,11 @@ class BingoScorer(JudgedAggregate):
     headline = ("score",)
     metrics = (
         Metric("score", "higher", "mean Prometheus-Vision score over all answers, 1-5 (ours: the official "
-                                  "script and VHELM report none over all)"),
-        Metric("score_*_*", "higher", "mean judge score of one subcategory, 1-5 (the official aggregation)"),
-        Metric("score_*", "higher", "mean judge score of one subset, 1-5 (VHELM's per-subject number)"),
+                                  "script and VHELM report none over all)", bounds=SCORE_BOUNDS),
+        Metric("score_*_*", "higher", "mean judge score of one subcategory, 1-5 (the official aggregation)",
+               bounds=SCORE_BOUNDS),
+        Metric("score_*", "higher", "mean judge score of one subset, 1-5 (VHELM's per-subject number)",
+               bounds=SCORE_BOUNDS),
         Metric("judge_unparsed", "lower", "judge replies with no readable 1-5 score (left out of the means)",
                count=True),
         Metric("judge_helm_differs", "none", "replies HELM's first-digit reading scores otherwise than the "
