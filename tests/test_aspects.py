@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_without_heavy_imports
 from csr_bench.reporting.run_data import load_run
 from csr_bench.reporting.tables.aspects import KNOWN_BOUNDS, MainMetric, aspect_table, main_metric, win_rates
 from csr_bench.reporting.tables.format import render
@@ -195,7 +195,10 @@ def test_mean_win_rate_by_hand_with_a_tie_and_a_missing_task(tmp_path):
 
 def test_the_cli_by_aspect_in_every_format(tmp_path):
     a, b, c = three_runs(tmp_path)
-    result = run_cli("table", str(a), str(b), str(c), "--by-aspect", check=True)
+    # no torch, transformers or datasets for a table (reporting commands start fast)
+    result = run_without_heavy_imports("from csr_bench.cli import main\n"
+                                       f"assert main(['table', {str(a)!r}, {str(b)!r}, {str(c)!r}, '--by-aspect']) == 0\n",
+                                       cwd=None)
     assert body(result.stdout)[1] == EXPECTED_WIN_RATES  # C's aspects from the built-in YAMLs
     rows = list(csv.reader(io.StringIO(run_cli("table", str(a), str(b), str(c), "--by-aspect", "--format", "csv",
                                                check=True).stdout)))
