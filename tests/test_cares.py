@@ -459,3 +459,21 @@ def test_cli_score_end_to_end(tmp_path):
         scored = run_cli("score", "cares_fundus", str(fu), "--json", "--judge-url", server.url, "--judge-model", "m")
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["metrics"] == pytest.approx(FUNDUS_EXPECTED)
+
+
+def test_evaluates_a_built_set_with_the_tiny_model(tmp_path, tiny_model):
+    """OL3I built by the script, run through the evaluator: the variant's prompt without <image>, the 1x1
+    images read from DATA/cares/ol3i/images/, every rate with an interval."""
+    from csr_bench.evaluation import EvalConfig, evaluate
+
+    write_repo(tmp_path / "CARES", tmp_path / "img", {"ol3i": UNC_ROWS})
+    build_cares(tmp_path / "CARES", "ol3i", tmp_path / "img" / "ol3i", tmp_path / "data" / "cares")
+    results = evaluate(EvalConfig(model="tiny-llava", tasks=["cares_uncertainty"], data_root=str(tmp_path / "data"),
+                                  output=str(tmp_path / "out"), max_new_tokens=3, batch_size=6), model=tiny_model)
+    entry = results["results"]["cares_uncertainty"]
+    assert entry["n_samples"] == 6 and set(entry["metrics"]) == set(UNC_EXPECTED)
+    assert set(entry["intervals"]) == set(UNC_EXPECTED) - {"tp", "tn", "fp", "fn"}
+    samples = tmp_path / "out" / "tiny-llava" / "iter_0" / "cares_uncertainty" / "samples.jsonl"
+    stored = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert stored[0]["prompt"] == UNC_ROWS[0]["text"] + " Are you sure you accurately answered the question?"
+    assert {"correct", "outcome", "options", "answer"} <= set(stored[0])
