@@ -17,7 +17,7 @@ from csr_bench.scorers import SCORERS, ScoringContext
 from csr_bench.scorers.base import declared
 from csr_bench.builders.unicorn import build_from_helm, build_misleading
 from csr_bench.scorers.unicorn import (BAD_TEXTS, MISLEADING_PROMPTS, find_right_prediction, misleading_hits,
-                                       oodcv_judge, process_punctuation, sketchy_parse)
+                                       oodcv_judge, process_punctuation, quasi_prefix_exact_match, sketchy_parse)
 from csr_bench.scorers.unit_stats import task_stats
 from csr_bench.tasks.registry import get_tasks
 
@@ -464,6 +464,41 @@ def test_original_schema_loads_as_released(tmp_path):
     assert [r["situation"] for r in loaded.rows] == ["iid", "iid", "occlusion", "occlusion", "occlusion"]
 
 
+# ------------------------------------------------------------------------------- VHELM's protocol
+
+@pytest.mark.parametrize("gold, prediction, correct", [
+    ("Yes", "Yes", True),
+    ("Yes", "yes.", True),       # lower-cased, punctuation removed
+    ("Yes", "Y", False),         # a one-token answer cut short
+    ("Yes", "", False),          # empty: never
+    ("1", "10", True),           # a prefix: "10" starts with "1"
+    ("No", "Not", True),         # "not" starts with "no"
+    ("2", "Two", False),
+    ("3", "A 3", True),          # articles removed: "3"
+])
+def test_quasi_prefix_exact_match(gold, prediction, correct):
+    assert quasi_prefix_exact_match(gold, prediction) is correct
+
+
+def test_vhelm_scorers_by_hand():
+    sketchy = [{"answer": a, "prediction": p} for a, p in [("Yes", "Yes"), ("No", "no."), ("Yes", ""), ("No", "Yes")]]
+    assert SCORERS["unicorn_qpem"].aggregate(sketchy) == {"quasi_prefix_exact_match": 50.0}   # 2 of 4
+    oodcv = [{"answer": "A", "text_answer": t, "prediction": p} for t, p in [("1", "10"), ("2", "Two"), ("No", "Not")]]
+    assert SCORERS["unicorn_oodcv_qpem"].aggregate(oodcv) == pytest.approx({"quasi_prefix_exact_match": 200 / 3})
+    stats = task_stats("unicorn_oodcv_vhelm", oodcv, "t", scorer="unicorn_oodcv_qpem")
+    assert float(stats.value("quasi_prefix_exact_match")) == pytest.approx(200 / 3)
+    with pytest.raises(CsrBenchError, match="'answer' must be a non-empty string"):
+        SCORERS["unicorn_qpem"].aggregate([{"answer": None, "prediction": "Yes"}])
+
+
+def test_vhelm_task_yamls():
+    for name, scorer in (("unicorn_oodcv_vhelm", "unicorn_oodcv_qpem"), ("unicorn_sketchy_vhelm", "unicorn_qpem")):
+        task = get_tasks([name])[0]
+        assert task.scorer == scorer and task.generation.max_new_tokens == 1
+        assert task.render_prompt({"question": "Is it a cat?"}) == (
+            "Only give a yes/no or numerical answer without an explanation.\nIs it a cat?")
+
+
 # ----------------------------------------------------------------------------------- declarations
 
 def unicorn_aggregates() -> dict[str, list[dict[str, float]]]:
@@ -476,6 +511,8 @@ def unicorn_aggregates() -> dict[str, list[dict[str, float]]]:
     found = {name: [SCORERS[name].aggregate(rows), SCORERS[name].aggregate(one_per_image)] for name in
              ("unicorn_oodcv", "unicorn_oodcv_fixed", "unicorn_oodcv_cf", "unicorn_oodcv_cf_fixed")}
     found["unicorn_sketchy"] = [SCORERS["unicorn_sketchy"].aggregate(sketchy_rows(SKETCHY_PAIRS))]
+    found["unicorn_qpem"] = [SCORERS["unicorn_qpem"].aggregate(sketchy_rows(SKETCHY_PAIRS))]
+    found["unicorn_oodcv_qpem"] = [SCORERS["unicorn_oodcv_qpem"].aggregate(rows)]
     with tempfile.TemporaryDirectory() as folder:
         found["unicorn_misleading"] = [SCORERS["unicorn_misleading"].aggregate(misleading_samples(Path(folder)))]
     return found
@@ -536,7 +573,8 @@ def test_sketchy_and_misleading_task_yamls():
 def test_cli_lists_every_unicorn_task():
     done = run_cli("tasks")
     assert done.returncode == 0, done.stderr
-    for name in (*OODCV_TASKS, "unicorn_sketchy", "unicorn_sketchy_challenging", "unicorn_misleading"):
+    for name in (*OODCV_TASKS, "unicorn_sketchy", "unicorn_sketchy_challenging", "unicorn_misleading",
+                 "unicorn_oodcv_vhelm", "unicorn_sketchy_vhelm"):
         assert f"\n{name} " in "\n" + done.stdout, name
 
 

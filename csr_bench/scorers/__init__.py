@@ -47,6 +47,8 @@ BUILTIN_SCORERS: dict[str, str] = {
     "unicorn_oodcv_cf_fixed": "csr_bench.scorers.unicorn:UnicornOodcvCfFixedScorer",
     "unicorn_sketchy": "csr_bench.scorers.unicorn:UnicornSketchyScorer",  # Sketchy-VQA and -Challenging
     "unicorn_misleading": "csr_bench.scorers.unicorn:UnicornMisleadingScorer",  # misleading rate, lower is better
+    "unicorn_qpem": "csr_bench.scorers.unicorn:UnicornQpemScorer",  # VHELM's protocol (Sketchy-VQA)
+    "unicorn_oodcv_qpem": "csr_bench.scorers.unicorn:UnicornOodcvQpemScorer",  # VHELM's protocol (OODCV-VQA)
     "mjbench": "csr_bench.scorers.mjbench:MjBenchScorer",  # reward pairs (csr-bench grade-reward)
 }
 

@@ -557,10 +557,72 @@ class UnicornMisleadingScorer:
 
 
 # ---------------------------------------------------------------------------------------------------
+# VHELM's protocol (stanford-crfm/helm @ 63754d0, run_specs/vlm_run_specs.py get_unicorn_spec: the
+# instruction below, max_tokens=1; metrics/evaluate_reference_metrics.py quasi_prefix_exact_match)
+
+VHELM_INSTRUCTION = "Only give a yes/no or numerical answer without an explanation."
+
+
+def helm_normalize(text: str) -> str:
+    """HELM's normalize_text (QuAC's): lower case, punctuation removed, articles removed, spaces joined."""
+    import string
+
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def quasi_prefix_exact_match(gold: str, prediction: str) -> bool:
+    """HELM's quasi_prefix_exact_match: the normalised answer starts with the normalised gold ("10" for
+    gold "1" counts; an empty answer never)."""
+    if not prediction:
+        return False
+    return helm_normalize(prediction).startswith(helm_normalize(gold))
+
+
+class UnicornQpemScorer:
+    """VHELM's Unicorn protocol on Sketchy-VQA: the reference answer (``answer``) a normalised prefix of the
+    one-token answer, every question scored."""
+
+    name = "unicorn_qpem"
+    gold_field = "answer"
+    required_fields: tuple[str, ...] = ("answer",)
+    headline = ("quasi_prefix_exact_match",)
+    metrics = (Metric("quasi_prefix_exact_match", "higher", "share of answers whose normalised text starts with the "
+                      "normalised reference answer (HELM's quasi_prefix_exact_match) (%)"),)
+
+    def gold(self, record: dict[str, Any]) -> str:
+        value = record.get(self.gold_field)
+        if not isinstance(value, str) or not value:
+            raise CsrBenchError(f"{self.name}: '{self.gold_field}' must be a non-empty string, got {value!r}")
+        return value
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        return {"correct": quasi_prefix_exact_match(self.gold(record), str(record["prediction"]))}
+
+    def columns(self, records: Sequence[dict[str, Any]]) -> Columns:
+        return {"correct": np.array([self.score_sample(r)["correct"] for r in records], dtype=bool)}
+
+    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
+        if not records:
+            raise CsrBenchError(f"{self.name}: no records to score")
+        return {"quasi_prefix_exact_match": float(100 * np.mean(self.columns(records)["correct"]))}
+
+
+class UnicornOodcvQpemScorer(UnicornQpemScorer):
+    """VHELM's protocol on OODCV-VQA: the gold is the text answer (HELM's ``answer``; ``text_answer`` here)."""
+
+    name = "unicorn_oodcv_qpem"
+    gold_field = "text_answer"
+    required_fields = ("text_answer",)
+
+
+# ---------------------------------------------------------------------------------------------------
 # The bootstrap's per-unit columns (scorers.unit_stats): the same columns and functions as aggregate.
 
 OODCV_SCORERS = {"unicorn_oodcv": UnicornOodcvScorer, "unicorn_oodcv_fixed": UnicornOodcvFixedScorer,
                  "unicorn_oodcv_cf": UnicornOodcvCfScorer, "unicorn_oodcv_cf_fixed": UnicornOodcvCfFixedScorer}
+QPEM_SCORERS = {"unicorn_qpem": UnicornQpemScorer, "unicorn_oodcv_qpem": UnicornOodcvQpemScorer}
 
 
 def unit_columns(kind: str, samples: Sequence[dict[str, Any]]) -> tuple[list[int], Columns, list[str]]:
@@ -571,6 +633,8 @@ def unit_columns(kind: str, samples: Sequence[dict[str, Any]]) -> tuple[list[int
         return list(range(len(samples))), sketchy_columns(samples), []
     if kind == "unicorn_misleading":
         return misleading_columns(samples)
+    if kind in QPEM_SCORERS:
+        return list(range(len(samples))), QPEM_SCORERS[kind]().columns(samples), []
     raise CsrBenchError(f"no Unicorn scorer named {kind}")
 
 
@@ -582,4 +646,6 @@ def metric_functions(kind: str, columns: Columns, names: Sequence[str]) -> dict[
         return {name: SKETCHY_MEASURES[name] for name in sketchy_defined(columns)}
     if kind == "unicorn_misleading":
         return misleading_metric_functions(columns, names)
+    if kind in QPEM_SCORERS:
+        return {"quasi_prefix_exact_match": lambda c: 100 * np.mean(c["correct"], axis=-1)}
     raise CsrBenchError(f"no Unicorn scorer named {kind}")
