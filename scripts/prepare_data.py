@@ -5,7 +5,8 @@
 
 Each task is saved with `save_to_disk` where its YAML's `local` path says; row counts are
 checked against the published sizes (exit status 1 on a mismatch). CHAIR is built from COCO
-instead: see scripts/build_chair_set.py.
+instead: see scripts/build_chair_set.py. MJ-Bench's reward-pair tasks are saved only when named in
+--tasks: their hub set is gated and its name now holds a newer version (docs/benchmarks.md, "MJ-Bench").
 """
 
 import argparse
@@ -22,8 +23,8 @@ def main() -> int:
     parser.add_argument("--tasks", help="comma-separated (default: every task with a hub dataset)")
     args = parser.parse_args()
     try:
-        tasks = (get_tasks(args.tasks) if args.tasks
-                 else [t for t in load_registry().values() if t.dataset.hub is not None])
+        tasks = (get_tasks(args.tasks, kind=None) if args.tasks
+                 else [t for t in load_registry().values() if t.dataset.hub is not None and t.kind == "generate"])
         failed = 0
         for task in tasks:
             report = prepare_task(task, args.data_root)

@@ -182,6 +182,7 @@ def test_eval_refuses_reward_tasks_and_grade_reward_refuses_generate_tasks():
     assert [t.name for t in get_tasks("mjbench_alignment", kind="reward_pairs")] == ["mjbench_alignment"]
     with pytest.raises(CsrBenchError, match="pope: not a reward_pairs task"):
         get_tasks("pope", kind="reward_pairs")
+    assert [t.name for t in get_tasks("pope,mjbench_bias", kind=None)] == ["pope", "mjbench_bias"]  # prepare_data
 
 
 def test_cli_lists_reward_tasks_and_eval_refuses_them(tmp_path):
@@ -537,3 +538,36 @@ def test_a_malformed_jsonl_line_names_file_and_line(tmp_path):
                                         '{"id": "b", "caption": \n')
     with pytest.raises(CsrBenchError, match=r"pairs_images: cannot read .*pairs.jsonl:2"):
         _grade(tmp_path, "pairs_images", ColourReward(parse_reward("tiny")))
+
+
+def test_a_prepared_hub_split_is_read_as_pairs(tmp_path):
+    """prepare_task (scripts/prepare_data.py) saves the hub split with save_to_disk where the YAML's
+    local path says; the pair loader reads it, images embedded as the hub has them."""
+    import io
+
+    import datasets
+    from PIL import Image
+
+    from csr_bench.tasks.pair_data import load_pairs
+    from csr_bench.tasks.prepare import prepare_task
+
+    def png(colour):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), COLOURS[colour]).save(buffer, format="PNG")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    rows = [{"caption": "a red square", "image0": png("red"), "image1": png("blue"), "label": 0},
+            {"caption": "a blue square", "image0": png("red"), "image1": png("blue"), "label": 1}]
+    seen = []
+
+    def load(path, name=None, split=None, **kwargs):
+        seen.append((path, split, kwargs))
+        return datasets.Dataset.from_list(rows).cast_column("image0", datasets.Image()).cast_column("image1", datasets.Image())
+
+    task = load_registry()["mjbench_alignment"]
+    report = prepare_task(task, tmp_path, load=load)
+    assert seen == [("MJ-Bench/MJ-Bench", "alignment", {})]  # no revision pinned (see the YAML)
+    assert report["path"] == str(tmp_path / "mjbench" / "alignment")
+    data = load_pairs(task, tmp_path)
+    assert [(r["id"], r["caption"], label_of(r)) for r in data.rows] == [("0", "a red square", "0"), ("1", "a blue square", "1")]
+    assert data.image(1, "image1").getpixel((0, 0)) == COLOURS["blue"]

@@ -66,10 +66,10 @@ def split_task_names(names: str | list[str]) -> tuple[list[str], list[str]]:
 
 
 def get_tasks(names: str | list[str], extra: list[str | Path] | None = None, *,
-              kind: str = "generate") -> list[TaskConfig]:
+              kind: str | None = "generate") -> list[TaskConfig]:
     """Resolve a comma-separated list (or list) of task names, in the order given, their scorer and
     prompt code imported and checked. "lmms:" entries are lmms-eval's (split_task_names), not resolved here.
-    A task of another ``kind`` is refused: a reward_pairs task (MJ-Bench) is graded by grade-reward."""
+    A task of another ``kind`` is refused (None: any kind): a reward_pairs task (MJ-Bench) is graded by grade-reward."""
     names, bridged = split_task_names(names)
     if not names and not bridged:
         raise CsrBenchError("no task named (use --tasks, e.g. --tasks pope; `csr-bench tasks` lists them)")
@@ -81,7 +81,7 @@ def get_tasks(names: str | list[str], extra: list[str | Path] | None = None, *,
         raise CsrBenchError(
             f"unknown task(s): {', '.join(unknown)} (known: {', '.join(sorted(registry))})")
     chosen = [registry[n] for n in dict.fromkeys(names)]
-    other = [task.name for task in chosen if task.kind != kind]
+    other = [task.name for task in chosen if kind is not None and task.kind != kind]
     if other and kind == "generate":
         raise CsrBenchError(f"{', '.join(other)}: reward-pair task(s), which no model answers; grade a reward "
                             f"function on them with csr-bench grade-reward --task {other[0]} --reward R")
