@@ -18,7 +18,8 @@ from csr_bench.tasks.aspects import ASPECTS
 from csr_bench.tasks.registry import load_registry
 
 MAPPING = {"pope": ("perception", "hallucination"), "chair": ("perception", "hallucination"),
-           "mme": ("perception", "knowledge"), "gqa": ("reasoning",), "mmhal": ("perception", "reasoning", "hallucination")}
+           "mme": ("perception", "knowledge"), "gqa": ("reasoning",),
+           "mmhal": ("perception", "reasoning", "hallucination")}
 
 
 def write_iteration(folder, results):
@@ -230,6 +231,19 @@ def test_win_rates_count_the_comparisons_within_the_noise(tmp_path):
     assert any("3 pairwise comparisons (task × pair of columns) behind the win rates: 1 within the noise "
                "(the 95% interval of the difference includes 0;" in note for note in notes)
     assert any("2 outside it, 0 without an interval" in note for note in notes)
+
+
+def test_a_task_in_no_aspect_is_named_and_left_out(tmp_path):
+    """seed has no aspects here (none recorded, none in the mapping): not ranked, not among the comparisons."""
+    runs = [load_run(write_run(tmp_path / name, {"pope": {"metrics": {"accuracy": pope}, "aspects": ["perception"]},
+                                                 "seed": {"metrics": {"accuracy": seed}}}))
+            for name, pope, seed in (("A", 70.0, 50.0), ("B", 60.0, 55.0))]
+    headers, rows, notes = body(render(aspect_table(runs, {}, list(ASPECTS)), "markdown"))
+    assert rows == [["perception", "pope", "1.000", "0.000"]]  # pope 70 beats 60
+    text = "\n".join(notes)
+    assert "1 pairwise comparison (task × pair of columns) behind the win rates: 0 within" in text  # pope's A-B
+    assert "in no aspect (no aspects: in the task's YAML): seed" in text
+    assert "seed accuracy" not in text  # not among the main metrics either
 
 
 # --- one column: mean normalised score ----------------------------------------------------------------------

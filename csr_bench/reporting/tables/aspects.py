@@ -233,9 +233,9 @@ def aspect_table(runs: list[RunData], mapping: Mapping[str, Sequence[str]] | Non
                                                                 lower)):
                 if rate is not None:
                     rates[at, task] = rate
-        counted = {task for _, task in rates}
+        counted = {task for _, task in rates if tagged[task]}
     else:
-        counted = {task for _, task in values}
+        counted = {task for _, task in values if tagged[task]}
     aspects = _ordered({a for task in counted for a in tagged[task]}, order)
     without = []  # rows whose mean has no interval: the tasks without per-unit statistics
     for aspect in aspects:
@@ -262,8 +262,8 @@ def aspect_table(runs: list[RunData], mapping: Mapping[str, Sequence[str]] | Non
                     without += [task for task, draw in zip(have, draws) if draw is None and task not in without]
             missing = [task for task in tasks if task not in have]
             if missing:
-                cell.note = table.note(f"{column.label} has no main metric of {', '.join(missing)}: its {aspect} "
-                                       f"is the mean over the aspect's other tasks" + (" (HELM's rule)" if several else ""))
+                cell.note = table.note(f"{column.label} has no main metric of {', '.join(missing)}: its {aspect} is "
+                                       "the mean over the aspect's other tasks" + (" (HELM's rule)" if several else ""))
             row.append(cell)
         table.rows.append(row)
     _footnotes(table, columns, tagged, counted, metrics, absent, several, without, settings)
@@ -274,8 +274,8 @@ def _footnotes(table: Table, columns: list[Column], tagged: dict[str, list[str]]
                metrics: dict[tuple[int, str], MainMetric], absent: dict[str, dict[str, list[str]]],
                several: bool, without: list[str], settings) -> None:
     confidence = round(100 * settings.confidence)
-    mains = list(dict.fromkeys(metric.describe() for (_, task), metric in sorted(metrics.items(), key=lambda kv: kv[0][0])
-                               if task in counted))
+    by_column = sorted(metrics.items(), key=lambda item: item[0][0])
+    mains = list(dict.fromkeys(metric.describe() for (_, task), metric in by_column if task in counted))
     if several:
         table.note(f"{WIN_RATE}: per task, a column's share of the other columns with the task's main metric that it "
                    f"beats, ties counting half a win, averaged over the aspect's tasks ({HELM_RULE}); "
@@ -283,14 +283,16 @@ def _footnotes(table: Table, columns: list[Column], tagged: dict[str, list[str]]
         ranked = sorted(counted)
         total, noise, plain = _comparisons(columns, metrics, ranked, settings)
         if total:
-            table.note(f"{total} pairwise comparisons (task × pair of columns) behind the win rates: {noise} within "
+            table.note(f"{total} pairwise comparison{'s' if total != 1 else ''} (task × pair of columns) behind the "
+                       f"win rates: {noise} within "
                        f"the noise (the {confidence}% interval of the difference includes 0; bootstrap over the "
                        f"benchmark's units, {settings.resamples} resamples, seed {settings.seed}), "
                        f"{total - noise - plain} outside it, {plain} without an interval (no per-unit statistics); "
                        "VHELM's rule counts each as a win, a loss or a tie all the same")
     else:
-        table.note(f"{NORMALISED}: the plain mean over the aspect's tasks of each task's main metric mapped onto 0-1 "
-                   "by its bounds, lower-is-better metrics as 1 − x; not VHELM's (which needs several models to rank)")
+        table.note(f"{NORMALISED}: the plain mean over the aspect's tasks of each task's main metric mapped "
+                   "onto 0-1 by its bounds, lower-is-better metrics as 1 − x; not VHELM's (which needs several "
+                   "models to rank)")
         if any(cell.interval is not None for row in table.rows for cell in row):
             table.interval_legend = (f"[low, high]: {confidence}% percentile interval of the mean, every task's units "
                                      f"resampled independently, {settings.resamples} resamples, seed {settings.seed}")
