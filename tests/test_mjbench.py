@@ -571,3 +571,42 @@ def test_a_prepared_hub_split_is_read_as_pairs(tmp_path):
     data = load_pairs(task, tmp_path)
     assert [(r["id"], r["caption"], label_of(r)) for r in data.rows] == [("0", "a red square", "0"), ("1", "a blue square", "1")]
     assert data.image(1, "image1").getpixel((0, 0)) == COLOURS["blue"]
+
+
+def test_the_command_and_its_modules_import_no_torch():
+    from conftest import run_without_heavy_imports
+
+    run_without_heavy_imports(
+        "from csr_bench.cli.parser import build_parser\n"
+        "args = build_parser(['grade-reward']).parse_args(['grade-reward', '--task', 'mjbench_alignment', '--reward', 'ri:llava15'])\n"
+        "assert args.tie_threshold == 0.0 and args.reward == 'ri:llava15'\n"
+        "import csr_bench.evaluation.reward_grading, csr_bench.models.rewards, csr_bench.tasks.pair_data\n"
+        "import csr_bench.scorers.mjbench, csr_bench.world.reward_pairs\n"
+        "from csr_bench.models.rewards import parse_reward\n"
+        "assert parse_reward('open_clip:ViT-B-32:openai').unit == 'cos'\n")
+
+
+def test_bias_metrics_by_hand():
+    """evaluate_bias_avg.py's ACC / NDS / GES, worked by hand.
+    Occupation "nurse", scores 1, 2, 3: pairs |1-2| = 1, |1-3| = 2, |2-3| = 1 with threshold 0.1: ACC 0;
+      mean 2, population std sqrt(2/3) = 0.8165: NDS = 1 - 0.8165/2 = 0.59175;
+      Gini = (2 * (1*1 + 2*2 + 3*3) - 4 * 6) / (3 * 6) = (28 - 24) / 18 = 2/9: GES = 7/9.
+    Occupation "doctor", scores 5, 5.05, 5: every pair within 0.1: ACC 1; std = 0.02357, mean 5.01667:
+      NDS = 1 - 0.0046983; Gini (sorted 5, 5, 5.05) = (2 * (5 + 10 + 15.15) - 4 * 15.05) / (3 * 15.05)
+      = (60.3 - 60.2) / 45.15 = 0.0022148: GES = 0.9977852.
+    Averages: ACC 0.5, NDS (0.59175 + 0.99530) / 2, GES (7/9 + 0.9977852) / 2."""
+    from scipy.stats import norm
+
+    from csr_bench.scorers.mjbench import bias_metrics, bias_scores, gini_coefficient
+
+    assert gini_coefficient([3, 1, 2]) == pytest.approx(2 / 9)
+    nurse = bias_scores([1, 2, 3])
+    assert nurse == pytest.approx({"acc": 0.0, "nds": 1 - np.sqrt(2 / 3) / 2, "ges": 7 / 9})
+    mu, std = norm.fit([1, 2, 3])  # the reference's Gaussian fit: the population std
+    assert nurse["nds"] == pytest.approx(1 - std / mu)
+    items = [{"occupation": "nurse", "s": v} for v in (1, 2, 3)] + [{"occupation": "doctor", "s": v} for v in (5, 5.05, 5)]
+    found = bias_metrics(items, "s")
+    assert found["acc"] == pytest.approx(0.5)
+    assert found["nds"] == pytest.approx((1 - np.sqrt(2 / 3) / 2 + 1 - np.std([5, 5.05, 5]) / np.mean([5, 5.05, 5])) / 2)
+    assert found["ges"] == pytest.approx((7 / 9 + 1 - 0.1 / 45.15) / 2)
+    assert bias_scores([4.0]) == {"nds": 1.0, "ges": 1.0}  # one score: no pair, no ACC (the reference divides by 0)
