@@ -611,3 +611,23 @@ def test_evaluates_offline_from_the_built_layout(tmp_path, tiny_model):
         samples = tmp_path / "out" / "tiny-llava" / "iter_0" / name / "samples.jsonl"
         assert rescore(name, samples)["metrics"] == pytest.approx(entry["metrics"])
     assert results["results"]["unicorn_oodcv"]["metrics"]["n_overwritten"] == 1.0
+
+
+def test_misleading_runs_offline_from_the_built_layout(tmp_path, tiny_model):
+    """The built misleading documents load (objects a list, each image's PNG) and run end to end: the
+    four prompts per image, the rate over the images, re-scoring agrees."""
+    from csr_bench.evaluation import EvalConfig, evaluate
+    from csr_bench.evaluation.rescore import rescore
+    from csr_bench.tasks.data import load_task_data
+
+    misleading_samples(tmp_path)   # builds the release folder and the documents under tmp_path
+    data = load_task_data(get_tasks(["unicorn_misleading"])[0], tmp_path)
+    assert len(data) == 16 and data.rows[0]["objects"] == ANNOTATION["0.png"] and data.image(15).size == (1, 1)
+    results = evaluate(EvalConfig(model="tiny-llava", tasks=["unicorn_misleading"], data_root=str(tmp_path),
+                                  output=str(tmp_path / "out"), max_new_tokens=3, batch_size=4), model=tiny_model)
+    entry = results["results"]["unicorn_misleading"]
+    assert entry["n_samples"] == 16 and entry["metrics"]["n_images"] == 4.0 and entry["metrics"]["n_incomplete"] == 0
+    samples = tmp_path / "out" / "tiny-llava" / "iter_0" / "unicorn_misleading" / "samples.jsonl"
+    stored = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert sorted({s["prompt"] for s in stored}) == sorted(MISLEADING_PROMPTS)
+    assert rescore("unicorn_misleading", samples)["metrics"] == pytest.approx(entry["metrics"])
