@@ -303,6 +303,12 @@ def test_grade_images_from_json_with_files_resumes_and_refuses_changed_data(tmp_
     assert again["metrics"] == {"accuracy": 62.5, "tie_rate": 100.0, "accuracy_attribute": 50.0,
                                 "accuracy_object": 75.0, "tie_rate_attribute": 100.0, "tie_rate_object": 100.0}
 
+    # a smaller --limit grades fewer pairs but keeps every stored score: the full set again scores nothing
+    assert _grade(tmp_path, "pairs_images", reward, limit=1)["n"] == 1
+    assert len((out / "scores.jsonl").read_text().splitlines()) == 1
+    assert _grade(tmp_path, "pairs_images", reward)["metrics"] == metrics and reward.scored == 4
+    assert len((out / "reward_scores.jsonl").read_text().splitlines()) == 4
+
     # changed data under the same folder: refused, naming what changed
     rows = json.loads((tmp_path / "data" / "images_set" / "pairs.json").read_text())
     rows[0]["caption"] = "a blue square"

@@ -1,12 +1,13 @@
 """``csr-bench grade-reward``: a reward function (csr_bench/models/rewards.py) scores both sides of a
 reward_pairs task's pairs (MJ-Bench) and is graded by MJ-Bench's rule (csr_bench/scorers/mjbench.py).
 
-Writes ``<output>/<task>-<reward>/``: ``scores.jsonl`` (per pair: id, subcategory, s0, s1, pred, label,
-credit, threshold), appended in sealed batches so a crash loses at most one batch and a rerun scores only the
-rest; ``grading_settings.json`` (the reward, the data and its fingerprint: a rerun with another is
-refused); ``results.json`` (metrics, bootstrap intervals, reward, unit, tie threshold, data source).
-The tie threshold is not a setting of the scores: a rerun with another threshold re-decides every
-pair from the stored scores without scoring again.
+Writes ``<output>/<task>-<reward>/`` (one process at a time: storage.run_lock):
+``reward_scores.jsonl`` (per pair: id, s0, s1), appended in sealed batches so a crash loses at most one
+batch and a rerun scores only the rest; ``grading_settings.json`` (the reward, the data and its
+fingerprint: a rerun with another is refused); ``scores.jsonl`` (per graded pair: id, subcategory, s0,
+s1, pred, label, credit, threshold) and ``results.json`` (metrics, bootstrap intervals, reward, unit,
+tie threshold, data source), written at the end. The tie threshold is not a setting of the scores: a
+rerun with another threshold re-decides every pair from the stored scores without scoring again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from csr_bench.progress import get_logger, progress_bar
 log = get_logger()
 DEFAULT_OUTPUT = "results/reward_grading"
 WORLD_REWARD_TASKS = ("mjbench_world_images", "mjbench_world_captions")  # read the world's data by default
+REWARD_SCORES_FILE = "reward_scores.jsonl"  # the resumable store of the reward's raw scores
 SCORES_FILE = "scores.jsonl"
 SETTINGS_FILE = "grading_settings.json"
 RESULTS_FILE = "results.json"
@@ -55,11 +57,19 @@ def _pair_inputs(data, index: int) -> tuple:
 
 
 def grade_reward(config: GradeConfig, reward=None) -> dict[str, Any]:
-    """Grade ``config.reward`` (or an already loaded ``reward``) on ``config.task``; returns results.json's content."""
+    """Grade ``config.reward`` (or an already loaded ``reward``) on ``config.task``; returns results.json's
+    content (and ``output_dir``)."""
+    from csr_bench.storage.run_lock import run_lock
+
+    spec, task, data, chosen = _inputs(config, reward)
+    out = Path(config.output) / folder_name(task.name, spec.name)
+    with run_lock(out):
+        return _grade_locked(config, reward, spec, task, data, chosen, out)
+
+
+def _inputs(config: GradeConfig, reward):
+    """The reward's spec, the task, its pairs and the indices graded: checked before anything is written."""
     from csr_bench.models.rewards import parse_reward
-    from csr_bench.scorers import SCORERS
-    from csr_bench.storage.keyed_store import KeyedStore
-    from csr_bench.storage.files import atomic_write_json, atomic_write_text
     from csr_bench.tasks.pair_data import load_pairs
     from csr_bench.tasks.registry import get_tasks
 
@@ -75,11 +85,17 @@ def grade_reward(config: GradeConfig, reward=None) -> dict[str, Any]:
     data = load_pairs(task, data_root)
     chosen = list(range(len(data) if config.limit is None else min(config.limit, len(data))))
     log.info("%s: %d pairs (%s) from %s", task.name, len(chosen), data.shape, data.source)
+    return spec, task, data, chosen
 
-    out = Path(config.output) / folder_name(task.name, spec.name)
+
+def _grade_locked(config: GradeConfig, reward, spec, task, data, chosen: list[int], out: Path) -> dict[str, Any]:
+    from csr_bench.scorers import SCORERS
+    from csr_bench.storage.files import atomic_write_json, atomic_write_text
+    from csr_bench.storage.keyed_store import KeyedStore
+
     settings = {"task": task.name, "pair_shape": data.shape, "reward": spec.describe(),
                 "data": {"source": data.source, "pairs": len(data), "fingerprint": data.digest()}}
-    store = KeyedStore(out / SCORES_FILE, "id", settings=settings, settings_file=out / SETTINGS_FILE,
+    store = KeyedStore(out / REWARD_SCORES_FILE, "id", settings=settings, settings_file=out / SETTINGS_FILE,
                        stage=f"grade-reward {task.name} with {spec.name}")
     todo = [i for i in chosen if data.rows[i]["id"] not in store]
     if todo:
@@ -105,10 +121,8 @@ def grade_reward(config: GradeConfig, reward=None) -> dict[str, Any]:
         decided = scorer.score_sample(record)
         records.append({"id": row["id"], "subcategory": record["subcategory"], "s0": stored["s0"], "s1": stored["s1"],
                         **decided, "threshold": config.tie_threshold, "doc_id": row["id"], "doc_index": position})
-    # the one file, in the data's order, with the threshold's decisions (scores as stored)
+    # the graded pairs, in the data's order, with this threshold's decisions (the raw scores stay in the store)
     atomic_write_text(out / SCORES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    for shard in store.shards():
-        shard.unlink()
     metrics = scorer.aggregate(records)
     results = {"task": task.name, "scorer": "mjbench", "pair_shape": data.shape, "n": len(records),
                "reward": spec.describe(), "unit": spec.unit,
