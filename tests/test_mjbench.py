@@ -99,6 +99,11 @@ EXPECTED = {"accuracy": 50.0, "accuracy_no_ties": 50.0, "tie_rate": 100 / 6,
             "accuracy_spatial": 75.0, "accuracy_no_ties_spatial": 100.0, "tie_rate_spatial": 0.0}
 
 
+def mjbench_aggregates() -> dict[str, list[dict[str, float]]]:
+    """For tests/test_metric_declarations.py: every key the scorer reports (all patterns matched)."""
+    return {"mjbench": [SCORERS["mjbench"].aggregate(PAIRS)]}
+
+
 def test_accuracies_by_hand():
     metrics = SCORERS["mjbench"].aggregate(PAIRS)
     assert metrics == pytest.approx(EXPECTED)
