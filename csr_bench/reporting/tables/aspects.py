@@ -37,15 +37,13 @@ NORMALISED = "mean normalised score (ours)"
 HELM_RULE = "stanford-crfm/helm summarize.py compute_aggregate_row_win_rates as of 1f6f4b2cf"
 # Bounds of main metrics whose scorers do not declare them (Metric.bounds defaults to a percentage's
 # 0-100), as their descriptions give them: MME's group sums (200 per category: 10 perception, 4
-# cognition categories, scorers/mme.py), MMHal-Bench's 0-6 rating (scorers/mmhal.py), Bingo's 1-5
-# Prometheus-Vision score (scorers/bingo.py), CARES' 1-10 judge score (scorers/cares.py). A bound the
-# scorer declares wins; tests/test_aspects.py checks every task's main metric against its description.
+# cognition categories, scorers/mme.py) and MMHal-Bench's 0-6 rating (scorers/mmhal.py). A bound the
+# scorer declares wins (Bingo's 1-5, CARES' 1-10, MMIE's 0-6 are declared); tests/test_aspects.py checks
+# every task's main metric against its description.
 KNOWN_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("mme", "perception"): (0.0, 2000.0),
     ("mme", "cognition"): (0.0, 800.0),
     ("mmhal", "score"): (0.0, 6.0),
-    ("bingo", "score"): (1.0, 5.0),
-    ("cares_open", "score"): (1.0, 10.0),
 }
 _DEFAULT_BOUNDS = Metric("x", "higher", "").bounds
 
