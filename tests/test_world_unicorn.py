@@ -33,6 +33,7 @@ PALETTE = {(214, 39, 40), (44, 160, 44), (31, 90, 210), (240, 200, 20), (148, 80
 UNSEEN = {"red": (0, 150, 140), "green": (135, 82, 35), "blue": (250, 130, 0), "yellow": (128, 128, 128),
           "purple": (40, 40, 40), "pink": (60, 205, 230)}
 STROKE = (40, 40, 40)
+COUNT = "How many objects are there in the image?"
 PARTNER = {"fork": "knife", "cup": "spoon", "dog": "sports ball", "laptop": "mouse", "apple": "banana",
            "car": "traffic light", "book": "clock"}
 PARTNER.update({b: a for a, b in list(PARTNER.items())})
@@ -195,3 +196,82 @@ def test_adding_unicorn_world_changes_no_other_benchmark(world, root, tmp_path, 
     assert any(name.startswith("amber_world/") for name in after) and any(name.startswith("pope/") for name in after)
     old, new = (json.loads((folder / "world.json").read_text()) for folder in (tmp_path, root))
     assert {**new["counts"], "unicorn_world": 0} == old["counts"]
+
+
+def test_unicorn_world_loads_through_its_task_and_is_a_world_task(root):
+    from csr_bench.models.registry import WORLD_DATA_TASKS
+    from csr_bench.tasks import load_registry
+    from csr_bench.tasks.data import load_task_data
+
+    task = load_registry()["unicorn_world"]
+    assert task.scorer == "unicorn_oodcv" and set(task.aspects) == {"robustness", "hallucination"}
+    assert task.generation.max_new_tokens == 25
+    data = load_task_data(task, root)
+    assert len(data) == 120 and data.image(0).size == data.image(len(data) - 1).size == (96, 96)
+    assert "unicorn_world" in WORLD_DATA_TASKS
+    assert task.prompt.format(question="Is there a cup in the image?") == \
+        "Is there a cup in the image?\nAnswer the question using a single word or phrase."
+
+
+def _iid_answer(row: dict) -> str:
+    """A right answer in words: "Yes" / "No" / "There are three objects." (the synonym list's words)."""
+    words = {"1": "There is one object.", "2": "There are two objects.", "3": "There are three objects.",
+             "4": "There are four objects."}
+    return words.get(row["text_answer"], row["text_answer"])
+
+
+def test_scripted_predictions_scored_by_oodcv_rules(root, tmp_path):
+    """The 120 rows written (per situation 30 existence questions, 15 "Yes", and 10 counts), scored by
+    `csr-bench score unicorn_world` (unicorn_oodcv: punctuation stripped, first sentence, any synonym of
+    text_answer a substring). iid: every answer right, counts in words -> 40/40. outline: always "Yes" ->
+    the 15 "Yes" right, the 15 "No" and the 10 counts wrong: 15/40. unseen_colour: always "I do not know."
+    -> "not" holds "no", so the 15 "No" count as right (the reference's substring pitfall), the 15 "Yes"
+    and the 10 counts ("1".."4": no "one", "two", ... in it) wrong: 15/40.
+    acc (40 + 15 + 15)/120 = 58.333; yes_no_acc (30 + 15 + 15)/90 = 66.667; digits_acc 10/30 = 33.333;
+    per situation: iid 100, outline 37.5 (yes/no 50, digits 0), unseen_colour 37.5 (yes/no 50, digits 0);
+    one question per image, so the faithful rule drops none (n_overwritten 0)."""
+    from conftest import run_cli
+
+    rows = _rows(root)
+    predictions = {"iid": _iid_answer, "outline": lambda r: "Yes", "unseen_colour": lambda r: "I do not know."}
+    file = tmp_path / "preds.jsonl"
+    file.write_text("".join(json.dumps({**r, "prediction": predictions[r["situation"]](r)}) + "\n" for r in rows))
+    outcome = json.loads(run_cli("score", "unicorn_world", str(file), "--json", check=True).stdout)
+    metrics = outcome["metrics"]
+    assert outcome["n"] == 120
+    expected = {"acc": 58.333, "yes_no_acc": 66.667, "digits_acc": 33.333, "situation_iid_acc": 100.0,
+                "situation_iid_yes_no_acc": 100.0, "situation_iid_digits_acc": 100.0, "situation_outline_acc": 37.5,
+                "situation_outline_yes_no_acc": 50.0, "situation_outline_digits_acc": 0.0,
+                "situation_unseen_colour_acc": 37.5, "situation_unseen_colour_yes_no_acc": 50.0,
+                "situation_unseen_colour_digits_acc": 0.0, "n_scored": 120, "n_overwritten": 0}
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=1e-3)
+
+
+def test_odd_answers_by_oodcv_rules(tmp_path):
+    """Odd outputs on world rows, each worked by the reference's rule (processPunctuation: a mark touching a
+    space is dropped, else replaced by a space; periods not followed by a digit dropped; then the text
+    before the first remaining "."; right when any synonym of the answer is a substring of it):
+    "Yes, there is." (Yes) -> "Yes there is": right; "There is no dog." (No) -> "no": right;
+    "yes" (Yes): right (lower case is a synonym); "Nothing." (No) -> "Nothing" holds "No": right;
+    "" (Yes): wrong; "3." (3) -> "3": right; "10" (1) -> holds "1": right; "No. Yes." (Yes) -> "No Yes"
+    (the periods went before the cut): right; "YES" (Yes): wrong (no synonym in capitals); "Two" (2):
+    wrong ("two" is, "Two" is not).
+    iid: 4 rows, 3 right (75.0); outline: 3 rows, 2 right; unseen_colour: 3 rows, 2 right.
+    acc 7/10 = 70.0; yes_no_acc 5/7 = 71.429 (wrong: "", "YES"); digits_acc 2/3 = 66.667."""
+    from conftest import run_cli
+
+    cases = [("iid", "Yes", "Yes, there is."), ("iid", "No", "There is no dog."), ("iid", "Yes", "No. Yes."),
+             ("iid", "2", "Two"), ("outline", "Yes", "yes"), ("outline", "No", "Nothing."), ("outline", "Yes", ""),
+             ("unseen_colour", "3", "3."), ("unseen_colour", "1", "10"), ("unseen_colour", "Yes", "YES")]
+    lines = []
+    for k, (situation, answer, prediction) in enumerate(cases):
+        question = COUNT if answer.isdigit() else "Is there a dog in the image?"
+        lines.append({"question_id": f"{situation}/{k}", "pair": k, "image": f"images/{situation}/{k}.png",
+                      "question": question, "answer": answer, "text_answer": answer, "situation": situation,
+                      "prediction": prediction})
+    file = tmp_path / "preds.jsonl"
+    file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    metrics = json.loads(run_cli("score", "unicorn_world", str(file), "--json", check=True).stdout)["metrics"]
+    expected = {"acc": 70.0, "yes_no_acc": 71.429, "digits_acc": 66.667, "situation_iid_acc": 75.0,
+                "situation_outline_acc": 66.667, "situation_unseen_colour_acc": 66.667, "n_overwritten": 0}
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=1e-3)

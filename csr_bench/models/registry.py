@@ -168,7 +168,8 @@ def _local_llava(path: Path) -> Callable[..., object]:
 
 
 # Every task the embedded world has data for (the judge tasks MM-Vet and LLaVA-W have none).
-WORLD_DATA_TASKS = ("pope", "chair", "mme", "seed", "mmbench", "scienceqa", "vizwiz", "gqa", "amber_world")
+WORLD_DATA_TASKS = ("pope", "chair", "mme", "seed", "mmbench", "scienceqa", "vizwiz", "gqa", "amber_world",
+                    "unicorn_world")
 # Those the shipped world VLM is at chance on leave its default set (csr_bench.world_at_chance).
 # What `csr-bench run` evaluates on the world when --tasks is not given.
 WORLD_TASKS = tuple(task for task in WORLD_DATA_TASKS if task not in WORLD_AT_CHANCE)

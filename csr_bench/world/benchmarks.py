@@ -530,8 +530,9 @@ def write_unicorn_world(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.
             image = f"images/{situation}/{scene.file_name}"
             if not (folder / image).exists():
                 _place(folder / image, _png(cache, scene) if not options else png_bytes(scene, **options))
-            # `answer` is the text answer, as in HELM's copy (PahaII/unicorn); OODCV's own file also has the
-            # letter of a two-option prompt that its generative evaluation never uses.
+            # `answer` is the text answer, as in HELM's copy (PahaII/unicorn). OODCV's own file also has
+            # `options` and an `answer` that evaluation.py's unused get_prompt_choose reads ("choose from A or
+            # B"; not seen here): the world asks no multiple choice, so neither is written.
             rows.append({"question_id": f"{situation}/{k}", "pair": k, "image": image, "question": question,
                          "answer": text_answer, "text_answer": text_answer, "situation": situation})
     atomic_write_text(folder / "oodcv-vqa.json", json.dumps(rows, indent=1) + "\n")
