@@ -247,7 +247,7 @@ def test_scripted_predictions_scored_by_oodcv_rules(root, tmp_path):
     assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=1e-3)
 
 
-def test_odd_answers_by_oodcv_rules(tmp_path):
+def test_odd_answers_by_oodcv_rules(tmp_path, capsys):
     """Odd outputs on world rows, each worked by the reference's rule (processPunctuation: a mark touching a
     space is dropped, else replaced by a space; periods not followed by a digit dropped; then the text
     before the first remaining "."; right when any synonym of the answer is a substring of it):
@@ -258,7 +258,7 @@ def test_odd_answers_by_oodcv_rules(tmp_path):
     wrong ("two" is, "Two" is not).
     iid: 4 rows, 3 right (75.0); outline: 3 rows, 2 right; unseen_colour: 3 rows, 2 right.
     acc 7/10 = 70.0; yes_no_acc 5/7 = 71.429 (wrong: "", "YES"); digits_acc 2/3 = 66.667."""
-    from conftest import run_cli
+    from csr_bench.cli import main
 
     cases = [("iid", "Yes", "Yes, there is."), ("iid", "No", "There is no dog."), ("iid", "Yes", "No. Yes."),
              ("iid", "2", "Two"), ("outline", "Yes", "yes"), ("outline", "No", "Nothing."), ("outline", "Yes", ""),
@@ -271,7 +271,25 @@ def test_odd_answers_by_oodcv_rules(tmp_path):
                       "prediction": prediction})
     file = tmp_path / "preds.jsonl"
     file.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    metrics = json.loads(run_cli("score", "unicorn_world", str(file), "--json", check=True).stdout)["metrics"]
+    assert main(["score", "unicorn_world", str(file), "--json"]) == 0  # in this process: the CLI, no subprocess
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
     expected = {"acc": 70.0, "yes_no_acc": 71.429, "digits_acc": 66.667, "situation_iid_acc": 75.0,
                 "situation_outline_acc": 66.667, "situation_unseen_colour_acc": 66.667, "n_overwritten": 0}
     assert {k: metrics[k] for k in expected} == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_world_written_before_unicorn_world(tmp_path, world, monkeypatch):
+    """An explicit --data-root of an older world: one line naming the missing folder. The default world is
+    cached per WORLD_VERSION (7 added unicorn_world), so one built before is not reused."""
+    from csr_bench.errors import CsrBenchError
+    from csr_bench.tasks import load_registry
+    from csr_bench.tasks.data import load_task_data
+    from csr_bench.world import WORLD_VERSION
+    from csr_bench.world.build import world_dir
+
+    monkeypatch.setattr(benchmarks, "write_unicorn_world", lambda *args: 0)
+    write_world_benchmarks(world, tmp_path, seed=3, sizes=SIZES)
+    with pytest.raises(CsrBenchError) as error:
+        load_task_data(load_registry()["unicorn_world"], tmp_path)
+    assert "\n" not in str(error.value) and str(tmp_path / "unicorn_world") in str(error.value)
+    assert WORLD_VERSION >= 7 and world_dir(0).name == f"world-v{WORLD_VERSION}-seed0"
