@@ -293,3 +293,24 @@ def test_a_world_written_before_unicorn_world(tmp_path, world, monkeypatch):
         load_task_data(load_registry()["unicorn_world"], tmp_path)
     assert "\n" not in str(error.value) and str(tmp_path / "unicorn_world") in str(error.value)
     assert WORLD_VERSION >= 7 and world_dir(0).name == f"world-v{WORLD_VERSION}-seed0"
+
+
+def test_the_world_writes_mjbench_pairs_and_they_change_nothing_else(world, root, tmp_path, monkeypatch):
+    """World v7 also writes MJ-Bench's world pairs (csr_bench/world/reward_pairs.py, tested in
+    tests/test_mjbench.py) where the reward-grading tasks read them, on their own streams: without them
+    every other file is byte for byte the same."""
+    from csr_bench.tasks.registry import get_tasks
+
+    counts = json.loads((root / "world.json").read_text())["counts"]
+    assert counts["mjbench_world_images"] == counts["mjbench_world_captions"] == 200  # its default size
+    for task in ("mjbench_world_images", "mjbench_world_captions"):
+        assert get_tasks(task, kind="reward_pairs")[0].dataset.local == task and (root / task / "pairs.jsonl").is_file()
+    monkeypatch.setattr(benchmarks, "write_reward_pairs", lambda *args: {})
+    write_world_benchmarks(world, tmp_path, seed=3, sizes=SIZES)
+    before = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in sorted(tmp_path.rglob("*"))
+              if p.is_file() and p.name != "world.json"}
+    after = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+             if p.is_file() and p.name != "world.json" and not p.relative_to(root).as_posix().startswith("mjbench_world_")}
+    assert before.keys() == after.keys() and before == after
+    old = json.loads((tmp_path / "world.json").read_text())["counts"]
+    assert old == {k: v for k, v in counts.items() if not k.startswith("mjbench_world_")}

@@ -8,7 +8,7 @@ from csr_bench.world.scenes import (CATEGORIES, PAIRS, Scene, SceneObject, World
                                     partner_rate, png_bytes, render)
 from csr_bench.world.text import coco_captions, detailed_caption, qa_pairs, short_captions
 
-WORLD_VERSION = 7  # bumped when the data or the trained models change: a new cache folder (5: 2,000 CHAIR images, 2,700 POPE questions; 6: amber_world; 7: unicorn_world)
+WORLD_VERSION = 7  # bumped when the data or the trained models change: a new cache folder (5: 2,000 CHAIR images, 2,700 POPE questions; 6: amber_world; 7: unicorn_world, MJ-Bench's world pairs)
 # bumped when what the world VLM and CLIP are trained on, or how, changes: shipped checkpoints carry it,
 # so a change of the evaluation data alone (WORLD_VERSION) keeps them
 MODELS_VERSION = 4

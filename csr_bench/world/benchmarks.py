@@ -15,6 +15,7 @@ from typing import Any
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_text
 from csr_bench.world.coco import write_annotations
+from csr_bench.world.reward_pairs import write_reward_pairs
 from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, EVAL_SAMPLER, PAIRS,
                                     POSITION_PHRASES, POSITIONS, SAMPLERS, SIZES, UNSEEN_COLORS, Scene,
                                     SceneObject, World, cooccurrence, partner_rate, png_bytes)
@@ -26,7 +27,7 @@ MME_SUFFIX = " Please answer yes or no."
 # Folders (and the manifest) this module writes under the root; nothing else is touched.
 WRITING_MARKER = ".writing"  # present while a world is being written (removed after world.json)
 OUTPUTS = ("world.json", "train", "prompts", "coco", "pope", "chair", "mme", "seed", "mmbench", "scienceqa", "gqa", "vizwiz",
-           "amber_world", "unicorn_world")
+           "amber_world", "unicorn_world", "mjbench_world_images", "mjbench_world_captions")
 
 
 @dataclass(frozen=True)
@@ -627,7 +628,7 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     counts["amber_world"] = write_amber(scenes, sizes, _rng(seed, "amber_world"), root / "amber_world", cache)
     counts["unicorn_world"] = write_unicorn_world(scenes, sizes, _rng(seed, "unicorn_world"), root / "unicorn_world",
                                                   cache)
-    # MJ-Bench's world pairs (csr_bench/world/reward_pairs.py, write_reward_pairs) go here, on their own stream.
+    counts.update(write_reward_pairs(world, root, seed))  # MJ-Bench's world pairs, on their own streams
 
     manifest = {
         "world_version": WORLD_VERSION, "seed": world.seed, "benchmark_seed": seed, "image_size": world.image_size,
