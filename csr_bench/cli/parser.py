@@ -193,10 +193,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        help="published rows to add: names in results/baselines/ (llava15-7b, llava15-13b) or YAML paths")
     table.add_argument("--no-ci", action="store_true",
                        help="hide each cell's 95%% bootstrap interval (the † marks of significant change stay)")
-
     table.add_argument("--by-aspect", action="store_true",
                        help="instead, one row per aspect (the tasks' aspects: tags): VHELM's mean win rate of the "
                        "runs (or of one run's iterations), or, for a single column, the mean normalised main metric")
+
     compare = commands.add_parser(
         "compare", parents=[quiet], help="the methods table: runs of several methods side by side (paper Table 1)",
         description="One row per method run at its final iteration, after the base row they all started from (the "
