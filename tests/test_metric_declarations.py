@@ -54,6 +54,14 @@ def _aggregates(world) -> dict[str, list[dict[str, float]]]:
     found.update(hallusionbench_aggregates())
     found.update(mmhal_aggregates())
     found.update(objhal_aggregates())
+    from test_bingo import bingo_aggregates
+    from test_cares import cares_aggregates
+    from test_mjbench import mjbench_aggregates
+    from test_mmie import mmie_aggregates
+    from test_unicorn import unicorn_aggregates
+
+    for more in (bingo_aggregates, cares_aggregates, mjbench_aggregates, mmie_aggregates, unicorn_aggregates):
+        found.update(more())
     return found
 
 

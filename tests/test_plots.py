@@ -96,7 +96,8 @@ def test_radar_has_no_axis_for_tasks_the_world_set_leaves_out(tmp_path):
     from csr_bench.world_at_chance import WORLD_AT_CHANCE
 
     default = metrics(pope={"accuracy": 63.0}, chair={"chair_s": 86.0, "chair_i": 49.0}, seed={"accuracy": 40.0},
-                      scienceqa={"accuracy": 55.0}, gqa={"accuracy": 46.0}, amber_world={"amber_score": 29.0})
+                      scienceqa={"accuracy": 55.0}, gqa={"accuracy": 46.0}, amber_world={"amber_score": 29.0},
+                          unicorn_world={"acc": 68.0})
     assert set(default) == set(WORLD_TASKS)
     run = hand_run(tmp_path, default, default)
     headers = [axis.column.header for axis in radar_axes(run)]

@@ -113,6 +113,13 @@ def test_every_builtin_scorer_is_covered():
     covered |= {"amber", "amber_offline"}  # tests/test_amber.py::test_unit_statistics_agree_and_give_intervals
     covered |= {"hallusionbench", "mmhal"}  # tests/test_hallusionbench.py, tests/test_mmhal.py (their bootstrap tests)
     covered |= {"objhal", "objhal_judge"}  # tests/test_objhal.py
+    covered |= {"mjbench"}  # tests/test_mjbench.py::test_declarations_and_bootstrap_unit
+    covered |= {"unicorn_oodcv", "unicorn_oodcv_fixed", "unicorn_oodcv_cf", "unicorn_oodcv_cf_fixed", "unicorn_sketchy",
+                "unicorn_misleading", "unicorn_qpem", "unicorn_oodcv_qpem"}  # tests/test_unicorn.py
+    covered |= {"bingo", "bingo_rules"}  # tests/test_bingo.py
+    covered |= {"cares_yesno", "cares_jailbreak", "cares_abstention", "cares_overcaution", "cares_choice",
+                "cares_uncertainty", "cares_open"}  # tests/test_cares.py
+    covered |= {"mmie"}  # tests/test_mmie.py
     assert set(SCORERS) == covered
     with pytest.raises(CsrBenchError, match="reports no metrics"):
         task_stats("vizwiz_test", [{"doc_id": "a", "question_id": "a", "prediction": "x"}], "here",
