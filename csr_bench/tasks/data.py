@@ -77,18 +77,23 @@ class TaskData:
     def image(self, index: int):
         """The document's image as RGB, or a one-line error naming the document and file."""
         where = f"{self.task.name}: {self.task.doc_id}={self.doc_id(index)!r}"
-        value = self._raw_image(index, where)
-        if isinstance(value, dict) and value.get("bytes"):
-            return open_rgb(value["bytes"], where)
-        raw = value.get("path") if isinstance(value, dict) else value
-        if not raw:
-            raise CsrBenchError(f"{where}: no image in column '{self.task.image_field}'")
-        path = Path(raw)
-        if not path.is_absolute() and self.image_base is not None:
-            path = self.image_base / path
-        if not path.is_file():
-            raise CsrBenchError(f"{where}: image file not found: {path}")
-        return open_rgb(path, where)
+        return decode_image(self._raw_image(index, where), self.image_base, where, self.task.image_field)
+
+
+def decode_image(value: Any, image_base: Path | None, where: str, column: str):
+    """An undecoded image cell (embedded bytes, or a path relative to ``image_base``) as RGB, or a
+    one-line error naming ``where`` and the file."""
+    if isinstance(value, dict) and value.get("bytes"):
+        return open_rgb(value["bytes"], where)
+    raw = value.get("path") if isinstance(value, dict) else value
+    if not raw or not isinstance(raw, str):
+        raise CsrBenchError(f"{where}: no image in column '{column}'")
+    path = Path(raw)
+    if not path.is_absolute() and image_base is not None:
+        path = image_base / path
+    if not path.is_file():
+        raise CsrBenchError(f"{where}: image file not found: {path}")
+    return open_rgb(path, where)
 
 
 def _local_path(name: str, local: str, root: Path) -> Path:
@@ -175,7 +180,7 @@ def _load_hub(name: str, hub: HubSource | None, local: str):
             f"without the network pass --data-root DIR holding '{local}'") from None
 
 
-def _undecoded(dataset, column: str):
+def undecoded(dataset, column: str):
     """Leave images as bytes/paths: each is decoded when its document is evaluated."""
     import datasets
 
@@ -201,7 +206,7 @@ def _attach_images(data: TaskData, root: Path | None) -> None:
     missing = [c for c in (spec.key, spec.column) if c not in dataset.column_names]
     if missing:
         raise CsrBenchError(f"{name}: image set lacks column(s) {', '.join(missing)}")
-    data.image_dataset = _undecoded(dataset, spec.column)
+    data.image_dataset = undecoded(dataset, spec.column)
     data.image_rows = {key: i for i, key in enumerate(dataset.select_columns([spec.key])[spec.key])}
 
 
@@ -228,20 +233,26 @@ def check_records(task: TaskConfig, rows: list[dict[str, Any]], source: str) -> 
         raise CsrBenchError(f"{task.name}: {source}: {item}: {problem}")
 
 
+def open_task_dataset(task: TaskConfig, root: Path | None):
+    """(dataset, folder relative image paths start from, source) of the task's data: its local copy
+    under ``root``, or its hub split when ``root`` is None. Shared by the documents of a generation
+    task and the pairs of a reward_pairs task (tasks/pair_data.py)."""
+    if root is None:
+        dataset = _load_hub(task.name, task.dataset.hub, task.dataset.local)
+        return dataset, None, f"hub:{task.dataset.hub.path}[{task.dataset.hub.split}]"
+    path = _local_path(task.name, task.dataset.local, root)
+    dataset, image_base = _load_local(task.name, path, task.dataset.hub.split if task.dataset.hub else None)
+    source = f"bundled:{path.relative_to(BUNDLED_DATA_ROOT)}" if root == BUNDLED_DATA_ROOT else f"local:{path}"
+    return dataset, image_base, source
+
+
 def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
     """Documents from ``data_root`` (local copy) or, when it is None, from the task's hub dataset."""
     import datasets
 
     datasets.disable_progress_bars()
     root = resolve_data_root(data_root)
-    if root is None:
-        dataset, image_base = _load_hub(task.name, task.dataset.hub, task.dataset.local), None
-        source = f"hub:{task.dataset.hub.path}[{task.dataset.hub.split}]"
-    else:
-        path = _local_path(task.name, task.dataset.local, root)
-        dataset, image_base = _load_local(task.name, path, task.dataset.hub.split if task.dataset.hub else None)
-        source = (f"bundled:{path.relative_to(BUNDLED_DATA_ROOT)}" if root == BUNDLED_DATA_ROOT
-                  else f"local:{path}")
+    dataset, image_base, source = open_task_dataset(task, root)
 
     if task.filter:
         unknown = [c for c in task.filter if c not in dataset.column_names]
@@ -261,7 +272,7 @@ def load_task_data(task: TaskConfig, data_root: str | Path | None) -> TaskData:
         raise CsrBenchError(f"{task.name}: {source} holds no documents")
     joined = task.images is not None
     if not joined:
-        dataset = _undecoded(dataset, task.image_field)
+        dataset = undecoded(dataset, task.image_field)
     text_columns = list(dict.fromkeys([*([] if by_index else [task.doc_id]), *task.fields,
                                        *([task.image_field] if joined else [])]))
     rows = dataset.select_columns(text_columns).to_list()
