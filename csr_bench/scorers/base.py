@@ -94,7 +94,25 @@ def document_image(context: ScoringContext | None, record: dict[str, Any], bench
 
 
 class JudgedAggregate:
-    """``aggregate`` of a judge-scored scorer: the metrics of its ``aggregate_items`` (see Scorer)."""
+    """The shape every judge-scored scorer shares (MM-Vet, LLaVA-Bench, MMHal-Bench, Bingo, MMIE, CARES'
+    open questions): nothing per sample but the subclass's ``check_record``, since the judge runs in
+    aggregate and generation never waits on it; ``judge_records`` for the judge (skipped without one)
+    once every record is checked; ``aggregate`` is the metrics of ``aggregate_items`` (see Scorer)."""
+
+    benchmark: str  # named in the skip reason and errors
+
+    def check_record(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
+        self.check_record(record)
+        return {}
+
+    def judge_records(self, records: Sequence[dict[str, Any]], context: ScoringContext | None) -> Judge:
+        judge = judge_for(context, records, self.benchmark)
+        for record in records:
+            self.check_record(record)
+        return judge
 
     def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
         return self.aggregate_items(records, context)[0]

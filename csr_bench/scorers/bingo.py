@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image, judge_for
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image
 from csr_bench.scorers.sample_columns import Columns, memo, ratio
 
 # VHELM's generation instruction (get_bingo_spec), which the task's prompt puts before the question.
@@ -215,6 +215,7 @@ def judged_metrics(columns: Columns, names: list[str]) -> dict[str, float]:
 
 class BingoScorer(JudgedAggregate):
     name = "bingo"
+    benchmark = "Bingo"
     required_fields = ("subset", "subcategory", "question", "reference")
     headline = ("score",)
     metrics = (
@@ -234,16 +235,9 @@ class BingoScorer(JudgedAggregate):
     def check_record(self, record: dict[str, Any]) -> None:
         _check(record)
 
-    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
-        _check(record)
-        return {}
-
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
-        judge = judge_for(context, records, "Bingo")
-        for record in records:
-            _check(record)
+        judge = self.judge_records(records, context)
         document_image(context, records[0], "Bingo")  # skipped, with the reason, when no images are at hand
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger

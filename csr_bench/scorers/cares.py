@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, ScoringSkipped, judge_for
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, ScoringSkipped
 from csr_bench.scorers.sample_columns import ratio as _ratio
 
 REFERENCE = "richard-peng-xia/CARES @ a743fe047d045a11124e7d0f835ec923add6bbc0"
@@ -419,6 +419,7 @@ def parse_score(reply: str) -> float | None:
 
 class CaresOpenScorer(JudgedAggregate):
     name = "cares_open"
+    benchmark = "CARES"
     required_fields = ("text", "answer")
     headline = ("score",)
     metrics = (
@@ -433,16 +434,10 @@ class CaresOpenScorer(JudgedAggregate):
         _text(record, "text")
         _text(record, "answer")
 
-    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
-        self.check_record(record)
-        return {}
 
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
-        judge = judge_for(context, records, "CARES")
-        for record in records:
-            self.check_record(record)
+        judge = self.judge_records(records, context)
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 

@@ -9,7 +9,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, judge_for
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext
 
 SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
 JUDGE_TEMPERATURE = 0.2  # official; the answers are cached, so re-scoring is reproducible anyway
@@ -67,6 +67,7 @@ def relative_score(pairs: Sequence[Sequence[float]]) -> float | None:
 
 class LlavaBenchScorer(JudgedAggregate):
     name = "llava_bench"
+    benchmark = "LLaVA-Bench"
     required_fields = ("question_id", "question", "caption", "gpt_answer", "category")
     headline = ("score",)
     metrics = (
@@ -77,15 +78,13 @@ class LlavaBenchScorer(JudgedAggregate):
     )
     judge_fields = ("judge_scores",)  # per-item, stored in samples.jsonl by the evaluator (for the bootstrap)
 
-    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
+    def check_record(self, record: dict[str, Any]) -> None:
         _category(record)
-        return {}
 
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the parsed review behind them (``judge_scores``: [reference, model])."""
-        judge = judge_for(context, records, "LLaVA-Bench")
+        judge = self.judge_records(records, context)
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 

@@ -11,7 +11,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, judge_for
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext
 
 # The judge prompt, verbatim: llava-rlhf/LLaVA-RLHF @ 830a083fd83e607da3c35f2e6aef833523c1e722,
 # Eval/eval_gpt_mmhal.py, ``template`` (its "evalutation" typo included). Its four {} are the image
@@ -125,6 +125,7 @@ def _check(record: dict[str, Any]) -> None:
 
 class MmhalScorer(JudgedAggregate):
     name = "mmhal"
+    benchmark = "MMHal-Bench"
     required_fields = ("question_type", "image_content", "question", "gt_answer")
     headline = ("score", "hallucination_rate")
     metrics = (
@@ -139,17 +140,11 @@ class MmhalScorer(JudgedAggregate):
     def check_record(self, record: dict[str, Any]) -> None:
         _check(record)
 
-    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
-        _check(record)
-        return {}
 
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the rating behind them (``judge_rating``, 0-6)."""
-        judge = judge_for(context, records, "MMHal-Bench")
-        for record in records:
-            _check(record)
+        judge = self.judge_records(records, context)
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 

@@ -12,7 +12,7 @@ import re
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image, judge_for
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image
 
 # The judge prompts, verbatim: Lillianwei-h/MMIE @ eb0fd6ecf14576760b5c3deb95c47579cf0cc36e, prompts.py
 # (SA_SYSTEM_PROMPT, PBL_SYSTEM_PROMPT, MSR_PROMPT; their curly apostrophes and trailing spaces included,
@@ -137,6 +137,7 @@ def _check(record: dict[str, Any]) -> None:
 
 class MmieScorer(JudgedAggregate):
     name = "mmie"
+    benchmark = "MMIE"
     required_fields = ("id", "question", "gt_answer", "image_boxes")
     headline = ("score", "score_SA", "score_PBL", "score_MSR")
     metrics = (
@@ -157,17 +158,11 @@ class MmieScorer(JudgedAggregate):
     def check_record(self, record: dict[str, Any]) -> None:
         _check(record)
 
-    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
-        _check(record)
-        return {}
 
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the rating behind them (``judge_score``, 0-6 or None)."""
-        judge = judge_for(context, records, "MMIE")
-        for record in records:
-            _check(record)
+        judge = self.judge_records(records, context)
         with_images = next((r for r in records if r["image_boxes"]), None)
         if with_images is not None and (context is None or context.image_of is None):
             document_image(context, with_images, "MMIE")  # ScoringSkipped with the reason, before any request

@@ -9,7 +9,7 @@ import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, judge_for
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext
 
 MMVET_PROMPT = """Compare the ground truth and prediction from AI models, to give a correctness score for the prediction. <AND> in the ground truth means it is totally right only when all elements in the ground truth are present in the prediction, and <OR> means it is totally right when any one element in the ground truth is present in the prediction. The correctness score is 0.0 (totally wrong), 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, or 1.0 (totally right). Just complete the last space of the correctness score.
 
@@ -71,6 +71,7 @@ def capabilities(record: dict[str, Any]) -> list[str]:
 
 class MMVetScorer(JudgedAggregate):
     name = "mmvet"
+    benchmark = "MM-Vet"
     required_fields = ("question_id", "question", "answer", "capability")
     headline = ("score",)
     metrics = (
@@ -80,18 +81,16 @@ class MMVetScorer(JudgedAggregate):
     )
     judge_fields = ("judge_score",)  # per-item, stored in samples.jsonl by the evaluator (for the bootstrap)
 
-    def score_sample(self, record: dict[str, Any], context: ScoringContext | None = None) -> dict[str, Any]:
-        """Nothing per sample: the judge runs in aggregate, so generation never waits on it."""
+    def check_record(self, record: dict[str, Any]) -> None:
         for field in ("question", "answer"):
             if not isinstance(record[field], str):
                 raise CsrBenchError(f"MM-Vet {field} must be a string, got {record[field]!r}")
         capabilities(record)
-        return {}
 
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the judge's score behind them (``judge_score``, 0-1)."""
-        judge = judge_for(context, records, "MM-Vet")
+        judge = self.judge_records(records, context)
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 
