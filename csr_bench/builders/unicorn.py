@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
+from csr_bench.storage.files import read_json_or_jsonl
 
 HELM_FILES = {"OODCV-VQA": "ood/oodcv-vqa/oodcv-vqa.json",
               "OODCV-Counterfactual": "ood/oodcv-vqa/oodcv-counterfactual.json",
@@ -31,21 +32,7 @@ MISLEADING_FILE = "unicorn_misleading.jsonl"
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     """A JSON array of objects, or JSON lines (what datasets' json loader reads)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CsrBenchError(f"cannot read {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else [data]
-    except ValueError:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise CsrBenchError(f"{path}:{number}: not JSON ({exc})") from None
+    rows = read_json_or_jsonl(path, "Unicorn rows")
     for number, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise CsrBenchError(f"{path}: row {number} is not an object")

@@ -197,6 +197,35 @@ def read_json_records(path: Path, what: str = "records") -> list:
     return data
 
 
+def read_json_or_jsonl(path: Path, what: str = "rows") -> list:
+    """The entries of a file that holds one JSON value (a list: its entries; anything else: itself)
+    or JSON lines, whatever its suffix says: releases name either ".json" (HELM's copies, POVID's
+    file). A line that is not JSON is a one-line error naming it."""
+    from csr_bench.errors import CsrBenchError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+    try:
+        data = json.loads(text)
+        return data if isinstance(data, list) else [data]
+    except ValueError:
+        pass
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise CsrBenchError(f"{path}:{number}: neither a JSON list nor JSON lines "
+                                    f"({getattr(exc, 'msg', exc)})") from None
+    return rows
+
+
 def read_jsonl_objects(path: Path, what: str = "records") -> list[tuple[int, dict]]:
     """(line number, object) for every non-blank line of a user-supplied JSONL file, strictly:
     an unreadable file, a malformed line or a non-object is a one-line error naming the line."""

@@ -5,13 +5,12 @@ the edits kept under "injected"."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csr_bench.errors import CsrBenchError
+from csr_bench.storage.files import read_json_or_jsonl
 from csr_bench.preference_data.rows import IMAGE_TAG, clean_prompt
 
 ANSWER_KEYS = ("answer", "chosen", "response")  # the truthful answer, by the first of these a row has
@@ -36,23 +35,7 @@ class InjectionOutcome:
 
 def read_rows(path: Path) -> list[Any]:
     """The rows of a JSON list or a JSONL file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CsrBenchError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text)
-        return data if isinstance(data, list) else [data]
-    except ValueError:
-        pass
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise CsrBenchError(f"{path}:{number}: neither a JSON list nor JSON lines ({exc})") from None
-    return rows
+    return read_json_or_jsonl(path, "answers")
 
 
 def source_row(row: Any, index: int) -> SourceRow | str:
