@@ -29,6 +29,7 @@ import numpy as np
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
 from csr_bench.scorers.sample_columns import Columns, memo, ratio
+from csr_bench.scorers.vqa_accuracy import process_punctuation
 
 MetricFn = Callable[[Columns], np.ndarray]
 
@@ -53,31 +54,15 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "1": ("one", "single", "1"),
 }
 YES_NO = ("Yes", "No")
-# processPunctuation's tables (the VQA evaluation's), with the reference's own period regex: its
-# "(?!<=\d)" is a lookahead for the text "<=digit", which never follows a period, so every period
-# not followed by a digit goes ("3." loses its period; VLMEvalKit's "(?<!\d)" would keep it).
-_PUNCT = (";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!")
-_COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")
-_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
-_PERIOD_COUNT = 32  # the reference passes re.UNICODE (32) where Pattern.sub takes its count
+# processPunctuation is the VQA evaluation's, which oodcv_vqa_metric.py copies (vqa_accuracy.py has it,
+# with the official period regex: its "(?!<=\d)" is a lookahead for the text "<=digit", which never
+# follows a period, so every period not followed by a digit goes; "3." loses its period, where
+# VLMEvalKit's "(?<!\d)" would keep it).
 # find_right_prediction's tables
 _MID_TERMS = ("if", "after", "once", "now that")
 _START_TERMS = ("After", "If", "Once", "Now that")
 REFUSALS = ("I'm not able", "I'm sorry", "Sorry", "an AI")
 BAD_TEXTS = "Bad Texts."
-
-
-def process_punctuation(text: str) -> str:
-    """OODCVVQAEval.processPunctuation: each mark dropped where it touches a space (or the text holds
-    a digit,digit), else replaced by a space; then up to 32 periods not followed by a digit dropped."""
-    out = text
-    comma_number = _COMMA_STRIP.search(text) is not None
-    for p in _PUNCT:
-        if p + " " in text or " " + p in text or comma_number:
-            out = out.replace(p, "")
-        else:
-            out = out.replace(p, " ")
-    return _PERIOD_STRIP.sub("", out, _PERIOD_COUNT)
 
 
 def find_right_prediction(prediction: str, yesno_answer: bool = True) -> str:
