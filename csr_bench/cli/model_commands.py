@@ -88,20 +88,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     outcome = rescore(args.task, args.predictions, annotations=args.annotations, judge_url=args.judge_url,
                       judge_model=args.judge_model, include_tasks=args.include_tasks,
                       data_root=args.data_root)
-    from csr_bench.scorers import SCORERS
-    from csr_bench.tasks.registry import get_tasks
-
-    caveat = getattr(SCORERS[get_tasks([outcome["task"]], args.include_tasks)[0].scorer], "caveat", None)
-    if caveat:  # what the scorer's numbers cannot say (MMIE: a text-only model's answers)
-        outcome["caveat"] = caveat
     if args.json:
         print(json.dumps(outcome))
         return 0
     print(f"{outcome['task']}  n={outcome['n']}")
     if "skipped" in outcome:
         print(f"  skipped: {outcome['skipped']}")
-    if caveat:
-        print(f"  caveat: {caveat}")
+    if outcome.get("caveat"):
+        print(f"  caveat: {outcome['caveat']}")
     width = max((len(k) for k in outcome["metrics"]), default=0)
     intervals = outcome.get("intervals", {})
     for key, value in outcome["metrics"].items():

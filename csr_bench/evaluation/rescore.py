@@ -80,7 +80,9 @@ def rescore(task_name: str, predictions: Path, *, annotations: str | None = None
             raise CsrBenchError(f"{predictions}:{number}: record does not fit task '{task.name}' "
                                 f"({type(exc).__name__}: {exc})") from None
     records = [record for _, record in numbered]
-    return {"task": task.name, "n": len(records), **score_records(scorer, records, context, where=str(predictions))}
+    caveat = getattr(scorer, "caveat", None)  # what the scorer's numbers cannot say (MMIE: a text-only model's answers)
+    return {"task": task.name, "n": len(records), **score_records(scorer, records, context, where=str(predictions)),
+            **({"caveat": caveat} if caveat else {})}
 
 
 def _images(task: TaskConfig, data_root: str):
