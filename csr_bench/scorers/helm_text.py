@@ -54,6 +54,14 @@ def quasi_exact_match(gold: str, pred: str) -> float:
     return 1 if normalize_text(gold) == normalize_text(pred) else 0
 
 
+def quasi_prefix_exact_match(gold: str, pred: str) -> bool:
+    """The normalised answer starts with the normalised gold ("10" for gold "1" counts; an empty answer
+    never): VHELM's Unicorn metric."""
+    if not pred:
+        return False
+    return normalize_text(pred).startswith(normalize_text(gold))
+
+
 def quasi_leave_articles_exact_match(gold: str, pred: str) -> float:
     if not pred:
         return 0
