@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.storage.files import read_json_or_jsonl
+from csr_bench.builders.output import write_jsonl
+from csr_bench.storage.files import atomic_write_text, read_json_or_jsonl
 
 HELM_FILES = {"OODCV-VQA": "ood/oodcv-vqa/oodcv-vqa.json",
               "OODCV-Counterfactual": "ood/oodcv-vqa/oodcv-counterfactual.json",
@@ -63,9 +64,7 @@ def build_from_helm(helm_dir: Path, out: Path) -> dict[str, int]:
                                         f"({', '.join(SYNONYMS)})")
                 new.update(text_answer=answer, situation=None)
             rows.append(new)
-        path = out / target
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        atomic_write_text(out / target, json.dumps(rows, indent=1))
         counts[name] = len(rows)
     return counts
 
@@ -109,8 +108,7 @@ def build_misleading(folder: Path, out: Path, attacks: list[str] | None = None) 
             for k, instruction in enumerate(MISLEADING_PROMPTS, 1):
                 rows.append({"id": f"{attack}/{name}#{k}", "image": image, "attack": attack,
                              "instruction": instruction, "objects": objects})
-    with open(target / MISLEADING_FILE, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row) + "\n" for row in rows)
+    write_jsonl(target / MISLEADING_FILE, rows)
     return {"documents": len(rows), "images": images}
 
 
