@@ -560,7 +560,3 @@ def metric_functions(kind: str, names: Sequence[str]) -> dict[str, Callable[[dic
         if len(codes) >= 2:
             found[f"aed_{attribute}"] = gap(attribute, codes)
     return found
-
-
-SCORER_NAMES = ("cares_yesno", "cares_jailbreak", "cares_abstention", "cares_overcaution", "cares_choice",
-                "cares_uncertainty", "cares_open")

@@ -24,7 +24,7 @@ STRATA = {"bingo": "subcategory", "bingo_rules": "subcategory",  # Bingo: each s
           "hallusionbench": "category", "mmhal": "question_type", "mmie": "category",
           "amber": "group", "amber_offline": "group",  # AMBER: each type's queries keep their number
           "mjbench": "subcategory"}  # MJ-Bench: each subcategory keeps its number of pairs
-UNITS = {"bingo": "judged item", "bingo_rules": "answer",  # Bingo: one open answer per question
+UNITS = {"cares_open": "judged item", "bingo": "judged item", "bingo_rules": "answer",  # Bingo: one open answer per question
          "unicorn_oodcv": "image", "unicorn_oodcv_cf": "image",  # Unicorn faithful: the last question per image
          "unicorn_misleading": "image",  # Unicorn misleading attack: an image's four descriptions
          "chair": "image", "mme": "image", "mmbench": "circular group", "mmvet": "judged item",
@@ -449,7 +449,7 @@ def _cares(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> T
     from csr_bench.scorers.cares import sample_columns
 
     ids, columns, names = sample_columns(kind, samples)
-    return TaskStats(task, ids, columns, names, "judged item" if kind == "cares_open" else "", scorer=kind)
+    return TaskStats(task, ids, columns, names, scorer=kind)
 
 
 def _objhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
