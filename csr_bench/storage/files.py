@@ -173,6 +173,18 @@ def read_jsonl_records(path: Path, repair: bool = True) -> list[dict]:
     return records
 
 
+def _read_user_text(path: Path, what: str) -> str:
+    """A user-supplied text file's content, or a one-line error naming it and ``what`` it should hold."""
+    from csr_bench.errors import CsrBenchError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+
+
 def read_json_records(path: Path, what: str = "records") -> list:
     """The entries of a user-supplied JSON list file, or the objects of a JSONL one
     (``read_jsonl_objects``); an unreadable file, malformed JSON or a JSON file that holds no list is
@@ -184,12 +196,9 @@ def read_json_records(path: Path, what: str = "records") -> list:
     path = Path(path)
     if path.suffix == ".jsonl":
         return [record for _, record in read_jsonl_objects(path, what)]
+    text = _read_user_text(path, what)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+        data = json.loads(text)
     except ValueError as exc:
         raise CsrBenchError(f"{path}: malformed JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(data, list):
@@ -204,12 +213,7 @@ def read_json_or_jsonl(path: Path, what: str = "rows") -> list:
     from csr_bench.errors import CsrBenchError
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+    text = _read_user_text(path, what)
     try:
         data = json.loads(text)
         return data if isinstance(data, list) else [data]
@@ -232,12 +236,7 @@ def read_jsonl_objects(path: Path, what: str = "records") -> list[tuple[int, dic
     from csr_bench.errors import CsrBenchError
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CsrBenchError(f"{path}: cannot read {what} ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise CsrBenchError(f"{path}: not a UTF-8 text file") from None
+    text = _read_user_text(path, what)
     objects = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
