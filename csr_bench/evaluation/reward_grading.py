@@ -24,6 +24,7 @@ from csr_bench.progress import get_logger, progress_bar
 log = get_logger()
 DEFAULT_OUTPUT = "results/reward_grading"
 WORLD_REWARD_TASKS = ("mjbench_world_images", "mjbench_world_captions")  # read the world's data by default
+# (world/reward_pairs.py names them too; evaluation may not import the world, docs/architecture.md)
 REWARD_SCORES_FILE = "reward_scores.jsonl"  # the resumable store of the reward's raw scores
 SCORES_FILE = "scores.jsonl"
 SETTINGS_FILE = "grading_settings.json"

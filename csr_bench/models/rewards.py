@@ -103,8 +103,4 @@ class RewardFunction:
         return [(values[2 * i], values[2 * i + 1]) for i in range(len(pairs))]
 
 
-def load_reward(name: str, device: str | None = None) -> RewardFunction:
-    return RewardFunction(parse_reward(name), device=device)
-
-
-__all__ = ["CSR_CLIP", "RewardFunction", "RewardSpec", "load_reward", "parse_reward"]
+__all__ = ["CSR_CLIP", "RewardFunction", "RewardSpec", "parse_reward"]

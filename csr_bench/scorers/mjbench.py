@@ -33,7 +33,6 @@ from csr_bench.scorers.sample_columns import Columns, ratio
 MetricFn = Callable[[Columns], np.ndarray]
 
 TIE = "tie"
-SIDES = ("0", "1")
 
 
 def get_pred(s0: float, s1: float, threshold: float = 0.0) -> str:
