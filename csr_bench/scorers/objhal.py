@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import Metric, ScoringContext, ScoringSkipped
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext
 from csr_bench.scorers.chair import CocoGroundTruth, coco_image_id, ground_truth as chair_ground_truth
 from csr_bench.scorers.chair_words import listed_words, merge_double_words, word_tokenize
 from csr_bench.scorers.coco_objects import qualified_words
@@ -439,8 +439,9 @@ def extract(judge, question: str, prediction: str) -> dict[str, Any]:
     return {"judge_objects": None, "judge_answer": content, "judge_answers": len(JUDGE_TEMPERATURES)}
 
 
-class ObjHalJudgeScorer:
+class ObjHalJudgeScorer(JudgedAggregate):
     name = "objhal_judge"
+    benchmark = "objhal_judge"
     required_fields = ("image_id", "question")
     headline = ("response_hall", "object_hall", "coverage")
     metrics = (*METRICS, Metric("unresolved", "lower", "responses whose judge answer never held a readable "
@@ -462,20 +463,11 @@ class ObjHalJudgeScorer:
         """The image's ground truth; the mentions come from the judge, in aggregate."""
         return {"ground_truth_objects": sorted(ground_truth(context).objects(_image_id(record)))}
 
-    def aggregate(self, records: Sequence[dict[str, Any]], context: ScoringContext | None = None) -> dict[str, float]:
-        return self.aggregate_items(records, context)[0]
-
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the judge's list, the COCO objects read from it (None when
         unreadable) and the judge model."""
-        judge = context.judge if context is not None else None
-        if judge is None:
-            from csr_bench.judge import NO_JUDGE
-
-            raise ScoringSkipped(NO_JUDGE)
-        if not records:
-            raise CsrBenchError("objhal_judge: no records to score")
+        judge = self.judge_records(records, context)
         truth = ground_truth(context)
         _spacy()  # before any request: without it no judge answer could be read
         from csr_bench.judge import judge_map
