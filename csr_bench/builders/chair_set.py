@@ -9,19 +9,11 @@ import json
 import random
 from pathlib import Path
 
-from csr_bench.builders.output import place_image, write_jsonl
+from csr_bench.builders.output import annotations_of, place_image, write_jsonl
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_text
 from csr_bench.prompt_text import DETAIL_PROMPT
-
-
-def _subset(dataset: dict, image_ids: set[int]) -> dict:
-    """The annotation file's content for ``image_ids`` only; every other key is kept as it is."""
-    subset = {key: value for key, value in dataset.items() if key not in ("images", "annotations")}
-    subset["images"] = [image for image in dataset.get("images", []) if image["id"] in image_ids]
-    subset["annotations"] = [ann for ann in dataset.get("annotations", []) if ann["image_id"] in image_ids]
-    return subset
 
 
 def build_chair_set(coco_dir: Path, out: Path, *, n: int = 500, seed: int = 0, link: bool = False) -> dict[str, int]:
@@ -41,6 +33,6 @@ def build_chair_set(coco_dir: Path, out: Path, *, n: int = 500, seed: int = 0, l
         rows.append({"image_id": image_id, "image": f"images/{file_name}", "question": DETAIL_PROMPT})
     chosen = set(drawn)
     for name, coco in (("instances_val2014.json", instances), ("captions_val2014.json", captions)):
-        atomic_write_text(out / "annotations" / name, json.dumps(_subset(coco.dataset, chosen)))
+        atomic_write_text(out / "annotations" / name, json.dumps(annotations_of(coco.dataset, chosen)))
     write_jsonl(out / "chair.jsonl", rows)
     return {"images": len(rows)}

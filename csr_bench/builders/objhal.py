@@ -13,20 +13,12 @@ import binascii
 import json
 from pathlib import Path
 
-from csr_bench.builders.output import place_image, write_jsonl
+from csr_bench.builders.output import annotations_of, place_image, write_jsonl
 from csr_bench.coco import load_coco
 from csr_bench.errors import CsrBenchError
 from csr_bench.storage.files import atomic_write_bytes, atomic_write_text, read_jsonl_objects
 
 SPLITS = ("val2014", "train2014")
-
-
-def annotations_of(dataset: dict, image_ids: set[int]) -> dict:
-    """A COCO annotation file's content for ``image_ids`` only; every other key kept as it is."""
-    subset = {key: value for key, value in dataset.items() if key not in ("images", "annotations")}
-    subset["images"] = [image for image in dataset.get("images", []) if image["id"] in image_ids]
-    subset["annotations"] = [ann for ann in dataset.get("annotations", []) if ann["image_id"] in image_ids]
-    return subset
 
 
 def read_items(path: Path) -> list[tuple[int, dict]]:

@@ -16,6 +16,14 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+def annotations_of(dataset: dict, image_ids: set[int]) -> dict:
+    """A COCO annotation file's content for ``image_ids`` only; every other key kept as it is."""
+    subset = {key: value for key, value in dataset.items() if key not in ("images", "annotations")}
+    subset["images"] = [image for image in dataset.get("images", []) if image["id"] in image_ids]
+    subset["annotations"] = [ann for ann in dataset.get("annotations", []) if ann["image_id"] in image_ids]
+    return subset
+
+
 def place_image(source: Path, target: Path, link: bool = False) -> None:
     """Copy ``source`` to ``target``, or symlink it (``link``) to save the space of a second copy."""
     if not source.is_file():
