@@ -11,7 +11,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli, run_without_heavy_imports
 from csr_bench.reporting.run_data import load_run
-from csr_bench.reporting.tables.aspects import KNOWN_BOUNDS, MainMetric, aspect_table, main_metric, win_rates
+from csr_bench.reporting.tables.aspects import MainMetric, aspect_table, main_metric, win_rates
 from csr_bench.reporting.tables.format import render
 from csr_bench.scorers.base import Metric, declared
 from csr_bench.tasks.aspects import ASPECTS
@@ -101,7 +101,7 @@ def test_main_metric_is_the_first_directed_headline_with_its_bounds(tmp_path):
 
 
 def test_every_tasks_main_metric_is_normalised_by_the_range_its_description_gives():
-    """A main metric described as 'max N' or 'a-b' (a rating) has those bounds, declared or in KNOWN_BOUNDS;
+    """A main metric described as 'max N' or 'a-b' (a rating) declares those bounds;
     one without a range in its description is a percentage (0-100)."""
     from csr_bench.scorers import SCORERS
 
@@ -115,10 +115,8 @@ def test_every_tasks_main_metric_is_normalised_by_the_range_its_description_give
         found = re.search(r"max (\d+)\)|\b(\d+)-(\d+)\b", metric.description)
         wanted = (0.0, 100.0) if found is None else (0.0, float(found[1])) if found[1] else (float(found[2]),
                                                                                              float(found[3]))
-        bounds = metric.bounds if metric.bounds != (0.0, 100.0) else KNOWN_BOUNDS.get((task.scorer, metric.name),
-                                                                                    metric.bounds)
-        if bounds != wanted:
-            wrong.append(f"{name}: {scorer.name} {metric.name} {bounds} but described {metric.description!r}")
+        if metric.bounds != wanted:
+            wrong.append(f"{name}: {scorer.name} {metric.name} {metric.bounds} but described {metric.description!r}")
     assert wrong == []
 
 

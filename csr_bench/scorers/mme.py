@@ -17,9 +17,10 @@ COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation
 GROUPS = {"perception": PERCEPTION, "cognition": COGNITION}
 METRICS = (
     *(Metric(group, "higher", f"sum of its categories' scores (max {200 * len(members)}); absent without "
-                              "any of its categories") for group, members in GROUPS.items()),
+                              "any of its categories", bounds=(0.0, 200.0 * len(members)))
+      for group, members in GROUPS.items()),
     *(metric for category in PERCEPTION + COGNITION for metric in (
-        Metric(category, "higher", "accuracy + acc_plus of the category (max 200)"),
+        Metric(category, "higher", "accuracy + acc_plus of the category (max 200)", bounds=(0.0, 200.0)),
         Metric(f"{category}_acc", "higher", "share of the category's questions answered right (%)"),
         Metric(f"{category}_acc_plus", "higher", "share of the category's images with both questions right (%)"))),
 )

@@ -129,9 +129,9 @@ class MmhalScorer(JudgedAggregate):
     required_fields = ("question_type", "image_content", "question", "gt_answer")
     headline = ("score", "hallucination_rate")
     metrics = (
-        Metric("score", "higher", "mean judge rating, 0-6"),
+        Metric("score", "higher", "mean judge rating, 0-6", bounds=(0.0, 6.0)),
         Metric("hallucination_rate", "lower", "share of answers rated below 3, i.e. with hallucination (%)"),
-        Metric("score_*", "higher", "mean judge rating of one question type, 0-6"),
+        Metric("score_*", "higher", "mean judge rating of one question type, 0-6", bounds=(0.0, 6.0)),
         Metric("judge_unparsed", "lower", "judge replies with no single 'Rating: N' (rated 0, as the official "
                                           "script does)", count=True),
     )

@@ -30,22 +30,11 @@ import numpy as np
 from csr_bench.reporting.run_data import IterationData, RunData
 from csr_bench.reporting.tables.format import Cell, Table
 from csr_bench.reporting.tables.significance import settings_of, stats_of
-from csr_bench.scorers.base import Metric, declared
+from csr_bench.scorers.base import declared
 
 WIN_RATE = "mean win rate (VHELM)"
 NORMALISED = "mean normalised score (ours)"
 HELM_RULE = "stanford-crfm/helm summarize.py compute_aggregate_row_win_rates as of 1f6f4b2cf"
-# Bounds of main metrics whose scorers do not declare them (Metric.bounds defaults to a percentage's
-# 0-100), as their descriptions give them: MME's group sums (200 per category: 10 perception, 4
-# cognition categories, scorers/mme.py) and MMHal-Bench's 0-6 rating (scorers/mmhal.py). A bound the
-# scorer declares wins (Bingo's 1-5, CARES' 1-10, MMIE's 0-6 are declared); tests/test_aspects.py checks
-# every task's main metric against its description.
-KNOWN_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
-    ("mme", "perception"): (0.0, 2000.0),
-    ("mme", "cognition"): (0.0, 800.0),
-    ("mmhal", "score"): (0.0, 6.0),
-}
-_DEFAULT_BOUNDS = Metric("x", "higher", "").bounds
 
 
 @dataclass(frozen=True)
@@ -114,8 +103,7 @@ def main_metric(iteration: IterationData, task: str, name: str | None = None) ->
     if metric is None:
         return f"no {' or '.join(directed)}"
     found = declared(scorer.metrics, metric)
-    bounds = found.bounds if found.bounds != _DEFAULT_BOUNDS else KNOWN_BOUNDS.get((scorer_name, metric), found.bounds)
-    return MainMetric(task, metric, found.direction == "lower", bounds)
+    return MainMetric(task, metric, found.direction == "lower", found.bounds)
 
 
 def win_rates(values: Sequence[float | None], lower_is_better: bool) -> list[float | None]:
@@ -314,5 +302,5 @@ def _footnotes(table: Table, columns: list[Column], tagged: dict[str, list[str]]
         table.note(f"in no aspect (no aspects: in the task's YAML): {', '.join(untagged)}")
 
 
-__all__ = ["KNOWN_BOUNDS", "MainMetric", "NORMALISED", "WIN_RATE", "aspect_table", "columns_of", "main_metric",
+__all__ = ["MainMetric", "NORMALISED", "WIN_RATE", "aspect_table", "columns_of", "main_metric",
            "task_aspects", "win_rates"]
