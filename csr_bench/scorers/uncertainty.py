@@ -87,7 +87,7 @@ class Difference:
                 "paired": self.paired, "significant": self.significant}
 
 
-def _parts(stats: TaskStats) -> list[np.ndarray]:
+def unit_parts(stats: TaskStats) -> list[np.ndarray]:
     """The unit indices of each stratum (one part when the task has no strata)."""
     if stats.strata is None:
         return [np.arange(len(stats.doc_ids))]
@@ -129,7 +129,7 @@ def intervals(stats: TaskStats, metrics: Iterable[str] | None = None,
     def statistic(*parts: np.ndarray) -> np.ndarray:
         return stats.values(names, np.concatenate(parts, axis=-1))
 
-    low, high = _percentile_interval(_parts(stats), statistic, settings)
+    low, high = _percentile_interval(unit_parts(stats), statistic, settings)
     return {name: Interval(float(lo), float(hi)) for name, lo, hi in zip(names, low, high)}
 
 
@@ -154,13 +154,13 @@ def differences(base: TaskStats, current: TaskStats, metrics: Iterable[str] | No
         return {}
     aligned = pairing(base, current)
     if aligned is not None:
-        parts = _parts(base)
+        parts = unit_parts(base)
 
         def statistic(*resampled: np.ndarray) -> np.ndarray:
             index = np.concatenate(resampled, axis=-1)
             return current.values(names, aligned[index]) - base.values(names, index)
     else:
-        base_parts, current_parts = _parts(base), _parts(current)
+        base_parts, current_parts = unit_parts(base), unit_parts(current)
         parts = base_parts + current_parts
 
         def statistic(*resampled: np.ndarray) -> np.ndarray:
@@ -175,4 +175,4 @@ def differences(base: TaskStats, current: TaskStats, metrics: Iterable[str] | No
 
 
 __all__ = ["BootstrapSettings", "DEFAULT_CONFIDENCE", "DEFAULT_RESAMPLES", "Difference", "EPSILON", "Interval",
-           "METHOD", "differences", "intervals", "pairing"]
+           "METHOD", "differences", "intervals", "pairing", "unit_parts"]

@@ -146,11 +146,10 @@ def _replicates(iteration: IterationData, metric: MainMetric, resamples: int, se
     found = stats_of(iteration, metric.task)
     if found is None or metric.name not in found[1].metrics():
         return None
+    from csr_bench.scorers.uncertainty import unit_parts
+
     stats = found[1]
-    if stats.strata is None:
-        parts = [np.arange(len(stats.doc_ids))]
-    else:
-        parts = [np.flatnonzero(stats.strata == value) for value in np.unique(stats.strata)]
+    parts = unit_parts(stats)
     rng = np.random.default_rng([seed, zlib.crc32(metric.task.encode())])  # independent draws per task
     values = []
     for start in range(0, resamples, 250):
