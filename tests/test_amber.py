@@ -21,7 +21,7 @@ from csr_bench.errors import CsrBenchError
 from csr_bench.evaluation.evaluator import metric_intervals
 from csr_bench.scorers import SCORERS, ScoringContext
 from csr_bench.scorers import amber_nouns
-from csr_bench.scorers.amber import (GATE, AmberOfflineScorer, AmberScorer, lenient_answer, match_nouns,
+from csr_bench.scorers.amber import (AmberOfflineScorer, AmberScorer, lenient_answer, match_nouns,
                                      official_answer)
 from csr_bench.scorers.amber_nouns import lemmatize_offline, tagged_nouns
 from csr_bench.scorers.base import declared
@@ -164,7 +164,7 @@ def test_amber_score_needs_both_halves(annotations):
     declarations = SCORERS["amber"].metrics
     assert all(declared(declarations, key) is not None for key in metrics)
     assert [m.name for m in declarations if not any(m.matches(key) for key in metrics)] == []
-    assert {m.name for m in declarations if m.gate} == ({"chair", "hal", "f1"} if GATE else set())
+    assert {m.name for m in declarations if m.gate} == {"chair", "hal", "f1"}
 
 
 def test_match_nouns_official_order_with_similarity():

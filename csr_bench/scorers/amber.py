@@ -310,7 +310,6 @@ def metric_functions(columns: Columns) -> dict[str, MetricFn]:
 # The hallucination metrics `csr-bench check` compares by default on a run's `amber` task (the gate
 # reads a scorer's gated metrics on the task named after it; amber_g / amber_d / amber_world: --metrics).
 GATED = ("chair", "hal", "f1")
-GATE = True
 
 
 def _metrics() -> tuple[Metric, ...]:
@@ -320,9 +319,10 @@ def _metrics() -> tuple[Metric, ...]:
     found = [
         Metric("amber_score", "higher", "AMBER score: (100 - CHAIR + F1) / 2, both halves present"),
         Metric("chair", "lower", "CHAIR: share of AMBER nouns in descriptions that are hallucinated (%)",
-               gate=GATE),
+               gate="chair" in GATED),
         Metric("cover", "higher", "Cover: share of the images' truth objects that descriptions name (%)"),
-        Metric("hal", "lower", "Hal: share of descriptions with a hallucinated noun (%)", gate=GATE),
+        Metric("hal", "lower", "Hal: share of descriptions with a hallucinated noun (%)",
+               gate="hal" in GATED),
         Metric("cog", "lower", "Cog: share of the likely-hallucinated (hallu) objects that descriptions name (%)"),
     ]
     descriptions = {"accuracy": ("higher", "share of yes/no answers right, exact 'Yes'/'No' only (%)"),
@@ -332,7 +332,7 @@ def _metrics() -> tuple[Metric, ...]:
     for set_name, label in set_names.items():
         for measure, (direction, text) in descriptions.items():
             found.append(Metric(f"{set_name}{measure}", direction, f"{text}, {label}",
-                                gate=GATE and f"{set_name}{measure}" in GATED))
+                                gate=f"{set_name}{measure}" in GATED))
     found += [
         Metric("lenient_amber_score", "higher", "AMBER score with the lenient F1 (not official)"),
         Metric("lenient_*", "higher", "the same with the lenient reading of answers (first word yes/no; not official)"),
