@@ -485,7 +485,7 @@ class ObjHalJudgeScorer(JudgedAggregate):
                                  ", ".join(str(records[i]["image_id"]) for i in unresolved[:10]))
         if context.output_dir is not None:
             _write_extractions(Path(context.output_dir) / "judge_objects.jsonl", records, answers, items)
-        kept = [i for i in range(len(records)) if i not in set(unresolved)]
+        kept = [i for i, item in enumerate(items) if item["mentioned_objects"] is not None]
         metrics = _metrics(sample_columns([items[i]["mentioned_objects"] for i in kept],
                                           [truth.objects(_image_id(records[i])) for i in kept],
                                           [count_words(records[i]["prediction"]) for i in kept]))
@@ -505,10 +505,7 @@ def _write_extractions(path: Path, records, answers, items) -> None:
 def unit_columns(samples: Sequence[dict[str, Any]]) -> tuple[list[int], Columns]:
     """For the bootstrap (scorers.unit_stats): the positions of the responses with mentions (a judge's
     unreadable answer has none) and their columns, from what scoring stored (no annotations needed)."""
-    kept = [i for i, r in enumerate(samples) if r.get("mentioned_objects", ...) is not None]
-    for i in kept:
-        if "mentioned_objects" not in samples[i]:
-            raise KeyError("mentioned_objects")
+    kept = [i for i, r in enumerate(samples) if r["mentioned_objects"] is not None]  # KeyError: not judged
     return kept, sample_columns([samples[i]["mentioned_objects"] for i in kept],
                                 [samples[i]["ground_truth_objects"] for i in kept],
                                 [count_words(samples[i]["prediction"]) for i in kept])
