@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.storage.files import atomic_write_text
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+from csr_bench.storage.files import atomic_write_jsonl as write_jsonl  # the builders' data files
 
 
 def annotations_of(dataset: dict, image_ids: set[int]) -> dict:
@@ -35,3 +29,6 @@ def place_image(source: Path, target: Path, link: bool = False) -> None:
         os.symlink(source.resolve(), target)
     else:
         shutil.copyfile(source, target)
+
+
+__all__ = ["annotations_of", "place_image", "write_jsonl"]

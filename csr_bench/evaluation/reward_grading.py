@@ -12,7 +12,6 @@ rerun with another threshold re-decides every pair from the stored scores withou
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +90,7 @@ def _inputs(config: GradeConfig, reward):
 
 def _grade_locked(config: GradeConfig, reward, spec, task, data, chosen: list[int], out: Path) -> dict[str, Any]:
     from csr_bench.scorers import SCORERS
-    from csr_bench.storage.files import atomic_write_json, atomic_write_text
+    from csr_bench.storage.files import atomic_write_json, atomic_write_jsonl
     from csr_bench.storage.keyed_store import KeyedStore
 
     settings = {"task": task.name, "pair_shape": data.shape, "reward": spec.describe(),
@@ -123,7 +122,7 @@ def _grade_locked(config: GradeConfig, reward, spec, task, data, chosen: list[in
         records.append({"id": row["id"], "subcategory": record["subcategory"], "s0": stored["s0"], "s1": stored["s1"],
                         **decided, "threshold": config.tie_threshold, "doc_id": row["id"], "doc_index": position})
     # the graded pairs, in the data's order, with this threshold's decisions (the raw scores stay in the store)
-    atomic_write_text(out / SCORES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_jsonl(out / SCORES_FILE, records)
     metrics = scorer.aggregate(records)
     results = {"task": task.name, "scorer": "mjbench", "pair_shape": data.shape, "n": len(records),
                "reward": spec.describe(), "unit": spec.unit,

@@ -16,7 +16,6 @@ subcategory. Details and what differs: docs/benchmarks.md, "Bingo".
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 
@@ -263,13 +262,12 @@ class BingoScorer(JudgedAggregate):
 
 
 def _write_scores(path, records, replies, scores, judge) -> None:
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"doc_id": r.get("doc_id", i), "subset": r["subset"], "subcategory": r["subcategory"],
+    atomic_write_jsonl(path, [{"doc_id": r.get("doc_id", i), "subset": r["subset"], "subcategory": r["subcategory"],
                          "score": s, "parsed": s is not None, "helm_score": helm_score(reply),
-                         "judge_answer": reply, "judge_model": getattr(judge, "model", None)}, ensure_ascii=False)
-             for i, (r, reply, s) in enumerate(zip(records, replies, scores))]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+                         "judge_answer": reply, "judge_model": getattr(judge, "model", None)}
+             for i, (r, reply, s) in enumerate(zip(records, replies, scores))])
 
 
 def judged_columns(samples: Sequence[dict[str, Any]]) -> tuple[Columns, list[str]]:

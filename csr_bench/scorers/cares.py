@@ -22,7 +22,6 @@ through scripts/build_cares.py. Details and what differs from the reference: doc
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
 import warnings
@@ -461,13 +460,12 @@ class CaresOpenScorer(JudgedAggregate):
 
 
 def _write_scores(path, records, replies, scores, judge) -> None:
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"doc_id": r.get("doc_id", i), "question": r["text"], "answer": r["answer"],
+    atomic_write_jsonl(path, [{"doc_id": r.get("doc_id", i), "question": r["text"], "answer": r["answer"],
                          "model_output": _prediction(r), "score": s, "judge_answer": reply,
-                         "judge_model": getattr(judge, "model", None)}, ensure_ascii=False)
-             for i, (r, reply, s) in enumerate(zip(records, replies, scores))]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+                         "judge_model": getattr(judge, "model", None)}
+             for i, (r, reply, s) in enumerate(zip(records, replies, scores))])
 
 
 # --- per-unit columns for the bootstrap (scorers/unit_stats.py) -----------------------------------------------

@@ -5,7 +5,6 @@ Details (prompt, unparsed reviews, relative score): docs/benchmarks.md, "csr_ben
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
@@ -120,10 +119,8 @@ class LlavaBenchScorer(JudgedAggregate):
 
 def _write_reviews(path, records, reviews, pairs, judge) -> None:
     """The official review file's fields (question_id, category, content, tuple) plus the judge model."""
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"question_id": r["question_id"], "category": f"llava_bench_{r['category']}",
-                         "content": text, "tuple": pair, "judge_model": getattr(judge, "model", None)},
-                        ensure_ascii=False)
-             for r, text, pair in zip(records, reviews, pairs)]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_jsonl(path, [{"question_id": r["question_id"], "category": f"llava_bench_{r['category']}",
+                         "content": text, "tuple": pair, "judge_model": getattr(judge, "model", None)}
+             for r, text, pair in zip(records, reviews, pairs)])

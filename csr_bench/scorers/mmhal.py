@@ -7,7 +7,6 @@ docs/benchmarks.md, "MMHal-Bench".
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
@@ -174,10 +173,9 @@ def rating_metrics(records: Sequence[dict[str, Any]], ratings: Sequence[float], 
 
 
 def _write_ratings(path, records, replies, parsed, judge) -> None:
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"doc_id": r.get("doc_id", i), "question_type": r["question_type"],
+    atomic_write_jsonl(path, [{"doc_id": r.get("doc_id", i), "question_type": r["question_type"],
                          "rating": 0 if p is None else p, "parsed": p is not None, "judge_answer": reply,
-                         "judge_model": getattr(judge, "model", None)}, ensure_ascii=False)
-             for i, (r, reply, p) in enumerate(zip(records, replies, parsed))]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+                         "judge_model": getattr(judge, "model", None)}
+             for i, (r, reply, p) in enumerate(zip(records, replies, parsed))])

@@ -7,7 +7,6 @@ the mean over the ratings it gave in 0..6, overall and per category. Details: do
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 
@@ -206,13 +205,11 @@ def score_metrics(categories: Sequence[str], scores: Sequence[int | None]) -> di
 
 
 def _write_scores(path, records, replies, found, kept, judge) -> None:
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"doc_id": r.get("doc_id", i), "id": r["id"], "category": _category(r), "score": k,
-                         "parsed": f, "judge_answer": reply, "judge_model": getattr(judge, "model", None)},
-                        ensure_ascii=False)
-             for i, (r, reply, f, k) in enumerate(zip(records, replies, found, kept))]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_jsonl(path, [{"doc_id": r.get("doc_id", i), "id": r["id"], "category": _category(r), "score": k,
+                         "parsed": f, "judge_answer": reply, "judge_model": getattr(judge, "model", None)}
+             for i, (r, reply, f, k) in enumerate(zip(records, replies, found, kept))])
 
 
 

@@ -5,7 +5,6 @@ differences): docs/benchmarks.md, "csr_bench/scorers/mmvet.py".
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
@@ -115,9 +114,8 @@ class MMVetScorer(JudgedAggregate):
 
 
 def _write_grades(path, records, grades, judge) -> None:
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"question_id": r["question_id"], "capability": r["capability"], **g,
-                         "judge_model": getattr(judge, "model", None)}, ensure_ascii=False)
-             for r, g in zip(records, grades)]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_jsonl(path, [{"question_id": r["question_id"], "capability": r["capability"], **g,
+                         "judge_model": getattr(judge, "model", None)}
+             for r, g in zip(records, grades)])

@@ -494,12 +494,11 @@ class ObjHalJudgeScorer(JudgedAggregate):
 
 
 def _write_extractions(path: Path, records, answers, items) -> None:
-    from csr_bench.storage.files import atomic_write_text
+    from csr_bench.storage.files import atomic_write_jsonl
 
-    lines = [json.dumps({"image_id": r["image_id"], **a, "mentioned_objects": item["mentioned_objects"],
-                         "judge_model": item["judge_model"]}, ensure_ascii=False)
-             for r, a, item in zip(records, answers, items)]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_jsonl(path, [{"image_id": r["image_id"], **a, "mentioned_objects": item["mentioned_objects"],
+                         "judge_model": item["judge_model"]}
+             for r, a, item in zip(records, answers, items)])
 
 
 def unit_columns(samples: Sequence[dict[str, Any]]) -> tuple[list[int], Columns]:

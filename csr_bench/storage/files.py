@@ -58,6 +58,11 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def atomic_write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    """``rows`` as JSON lines (non-ASCII text kept as it is), written atomically."""
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
 def partial_dir(target: Path) -> Path:
     """An empty ``TARGET.partial`` folder to write ``target`` into (what a killed write left there is removed)."""
     partial = Path(target).with_name(Path(target).name + ".partial")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.storage.files import atomic_write_text
+from csr_bench.storage.files import atomic_write_jsonl, atomic_write_text
 from csr_bench.world.coco import write_annotations
 from csr_bench.world.reward_pairs import write_reward_pairs
 from csr_bench.world.scenes import (CATEGORIES, CATEGORY_NAMES, COCO_SPLIT, COLOR_NAMES, EVAL_SAMPLER, PAIRS,
@@ -113,10 +113,6 @@ def _png(cache: dict[int, bytes], scene: Scene) -> bytes:
     if scene.image_id not in cache:
         cache[scene.image_id] = png_bytes(scene)
     return cache[scene.image_id]
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _write_parquet(path: Path, rows: list[dict]) -> None:
@@ -474,7 +470,7 @@ def write_amber(scenes: list[Scene], sizes: BenchmarkSizes, rng: random.Random, 
     """amber_world/: amber.jsonl, images/, and annotations/ (annotations.json, relation.json,
     safe_words.txt) as AMBER's data/ has them; returns the number of queries."""
     rows, annotations = amber_rows(scenes, sizes, rng, folder, cache)
-    _write_jsonl(folder / "amber.jsonl", rows)
+    atomic_write_jsonl(folder / "amber.jsonl", rows)
     atomic_write_text(folder / "annotations" / "annotations.json", json.dumps(annotations, indent=1) + "\n")
     # Every object word of the world, with no other name: world captions name each object by one word
     # (plurals are lemmatised by AMBER's extraction). AMBER's own associations (car -> window, door,
@@ -589,13 +585,13 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     for scene in world.train:
         _place(root / "train" / "images" / scene.file_name, png_bytes(scene))
         train_rows.append(_scene_record(scene, f"images/{scene.file_name}"))
-    _write_jsonl(root / "train" / "train.jsonl", train_rows)
+    atomic_write_jsonl(root / "train" / "train.jsonl", train_rows)
     coco = root / "coco"
     write_annotations(world, coco / "annotations")
     eval_folder = COCO_SPLIT["eval"]
     for scene in world.eval:
         _place(coco / eval_folder / scene.file_name, _png(cache, scene))
-    _write_jsonl(coco / "eval_scenes.jsonl",
+    atomic_write_jsonl(coco / "eval_scenes.jsonl",
                  [_scene_record(s, f"{eval_folder}/{s.file_name}") for s in world.eval])
 
     for scene in world.prompt:  # images only: CSR's prompts
@@ -613,15 +609,15 @@ def write_world_benchmarks(world: World, root: Path, seed: int = 0,
     mme = mme_rows(scenes, sizes.mme_images, _rng(seed, "mme"), cache)
     _write_parquet(root / "mme" / "test-00000-of-00001.parquet", mme)
     seed_bench = seed_rows(scenes, sizes.seed_questions, _rng(seed, "seed"), root / "seed", cache)
-    _write_jsonl(root / "seed" / "seed.jsonl", seed_bench)
+    atomic_write_jsonl(root / "seed" / "seed.jsonl", seed_bench)
     mmbench = mmbench_rows(scenes, sizes.mmbench_questions, _rng(seed, "mmbench"), cache)
     _write_parquet(root / "mmbench" / "dev-00000-of-00001.parquet", mmbench)
     sqa = scienceqa_rows(scenes, sizes.scienceqa_questions, _rng(seed, "scienceqa"), cache)
     _write_parquet(root / "scienceqa" / "test-00000-of-00001.parquet", sqa)
     gqa = gqa_rows(scenes, sizes.gqa_questions, _rng(seed, "gqa"), root / "gqa", cache)
-    _write_jsonl(root / "gqa" / "questions.jsonl", gqa)
+    atomic_write_jsonl(root / "gqa" / "questions.jsonl", gqa)
     vizwiz = vizwiz_rows(scenes, sizes.vizwiz_questions, _rng(seed, "vizwiz"), root / "vizwiz", cache)
-    _write_jsonl(root / "vizwiz" / "vizwiz.jsonl", vizwiz)
+    atomic_write_jsonl(root / "vizwiz" / "vizwiz.jsonl", vizwiz)
     counts.update({"mme": len(mme), "seed": len(seed_bench), "mmbench": len(mmbench), "scienceqa": len(sqa),
                    "gqa": len(gqa), "vizwiz": len(vizwiz)})
     # Its own random stream, written after the others: no other benchmark's data changes.

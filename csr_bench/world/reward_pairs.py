@@ -18,13 +18,12 @@ Their own random stream (seeded by the world seed): writing them changes no othe
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from csr_bench.storage.files import atomic_write_bytes, atomic_write_text
+from csr_bench.storage.files import atomic_write_bytes, atomic_write_jsonl
 from csr_bench.world.scenes import CATEGORIES, COLOR_NAMES, GRID, POSITION_PHRASES, Scene, SceneObject, World, png_bytes
 from csr_bench.world.text import article, count_phrase
 
@@ -167,7 +166,7 @@ def write_reward_pairs(world: World, folder: Path, seed: int = 0, n_pairs: int =
         images = (true_name, changed_name) if label == 0 else (changed_name, true_name)
         rows.append({"id": f"img-{number:04d}", "caption": scene_caption(scene), "image0": images[0],
                      "image1": images[1], "label": label, "subcategory": kind, "image_id": scene.image_id})
-    atomic_write_text(folder / IMAGES_TASK / DATA_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_jsonl(folder / IMAGES_TASK / DATA_FILE, rows)
     written[IMAGES_TASK] = len(rows)
 
     rng = _rng(seed, CAPTIONS_TASK)
@@ -181,7 +180,7 @@ def write_reward_pairs(world: World, folder: Path, seed: int = 0, n_pairs: int =
         captions = (true, wrong) if label == 0 else (wrong, true)
         rows.append({"id": f"cap-{number:04d}", "image": name, "caption0": captions[0], "caption1": captions[1],
                      "label": label, "subcategory": kind, "image_id": scene.image_id})
-    atomic_write_text(folder / CAPTIONS_TASK / DATA_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_jsonl(folder / CAPTIONS_TASK / DATA_FILE, rows)
     written[CAPTIONS_TASK] = len(rows)
     return written
 
