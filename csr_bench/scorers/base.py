@@ -84,12 +84,17 @@ def judge_for(context: ScoringContext | None, records: Sequence[dict[str, Any]],
     return judge
 
 
-def document_image(context: ScoringContext | None, record: dict[str, Any], benchmark: str) -> Any:
-    """The document image of ``record`` for a vision judge: ScoringSkipped with the reason when the
-    context has no images (a predictions file scored without --data-root), never a judge blind to it."""
+def require_images(context: ScoringContext | None, benchmark: str) -> None:
+    """ScoringSkipped with the reason when the context has no document images (a predictions file
+    scored without --data-root): a vision judge is never asked blind. Called before any request."""
     if context is None or context.image_of is None:
         raise ScoringSkipped(f"{benchmark}: the judge looks at each document's image; csr-bench score needs "
                              "--data-root (the task's data) to send them")
+
+
+def document_image(context: ScoringContext | None, record: dict[str, Any], benchmark: str) -> Any:
+    """The document image of ``record`` for a vision judge (see require_images)."""
+    require_images(context, benchmark)
     return context.image_of(record)
 
 

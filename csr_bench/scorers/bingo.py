@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image, require_images
 from csr_bench.scorers.sample_columns import Columns, memo, ratio
 
 # VHELM's generation instruction (get_bingo_spec), which the task's prompt puts before the question.
@@ -237,7 +237,7 @@ class BingoScorer(JudgedAggregate):
     def aggregate_items(self, records: Sequence[dict[str, Any]],
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         judge = self.judge_records(records, context)
-        document_image(context, records[0], "Bingo")  # skipped, with the reason, when no images are at hand
+        require_images(context, "Bingo")  # skipped, with the reason, before any request
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 

@@ -11,7 +11,7 @@ import re
 from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
-from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image
+from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image, require_images
 
 # The judge prompts, verbatim: Lillianwei-h/MMIE @ eb0fd6ecf14576760b5c3deb95c47579cf0cc36e, prompts.py
 # (SA_SYSTEM_PROMPT, PBL_SYSTEM_PROMPT, MSR_PROMPT; their curly apostrophes and trailing spaces included,
@@ -162,9 +162,8 @@ class MmieScorer(JudgedAggregate):
                         context: ScoringContext | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The metrics and, per record, the rating behind them (``judge_score``, 0-6 or None)."""
         judge = self.judge_records(records, context)
-        with_images = next((r for r in records if r["image_boxes"]), None)
-        if with_images is not None and (context is None or context.image_of is None):
-            document_image(context, with_images, "MMIE")  # ScoringSkipped with the reason, before any request
+        if any(r["image_boxes"] for r in records):
+            require_images(context, "MMIE")  # skipped, with the reason, before any request
         from csr_bench.judge import judge_map
         from csr_bench.progress import get_logger
 
