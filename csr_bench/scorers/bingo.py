@@ -23,7 +23,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image, require_images
-from csr_bench.scorers.sample_columns import Columns, memo, ratio
+from csr_bench.scorers.sample_columns import Columns, codes, memo, ratio
 
 # VHELM's generation instruction (get_bingo_spec), which the task's prompt puts before the question.
 INSTRUCTION = "Answer the question with a complete and clear explanation in sentences without listing it out."
@@ -163,9 +163,8 @@ def _check(record: dict[str, Any]) -> None:
 
 def _group_columns(records: Sequence[dict[str, Any]]) -> tuple[Columns, list[str]]:
     """The subcategory of each record as a code into the sorted "subset/subcategory" names (the strata)."""
-    keys = [group_name(r) for r in records]
-    names = sorted(set(keys))
-    return {"subcategory": np.array([names.index(k) for k in keys], dtype=int)}, names
+    subcategory, names = codes([group_name(r) for r in records])  # never "": _check requires both parts
+    return {"subcategory": subcategory}, names
 
 
 def _mask(columns: Columns, codes: tuple[int, ...] | None) -> Any:

@@ -28,7 +28,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.scorers.sample_columns import Columns, ratio
+from csr_bench.scorers.sample_columns import Columns, codes, ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
 
@@ -116,15 +116,14 @@ def sample_columns(records: Sequence[dict[str, Any]]) -> tuple[Columns, list[str
     """Per pair: ``credit`` (calc_score), ``decided`` (1 when neither label nor prediction is a tie),
     ``pred_tie`` (1 for a predicted tie) and ``subcategory`` (a code among the sorted names, -1 for
     none); and those names. Each record carries its ``pred`` and ``label`` (score_sample's fields)."""
-    names = sorted({subcategory_of(r) for r in records} - {""})
+    subcategory, names = codes([subcategory_of(r) for r in records])
     preds = [str(r["pred"]) for r in records]
     labels = [label_of(r) for r in records]
     return {
         "credit": np.array([calc_score(label, pred) for label, pred in zip(labels, preds)], dtype=float),
         "decided": np.array([int(label != TIE and pred != TIE) for label, pred in zip(labels, preds)], dtype=int),
         "pred_tie": np.array([int(pred == TIE) for pred in preds], dtype=int),
-        "subcategory": np.array([names.index(subcategory_of(r)) if subcategory_of(r) else -1 for r in records],
-                                dtype=int),
+        "subcategory": subcategory,
     }, names
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.scorers.sample_columns import Columns, ratio
+from csr_bench.scorers.sample_columns import Columns, codes, ratio
 
 NEGATIVE_WORDS = ("No", "not", "no")
 MEASURES = {  # what measures() reports: direction, description
@@ -53,11 +53,11 @@ def label_of(record: dict[str, Any]) -> str:
 def sample_columns(records: Sequence[dict[str, Any]]) -> tuple[Columns, list[str]]:
     """Per question: ``label_yes``, ``pred_yes`` (POPE's rule) and ``split`` (the code of its category
     among the sorted split names, -1 for none); and those split names."""
-    names = sorted({str(r["category"]) for r in records if r.get("category")})
+    split, names = codes([str(r["category"]) if r.get("category") else "" for r in records])
     return {
         "label_yes": np.array([label_of(r) == "yes" for r in records], dtype=bool),
         "pred_yes": np.array([parse_yes_no(str(r["prediction"])) == "yes" for r in records], dtype=bool),
-        "split": np.array([names.index(str(r["category"])) if r.get("category") else -1 for r in records], dtype=int),
+        "split": split,
     }, names
 
 

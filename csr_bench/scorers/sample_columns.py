@@ -32,4 +32,12 @@ def memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
     return held[key]
 
 
-__all__ = ["Columns", "memo", "ratio"]
+def codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of ``values`` among their sorted distinct names ("" gets -1 and no name): a
+    category, split or subcategory column, and its names."""
+    names = sorted({v for v in values if v})
+    position = {name: i for i, name in enumerate(names)}
+    return np.array([position[v] if v else -1 for v in values], dtype=int), names
+
+
+__all__ = ["Columns", "codes", "memo", "ratio"]

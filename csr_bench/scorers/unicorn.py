@@ -28,7 +28,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.scorers.sample_columns import Columns, memo, ratio
+from csr_bench.scorers.sample_columns import Columns, codes, memo, ratio
 from csr_bench.scorers.helm_text import quasi_prefix_exact_match
 from csr_bench.scorers.vqa_accuracy import process_punctuation
 
@@ -177,8 +177,8 @@ def oodcv_columns(records: Sequence[dict[str, Any]], counterfactual: bool) -> tu
     """Per scored question: ``correct``, ``refused`` (read as a refusal, "Bad Texts."), ``yes_no`` (1: a Yes/No
     answer, 0: a number), ``digit`` (the number answer, -1 for Yes/No), ``situation`` (code among the sorted
     names, -1 where there is none); and the names."""
-    names = sorted({_situation(r) for r in records} - {""})
-    correct, refused, yes_no, digit, situation = [], [], [], [], []
+    situation, names = codes([_situation(r) for r in records])
+    correct, refused, yes_no, digit = [], [], [], []
     for record in records:
         answer = oodcv_answer(record)
         text, right = oodcv_judge(str(record["prediction"]), answer, counterfactual)
@@ -186,11 +186,9 @@ def oodcv_columns(records: Sequence[dict[str, Any]], counterfactual: bool) -> tu
         refused.append(text == BAD_TEXTS)
         yes_no.append(answer in YES_NO)
         digit.append(-1 if answer in YES_NO else int(answer))
-        name = _situation(record)
-        situation.append(names.index(name) if name else -1)
     return {"correct": np.array(correct, dtype=bool), "refused": np.array(refused, dtype=bool),
             "yes_no": np.array(yes_no, dtype=int),
-            "digit": np.array(digit, dtype=int), "situation": np.array(situation, dtype=int)}, names
+            "digit": np.array(digit, dtype=int), "situation": situation}, names
 
 
 def _rate(mask_of: Callable[[Columns], Any]) -> MetricFn:
@@ -465,8 +463,7 @@ def misleading_columns(records: Sequence[dict[str, Any]]) -> tuple[list[int], Co
     for index, record in enumerate(records):
         groups.setdefault(image_key(record, who="the misleading attack groups its four answers by", remedy=""),
                           []).append(index)
-    names = sorted({str(r.get("attack") or "") for r in records} - {""})
-    seen, attack = [], []
+    seen = []
     hit = {k: [] for k in range(1, len(MISLEADING_PROMPTS) + 1)}
     has = {k: [] for k in hit}
     for members in groups.values():
@@ -478,12 +475,11 @@ def misleading_columns(records: Sequence[dict[str, Any]]) -> tuple[list[int], Co
             asked[k] = 1
             found[k] = max(found[k], int(bool(misleading_hits(str(record["prediction"]), misleading_objects(record)))))
         seen.append(int(any(found.values())))
-        name = str(records[members[0]].get("attack") or "")
-        attack.append(names.index(name) if name else -1)
         for k in hit:
             hit[k].append(found[k])
             has[k].append(asked[k])
-    columns = {"seen": np.array(seen, dtype=int), "attack": np.array(attack, dtype=int),
+    attack, names = codes([str(records[members[0]].get("attack") or "") for members in groups.values()])
+    columns = {"seen": np.array(seen, dtype=int), "attack": attack,
                **{f"hit_{k}": np.array(v, dtype=int) for k, v in hit.items()},
                **{f"has_{k}": np.array(v, dtype=int) for k, v in has.items()}}
     return [members[0] for members in groups.values()], columns, names

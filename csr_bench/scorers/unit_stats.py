@@ -16,7 +16,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers import chair, pope
-from csr_bench.scorers.sample_columns import Columns, memo, ratio as _ratio
+from csr_bench.scorers.sample_columns import Columns, codes, memo, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
 STRATA = {"bingo": "subcategory", "bingo_rules": "subcategory",  # Bingo: each subcategory keeps its number
@@ -260,12 +260,6 @@ def _doc_key(record: dict[str, Any]) -> str:
     return str(record.get("doc_id"))
 
 
-def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Integer codes of ``values`` (sorted names; "" gets -1 and no name)."""
-    names = sorted({v for v in values if v})
-    return np.array([names.index(v) if v else -1 for v in values], dtype=int), names
-
-
 def task_stats(task: str, samples: list[dict[str, Any]], where: str, *, scorer: str | None = None) -> TaskStats:
     """The per-unit columns of ``task`` from its samples.jsonl records, by the official rules of its
     scorer (``scorer``, default ``scorer_of(task)``). Units are in document order (``doc_index``),
@@ -301,7 +295,7 @@ def _mme(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> Tas
     for record in samples:
         images[(str(record["category"]), str(record["question_id"]))].append(
             MmeScorer().score_sample(record)["correct"])
-    category, names = _codes([c for c, _ in images])
+    category, names = codes([c for c, _ in images])
     return TaskStats(task, [f"{c}/{q}" for c, q in images], {
         "category": category,
         "n_questions": np.array([len(a) for a in images.values()]),
@@ -316,7 +310,7 @@ def _mmbench(task: str, kind: str, samples: list[dict[str, Any]], where: str) ->
     # the rules' reading, else the judge's, stored by the scoring that consulted it
     choices = [infer_choice(r["prediction"], mmbench_options(r)) or r.get("judge_choice") for r in samples]
     groups, category_of = circular_groups(samples, choices)
-    category, names = _codes([category_of[base] for base in groups])
+    category, names = codes([category_of[base] for base in groups])
     return TaskStats(task, [str(base) for base in groups], {
         "correct": np.array([all(g) for g in groups.values()]), "category": category,
     }, names, scorer=kind)
@@ -359,7 +353,7 @@ def _hallusionbench(task: str, kind: str, samples: list[dict[str, Any]], where: 
     from csr_bench.scorers.hallusionbench import answers, set_rows
 
     rows = set_rows(samples, answers(samples))
-    category, names = _codes([key[0] for key in rows])
+    category, names = codes([key[0] for key in rows])
     columns: Columns = {"category": category}
     for name in next(iter(rows.values())):
         columns[name] = np.array([row[name] for row in rows.values()], dtype=int)
@@ -396,7 +390,7 @@ def _bingo(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> T
 
 def _mmhal(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> TaskStats:
     ratings = np.array(_judged(samples, "judge_rating", task, where), dtype=float)
-    question_type, names = _codes([str(r["question_type"]) for r in samples])
+    question_type, names = codes([str(r["question_type"]) for r in samples])
     return TaskStats(task, [_doc_key(r) for r in samples], {"rating": ratings, "question_type": question_type},
                      names, scorer=kind)
 
