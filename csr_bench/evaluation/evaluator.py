@@ -86,9 +86,10 @@ def score_records(scorer, records: list[dict[str, Any]], context: ScoringContext
 
 
 def metric_intervals(scorer_name: str, records: list[dict[str, Any]], metrics: dict[str, float], seed: int,
-                     where: str = "") -> dict[str, Any]:
+                     where: str = "", resamples: int | None = None) -> dict[str, Any]:
     """The 95% bootstrap interval of each reported metric the task's unit statistics recompute
-    (scorers.unit_stats, scorers.uncertainty), and how it was made; {} when there are none."""
+    (scorers.unit_stats, scorers.uncertainty), and how it was made; {} when there are none.
+    ``resamples``: the bootstrap's draws (default: BootstrapSettings')."""
     from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
     from csr_bench.scorers.unit_stats import task_stats
 
@@ -105,7 +106,7 @@ def metric_intervals(scorer_name: str, records: list[dict[str, Any]], metrics: d
                             where, name, point, metrics[name])
                 continue
             names.append(name)
-        settings = BootstrapSettings(seed=seed)
+        settings = BootstrapSettings(seed=seed, **({"resamples": resamples} if resamples else {}))
         found = intervals(stats, names, settings)
     except CsrBenchError as exc:
         log.warning("%s: no confidence intervals: %s", where, exc)

@@ -128,15 +128,11 @@ def _grade_locked(config: GradeConfig, reward, spec, task, data, chosen: list[in
                "reward": spec.describe(), "unit": spec.unit,
                "tie_threshold": {"value": config.tie_threshold, "unit": spec.unit},
                "data_source": data.source, "limit": config.limit, "metrics": metrics}
-    if config.bootstrap > 0:
-        from csr_bench.scorers.uncertainty import BootstrapSettings, intervals
-        from csr_bench.scorers.unit_stats import task_stats
+    if config.bootstrap > 0:  # as an evaluation's: each reported metric's interval, and how it was made
+        from csr_bench.evaluation.evaluator import metric_intervals
 
-        stats = task_stats(task.name, records, str(out / SCORES_FILE), scorer="mjbench")
-        boot = BootstrapSettings(resamples=config.bootstrap, seed=config.seed)
-        found = intervals(stats, [m for m in metrics if m in stats.metrics()], boot)
-        results["intervals"] = {name: interval.to_json() for name, interval in found.items()}
-        results["interval_method"] = boot.describe(stats)
+        results.update(metric_intervals("mjbench", records, metrics, config.seed, str(out / SCORES_FILE),
+                                        resamples=config.bootstrap))
     atomic_write_json(out / RESULTS_FILE, results)
     results["output_dir"] = str(out)
     return results
