@@ -65,6 +65,11 @@ KINDS = ("generate", "reward_pairs")  # a task's ``kind:``; generate is every ta
 PAIR_SHAPES = {"images": ("caption", "image0", "image1"), "captions": ("image", "caption0", "caption1")}
 
 
+def pair_shape_of(record_fields) -> str | None:
+    """The PAIR_SHAPES entry whose columns ``record_fields`` name, or None."""
+    return next((shape for shape, columns in PAIR_SHAPES.items() if set(columns) <= set(record_fields)), None)
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     name: str
@@ -95,8 +100,7 @@ class TaskConfig:
     @property
     def pair_shape(self) -> str | None:
         """"images" (one caption, two images) or "captions" (one image, two captions) for a reward_pairs task."""
-        return next((shape for shape, columns in PAIR_SHAPES.items() if set(columns) <= set(self.fields)), None) \
-            if self.is_reward_pairs else None
+        return pair_shape_of(self.fields) if self.is_reward_pairs else None
 
     def render_prompt(self, doc: dict[str, Any]) -> str:
         if self.prompt_builder:
@@ -204,11 +208,12 @@ def task_from_yaml(path: Path) -> TaskConfig:
     kind = data.get("kind", "generate")
     if kind not in KINDS:
         raise CsrBenchError(f"{where}: 'kind' must be one of {', '.join(KINDS)} (got {kind!r})")
-    if kind == "reward_pairs":  # no prompt and no generation: a reward function scores the pairs as they are
+    generate = kind == "generate"
+    if generate:
+        _check_keys(where, data, top, top - optional)
+    else:  # reward_pairs: no prompt and no generation; a reward function scores the pairs as they are
         _check_keys(where, data, top - {"generation", "images", "annotations", "prompt", "prompt_builder"},
-                    {"task", "description", "dataset", "doc_id", "scorer", "fields"})
-        data = {**data, "prompt": "-", "image_field": data.get("image_field", "")}
-    _check_keys(where, data, top, top - optional)
+                    top - optional - {"image_field"})
 
     dataset = data["dataset"]
     if not isinstance(dataset, dict):
@@ -233,31 +238,31 @@ def task_from_yaml(path: Path) -> TaskConfig:
     record_fields = data["fields"]
     if not isinstance(record_fields, list) or not all(isinstance(f, str) for f in record_fields):
         raise CsrBenchError(f"{where}: 'fields' must be a list of column names")
-    if kind == "reward_pairs" and not any(set(cols) <= set(record_fields) for cols in PAIR_SHAPES.values()):
+    if not generate and pair_shape_of(record_fields) is None:
         raise CsrBenchError(f"{where}: a reward_pairs task's 'fields' name its pair: "
                             + " or ".join(f"[{', '.join(cols)}, label]" for cols in PAIR_SHAPES.values()))
-    for key in ("task", "description", "doc_id", "image_field", "scorer"):
-        if key == "image_field" and kind == "reward_pairs":
-            continue
+    for key in ("task", "description", "doc_id", "image_field", "scorer") if generate else (
+            "task", "description", "doc_id", "scorer"):
         if not isinstance(data[key], str) or not data[key]:
             raise CsrBenchError(f"{where}: '{key}' must be a non-empty string")
-    if ("prompt" in data) == ("prompt_builder" in data):
-        raise CsrBenchError(f"{where}: give exactly one of 'prompt' (a template) or 'prompt_builder'")
-    if "prompt" in data:
-        if not isinstance(data["prompt"], str) or not data["prompt"]:
-            raise CsrBenchError(f"{where}: 'prompt' must be a non-empty string")
-        placeholders = {name for _, name, _, _ in string.Formatter().parse(data["prompt"]) if name}
-        unknown = sorted(placeholders - set(record_fields))
-        if unknown:
-            raise CsrBenchError(f"{where}: prompt uses {', '.join(unknown)}, which are not listed in 'fields'")
-    else:
-        from csr_bench.tasks.prompts import PROMPT_BUILDERS
+    if generate:  # a reward_pairs task has no prompt (its YAML may not give one)
+        if ("prompt" in data) == ("prompt_builder" in data):
+            raise CsrBenchError(f"{where}: give exactly one of 'prompt' (a template) or 'prompt_builder'")
+        if "prompt" in data:
+            if not isinstance(data["prompt"], str) or not data["prompt"]:
+                raise CsrBenchError(f"{where}: 'prompt' must be a non-empty string")
+            placeholders = {name for _, name, _, _ in string.Formatter().parse(data["prompt"]) if name}
+            unknown = sorted(placeholders - set(record_fields))
+            if unknown:
+                raise CsrBenchError(f"{where}: prompt uses {', '.join(unknown)}, which are not listed in 'fields'")
+        else:
+            from csr_bench.tasks.prompts import PROMPT_BUILDERS
 
-        if not isinstance(data["prompt_builder"], str) or not data["prompt_builder"]:
-            raise CsrBenchError(f"{where}: 'prompt_builder' must be a non-empty string")
-        if ":" not in data["prompt_builder"] and data["prompt_builder"] not in PROMPT_BUILDERS:
-            raise CsrBenchError(f"{where}: unknown prompt_builder '{data['prompt_builder']}' "
-                                f"(known: {', '.join(sorted(PROMPT_BUILDERS))}; or file.py:function beside the YAML)")
+            if not isinstance(data["prompt_builder"], str) or not data["prompt_builder"]:
+                raise CsrBenchError(f"{where}: 'prompt_builder' must be a non-empty string")
+            if ":" not in data["prompt_builder"] and data["prompt_builder"] not in PROMPT_BUILDERS:
+                raise CsrBenchError(f"{where}: unknown prompt_builder '{data['prompt_builder']}' "
+                                    f"(known: {', '.join(sorted(PROMPT_BUILDERS))}; or file.py:function beside the YAML)")
     row_filter = data.get("filter") or {}
     if not isinstance(row_filter, dict):
         raise CsrBenchError(f"{where}: 'filter' must be a mapping of column: value")
@@ -287,13 +292,13 @@ def task_from_yaml(path: Path) -> TaskConfig:
         description=data["description"],
         dataset=DatasetSource(hub=hub, local=str(dataset["local"])),
         doc_id=data["doc_id"],
-        image_field=data["image_field"],
+        image_field=data.get("image_field", ""),
         scorer=_code_beside(where, "scorer", data["scorer"], folder),
         fields=tuple(record_fields),
         generation=GenerationSettings(**generation),
         images=images,
         annotations=str(data["annotations"]) if data.get("annotations") else None,
-        prompt=data.get("prompt") if kind == "generate" else None,
+        prompt=data.get("prompt"),
         prompt_builder=_code_beside(where, "prompt_builder", data["prompt_builder"], folder)
         if "prompt_builder" in data else None,
         filter=dict(row_filter),
