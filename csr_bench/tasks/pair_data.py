@@ -24,6 +24,11 @@ from csr_bench.tasks.data import INDEX_ID, decode_image, open_task_dataset, reso
 OPTIONAL = ("subcategory", "label_0")
 
 
+def image_columns_of(shape: str) -> list[str]:
+    """The image columns of a pair shape (image0 and image1, or image)."""
+    return [c for c in PAIR_SHAPES[shape] if c.startswith("image")]
+
+
 @dataclass
 class PairData:
     task: TaskConfig
@@ -39,17 +44,18 @@ class PairData:
     def image(self, index: int, column: str):
         """The pair's image in ``column`` as RGB, or a one-line error naming the pair and the file."""
         where = f"{self.task.name}: pair {self.rows[index]['id']!r}, {column}"
-        return decode_image(self.dataset[index][column], self.image_base, where, column)
+        return decode_image(self.dataset[column][index], self.image_base, where, column)
 
     def digest(self) -> str:
         """A fingerprint of the pairs' text columns and image references (names, not pixels): a
         resumed grading refuses data that changed under it."""
         sha = hashlib.sha256()
-        image_columns = [c for c in PAIR_SHAPES[self.shape] if c.startswith("image")]
+        image_columns = image_columns_of(self.shape)
+        cells = {column: self.dataset[column] for column in image_columns}  # each column read once
         for index, row in enumerate(self.rows):
             sha.update(json.dumps(row, sort_keys=True, default=str).encode())
             for column in image_columns:
-                value = self.dataset[index][column]
+                value = cells[column][index]
                 ref = value.get("path") or hashlib.sha256(value.get("bytes") or b"").hexdigest() \
                     if isinstance(value, dict) else str(value)
                 sha.update(str(ref).encode())
@@ -75,7 +81,7 @@ def load_pairs(task: TaskConfig, data_root: str | Path | None) -> PairData:
         raise CsrBenchError(f"{task.name}: {source} lacks column(s) {', '.join(missing)} (has: {', '.join(sorted(columns))})")
     if len(dataset) == 0:
         raise CsrBenchError(f"{task.name}: {source} holds no pairs")
-    image_columns = [c for c in PAIR_SHAPES[shape] if c.startswith("image")]
+    image_columns = image_columns_of(shape)
     for column in image_columns:  # images stay bytes / paths until a pair is scored
         dataset = undecoded(dataset, column)
     text = [c for c in dict.fromkeys([*([] if by_index else [task.doc_id]), *task.fields, *OPTIONAL])
