@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import JudgedAggregate, Metric, ScoringContext, document_image, require_images
+from csr_bench.scorers.sample_columns import member, ratio
 
 # The judge prompts, verbatim: Lillianwei-h/MMIE @ eb0fd6ecf14576760b5c3deb95c47579cf0cc36e, prompts.py
 # (SA_SYSTEM_PROMPT, PBL_SYSTEM_PROMPT, MSR_PROMPT; their curly apostrophes and trailing spaces included,
@@ -217,13 +218,9 @@ def _write_scores(path, records, replies, found, kept, judge) -> None:
 
 def unit_columns(samples: Sequence[dict[str, Any]]) -> tuple[list[int], dict[str, Any], list[str]]:
     """(indices of the samples with a kept rating, their columns: ``score`` and the ``category`` code, the
-    category names by code); a sample without its stored ``judge_score`` is an error."""
+    category names by code); unit_stats checks first that every sample carries its ``judge_score``."""
     import numpy as np
 
-    missing = [r.get("doc_id") for r in samples if "judge_score" not in r]
-    if missing:
-        raise CsrBenchError(f"MMIE sample(s) {', '.join(map(str, missing[:3]))} carry no 'judge_score' (the "
-                            "per-item ratings are stored when the task is scored with a judge)")
     kept = [i for i, r in enumerate(samples) if r["judge_score"] is not None]
     if not kept:
         raise CsrBenchError("MMIE: no item has a rating in 0-6")
@@ -242,8 +239,8 @@ def metric_functions(names: Sequence[str]) -> dict[str, Any]:
 
     def of(code):
         def fn(c):
-            mask = c["category"] == code
-            return np.sum(c["score"] * mask, axis=-1) / np.maximum(np.sum(mask, axis=-1), 1)
+            mask = member(c, "category", code)
+            return ratio(np.sum(c["score"] * mask, axis=-1), np.sum(mask, axis=-1))
         return fn
 
     found = {"score": mean, "score_percent": lambda c: 100 * mean(c) / 6}

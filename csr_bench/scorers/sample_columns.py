@@ -32,6 +32,19 @@ def memo(columns: Columns, key: Any, compute: Callable[[], Any]) -> Any:
     return held[key]
 
 
+def member(columns: Columns, name: str, code: int) -> np.ndarray:
+    """``columns[name] == code`` (a category's, split's or situation's rows), once per resample batch."""
+    return memo(columns, (name, code), lambda: columns[name] == code)
+
+
+def masked_mean(value: str, mask_of: Callable[[Columns], np.ndarray]) -> Callable[[Columns], np.ndarray]:
+    """The metric: 100 x the mean of ``columns[value]`` over the rows ``mask_of`` keeps (0 for none)."""
+    def fn(columns: Columns) -> np.ndarray:
+        mask = mask_of(columns)
+        return 100 * ratio(np.sum(columns[value] * mask, -1), np.sum(mask, -1))
+    return fn
+
+
 def codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
     """Integer codes of ``values`` among their sorted distinct names ("" gets -1 and no name): a
     category, split or subcategory column, and its names."""
@@ -40,4 +53,4 @@ def codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return np.array([position[v] if v else -1 for v in values], dtype=int), names
 
 
-__all__ = ["Columns", "codes", "memo", "ratio"]
+__all__ = ["Columns", "codes", "masked_mean", "member", "memo", "ratio"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers.base import Metric, ScoringContext
-from csr_bench.scorers.sample_columns import Columns, codes, memo, ratio
+from csr_bench.scorers.sample_columns import Columns, codes, masked_mean, member, memo, ratio
 from csr_bench.scorers.helm_text import quasi_prefix_exact_match
 from csr_bench.scorers.vqa_accuracy import process_punctuation
 
@@ -192,14 +192,12 @@ def oodcv_columns(records: Sequence[dict[str, Any]], counterfactual: bool) -> tu
 
 
 def _rate(mask_of: Callable[[Columns], Any]) -> MetricFn:
-    def fn(c: Columns) -> np.ndarray:
-        mask = mask_of(c)
-        return 100 * ratio(np.sum(c["correct"] & mask, -1), np.sum(mask, -1))
-    return fn
+    """Accuracy (%) over the questions ``mask_of`` keeps."""
+    return masked_mean("correct", mask_of)
 
 
 def _eq(column: str, value: int) -> Callable[[Columns], np.ndarray]:
-    return lambda c: memo(c, (column, value), lambda: c[column] == value)
+    return lambda c: member(c, column, value)
 
 
 def oodcv_metric_functions(columns: Columns, situations: Sequence[str]) -> dict[str, MetricFn]:

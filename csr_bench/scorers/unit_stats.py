@@ -16,7 +16,7 @@ import numpy as np
 
 from csr_bench.errors import CsrBenchError
 from csr_bench.scorers import chair, pope
-from csr_bench.scorers.sample_columns import Columns, codes, memo, ratio as _ratio
+from csr_bench.scorers.sample_columns import Columns, codes, masked_mean, member, memo, ratio as _ratio
 
 MetricFn = Callable[[Columns], np.ndarray]
 STRATA = {"bingo": "subcategory", "bingo_rules": "subcategory",  # Bingo: each subcategory keeps its number
@@ -56,29 +56,21 @@ def _pope_split_mean_f1(n_splits: int) -> MetricFn:
     return lambda c: pope.split_mean([_pope_measures(c, s)["f1"] for s in range(n_splits)])
 
 
-def _in(columns: Columns, name: str, code: int) -> np.ndarray:
-    return memo(columns, (name, code), lambda: columns[name] == code)
-
-
 def _mme_measures(code: int) -> dict[str, MetricFn]:
     def acc(c: Columns) -> np.ndarray:
-        mask = _in(c, "category", code)
+        mask = member(c, "category", code)
         return 100 * _ratio(np.sum(c["n_correct"] * mask, -1), np.sum(c["n_questions"] * mask, -1))
 
     def acc_plus(c: Columns) -> np.ndarray:
-        mask = _in(c, "category", code)
+        mask = member(c, "category", code)
         return 100 * _ratio(np.sum((c["n_correct"] == c["n_questions"]) & mask, -1), np.sum(mask, -1))
 
     return {"": lambda c: acc(c) + acc_plus(c), "_acc": acc, "_acc_plus": acc_plus}
 
 
-def _masked_mean(value: str, mask_of: Callable[[Columns], np.ndarray]) -> MetricFn:
-    return lambda c: 100 * _ratio(np.sum(c[value] * mask_of(c), -1), np.sum(mask_of(c), -1))
-
-
 def _llava_ratio(code: int | None) -> MetricFn:
     def ratio(c: Columns) -> np.ndarray:
-        mask = True if code is None else _in(c, "category", code)
+        mask = True if code is None else member(c, "category", code)
         return 100 * _ratio(np.sum(c["model_score"] * mask, -1), np.sum(c["reference_score"] * mask, -1))
     return ratio
 
@@ -172,12 +164,12 @@ class TaskStats:
             found = {"accuracy": lambda c: 100 * np.mean(c["correct"], axis=-1)}
             for code, category in enumerate(self.split_names):
                 if category:
-                    found[f"category_{category}"] = _masked_mean("correct", lambda c, k=code: _in(c, "category", k))
+                    found[f"category_{category}"] = masked_mean("correct", lambda c, k=code: member(c, "category", k))
             return found
         if kind == "mmvet":
             found = {"score": lambda c: 100 * np.mean(c["score"], axis=-1)}
             for name in sorted(n for n in self.columns if n.startswith(CAPABILITY)):
-                found[f"score_{name[len(CAPABILITY):]}"] = _masked_mean("score", lambda c, n=name: c[n])
+                found[f"score_{name[len(CAPABILITY):]}"] = masked_mean("score", lambda c, n=name: c[n])
             return found
         if kind == "llava_bench":
             found = {}
@@ -364,7 +356,7 @@ def _hallusionbench_functions(categories: list[str]) -> dict[str, MetricFn]:
     """aAcc, fAcc, qAcc (and the easy / hard qAcc) as ratios of sums over the sets, overall and per category."""
     def rate(right: str, total: str, code: int | None) -> MetricFn:
         def fn(c: Columns) -> np.ndarray:
-            mask = True if code is None else _in(c, "category", code)
+            mask = True if code is None else member(c, "category", code)
             return 100 * _ratio(np.sum(c[right] * mask, -1), np.sum(c[total] * mask, -1))
         return fn
 
@@ -402,8 +394,8 @@ def _mmhal_functions(types: list[str]) -> dict[str, MetricFn]:
         "score": lambda c: np.mean(c["rating"], axis=-1),
         "hallucination_rate": lambda c: 100 * np.mean(c["rating"] < HALLUCINATION_BELOW, axis=-1)}
     for code, name in enumerate(types):
-        found[f"score_{name}"] = lambda c, k=code: _ratio(np.sum(c["rating"] * _in(c, "question_type", k), -1),
-                                                          np.sum(_in(c, "question_type", k), -1))
+        found[f"score_{name}"] = lambda c, k=code: _ratio(np.sum(c["rating"] * member(c, "question_type", k), -1),
+                                                          np.sum(member(c, "question_type", k), -1))
     return found
 
 
@@ -411,6 +403,7 @@ def _mmie(task: str, kind: str, samples: list[dict[str, Any]], where: str) -> Ta
     """One row per item the judge rated in 0-6 (its stored judge_score); unrated items are in no mean."""
     from csr_bench.scorers.mmie import unit_columns
 
+    _judged(samples, "judge_score", task, where)
     kept, columns, names = unit_columns(samples)
     return TaskStats(task, [_doc_key(samples[i]) for i in kept], columns, names, scorer=kind)
 
