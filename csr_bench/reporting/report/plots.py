@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csr_bench.reporting.tables.columns import PAPER_COLUMNS, Column
-from csr_bench.reporting.tables.other_benchmarks import BRIDGED, other_columns, scored_by_other
+from csr_bench.reporting.tables.other_benchmarks import BRIDGED, bridged_interval, other_columns, scored_by_other
 from csr_bench.reporting.run_data import RunData, load_run
 from csr_bench.reporting.tables.significance import significance
 from csr_bench.scorers import declared_metric
@@ -197,8 +197,7 @@ def _other_groups(run: RunData) -> list[tuple[str, list[tuple[str, str, str]]]]:
         by_task.setdefault(task, []).append((metric + ("↓" if direction == "lower" else ""), task, metric))
     groups = []
     for task, curves in by_task.items():
-        scored_by = next((scored_by_other(item.results.get(task)) for item in run.iterations
-                          if scored_by_other(item.results.get(task))), None)
+        scored_by = next(filter(None, (scored_by_other(item.results.get(task)) for item in run.iterations)), None)
         name = f"{task} {BRIDGED} ({scored_by}'s rule)" if scored_by else task
         groups.append((_panel_title(name, curves[:2]), curves[:2]))
     return groups
@@ -208,8 +207,7 @@ def _interval(comparison, item, task: str, metric: str) -> tuple[float, float] |
     """The bootstrap interval of a native task; an lmms: task's, the one lmms-eval's stderr gives."""
     entry = item.results.get(task)
     if scored_by_other(entry):
-        found = (entry.get("intervals") or {}).get(metric)
-        return (float(found[0]), float(found[1])) if isinstance(found, list) and len(found) == 2 else None
+        return bridged_interval(entry, metric)
     interval = comparison.interval(item, task, metric) if comparison is not None else None
     return None if interval is None else (interval.low, interval.high)
 

@@ -90,10 +90,15 @@ def _cell(comparison, iteration, task: str, metric: str, table: Table) -> Cell:
     if cell.value is None:
         return cell
     cell.note = table.note(bridged_note(task, entry))
-    found = (entry.get("intervals") or {}).get(metric)
-    if cell.interval is None and isinstance(found, list) and len(found) == 2:
-        cell.interval = (float(found[0]), float(found[1]))
+    if cell.interval is None:
+        cell.interval = bridged_interval(entry, metric)
     return cell
 
 
-__all__ = ["BRIDGED", "bridged_note", "other_benchmarks_table", "other_columns", "scored_by_other"]
+def bridged_interval(entry: dict, metric: str) -> tuple[float, float] | None:
+    """The interval another harness reported for ``metric`` (lmms-eval's ± 1.96 stderr), if any."""
+    found = (entry.get("intervals") or {}).get(metric)
+    return (float(found[0]), float(found[1])) if isinstance(found, list) and len(found) == 2 else None
+
+
+__all__ = ["BRIDGED", "bridged_interval", "bridged_note", "other_benchmarks_table", "other_columns", "scored_by_other"]
