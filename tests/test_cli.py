@@ -140,3 +140,17 @@ def test_a_full_disk_anywhere_is_one_line_naming_the_file(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "tasks", bug)
     with pytest.raises(FileNotFoundError):  # not a disk failure: a bug keeps its traceback
         cli.main(["tasks"])
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`csr-bench tasks | head -1`: the reader is gone before the listing ends; no traceback, exit 1."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "read, write = os.pipe(); os.close(read); os.dup2(write, 1)\n"
+            "from csr_bench.cli import main\n"
+            "sys.exit(main(['tasks']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr

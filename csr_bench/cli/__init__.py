@@ -8,6 +8,7 @@ light: ``tasks``, ``models``, ``score``, ``table``, ``compare``, ``check``, ``pl
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from csr_bench.cli.list_commands import cmd_models, cmd_tasks
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except CsrBenchError as exc:
         print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`csr-bench score ... | head`): stop quietly, as a pipe filter does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
+        return 1
     except OSError as exc:  # a full disk outside csr_bench.storage.files (a checkpoint, a plot): one line, not a traceback
         from csr_bench.storage.disk_errors import one_line
 
